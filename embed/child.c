@@ -1,0 +1,97 @@
+/*
+ * embed/child.c - the first steps of an execution child after fork():
+ * signals, process group, fds, cwd, environment, rlimits; then the
+ * interpreter. Set-up failures are reported as kind "internal".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "embed/internal.h"
+
+extern char **environ;
+
+void psb__child_reply(int fd, const char *kind, const char *type, const char *message,
+                      const char *traceback, const char *module, const char *event,
+                      const char *result_json, size_t result_len) {
+    json_t *reply;
+    if (!kind)
+        reply = json_pack("{s:s}", "status", "ok");
+    else
+        reply = json_pack("{s:s,s:{s:s,s:s?,s:s?,s:s?,s:s?,s:s?}}", "status", "error", "error",
+                          "kind", kind, "type", type, "message", message, "traceback",
+                          traceback, "module", module, "event", event);
+    char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+    if (!text) {
+        /* Out of memory even for the reply: a fixed one still tells the helper. */
+        static const char fallback[] =
+            "{\"status\":\"error\",\"error\":{\"kind\":\"memory_limit\","
+            "\"message\":\"out of memory while reporting the outcome\"}}";
+        (void)psb__frame_write(fd, PSB__FRAME_REPLY, fallback, sizeof fallback - 1);
+    } else {
+        (void)psb__frame_write(fd, PSB__FRAME_REPLY, text, strlen(text));
+    }
+    if (!result_json || !kind) {
+        (void)psb__frame_write(fd, PSB__FRAME_RESULT, result_json ? result_json : "null",
+                               result_json ? result_len : 4);
+    } else {
+        (void)psb__frame_write(fd, PSB__FRAME_RESULT, "null", 4);
+    }
+    free(text);
+    json_decref(reply);
+}
+
+static _Noreturn void setup_failed(int fd, const char *what, int errno_value) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "sandbox set-up failed: %s: %s", what, strerror(errno_value));
+    psb__child_reply(fd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0);
+    _exit(PSB__CHILD_SETUP_FAILED);
+}
+
+/* Moves the four stdio/result fds into place without clobbering each other. */
+static int place_fds(const psb__child_spec *spec) {
+    int src[4] = {spec->stdin_fd, spec->stdout_fd, spec->stderr_fd, spec->result_fd};
+    int tmp[4];
+    for (int i = 0; i < 4; i++) {
+        tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10);
+        if (tmp[i] < 0)
+            return -1;
+    }
+    for (int i = 0; i < 4; i++)
+        if (dup2(tmp[i], i) != i) /* dup2 clears close-on-exec on the target */
+            return -1;
+    /* Every other fd, inherited or ours, is closed. */
+    return (int)syscall(SYS_close_range, 4u, ~0u, 0u);
+}
+
+_Noreturn void psb__child_main(const psb__child_spec *spec) {
+    int rfd = spec->result_fd;
+    sigset_t none;
+    sigemptyset(&none);
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Its own process group, so the helper can kill everything it starts. */
+    if (setpgid(0, 0) != 0)
+        setup_failed(rfd, "setpgid", errno);
+    /* If the helper dies, so does the child. */
+    pid_t parent = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(PSB__CHILD_SETUP_FAILED);
+    if (place_fds(spec) != 0)
+        setup_failed(rfd, "fd set-up", errno);
+    rfd = PSB__CHILD_RESULT_FD;
+    if (chdir(spec->scratch) != 0)
+        setup_failed(rfd, "chdir to the scratch dir", errno);
+    environ = spec->envp;
+    const char *failed = NULL;
+    if (psb__rlimits_apply(&spec->limits, &failed) != 0)
+        setup_failed(rfd, failed, errno);
+    psb__interp_run(spec->req, spec->scratch, rfd);
+}

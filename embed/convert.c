@@ -1,0 +1,288 @@
+/*
+ * embed/convert.c - Python <-> JSON (jansson) in C: `inputs` into Python
+ * objects, and the `result` global out, with the JSON path of anything
+ * that cannot be converted, a depth cap and cycle detection.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "embed/convert.h"
+
+PyObject *psb__json_to_py(const json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        PyObject *d = PyDict_New();
+        const char *k;
+        json_t *item;
+        if (!d)
+            return NULL;
+        json_object_foreach((json_t *)(uintptr_t)v, k, item) {
+            PyObject *pv = psb__json_to_py(item);
+            if (!pv || PyDict_SetItemString(d, k, pv) != 0) {
+                Py_XDECREF(pv);
+                Py_DECREF(d);
+                return NULL;
+            }
+            Py_DECREF(pv);
+        }
+        return d;
+    }
+    case JSON_ARRAY: {
+        PyObject *l = PyList_New((Py_ssize_t)json_array_size(v));
+        size_t i;
+        json_t *item;
+        if (!l)
+            return NULL;
+        json_array_foreach(v, i, item) {
+            PyObject *pv = psb__json_to_py(item);
+            if (!pv) {
+                Py_DECREF(l);
+                return NULL;
+            }
+            PyList_SET_ITEM(l, (Py_ssize_t)i, pv);
+        }
+        return l;
+    }
+    case JSON_STRING:
+        return PyUnicode_FromStringAndSize(json_string_value(v),
+                                           (Py_ssize_t)json_string_length(v));
+    case JSON_INTEGER:
+        return PyLong_FromLongLong(json_integer_value(v));
+    case JSON_REAL:
+        return PyFloat_FromDouble(json_real_value(v));
+    case JSON_TRUE:
+        Py_RETURN_TRUE;
+    case JSON_FALSE:
+        Py_RETURN_FALSE;
+    case JSON_NULL:
+    default:
+        Py_RETURN_NONE;
+    }
+}
+
+/* Conversion state: the path to the current value and the containers on it. */
+struct conv {
+    char path[512];         /* e.g. result["rows"][3], cut at the buffer size */
+    size_t path_len;        /* bytes used in path */
+    PyObject *stack[PSB__RESULT_MAX_DEPTH + 1]; /* containers being converted */
+    int depth;              /* entries in stack */
+    char *error;            /* message (malloc'd) when conversion failed */
+};
+
+static void fail(struct conv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct conv *c, const char *fmt, ...) {
+    if (c->error)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->error = strdup(msg);
+}
+
+static size_t path_push_index(struct conv *c, Py_ssize_t i) {
+    size_t old = c->path_len;
+    int n = snprintf(c->path + old, sizeof c->path - old, "[%zd]", i);
+    c->path_len = n > 0 && (size_t)n < sizeof c->path - old ? old + (size_t)n : old;
+    return old;
+}
+
+static size_t path_push_key(struct conv *c, const char *key) {
+    size_t old = c->path_len;
+    int n = snprintf(c->path + old, sizeof c->path - old, "[\"%.64s%s\"]", key,
+                     strlen(key) > 64 ? "..." : "");
+    c->path_len = n > 0 && (size_t)n < sizeof c->path - old ? old + (size_t)n : old;
+    return old;
+}
+
+static void path_pop(struct conv *c, size_t old) {
+    c->path_len = old;
+    c->path[old] = '\0';
+}
+
+static json_t *convert(struct conv *c, PyObject *o);
+
+static const char *type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
+
+/* A tagged value for what JSON cannot hold natively: {"$type": t, "value": v}. */
+static json_t *tagged(const char *type, const char *value) {
+    return json_pack("{s:s,s:s}", "$type", type, "value", value);
+}
+
+static json_t *convert_int(struct conv *c, PyObject *o) {
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (!overflow) {
+        if (v == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            fail(c, "cannot convert int at %s", c->path);
+            return NULL;
+        }
+        return json_integer(v);
+    }
+    /* Beyond 64 bits: exact decimal digits in a tagged string, never a rounded double. */
+    PyObject *s = PyObject_Str(o);
+    const char *digits = s ? PyUnicode_AsUTF8(s) : NULL;
+    json_t *j = digits ? tagged("int", digits) : NULL;
+    if (!j) {
+        PyErr_Clear();
+        fail(c, "int at %s is too large to convert to text", c->path);
+    }
+    Py_XDECREF(s);
+    return j;
+}
+
+static json_t *convert_float(PyObject *o) {
+    double d = PyFloat_AS_DOUBLE(o);
+    if (isnan(d))
+        return tagged("float", "nan");
+    if (isinf(d))
+        return tagged("float", d > 0 ? "inf" : "-inf");
+    return json_real(d);
+}
+
+static json_t *convert_str(struct conv *c, PyObject *o) {
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(o, &len);
+    if (!s) {
+        PyErr_Clear();
+        fail(c, "str at %s is not valid Unicode (it holds a lone surrogate)", c->path);
+        return NULL;
+    }
+    return json_stringn(s, (size_t)len);
+}
+
+/* A dict key as JSON text: str as is; int, float, bool, None as json.dumps does. */
+static PyObject *key_text(struct conv *c, PyObject *k) {
+    if (PyUnicode_Check(k))
+        return Py_NewRef(k);
+    if (k == Py_True)
+        return PyUnicode_FromString("true");
+    if (k == Py_False)
+        return PyUnicode_FromString("false");
+    if (k == Py_None)
+        return PyUnicode_FromString("null");
+    if (PyLong_Check(k) || PyFloat_Check(k))
+        return PyObject_Repr(k);
+    fail(c, "dict key of type '%s' at %s cannot be converted to JSON (keys must be str, int, "
+            "float, bool or None)",
+         type_name(k), c->path);
+    return NULL;
+}
+
+static json_t *convert_dict(struct conv *c, PyObject *o) {
+    json_t *obj = json_object();
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    if (!obj)
+        return NULL;
+    while (PyDict_Next(o, &pos, &k, &v)) {
+        PyObject *kt = key_text(c, k);
+        const char *ks = kt ? PyUnicode_AsUTF8(kt) : NULL;
+        if (!ks) {
+            PyErr_Clear();
+            fail(c, "dict key at %s cannot be converted", c->path);
+            Py_XDECREF(kt);
+            goto fail;
+        }
+        size_t old = path_push_key(c, ks);
+        if (json_object_get(obj, ks)) {
+            fail(c, "two dict keys at %s both convert to the JSON key \"%s\"", c->path, ks);
+            Py_DECREF(kt);
+            goto fail;
+        }
+        Py_INCREF(v); /* the dict may change under a __repr__/__str__ of a key */
+        json_t *jv = convert(c, v);
+        Py_DECREF(v);
+        path_pop(c, old);
+        if (!jv || json_object_set_new(obj, ks, jv) != 0) {
+            Py_DECREF(kt);
+            goto fail;
+        }
+        Py_DECREF(kt);
+    }
+    return obj;
+fail:
+    json_decref(obj);
+    return NULL;
+}
+
+static json_t *convert_sequence(struct conv *c, PyObject *o) {
+    PyObject *seq = PySequence_Fast(o, "not iterable");
+    json_t *arr = seq ? json_array() : NULL;
+    if (!arr) {
+        PyErr_Clear();
+        Py_XDECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        size_t old = path_push_index(c, i);
+        json_t *jv = convert(c, PySequence_Fast_GET_ITEM(seq, i));
+        path_pop(c, old);
+        if (!jv || json_array_append_new(arr, jv) != 0) {
+            json_decref(arr);
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    return arr;
+}
+
+static json_t *convert(struct conv *c, PyObject *o) {
+    if (o == Py_None)
+        return json_null();
+    if (PyBool_Check(o))
+        return json_boolean(o == Py_True);
+    if (PyLong_Check(o))
+        return convert_int(c, o);
+    if (PyFloat_Check(o))
+        return convert_float(o);
+    if (PyUnicode_Check(o))
+        return convert_str(c, o);
+    bool container = PyDict_Check(o) || PyList_Check(o) || PyTuple_Check(o) ||
+                     PyAnySet_Check(o);
+    if (!container) {
+        fail(c, "result is not JSON-serializable: object of type '%s' at %s", type_name(o),
+             c->path);
+        return NULL;
+    }
+    for (int i = 0; i < c->depth; i++)
+        if (c->stack[i] == o) {
+            fail(c, "result contains a cycle: %s refers back to an enclosing container",
+                 c->path);
+            return NULL;
+        }
+    if (c->depth >= PSB__RESULT_MAX_DEPTH) {
+        fail(c, "result is nested deeper than %d levels (at %.200s...)", PSB__RESULT_MAX_DEPTH,
+             c->path);
+        return NULL;
+    }
+    c->stack[c->depth++] = o;
+    json_t *j = PyDict_Check(o) ? convert_dict(c, o) : convert_sequence(c, o);
+    c->depth--;
+    if (!j && !c->error)
+        fail(c, "out of memory converting the result at %s", c->path);
+    return j;
+}
+
+json_t *psb__py_to_json(PyObject *obj, char **ret_error) {
+    struct conv c;
+    memset(&c, 0, sizeof c);
+    strcpy(c.path, "result");
+    c.path_len = 6;
+    json_t *j = convert(&c, obj);
+    if (!j) {
+        *ret_error = c.error ? c.error : strdup("the result could not be converted");
+        return NULL;
+    }
+    free(c.error);
+    return j;
+}

@@ -1,0 +1,147 @@
+/*
+ * embed/helper.c - pysandbox-helper: the zygote. Spawned once per sandbox
+ * with a clean environment, it stays single-threaded, receives one socket
+ * per execution over its control socket and forks one child for each.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "embed/internal.h"
+
+#define MAX_JOBS 1024
+
+static int recv_fd(int ctl, int *ret_fd) {
+    char byte;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                         .msg_controllen = sizeof cm.buf};
+    ssize_t n = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);
+    if (n <= 0)
+        return n == 0 ? 1 : (errno == EINTR || errno == EAGAIN ? 2 : -1);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+        c->cmsg_len != CMSG_LEN(sizeof(int)))
+        return 2; /* a message without an fd: ignore it */
+    memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP || flag == FTW_D)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+/* Sends a line of failure text to the library instead of "ready", then exits. */
+static _Noreturn void fail_start(int ctl, const char *what) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
+    (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
+    _exit(1);
+}
+
+int main(int argc, char **argv) {
+    int ctl = 3;
+    if (argc == 3 && strcmp(argv[1], "--control-fd") == 0)
+        ctl = atoi(argv[2]);
+    if (ctl < 3) {
+        fprintf(stderr, "pysandbox-helper: internal program of libpysandbox, not for direct use\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    /* Nothing of the host's stdio stays open in the helper or its children. */
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0)
+        fail_start(ctl, "open /dev/null");
+    for (int fd = 0; fd < 3; fd++)
+        dup2(devnull, fd);
+    close(devnull);
+    if (fcntl(ctl, F_SETFD, FD_CLOEXEC) != 0)
+        fail_start(ctl, "control socket");
+
+    char root[] = "/tmp/pysandbox-XXXXXX";
+    if (!mkdtemp(root))
+        fail_start(ctl, "cannot create the scratch root in /tmp");
+    chmod(root, 0711);
+
+    static psb__job *jobs[MAX_JOBS];
+    static struct pollfd fds[1 + MAX_JOBS * 5];
+    static int first_fd[MAX_JOBS], nfds_of[MAX_JOBS];
+    size_t njobs = 0;
+    if (send(ctl, "psb-ready", 9, MSG_NOSIGNAL) != 9)
+        goto shutdown;
+
+    for (;;) {
+        size_t n = 0;
+        fds[n++] = (struct pollfd){.fd = ctl, .events = POLLIN};
+        uint64_t now = psb__now_ns(), next = 0;
+        for (size_t j = 0; j < njobs; j++) {
+            first_fd[j] = (int)n;
+            nfds_of[j] = psb__job_pollfds(jobs[j], &fds[n]);
+            n += (size_t)nfds_of[j];
+            uint64_t d = psb__job_next_deadline(jobs[j]);
+            if (d && (!next || d < next))
+                next = d;
+        }
+        int timeout = -1;
+        if (next)
+            timeout = next <= now ? 0 : (int)((next - now) / 1000000u + 1);
+        int rc = poll(fds, n, timeout);
+        if (rc < 0 && errno != EINTR)
+            goto shutdown;
+        now = psb__now_ns();
+        for (size_t j = 0; j < njobs; j++)
+            psb__job_step(jobs[j], &fds[first_fd[j]], now);
+        for (size_t j = 0; j < njobs;) {
+            if (psb__job_done(jobs[j])) {
+                psb__job_finish(jobs[j]);
+                jobs[j] = jobs[--njobs];
+            } else {
+                j++;
+            }
+        }
+        if (rc > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+            int fd = -1;
+            int r = recv_fd(ctl, &fd);
+            if (r == 1 || r < 0)
+                goto shutdown; /* the library closed the sandbox */
+            if (r == 0) {
+                psb__job *job = NULL;
+                if (njobs == MAX_JOBS)
+                    close(fd); /* the library caps concurrency far below this */
+                else if (psb__job_start(fd, root, &job) == 0 && job)
+                    jobs[njobs++] = job;
+            }
+        }
+    }
+shutdown:
+    for (size_t j = 0; j < njobs; j++)
+        psb__job_kill(jobs[j]);
+    for (size_t j = 0; j < njobs; j++) {
+        while (!psb__job_done(jobs[j])) {
+            struct pollfd pf[5];
+            int k = psb__job_pollfds(jobs[j], pf);
+            (void)poll(pf, (nfds_t)k, 100);
+            psb__job_step(jobs[j], pf, psb__now_ns());
+        }
+        psb__job_finish(jobs[j]);
+    }
+    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    return 0;
+}

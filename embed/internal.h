@@ -1,0 +1,225 @@
+/*
+ * embed/internal.h - the embed module's internal interface: errors, byte
+ * buffers, UTF-8 checks, the framing between library and helper, and the
+ * pieces shared by the helper, its job loop and the execution child.
+ */
+#ifndef PSB_EMBED_INTERNAL_H
+#define PSB_EMBED_INTERNAL_H
+
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "include/pysandbox.h"
+
+/* ---- errors (error.c) ---- */
+
+/*
+ * Fills err (if not NULL and still empty: the first error wins) and returns
+ * code, so an error branch is one line: return psb__err(err, PSB_EINVAL, ...).
+ */
+psb_status psb__err(psb_error *err, psb_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same, recording errno_value as sys_errno and appending strerror(). */
+psb_status psb__err_sys(psb_error *err, int errno_value, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Clears err to "no error". NULL is a no-op. */
+void psb__err_clear(psb_error *err);
+
+/* ---- byte buffers (buf.c) ---- */
+
+typedef struct psb__buf {
+    char *data; /* NUL-terminated after every append; NULL when empty */
+    size_t len; /* bytes used, excluding the terminating NUL */
+    size_t cap; /* bytes allocated */
+} psb__buf;
+
+/* Appends n bytes; returns 0, or -1 (buffer unchanged) when out of memory. */
+int psb__buf_append(psb__buf *buf, const void *data, size_t n);
+/* Frees the storage and empties the buffer. */
+void psb__buf_free(psb__buf *buf);
+/* Hands the storage to the caller (an empty buffer yields ""); NULL on ENOMEM. */
+char *psb__buf_steal(psb__buf *buf);
+
+/* ---- UTF-8 (utf8.c) ---- */
+
+/* true if s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
+bool psb__utf8_valid(const char *s, size_t len);
+/* true if s[0..len) holds a NUL byte. */
+bool psb__has_nul(const char *s, size_t len);
+/*
+ * A JSON string from arbitrary bytes: invalid UTF-8 sequences become U+FFFD.
+ * Returns a new reference or NULL when out of memory.
+ */
+json_t *psb__json_lossy_string(const char *s, size_t len);
+
+/* ---- framing (frame.c) ---- */
+
+/*
+ * A frame is a 16-byte header {u32 type, u32 zero, u64 length} in host byte
+ * order (both ends run on one machine) followed by `length` bytes.
+ */
+enum psb__frame_type {
+    PSB__FRAME_REQUEST = 0x52455131u, /* JSON request, library -> helper */
+    PSB__FRAME_STDIN = 0x53544449u,   /* raw stdin bytes */
+    PSB__FRAME_REPLY = 0x52504c59u,   /* JSON reply, helper -> library */
+    PSB__FRAME_STDOUT = 0x53544f55u,  /* captured stdout bytes */
+    PSB__FRAME_STDERR = 0x53544552u,  /* captured stderr bytes */
+    PSB__FRAME_RESULT = 0x52534c54u,  /* child -> helper: JSON result */
+};
+
+/* Largest frame either side accepts (request with 64 MiB stdin etc.). */
+#define PSB__FRAME_MAX ((uint64_t)256 << 20)
+
+/*
+ * Writes a whole frame to a blocking fd, retrying on EINTR and short writes.
+ * Returns 0, or -1 with errno set. Uses MSG_NOSIGNAL on sockets.
+ */
+int psb__frame_write(int fd, uint32_t type, const void *data, size_t len);
+/*
+ * Reads one frame (blocking, with an overall deadline: deadline_ns on
+ * CLOCK_MONOTONIC, 0 for none). On success *ret_type and *ret_buf hold it.
+ * Returns 0; -1 with errno (EPROTO for a bad header or too large a frame,
+ * ETIMEDOUT at the deadline, ECONNRESET at EOF).
+ */
+int psb__frame_read(int fd, uint32_t *ret_type, psb__buf *ret_buf, uint64_t deadline_ns,
+                    uint64_t max_len);
+/* Writes all of data (EINTR and short writes retried). 0 or -1/errno. */
+int psb__write_all(int fd, const void *data, size_t len);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t psb__now_ns(void);
+
+#endif /* PSB_EMBED_INTERNAL_H */
+
+/* ======================================================================== */
+/* Library side (config.c, options.c, outcome.c, sandbox.c, request.c)      */
+/* ======================================================================== */
+
+#include "policy/policy.h"
+
+struct psb_config {
+    psb__policy policy;       /* validated policy (owns its JSON document) */
+    char *helper_path;        /* NULL: $PYSANDBOX_HELPER, install, build path */
+    unsigned max_concurrency; /* executions in flight per sandbox */
+};
+
+struct psb_exec_options {
+    bool has_limit[PSB__LIMIT_COUNT]; /* which limits override the policy */
+    psb__limits limits;               /* units as in psb__limit_key() */
+    bool has_stdin;                   /* stdin data given (may be empty) */
+    psb__buf stdin_data;              /* bytes for the child's stdin */
+    json_t *env;                      /* object NAME -> value, may be NULL */
+    char *prelude;                    /* UTF-8 code or NULL */
+    json_t *import_rules;             /* array of {"module","allow"} or NULL */
+    json_t *inputs;                   /* the `inputs` object or NULL */
+};
+
+struct psb_outcome {
+    bool ok;                 /* status "ok" */
+    psb_error_kind kind;     /* PSB_KIND_NONE when ok */
+    char *type;              /* Python exception type or NULL */
+    char *message;           /* error message or NULL */
+    char *traceback;         /* formatted user traceback or NULL */
+    char *module;            /* denied module or NULL */
+    char *event;             /* denied audit event / syscall or NULL */
+    char *result_json;       /* compact JSON of `result` ("null" if none) */
+    psb__buf out, err;       /* captured stdout and stderr bytes */
+    bool out_trunc, err_trunc; /* a cap cut the stream */
+    psb_stats stats;         /* wall, CPU, peak RSS */
+    char *json;              /* psb_outcome_json() cache, built on demand */
+};
+
+/* Largest code, prelude, stdin and inputs a request may carry. */
+#define PSB__MAX_CODE_BYTES ((size_t)16 << 20)
+#define PSB__MAX_DATA_BYTES ((size_t)64 << 20)
+
+/*
+ * Builds the request document for one execution: the policy merged with the
+ * options (options win), the code and prelude. On error returns NULL and
+ * fills err.
+ */
+json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *options,
+                           const char *code, size_t len, psb_error *err);
+/*
+ * Checks a request document received by the helper (types and ranges), so
+ * the child can read it without further checks. 0 if valid, else -1 with a
+ * message in msg.
+ */
+int psb__request_check(const json_t *req, char *msg, size_t msg_size);
+/* A request's limits (all present after psb__request_check()). */
+void psb__request_limits(const json_t *req, psb__limits *ret_limits);
+
+/*
+ * Builds an outcome from the helper's reply document, result text and
+ * captured streams (the buffers are stolen). NULL when out of memory.
+ */
+psb_outcome *psb__outcome_from_reply(const json_t *reply, psb__buf *result, psb__buf *out,
+                                     psb__buf *err);
+
+/* Validates code for psb_exec()/prelude: UTF-8, no NUL, size cap. */
+psb_status psb__code_check(const char *code, size_t len, const char *what, psb_error *err);
+
+/* ======================================================================== */
+/* Helper side (helper.c, job.c, child.c, interp.c, convert.c)              */
+/* ======================================================================== */
+
+/* fd the child writes its result frames to (stdin/out/err are 0..2). */
+#define PSB__CHILD_RESULT_FD 3
+/* Exit status of a child whose set-up failed (after it sent an internal error). */
+#define PSB__CHILD_SETUP_FAILED 125
+/* Grace between the interrupt at the deadline and the kill. */
+#define PSB__INTERRUPT_GRACE_MS 400
+
+typedef struct psb__job psb__job;
+
+/*
+ * Reads one request from sock (blocking, bounded), prepares the scratch dir
+ * and forks the child. On success *ret_job owns sock. On a bad request it
+ * answers with kind invalid_request itself and returns 0 with *ret_job NULL.
+ * Returns -1 only when sock is unusable (then it is closed).
+ */
+int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job);
+/* Number of pollfds the job watches (fills fds, at most 5). */
+int psb__job_pollfds(const psb__job *job, struct pollfd *fds);
+/* Handles poll results for the fds from psb__job_pollfds() and timers. */
+void psb__job_step(psb__job *job, const struct pollfd *fds, uint64_t now_ns);
+/* The next time the job needs attention (CLOCK_MONOTONIC ns), or 0. */
+uint64_t psb__job_next_deadline(const psb__job *job);
+/* true once the child is reaped and its pipes are drained. */
+bool psb__job_done(const psb__job *job);
+/* Sends the reply (unless the library went away), removes the scratch dir, frees. */
+void psb__job_finish(psb__job *job);
+/* Kills the job's process group (helper shutdown). */
+void psb__job_kill(psb__job *job);
+
+/* Everything the child needs, prepared by the helper before fork(). */
+typedef struct psb__child_spec {
+    const json_t *req;   /* checked request */
+    const char *scratch; /* the execution's scratch dir (cwd) */
+    char **envp;         /* NULL-terminated environment */
+    psb__limits limits;  /* rlimits */
+    int stdin_fd;        /* becomes fd 0 */
+    int stdout_fd;       /* becomes fd 1 */
+    int stderr_fd;       /* becomes fd 2 */
+    int result_fd;       /* becomes PSB__CHILD_RESULT_FD */
+} psb__child_spec;
+
+/* Runs in the forked child: confine, run the code, reply. Never returns. */
+_Noreturn void psb__child_main(const psb__child_spec *spec);
+
+/*
+ * Writes the child's reply: a REPLY frame {"status", "error"} and a RESULT
+ * frame (JSON text, "null" on error). Used by the interpreter and by set-up
+ * failures. kind NULL means ok.
+ */
+void psb__child_reply(int fd, const char *kind, const char *type, const char *message,
+                      const char *traceback, const char *module, const char *event,
+                      const char *result_json, size_t result_len);
+
+/* Initializes Python in the child, runs the request's code, replies. */
+_Noreturn void psb__interp_run(const json_t *req, const char *scratch, int result_fd);

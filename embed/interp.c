@@ -1,0 +1,251 @@
+/*
+ * embed/interp.c - the interpreter inside an execution child: an isolated
+ * PyConfig with the audit hook added before initialization, the import
+ * filter, `inputs` bound, the prelude and the code run in __main__, and the
+ * `result` global (or the error) sent back as JSON.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "embed/convert.h"
+#include "embed/internal.h"
+#include "hooks/hooks.h"
+#include "pyshim_sources.h"
+
+#define USER_FILENAME "<sandbox>"
+#define PRELUDE_FILENAME "<prelude>"
+
+/* The raised exception, normalized, with its traceback attached; NULL if none. */
+static PyObject *take_exception(void) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (!type)
+        return NULL;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb && value)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+}
+
+/* Raises exc again (steals the reference). */
+static void restore_exception(PyObject *exc) {
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+}
+
+static _Noreturn void fatal(int fd, const char *what) {
+    char msg[512];
+    PyObject *exc = take_exception();
+    PyObject *s = exc ? PyObject_Str(exc) : NULL;
+    const char *detail = s ? PyUnicode_AsUTF8(s) : NULL;
+    snprintf(msg, sizeof msg, "sandbox set-up failed: %s%s%s", what, detail ? ": " : "",
+             detail ? detail : "");
+    psb__child_reply(fd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0);
+    _exit(PSB__CHILD_SETUP_FAILED);
+}
+
+/* Compiles and runs an embedded pyshim module as a fresh module object. */
+static PyObject *load_pyshim(const char *name) {
+    for (size_t i = 0; psb_pyshim_sources[i].name; i++) {
+        if (strcmp(psb_pyshim_sources[i].name, name) != 0)
+            continue;
+        char filename[96], modname[96];
+        snprintf(filename, sizeof filename, "<pysandbox/%s.py>", name);
+        snprintf(modname, sizeof modname, "_pysandbox_%s", name);
+        PyObject *code = Py_CompileString((const char *)psb_pyshim_sources[i].source, filename,
+                                          Py_file_input);
+        if (!code)
+            return NULL;
+        PyObject *mod = PyImport_ExecCodeModuleEx(modname, code, filename);
+        Py_DECREF(code);
+        return mod;
+    }
+    PyErr_Format(PyExc_RuntimeError, "pyshim module %s missing", name);
+    return NULL;
+}
+
+static PyStatus init_python(void) {
+    PyConfig config;
+    PyConfig_InitIsolatedConfig(&config);
+    config.install_signal_handlers = 1; /* SIGINT at the deadline -> KeyboardInterrupt */
+    config.buffered_stdio = 0;          /* output so far survives a kill */
+    config.write_bytecode = 0;
+    config.parse_argv = 0;
+    config.site_import = 1; /* Debian's dist-packages come from site */
+    /* Path configuration as for the system interpreter: prefix /usr. */
+    PyStatus st = PyConfig_SetBytesString(&config, &config.program_name, PSB_PYTHON_EXECUTABLE);
+    if (!PyStatus_Exception(st))
+        st = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    return st;
+}
+
+/* Kind of an uncaught exception, and the denied module/event if ours. */
+static const char *classify(PyObject *exc, const char **ret_module, const char **ret_event) {
+    const psb__denial *d = psb__hooks_last_denial();
+    *ret_module = *ret_event = NULL;
+    if (PyErr_GivenExceptionMatches(exc, PyExc_MemoryError))
+        return "memory_limit";
+    if (d->kind[0]) {
+        PyObject *s = PyObject_Str(exc);
+        const char *text = s ? PyUnicode_AsUTF8(s) : NULL;
+        bool ours = text && strcmp(text, d->message) == 0;
+        Py_XDECREF(s);
+        PyErr_Clear();
+        if (ours && strcmp(d->kind, "import_denied") == 0) {
+            *ret_module = d->name;
+            return "import_denied";
+        }
+        if (ours) {
+            *ret_event = d->name;
+            return "denied";
+        }
+    }
+    return "exception";
+}
+
+/* Sends the error outcome of the exception currently raised and exits. */
+static _Noreturn void report_exception(int fd, PyObject *support, const char *kind) {
+    PyObject *exc = take_exception();
+    const char *module = NULL, *event = NULL;
+    if (!kind)
+        kind = classify(exc, &module, &event);
+    PyObject *fmt = PyObject_CallMethod(support, "format_exception", "O", exc);
+    const char *type = NULL, *message = NULL, *tb = NULL;
+    if (fmt && PyTuple_Check(fmt) && PyTuple_GET_SIZE(fmt) == 3) {
+        type = PyUnicode_AsUTF8(PyTuple_GET_ITEM(fmt, 0));
+        message = PyUnicode_AsUTF8(PyTuple_GET_ITEM(fmt, 1));
+        tb = PyUnicode_AsUTF8(PyTuple_GET_ITEM(fmt, 2));
+    }
+    if (!type) {
+        PyErr_Clear();
+        type = Py_TYPE(exc)->tp_name;
+        message = "(the exception could not be formatted)";
+    }
+    psb__child_reply(fd, kind, type, message, tb, module, event, NULL, 0);
+    _exit(0);
+}
+
+/* true if the raised exception is SystemExit(0 / None): a normal end. */
+static bool clean_exit(void) {
+    if (!PyErr_ExceptionMatches(PyExc_SystemExit))
+        return false;
+    PyObject *exc = take_exception();
+    PyObject *code = PyObject_GetAttrString(exc, "code");
+    bool clean = code == Py_None || (code && PyLong_Check(code) && PyLong_AsLong(code) == 0);
+    Py_XDECREF(code);
+    if (clean) {
+        Py_DECREF(exc);
+        PyErr_Clear();
+    } else {
+        restore_exception(exc);
+    }
+    return clean;
+}
+
+/* Runs source in globals. Returns 0, 1 after a clean sys.exit(), or -1. */
+static int run_source(int fd, PyObject *support, const char *source, const char *filename,
+                      PyObject *globals) {
+    PyObject *text = PyUnicode_FromString(source);
+    PyObject *r = text ? PyObject_CallMethod(support, "register_source", "sO", filename, text)
+                       : NULL;
+    Py_XDECREF(text);
+    Py_XDECREF(r);
+    if (!r)
+        fatal(fd, "registering the source");
+    PyObject *code = Py_CompileStringExFlags(source, filename, Py_file_input, NULL, 0);
+    if (!code)
+        report_exception(fd, support,
+                         PyErr_ExceptionMatches(PyExc_SyntaxError) ? "syntax_error" : NULL);
+    PyObject *ret = PyEval_EvalCode(code, globals, globals);
+    Py_DECREF(code);
+    if (ret) {
+        Py_DECREF(ret);
+        return 0;
+    }
+    return clean_exit() ? 1 : -1;
+}
+
+_Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
+    if (psb__hooks_preinit() != 0)
+        fatal(fd, "adding the audit hook");
+    if (PyImport_AppendInittab("_pysandbox", (PyObject * (*)(void)) psb__hooks_module_init) != 0)
+        fatal(fd, "registering _pysandbox");
+    PyStatus st = init_python();
+    if (PyStatus_Exception(st)) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "Python initialization: %s", st.err_msg ? st.err_msg : "?");
+        fatal(fd, msg);
+    }
+    PyObject *support = load_pyshim("support");
+    if (!support)
+        fatal(fd, "loading the support module");
+    if (psb__hooks_configure(req, scratch, support) != 0)
+        fatal(fd, "installing the import filter");
+
+    PyObject *main_mod = PyImport_AddModule("__main__"); /* borrowed */
+    PyObject *globals = main_mod ? PyModule_GetDict(main_mod) : NULL;
+    const json_t *inputs_json = json_object_get(req, "inputs");
+    if (json_is_null(inputs_json))
+        inputs_json = NULL;
+    json_t *empty = json_object();
+    PyObject *inputs = psb__json_to_py(inputs_json ? inputs_json : empty);
+    json_decref(empty);
+    if (!globals || !inputs || PyDict_SetItemString(globals, "inputs", inputs) != 0)
+        fatal(fd, "binding inputs");
+    Py_DECREF(inputs);
+
+    psb__hooks_arm();
+    const char *prelude = json_string_value(json_object_get(req, "prelude"));
+    int rc = 0;
+    if (prelude)
+        rc = run_source(fd, support, prelude, PRELUDE_FILENAME, globals);
+    if (rc == 0)
+        rc = run_source(fd, support, json_string_value(json_object_get(req, "code")),
+                        USER_FILENAME, globals);
+    if (rc < 0)
+        report_exception(fd, support, NULL);
+
+    /* stdio is unbuffered, but a replaced sys.stdout may still hold text. */
+    PyObject *r = PyRun_String("import sys\nfor _s in (sys.stdout, sys.stderr):\n"
+                               "    try: _s.flush()\n    except Exception: pass\n",
+                               Py_file_input, PyDict_New(), NULL);
+    Py_XDECREF(r);
+    PyErr_Clear();
+
+    PyObject *result = PyDict_GetItemString(globals, "result"); /* borrowed */
+    char *error = NULL;
+    json_t *j = result ? psb__py_to_json(result, &error) : json_null();
+    if (!j) {
+        if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_MemoryError))
+            psb__child_reply(fd, "memory_limit", "MemoryError", error, NULL, NULL, NULL, NULL, 0);
+        else
+            psb__child_reply(fd, "result_not_serializable", NULL, error, NULL, NULL, NULL, NULL,
+                             0);
+        _exit(0);
+    }
+    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    if (!text) {
+        psb__child_reply(fd, "memory_limit", "MemoryError",
+                         "out of memory while encoding the result", NULL, NULL, NULL, NULL, 0);
+        _exit(0);
+    }
+    size_t len = strlen(text);
+    uint64_t cap = (uint64_t)json_integer_value(
+        json_object_get(json_object_get(req, "limits"), "result_bytes"));
+    if (len > cap) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "the result is %zu bytes of JSON, more than the limit of %llu",
+                 len, (unsigned long long)cap);
+        psb__child_reply(fd, "output_limit", NULL, msg, NULL, NULL, NULL, NULL, 0);
+        _exit(0);
+    }
+    psb__child_reply(fd, NULL, NULL, NULL, NULL, NULL, NULL, text, len);
+    _exit(0);
+}

@@ -1,0 +1,479 @@
+/*
+ * embed/job.c - one execution as the helper sees it: read the request,
+ * fork the child, collect its output under caps, enforce the wall-clock
+ * deadline from outside (interrupt, then kill the process group), reap it
+ * and send the outcome back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "embed/internal.h"
+
+/* How long a request may take to arrive once the library handed us its socket. */
+#define REQUEST_READ_TIMEOUT_NS (10ull * 1000000000ull)
+/* Pipes still open this long after the child exited are closed by force. */
+#define DRAIN_AFTER_EXIT_NS (500ull * 1000000ull)
+/* Room in the result pipe beyond result_bytes for the error details. */
+#define RESULT_SLACK_BYTES (1u << 20)
+
+enum { OUT, ERR, RES, NSTREAMS };
+
+struct psb__job {
+    int sock;                     /* the library's socket for this execution */
+    json_t *req;                  /* checked request */
+    psb__limits limits;           /* from the request */
+    char scratch[PATH_MAX];       /* per-execution scratch dir, cwd of the child */
+    pid_t pid;                    /* child pid, also its process group id */
+    int pidfd;                    /* readable once the child exits; -1 after reaping */
+    int fd[NSTREAMS];             /* read ends; -1 once at EOF */
+    psb__buf buf[NSTREAMS];       /* what was kept of each stream */
+    uint64_t cap[NSTREAMS];       /* bytes kept at most per stream */
+    bool trunc[NSTREAMS];         /* bytes were dropped */
+    uint64_t start_ns;            /* fork time */
+    uint64_t deadline_ns;         /* start + timeout */
+    uint64_t kill_ns;             /* when an interrupted child gets SIGKILL */
+    uint64_t exit_ns;             /* when the child was reaped */
+    bool interrupted;             /* SIGINT sent at the deadline */
+    bool killed;                  /* SIGKILL sent by us */
+    bool exited;                  /* reaped */
+    bool abandoned;               /* the library went away */
+    int wstatus;                  /* from wait4 */
+    struct rusage ru;             /* from wait4 */
+};
+
+static void close_fd(int *fd) {
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static void send_reply(int sock, json_t *reply, const char *result, size_t result_len,
+                       const psb__buf *out, const psb__buf *err) {
+    char *text = json_dumps(reply, JSON_COMPACT);
+    if (!text)
+        return;
+    (void)(psb__frame_write(sock, PSB__FRAME_REPLY, text, strlen(text)) ||
+           psb__frame_write(sock, PSB__FRAME_RESULT, result, result_len) ||
+           psb__frame_write(sock, PSB__FRAME_STDOUT, out ? out->data : NULL,
+                            out ? out->len : 0) ||
+           psb__frame_write(sock, PSB__FRAME_STDERR, err ? err->data : NULL,
+                            err ? err->len : 0));
+    free(text);
+}
+
+/* Answers a request that never ran with an error of the given kind. */
+static void reply_error_now(int sock, const char *kind, const char *message) {
+    json_t *reply = json_pack("{s:s,s:{s:s,s:s},s:{s:i,s:i,s:i},s:b,s:b}", "status", "error",
+                              "error", "kind", kind, "message", message, "stats", "wall_ms", 0,
+                              "cpu_ms", 0, "peak_rss_kib", 0, "stdout_truncated", 0,
+                              "stderr_truncated", 0);
+    if (reply)
+        send_reply(sock, reply, "null", 4, NULL, NULL);
+    json_decref(reply);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+static int open_dirs(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)ftw;
+    if (flag == FTW_D || flag == FTW_DNR)
+        chmod(path, (st->st_mode & 07777) | 0700);
+    return 0;
+}
+
+/* Removes a scratch dir whatever the code did to its permissions. */
+static void remove_tree(const char *dir) {
+    if (!dir[0])
+        return;
+    nftw(dir, open_dirs, 16, FTW_PHYS | FTW_MOUNT);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+/* envp for the child: the request's env, HOME/TMPDIR defaulting to scratch. */
+static char **build_env(const json_t *env, const char *scratch) {
+    size_t n = json_object_size(env), i = 0;
+    char **envp = calloc(n + 3, sizeof *envp);
+    const char *k;
+    json_t *v;
+    if (!envp)
+        return NULL;
+    json_object_foreach((json_t *)(uintptr_t)env, k, v) {
+        if (asprintf(&envp[i], "%s=%s", k, json_string_value(v)) < 0)
+            goto fail;
+        i++;
+    }
+    if (!json_object_get(env, "HOME") && asprintf(&envp[i++], "HOME=%s", scratch) < 0)
+        goto fail;
+    if (!json_object_get(env, "TMPDIR") && asprintf(&envp[i++], "TMPDIR=%s", scratch) < 0)
+        goto fail;
+    return envp;
+fail:
+    envp[i] = NULL;
+    for (char **p = envp; *p; p++)
+        free(*p);
+    free(envp);
+    return NULL;
+}
+
+static void free_env(char **envp) {
+    for (char **p = envp; p && *p; p++)
+        free(*p);
+    free(envp);
+}
+
+static void job_free(psb__job *job) {
+    for (int i = 0; i < NSTREAMS; i++) {
+        close_fd(&job->fd[i]);
+        psb__buf_free(&job->buf[i]);
+    }
+    close_fd(&job->pidfd);
+    close_fd(&job->sock);
+    json_decref(job->req);
+    free(job);
+}
+
+int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
+    psb__job *job = NULL;
+    psb__buf frame = {0}, stdin_data = {0};
+    uint32_t type;
+    int in_fd = -1, pipes[NSTREAMS][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    char **envp = NULL;
+    char msg[256];
+    const char *fail_kind = "internal";
+    *ret_job = NULL;
+
+    uint64_t deadline = psb__now_ns() + REQUEST_READ_TIMEOUT_NS;
+    if (psb__frame_read(sock, &type, &frame, deadline, PSB__FRAME_MAX) != 0) {
+        close(sock);
+        return -1;
+    }
+    job = calloc(1, sizeof *job);
+    if (!job) {
+        snprintf(msg, sizeof msg, "helper out of memory");
+        goto fail;
+    }
+    job->sock = sock;
+    job->pidfd = -1;
+    job->pid = -1;
+    for (int i = 0; i < NSTREAMS; i++)
+        job->fd[i] = -1;
+    json_error_t jerr;
+    job->req = type == PSB__FRAME_REQUEST ? json_loadb(frame.data, frame.len, 0, &jerr) : NULL;
+    if (!job->req || psb__request_check(job->req, msg, sizeof msg) != 0) {
+        if (!job->req)
+            snprintf(msg, sizeof msg, "malformed request");
+        fail_kind = "invalid_request";
+        goto fail;
+    }
+    psb__request_limits(job->req, &job->limits);
+    if (json_is_true(json_object_get(job->req, "has_stdin")) &&
+        (psb__frame_read(sock, &type, &stdin_data, deadline, PSB__MAX_DATA_BYTES) != 0 ||
+         type != PSB__FRAME_STDIN)) {
+        snprintf(msg, sizeof msg, "stdin data missing from the request");
+        fail_kind = "invalid_request";
+        goto fail;
+    }
+
+    if (snprintf(job->scratch, sizeof job->scratch, "%s/run-XXXXXX", scratch_root) >=
+            (int)sizeof job->scratch ||
+        !mkdtemp(job->scratch)) {
+        job->scratch[0] = '\0';
+        snprintf(msg, sizeof msg, "cannot create the scratch dir: %s", strerror(errno));
+        goto fail;
+    }
+    /* stdin: a memfd holding the data (no pump needed), or /dev/null. */
+    if (json_is_true(json_object_get(job->req, "has_stdin"))) {
+        in_fd = memfd_create("psb-stdin", MFD_CLOEXEC);
+        if (in_fd < 0 || psb__write_all(in_fd, stdin_data.data, stdin_data.len) != 0 ||
+            lseek(in_fd, 0, SEEK_SET) != 0) {
+            snprintf(msg, sizeof msg, "cannot prepare stdin: %s", strerror(errno));
+            goto fail;
+        }
+    } else if ((in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+        snprintf(msg, sizeof msg, "cannot open /dev/null: %s", strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < NSTREAMS; i++) {
+        if (pipe2(pipes[i], O_CLOEXEC) != 0) {
+            snprintf(msg, sizeof msg, "pipe: %s", strerror(errno));
+            goto fail;
+        }
+        fcntl(pipes[i][0], F_SETFL, O_NONBLOCK);
+    }
+    envp = build_env(json_object_get(job->req, "env"), job->scratch);
+    if (!envp) {
+        snprintf(msg, sizeof msg, "helper out of memory");
+        goto fail;
+    }
+    job->cap[OUT] = job->limits.v[PSB__LIMIT_STDOUT_BYTES];
+    job->cap[ERR] = job->limits.v[PSB__LIMIT_STDERR_BYTES];
+    job->cap[RES] = job->limits.v[PSB__LIMIT_RESULT_BYTES] + RESULT_SLACK_BYTES;
+
+    psb__child_spec spec = {.req = job->req, .scratch = job->scratch, .envp = envp,
+                            .limits = job->limits, .stdin_fd = in_fd,
+                            .stdout_fd = pipes[OUT][1], .stderr_fd = pipes[ERR][1],
+                            .result_fd = pipes[RES][1]};
+    job->start_ns = psb__now_ns();
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(msg, sizeof msg, "fork: %s", strerror(errno));
+        goto fail;
+    }
+    if (pid == 0)
+        psb__child_main(&spec);
+    job->pid = pid;
+    job->deadline_ns = job->start_ns + job->limits.v[PSB__LIMIT_TIMEOUT_MS] * 1000000u;
+    job->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    for (int i = 0; i < NSTREAMS; i++) {
+        job->fd[i] = pipes[i][0];
+        close(pipes[i][1]);
+    }
+    close(in_fd);
+    free_env(envp);
+    psb__buf_free(&frame);
+    psb__buf_free(&stdin_data);
+    *ret_job = job;
+    return 0;
+
+fail:
+    reply_error_now(sock, fail_kind, msg);
+    for (int i = 0; i < NSTREAMS; i++) {
+        close_fd(&pipes[i][0]);
+        close_fd(&pipes[i][1]);
+    }
+    close_fd(&in_fd);
+    free_env(envp);
+    psb__buf_free(&frame);
+    psb__buf_free(&stdin_data);
+    if (job) {
+        remove_tree(job->scratch);
+        job_free(job);
+    } else {
+        close(sock);
+    }
+    return 0;
+}
+
+int psb__job_pollfds(const psb__job *job, struct pollfd *fds) {
+    int n = 0;
+    fds[n++] = (struct pollfd){.fd = job->abandoned ? -1 : job->sock, .events = POLLIN};
+    fds[n++] = (struct pollfd){.fd = job->exited ? -1 : job->pidfd, .events = POLLIN};
+    for (int i = 0; i < NSTREAMS; i++)
+        fds[n++] = (struct pollfd){.fd = job->fd[i], .events = POLLIN};
+    return n;
+}
+
+/* Reads what is available; keeps up to the cap, drops (and flags) the rest. */
+static void drain(psb__job *job, int i) {
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(job->fd[i], chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            close_fd(&job->fd[i]);
+            return;
+        }
+        size_t keep = (size_t)n;
+        if (job->buf[i].len + keep > job->cap[i]) {
+            keep = job->cap[i] > job->buf[i].len ? (size_t)(job->cap[i] - job->buf[i].len) : 0;
+            job->trunc[i] = true;
+        }
+        if (keep && psb__buf_append(&job->buf[i], chunk, keep) != 0)
+            job->trunc[i] = true;
+    }
+}
+
+static void reap(psb__job *job, uint64_t now) {
+    pid_t r = wait4(job->pid, &job->wstatus, WNOHANG, &job->ru);
+    if (r != job->pid)
+        return;
+    job->exited = true;
+    job->exit_ns = now;
+    close_fd(&job->pidfd);
+    /* Whatever the child left behind in its process group goes with it. */
+    kill(-job->pid, SIGKILL);
+}
+
+void psb__job_step(psb__job *job, const struct pollfd *fds, uint64_t now) {
+    if (!job->abandoned && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+        /* The library sends nothing after the request: the caller is gone. */
+        job->abandoned = true;
+        psb__job_kill(job);
+    }
+    for (int i = 0; i < NSTREAMS; i++)
+        if (job->fd[i] >= 0 && (fds[2 + i].revents & (POLLIN | POLLHUP | POLLERR)))
+            drain(job, i);
+    if (!job->exited && (job->pidfd < 0 || (fds[1].revents & POLLIN)))
+        reap(job, now);
+    if (!job->exited) {
+        if (!job->interrupted && now >= job->deadline_ns) {
+            /* Interrupt first so the traceback shows the line that was running. */
+            job->interrupted = true;
+            job->kill_ns = now + PSB__INTERRUPT_GRACE_MS * 1000000ull;
+            kill(job->pid, SIGINT);
+        } else if (job->interrupted && !job->killed && now >= job->kill_ns) {
+            psb__job_kill(job);
+        }
+    } else if (now >= job->exit_ns + DRAIN_AFTER_EXIT_NS) {
+        for (int i = 0; i < NSTREAMS; i++)
+            if (job->fd[i] >= 0) {
+                drain(job, i);
+                close_fd(&job->fd[i]);
+            }
+    }
+}
+
+uint64_t psb__job_next_deadline(const psb__job *job) {
+    if (job->exited)
+        return job->exit_ns + DRAIN_AFTER_EXIT_NS;
+    if (job->pidfd < 0)
+        return psb__now_ns() + 10000000u; /* no pidfd: poll for the exit */
+    if (!job->interrupted)
+        return job->deadline_ns;
+    return job->killed ? 0 : job->kill_ns;
+}
+
+bool psb__job_done(const psb__job *job) {
+    return job->exited && job->fd[OUT] < 0 && job->fd[ERR] < 0 && job->fd[RES] < 0;
+}
+
+void psb__job_kill(psb__job *job) {
+    if (job->exited || job->pid <= 0)
+        return;
+    job->killed = true;
+    kill(-job->pid, SIGKILL);
+    kill(job->pid, SIGKILL);
+}
+
+/* Splits the child's result stream into its REPLY and RESULT frames. */
+static bool parse_child_frames(const psb__buf *b, json_t **ret_reply, const char **ret_result,
+                               size_t *ret_result_len) {
+    size_t off = 0;
+    const char *payload[2] = {NULL, NULL};
+    size_t lens[2] = {0, 0};
+    const uint32_t want[2] = {PSB__FRAME_REPLY, PSB__FRAME_RESULT};
+    for (int i = 0; i < 2; i++) {
+        uint32_t type;
+        uint64_t len;
+        if (b->len - off < 16)
+            return false;
+        memcpy(&type, b->data + off, 4);
+        memcpy(&len, b->data + off + 8, 8);
+        if (type != want[i] || len > b->len - off - 16)
+            return false;
+        payload[i] = b->data + off + 16;
+        lens[i] = (size_t)len;
+        off += 16 + (size_t)len;
+    }
+    *ret_reply = json_loadb(payload[0], lens[0], 0, NULL);
+    *ret_result = payload[1];
+    *ret_result_len = lens[1];
+    return json_is_object(*ret_reply);
+}
+
+static json_t *make_error(const char *kind, const char *message) {
+    return json_pack("{s:s,s:s}", "kind", kind, "message", message);
+}
+
+void psb__job_finish(psb__job *job) {
+    json_t *child_reply = NULL, *error = NULL;
+    const char *result = "null";
+    size_t result_len = 4;
+    char msg[256];
+    bool have_reply = job->buf[RES].len &&
+                      parse_child_frames(&job->buf[RES], &child_reply, &result, &result_len);
+    uint64_t cpu_ms = (uint64_t)job->ru.ru_utime.tv_sec * 1000u +
+                      (uint64_t)job->ru.ru_utime.tv_usec / 1000u +
+                      (uint64_t)job->ru.ru_stime.tv_sec * 1000u +
+                      (uint64_t)job->ru.ru_stime.tv_usec / 1000u;
+    bool ok = false;
+
+    if (job->interrupted) {
+        snprintf(msg, sizeof msg, "the execution exceeded its time limit of %llu ms",
+                 (unsigned long long)job->limits.v[PSB__LIMIT_TIMEOUT_MS]);
+        error = make_error("timeout", msg);
+        /* Keep the traceback of the line that was running, if the child sent one. */
+        json_t *ce = json_object_get(child_reply, "error");
+        if (ce && json_is_string(json_object_get(ce, "traceback")))
+            json_object_set(error, "traceback", json_object_get(ce, "traceback"));
+    } else if (job->trunc[RES]) {
+        snprintf(msg, sizeof msg, "the result is larger than the limit of %llu bytes",
+                 (unsigned long long)job->limits.v[PSB__LIMIT_RESULT_BYTES]);
+        error = make_error("output_limit", msg);
+    } else if (have_reply && WIFEXITED(job->wstatus)) {
+        const char *status = json_string_value(json_object_get(child_reply, "status"));
+        ok = status && strcmp(status, "ok") == 0;
+        if (!ok) {
+            error = json_deep_copy(json_object_get(child_reply, "error"));
+            const char *kind = json_string_value(json_object_get(error, "kind"));
+            bool known = false;
+            for (int k = 1; kind && k < PSB__KIND_COUNT; k++)
+                known |= strcmp(kind, psb_error_kind_name((psb_error_kind)k)) == 0;
+            if (!json_is_object(error) || !known) {
+                json_decref(error);
+                error = make_error("internal", "the child sent a malformed reply");
+            }
+        }
+    } else if (WIFSIGNALED(job->wstatus)) {
+        int sig = WTERMSIG(job->wstatus);
+        const char *name = sigabbrev_np(sig);
+        uint64_t cpu_limit_ms = job->limits.v[PSB__LIMIT_CPU_S] * 1000u;
+        if (sig == SIGXCPU || (sig == SIGKILL && !job->killed && cpu_ms + 50 >= cpu_limit_ms)) {
+            snprintf(msg, sizeof msg, "the execution exceeded its CPU time limit of %llu s",
+                     (unsigned long long)job->limits.v[PSB__LIMIT_CPU_S]);
+            error = make_error("cpu_limit", msg);
+        } else if (sig == SIGKILL && job->abandoned) {
+            error = make_error("internal", "the caller went away");
+        } else {
+            snprintf(msg, sizeof msg, "the child was killed by signal SIG%s (%d)",
+                     name ? name : "?", sig);
+            error = make_error("crashed", msg);
+            json_object_set_new(error, "signal", json_string(name ? name : "?"));
+        }
+    } else {
+        snprintf(msg, sizeof msg, "the child exited with status %d without sending a result",
+                 WEXITSTATUS(job->wstatus));
+        error = make_error("crashed", msg);
+    }
+    if (!ok) {
+        result = "null";
+        result_len = 4;
+    }
+    uint64_t wall_ms = (job->exit_ns - job->start_ns) / 1000000u;
+    json_t *reply = json_pack(
+        "{s:s,s:O?,s:{s:I,s:I,s:I},s:b,s:b}", "status", ok ? "ok" : "error", "error", error,
+        "stats", "wall_ms", (json_int_t)wall_ms, "cpu_ms", (json_int_t)cpu_ms, "peak_rss_kib",
+        (json_int_t)job->ru.ru_maxrss, "stdout_truncated", job->trunc[OUT], "stderr_truncated",
+        job->trunc[ERR]);
+    if (reply && !job->abandoned)
+        send_reply(job->sock, reply, result, result_len, &job->buf[OUT], &job->buf[ERR]);
+    json_decref(reply);
+    json_decref(error);
+    json_decref(child_reply);
+    remove_tree(job->scratch);
+    job_free(job);
+}

@@ -1,0 +1,351 @@
+/*
+ * embed/sandbox.c - psb_sandbox: spawns the helper (posix_spawn, clean
+ * environment: the host is never forked), hands each execution a socket of
+ * its own over the control channel, and restarts a helper that died.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "embed/internal.h"
+
+/* The helper sends this on the control socket once it is ready. */
+#define READY_MSG "psb-ready"
+#define HELPER_START_TIMEOUT_MS 15000
+/* fd number of the control socket in the helper. */
+#define HELPER_CONTROL_FD 3
+
+struct psb_sandbox {
+    psb__policy policy;       /* copied from the config */
+    char *helper_path;        /* absolute path of pysandbox-helper */
+    pthread_mutex_t lock;     /* guards helper_pid, ctl_fd, running */
+    pthread_cond_t slot_free; /* signalled when `running` drops */
+    pid_t helper_pid;         /* -1 when no helper runs */
+    int ctl_fd;               /* SOCK_SEQPACKET to the helper, -1 if none */
+    unsigned running;         /* executions in flight */
+    unsigned max_concurrency; /* cap on `running` */
+};
+
+static const char *default_helper_path(void) {
+    const char *env = getenv("PYSANDBOX_HELPER");
+    if (env && env[0] == '/')
+        return env;
+    if (access(PSB_HELPER_INSTALL_PATH, X_OK) == 0)
+        return PSB_HELPER_INSTALL_PATH;
+    return PSB_HELPER_BUILD_PATH;
+}
+
+/* Reaps the helper, killing it if it does not exit within wait_ms. */
+static void reap_helper(pid_t pid, int wait_ms) {
+    for (int waited = 0;; waited++) {
+        pid_t r = waitpid(pid, NULL, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR))
+            return;
+        if (waited == wait_ms) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+            }
+            return;
+        }
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+}
+
+/* Closes the control socket and reaps the helper. Caller holds the lock. */
+static void stop_helper(psb_sandbox *sb, int wait_ms) {
+    if (sb->ctl_fd >= 0)
+        close(sb->ctl_fd);
+    sb->ctl_fd = -1;
+    if (sb->helper_pid > 0)
+        reap_helper(sb->helper_pid, wait_ms);
+    sb->helper_pid = -1;
+}
+
+/* Starts the helper and waits for its ready message. Caller holds the lock. */
+static psb_status start_helper(psb_sandbox *sb, psb_error *err) {
+    int sv[2] = {-1, -1};
+    psb_status st = PSB_OK;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    bool fa_init = false, attr_init = false;
+    pid_t pid = -1;
+    char fdarg[16];
+    char *argv[] = {sb->helper_path, (char *)(uintptr_t) "--control-fd", fdarg, NULL};
+    /* A clean environment: the helper's memory is inherited by every child. */
+    char *envp[] = {NULL};
+
+    if (access(sb->helper_path, X_OK) != 0)
+        return psb__err_sys(err, errno, "helper executable '%s' is not usable",
+                            sb->helper_path);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return psb__err_sys(err, errno, "socketpair");
+    snprintf(fdarg, sizeof fdarg, "%d", HELPER_CONTROL_FD);
+    if (posix_spawn_file_actions_init(&fa) != 0 || posix_spawnattr_init(&attr) != 0) {
+        st = psb__err(err, PSB_ENOMEM, "out of memory");
+        goto out;
+    }
+    fa_init = attr_init = true;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    /* dup2 onto fd 3 clears close-on-exec there; every other fd stays closed. */
+    if (posix_spawn_file_actions_adddup2(&fa, sv[1], HELPER_CONTROL_FD) ||
+        posix_spawnattr_setsigmask(&attr, &none) || posix_spawnattr_setsigdefault(&attr, &all) ||
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                            POSIX_SPAWN_SETSID)) {
+        st = psb__err(err, PSB_ENOMEM, "cannot prepare the helper's spawn attributes");
+        goto out;
+    }
+    int rc = posix_spawn(&pid, sb->helper_path, &fa, &attr, argv, envp);
+    if (rc != 0) {
+        st = psb__err_sys(err, rc, "cannot start helper '%s'", sb->helper_path);
+        goto out;
+    }
+    close(sv[1]);
+    sv[1] = -1;
+    struct pollfd pfd = {.fd = sv[0], .events = POLLIN};
+    int prc;
+    do {
+        prc = poll(&pfd, 1, HELPER_START_TIMEOUT_MS);
+    } while (prc < 0 && errno == EINTR);
+    char msg[512] = {0};
+    ssize_t n = prc > 0 ? recv(sv[0], msg, sizeof msg - 1, 0) : -1;
+    if (n < (ssize_t)strlen(READY_MSG) || strncmp(msg, READY_MSG, strlen(READY_MSG)) != 0) {
+        /* The helper reports why it could not start instead of "ready". */
+        st = psb__err(err, PSB_EHELPER, "helper '%s' failed to start%s%s", sb->helper_path,
+                      n > 0 ? ": " : (prc == 0 ? ": no answer in time" : ""),
+                      n > 0 ? msg : "");
+        close(sv[0]);
+        sv[0] = -1;
+        reap_helper(pid, 1000);
+        goto out;
+    }
+    sb->helper_pid = pid;
+    sb->ctl_fd = sv[0];
+    sv[0] = -1;
+out:
+    if (fa_init)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_init)
+        posix_spawnattr_destroy(&attr);
+    if (sv[0] >= 0)
+        close(sv[0]);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    return st;
+}
+
+psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox,
+                           psb_error *err) {
+    if (!config || !ret_sandbox)
+        return psb__err(err, PSB_EINVAL, "psb_sandbox_new: NULL argument");
+    psb_sandbox *sb = calloc(1, sizeof *sb);
+    if (!sb)
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    sb->helper_pid = -1;
+    sb->ctl_fd = -1;
+    sb->max_concurrency = config->max_concurrency;
+    psb_status st = psb__policy_copy(&config->policy, &sb->policy, err);
+    if (st) {
+        free(sb);
+        return st;
+    }
+    sb->helper_path = strdup(config->helper_path ? config->helper_path : default_helper_path());
+    pthread_mutex_init(&sb->lock, NULL);
+    pthread_cond_init(&sb->slot_free, NULL);
+    if (!sb->helper_path)
+        st = psb__err(err, PSB_ENOMEM, "out of memory");
+    else
+        st = start_helper(sb, err);
+    if (st) {
+        psb_sandbox_free(sb);
+        return st;
+    }
+    *ret_sandbox = sb;
+    return PSB_OK;
+}
+
+void psb_sandbox_free(psb_sandbox *sb) {
+    if (!sb)
+        return;
+    pthread_mutex_lock(&sb->lock);
+    stop_helper(sb, 3000);
+    pthread_mutex_unlock(&sb->lock);
+    pthread_mutex_destroy(&sb->lock);
+    pthread_cond_destroy(&sb->slot_free);
+    psb__policy_clear(&sb->policy);
+    free(sb->helper_path);
+    free(sb);
+}
+
+/* Passes fd to the helper over the control socket. Caller holds the lock. */
+static int send_fd(int ctl, int fd) {
+    char byte = 'X';
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    memset(&cm, 0, sizeof cm);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                         .msg_controllen = sizeof cm.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t n;
+    do {
+        n = sendmsg(ctl, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -1;
+}
+
+/* true if the helper process is still running. Caller holds the lock. */
+static bool helper_alive(psb_sandbox *sb) {
+    if (sb->helper_pid <= 0)
+        return false;
+    pid_t r = waitpid(sb->helper_pid, NULL, WNOHANG);
+    if (r == 0)
+        return true;
+    if (r < 0 && errno != ECHILD)
+        return true;
+    sb->helper_pid = -1; /* reaped (or reaped by someone else) */
+    return false;
+}
+
+/* Hands one end of a fresh socket to the helper, restarting it if needed. */
+static psb_status open_channel(psb_sandbox *sb, int *ret_fd, psb_error *err) {
+    int sv[2];
+    psb_status st = PSB_OK;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return psb__err_sys(err, errno, "socketpair");
+    pthread_mutex_lock(&sb->lock);
+    for (int attempt = 0;; attempt++) {
+        if (!helper_alive(sb) || sb->ctl_fd < 0) {
+            stop_helper(sb, 100);
+            st = start_helper(sb, err);
+            if (st)
+                break;
+        }
+        if (send_fd(sb->ctl_fd, sv[1]) == 0)
+            break;
+        if (attempt == 1) {
+            st = psb__err_sys(err, errno, "cannot reach the helper");
+            break;
+        }
+        stop_helper(sb, 100); /* dead or wedged: start a new one */
+    }
+    pthread_mutex_unlock(&sb->lock);
+    close(sv[1]);
+    if (st) {
+        close(sv[0]);
+        return st;
+    }
+    *ret_fd = sv[0];
+    return PSB_OK;
+}
+
+static void acquire_slot(psb_sandbox *sb) {
+    pthread_mutex_lock(&sb->lock);
+    while (sb->running >= sb->max_concurrency)
+        pthread_cond_wait(&sb->slot_free, &sb->lock);
+    sb->running++;
+    pthread_mutex_unlock(&sb->lock);
+}
+
+static void release_slot(psb_sandbox *sb) {
+    pthread_mutex_lock(&sb->lock);
+    sb->running--;
+    pthread_cond_signal(&sb->slot_free);
+    pthread_mutex_unlock(&sb->lock);
+}
+
+/* Reads the reply frames: REPLY, RESULT, STDOUT, STDERR in that order. */
+static psb_status read_reply(int fd, uint64_t deadline_ns, psb_outcome **ret, psb_error *err) {
+    static const uint32_t order[] = {PSB__FRAME_REPLY, PSB__FRAME_RESULT, PSB__FRAME_STDOUT,
+                                     PSB__FRAME_STDERR};
+    psb__buf bufs[4] = {{0}};
+    psb_status st = PSB_OK;
+    json_t *reply = NULL;
+    for (int i = 0; i < 4; i++) {
+        uint32_t type;
+        if (psb__frame_read(fd, &type, &bufs[i], deadline_ns, PSB__FRAME_MAX) != 0) {
+            st = errno == ENOMEM ? psb__err(err, PSB_ENOMEM, "out of memory")
+                 : errno == EPROTO
+                     ? psb__err(err, PSB_EPROTO, "malformed frame from the helper")
+                     : psb__err_sys(err, errno, "the helper did not answer (it died or hung)");
+            if (st == PSB_ESYS && err)
+                err->code = st = PSB_EHELPER;
+            goto out;
+        }
+        if (type != order[i]) {
+            st = psb__err(err, PSB_EPROTO, "unexpected frame from the helper");
+            goto out;
+        }
+    }
+    reply = json_loadb(bufs[0].data, bufs[0].len, 0, NULL);
+    if (!json_is_object(reply)) {
+        st = psb__err(err, PSB_EPROTO, "malformed reply from the helper");
+        goto out;
+    }
+    *ret = psb__outcome_from_reply(reply, &bufs[1], &bufs[2], &bufs[3]);
+    if (!*ret)
+        st = psb__err(err, PSB_ENOMEM, "out of memory");
+out:
+    json_decref(reply);
+    for (int i = 0; i < 4; i++)
+        psb__buf_free(&bufs[i]);
+    return st;
+}
+
+psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len,
+                    const psb_exec_options *options, psb_outcome **ret_outcome,
+                    psb_error *err) {
+    if (!sb || !ret_outcome)
+        return psb__err(err, PSB_EINVAL, "psb_exec: NULL argument");
+    psb_status st = PSB_OK;
+    char *text = NULL;
+    int fd = -1;
+    json_t *req = psb__request_build(&sb->policy, options, code, len, err);
+    if (!req)
+        return err && err->code ? err->code : PSB_EINVAL;
+    uint64_t timeout_ms =
+        (uint64_t)json_integer_value(json_object_get(json_object_get(req, "limits"), "timeout_ms"));
+    text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (!text)
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+
+    acquire_slot(sb);
+    st = open_channel(sb, &fd, err);
+    if (st)
+        goto out;
+    if (psb__frame_write(fd, PSB__FRAME_REQUEST, text, strlen(text)) ||
+        (options && options->has_stdin &&
+         psb__frame_write(fd, PSB__FRAME_STDIN, options->stdin_data.data,
+                          options->stdin_data.len))) {
+        st = psb__err(err, PSB_EHELPER, "cannot send the request to the helper");
+        goto out;
+    }
+    /* The helper enforces the timeout; this bound only catches a hung helper. */
+    uint64_t deadline = psb__now_ns() + (timeout_ms + 15000u) * 1000000u;
+    st = read_reply(fd, deadline, ret_outcome, err);
+out:
+    if (fd >= 0)
+        close(fd);
+    release_slot(sb);
+    free(text);
+    return st;
+}

@@ -1,0 +1,252 @@
+/*
+ * hooks/importfilter.c - the import filter, installed from C: a wrapper
+ * around builtins.__import__ (which also sees modules already in
+ * sys.modules), a meta path finder and importlib guards. It judges the
+ * imports user code asks for: the nearest frame outside the import
+ * machinery decides whether the request is the user's or a library's.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+
+#include <limits.h>
+#include <string.h>
+
+#include "hooks/hooks.h"
+#include "policy/policy.h"
+
+static PyObject *orig_import; /* builtins.__import__ before we replaced it */
+
+/* true if a real module's own globals back this frame (not an exec'd dict). */
+static bool frame_in_module(PyFrameObject *f) {
+    PyObject *globals = PyObject_GetAttrString((PyObject *)f, "f_globals");
+    bool ok = false;
+    if (globals && PyDict_Check(globals)) {
+        PyObject *name = PyDict_GetItemString(globals, "__name__");
+        PyObject *modules = PySys_GetObject("modules");
+        PyObject *mod = name && modules ? PyDict_GetItemWithError(modules, name) : NULL;
+        if (mod && PyModule_Check(mod))
+            ok = PyModule_GetDict(mod) == globals &&
+                 !(PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "__main__") == 0);
+    }
+    Py_XDECREF(globals);
+    PyErr_Clear();
+    return ok;
+}
+
+/* true if the code asking for an import is user code. */
+static bool caller_is_user(void) {
+    PyFrameObject *f = PyEval_GetFrame();
+    Py_XINCREF(f);
+    bool user = false;
+    while (f) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        const char *fn = PyUnicode_AsUTF8(code->co_filename);
+        Py_DECREF(code);
+        if (!fn) {
+            PyErr_Clear();
+            user = true;
+            break;
+        }
+        psb__frame_class cls =
+            psb__frame_classify(fn, &psb__hooks.trusted, psb__hooks.importlib_dir);
+        if (cls == PSB__FRAME_TRUSTED && !frame_in_module(f))
+            cls = PSB__FRAME_USER; /* library filename on code run in someone else's dict */
+        if (cls != PSB__FRAME_TRANSPARENT) {
+            user = cls == PSB__FRAME_USER;
+            break;
+        }
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    Py_XDECREF(f);
+    return user;
+}
+
+/* 0 if module may be imported by the caller, else -1 with ImportError set. */
+static int check_name(const char *module) {
+    if (!psb__hooks.armed)
+        return 0;
+    if (psb__import_allowed(psb__hooks.import_rules, psb__hooks.import_default_allow, module))
+        return 0;
+    if (!caller_is_user())
+        return 0;
+    return psb__hooks_deny(PyExc_ImportError, "import_denied", module,
+                           "import of '%s' is not allowed by the sandbox policy", module);
+}
+
+static PyObject *check_import(PyObject *self, PyObject *arg) {
+    (void)self;
+    const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (!name)
+        return PyErr_Format(PyExc_TypeError, "module name must be a str");
+    if (check_name(name) != 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* The absolute name of a relative import, as importlib resolves it. */
+static int resolve_relative(PyObject *globals, const char *name, int level, char *out,
+                            size_t out_size) {
+    PyObject *pkg = globals && PyDict_Check(globals) ? PyDict_GetItemString(globals, "__package__")
+                                                     : NULL;
+    const char *base = pkg && PyUnicode_Check(pkg) ? PyUnicode_AsUTF8(pkg) : NULL;
+    if (!base || !base[0])
+        return -1; /* the original __import__ raises the proper error */
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", base) >= (int)sizeof buf)
+        return -1;
+    for (int i = 1; i < level; i++) {
+        char *dot = strrchr(buf, '.');
+        if (!dot)
+            return -1;
+        *dot = '\0';
+    }
+    if ((size_t)snprintf(out, out_size, "%s%s%s", buf, name[0] ? "." : "", name) >= out_size)
+        return -1;
+    return 0;
+}
+
+static PyObject *import_wrapper(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static char name_kw[] = "name", globals_kw[] = "globals", locals_kw[] = "locals",
+                fromlist_kw[] = "fromlist", level_kw[] = "level";
+    static char *kwlist[] = {name_kw, globals_kw, locals_kw, fromlist_kw, level_kw, NULL};
+    PyObject *name, *globals = NULL, *locals = NULL, *fromlist = NULL;
+    int level = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|OOOi:__import__", kwlist, &name,
+                                     &globals, &locals, &fromlist, &level))
+        return NULL;
+    const char *n = PyUnicode_AsUTF8(name);
+    if (!n)
+        return NULL;
+    char absname[1024];
+    bool have = false;
+    if (level == 0) {
+        have = strlen(n) < sizeof absname;
+        if (have)
+            strcpy(absname, n);
+    } else {
+        have = resolve_relative(globals, n, level, absname, sizeof absname) == 0;
+    }
+    if (have && absname[0] && check_name(absname) != 0)
+        return NULL;
+    if (have && fromlist && PySequence_Check(fromlist) && !PyUnicode_Check(fromlist)) {
+        Py_ssize_t count = PySequence_Size(fromlist);
+        for (Py_ssize_t i = 0; i < count; i++) {
+            PyObject *item = PySequence_GetItem(fromlist, i);
+            const char *s = item && PyUnicode_Check(item) ? PyUnicode_AsUTF8(item) : NULL;
+            char sub[1200];
+            int rc = 0;
+            if (s && strcmp(s, "*") != 0 &&
+                (size_t)snprintf(sub, sizeof sub, "%s.%s", absname, s) < sizeof sub)
+                rc = check_name(sub);
+            Py_XDECREF(item);
+            if (rc != 0)
+                return NULL;
+        }
+        PyErr_Clear();
+    }
+    return PyObject_Call(orig_import, args, kwargs);
+}
+
+static PyMethodDef methods[] = {
+    {"check_import", check_import, METH_O,
+     "Raise ImportError if the policy refuses the module to the calling code."},
+    {"import_", (PyCFunction)(void (*)(void))import_wrapper, METH_VARARGS | METH_KEYWORDS,
+     "__import__ that applies the sandbox policy to user code."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_pysandbox", "pysandbox's in-child hooks.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+void *psb__hooks_module_init(void) { return PyModule_Create(&module_def); }
+
+/* Adds every absolute directory on sys.path to the trusted and readable sets. */
+static int add_sys_path(void) {
+    PyObject *path = PySys_GetObject("path");
+    if (!path || !PyList_Check(path))
+        return 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(path); i++) {
+        PyObject *item = PyList_GET_ITEM(path, i);
+        const char *s = PyUnicode_Check(item) ? PyUnicode_AsUTF8(item) : NULL;
+        if (!s) {
+            PyErr_Clear();
+            continue;
+        }
+        if (s[0] != '/')
+            continue;
+        /* Missing entries (python311.zip) simply do not resolve. */
+        if (psb__pathset_add(&psb__hooks.trusted, s) == 0)
+            psb__pathset_add(&psb__hooks.readable, s);
+    }
+    return 0;
+}
+
+int psb__hooks_configure(const json_t *req, const char *scratch, void *support_module) {
+    PyObject *support = support_module;
+    const json_t *imports = json_object_get(req, "imports");
+    size_t i;
+    json_t *e;
+    psb__hooks.denied_events = json_incref(json_object_get(req, "denied_events"));
+    psb__hooks.import_rules = json_incref(json_object_get(imports, "rules"));
+    psb__hooks.import_default_allow = json_is_true(json_object_get(imports, "default_allow"));
+    json_array_foreach(json_object_get(req, "readable_paths"), i, e) {
+        psb__pathset_add(&psb__hooks.readable, json_string_value(e));
+    }
+    if (psb__pathset_add(&psb__hooks.writable, scratch) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot resolve the scratch dir");
+        return -1;
+    }
+    add_sys_path();
+
+    /* importlib's own directory is import machinery: look past its frames. */
+    PyObject *importlib = PyImport_ImportModule("importlib");
+    if (!importlib)
+        return -1;
+    PyObject *file = PyObject_GetAttrString(importlib, "__file__");
+    const char *f = file && PyUnicode_Check(file) ? PyUnicode_AsUTF8(file) : NULL;
+    if (f) {
+        snprintf(psb__hooks.importlib_dir, sizeof psb__hooks.importlib_dir, "%s", f);
+        char *slash = strrchr(psb__hooks.importlib_dir, '/');
+        if (slash)
+            *slash = '\0';
+    }
+    Py_XDECREF(file);
+    PyErr_Clear();
+
+    PyObject *ext = PyImport_ImportModule("_pysandbox");
+    PyObject *builtins = PyEval_GetBuiltins();
+    PyObject *install = PyObject_GetAttrString(support, "install_import_filter");
+    int rc = -1;
+    if (!ext || !builtins || !install)
+        goto out;
+    orig_import = PyDict_GetItemString(builtins, "__import__");
+    if (!orig_import) {
+        PyErr_SetString(PyExc_RuntimeError, "builtins.__import__ is missing");
+        goto out;
+    }
+    Py_INCREF(orig_import);
+    PyObject *wrapper = PyObject_GetAttrString(ext, "import_");
+    if (!wrapper || PyDict_SetItemString(builtins, "__import__", wrapper) != 0) {
+        Py_XDECREF(wrapper);
+        goto out;
+    }
+    Py_DECREF(wrapper);
+    PyObject *check = PyObject_GetAttrString(ext, "check_import");
+    PyObject *r = check ? PyObject_CallFunctionObjArgs(install, check, importlib, NULL) : NULL;
+    Py_XDECREF(check);
+    if (!r)
+        goto out;
+    Py_DECREF(r);
+    rc = 0;
+out:
+    Py_XDECREF(install);
+    Py_XDECREF(ext);
+    Py_DECREF(importlib);
+    return rc;
+}

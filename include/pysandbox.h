@@ -1,0 +1,327 @@
+/*
+ * pysandbox.h - run untrusted Python from C in a forked, confined child.
+ *
+ * The whole public API of libpysandbox. A sandbox owns one helper process
+ * (spawned once, single-threaded, clean environment); every psb_exec() forks
+ * a fresh child from that helper, runs the code there and returns an outcome.
+ */
+#ifndef PYSANDBOX_H
+#define PYSANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Everything declared here is exported from the shared library. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+#define PSB_VERSION_MAJOR 0
+#define PSB_VERSION_MINOR 1
+#define PSB_VERSION_PATCH 0
+#define PSB_VERSION_STRING "0.1.0"
+
+/*
+ * Status of an API call. Values are only ever appended. A failure of the
+ * sandboxed code is not an API failure: psb_exec() returns PSB_OK and the
+ * outcome says what went wrong.
+ */
+#define PSB_STATUS_MAP(X)                                                      \
+    X(OK, "success")                                                           \
+    X(EINVAL, "invalid argument")                                              \
+    X(ENOMEM, "out of memory")                                                 \
+    X(ESYS, "system call failed")                                              \
+    X(EHELPER, "the sandbox helper process failed")                            \
+    X(EPROTO, "malformed message from the sandbox helper")                     \
+    X(EPOLICY, "invalid sandbox policy")                                       \
+    X(EUNSUPPORTED, "required feature not available on this system")
+
+typedef enum psb_status {
+#define PSB__STATUS_ENUM(name, msg) PSB_##name,
+    PSB_STATUS_MAP(PSB__STATUS_ENUM)
+#undef PSB__STATUS_ENUM
+        PSB__STATUS_COUNT
+} psb_status;
+
+/* A static, human-readable description of a status ("invalid argument"). */
+const char *psb_status_str(psb_status status);
+
+/*
+ * Caller-allocated error details. Functions that take a psb_error * fill it
+ * on failure (the first error wins; pass NULL to ignore details). `code` is
+ * the returned status, `sys_errno` the errno behind an ESYS failure (else 0).
+ */
+typedef struct psb_error {
+    psb_status code;   /* same value the function returned */
+    int sys_errno;     /* errno for PSB_ESYS, 0 otherwise */
+    char message[512]; /* NUL-terminated, one line, no trailing newline */
+} psb_error;
+
+/*
+ * The kind of error of a failed execution. The names (psb_error_kind_name)
+ * are stable and wire-visible. Values are only ever appended.
+ */
+#define PSB_KIND_MAP(X)                                                        \
+    X(NONE, "none")                                                            \
+    X(TIMEOUT, "timeout")                                                      \
+    X(MEMORY_LIMIT, "memory_limit")                                            \
+    X(CPU_LIMIT, "cpu_limit")                                                  \
+    X(IMPORT_DENIED, "import_denied")                                          \
+    X(DENIED, "denied")                                                        \
+    X(SYNTAX_ERROR, "syntax_error")                                            \
+    X(EXCEPTION, "exception")                                                  \
+    X(RESULT_NOT_SERIALIZABLE, "result_not_serializable")                      \
+    X(OUTPUT_LIMIT, "output_limit")                                            \
+    X(CRASHED, "crashed")                                                      \
+    X(INVALID_REQUEST, "invalid_request")                                      \
+    X(INTERNAL, "internal")
+
+typedef enum psb_error_kind {
+#define PSB__KIND_ENUM(name, str) PSB_KIND_##name,
+    PSB_KIND_MAP(PSB__KIND_ENUM)
+#undef PSB__KIND_ENUM
+        PSB__KIND_COUNT
+} psb_error_kind;
+
+/* The stable wire name of a kind ("timeout"); "internal" for unknown values. */
+const char *psb_error_kind_name(psb_error_kind kind);
+
+/* ------------------------------------------------------------------------ */
+/* Configuration of a sandbox                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct psb_config psb_config;
+
+/*
+ * A new configuration with the `default` policy and default limits.
+ * Returns NULL (and fills err) only when out of memory. Free with
+ * psb_config_free(). A config is not thread-safe; a sandbox copies what it
+ * needs, so the config may be freed right after psb_sandbox_new().
+ */
+psb_config *psb_config_new(psb_error *err);
+
+/* Frees a configuration. NULL is a no-op. */
+void psb_config_free(psb_config *config);
+
+/*
+ * Sets the policy from a preset name ("default", "data-science", "strict")
+ * or a path to a JSON policy file (see README "Policy files"). On error
+ * (unknown preset, unreadable file, bad JSON, unknown key, bad value: the
+ * message names the offending key path) the config is unchanged.
+ */
+psb_status psb_config_set_policy(psb_config *config, const char *name_or_path,
+                                 psb_error *err);
+
+/* Same as psb_config_set_policy() with the policy document given as JSON. */
+psb_status psb_config_set_policy_json(psb_config *config, const char *json,
+                                      psb_error *err);
+
+/*
+ * Path of the helper executable (pysandbox-helper). By default the library
+ * uses $PYSANDBOX_HELPER if set, then the installed helper, then the one in
+ * the build tree. The string is copied.
+ */
+psb_status psb_config_set_helper_path(psb_config *config, const char *path,
+                                      psb_error *err);
+
+/*
+ * How many executions may run at once on one sandbox (default 16, range
+ * 1..1024). Further psb_exec() calls wait for a free slot.
+ */
+psb_status psb_config_set_max_concurrency(psb_config *config, unsigned count,
+                                          psb_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Sandbox                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct psb_sandbox psb_sandbox;
+
+/*
+ * Creates a sandbox and spawns its helper process. On success *ret_sandbox
+ * is set; on failure it is untouched and err says why. The library never
+ * forks the calling process: the helper is started with posix_spawn() in a
+ * clean environment. Thread-safe with respect to other sandboxes.
+ */
+psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox,
+                           psb_error *err);
+
+/*
+ * Stops the helper (killing any running execution), reaps it and frees the
+ * sandbox. NULL is a no-op. No psb_exec() on this sandbox may be running or
+ * start during or after the call.
+ */
+void psb_sandbox_free(psb_sandbox *sandbox);
+
+/* ------------------------------------------------------------------------ */
+/* Per-execution options                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct psb_exec_options psb_exec_options;
+
+/*
+ * New options: every value falls back to the sandbox policy's default.
+ * Not thread-safe; may be shared read-only by concurrent psb_exec() calls
+ * once set up. Returns NULL only when out of memory.
+ */
+psb_exec_options *psb_exec_options_new(psb_error *err);
+
+/* Frees options. NULL is a no-op. */
+void psb_exec_options_free(psb_exec_options *options);
+
+/* Wall-clock limit, 1 ms .. 24 h (default 30 s). */
+psb_status psb_exec_options_set_timeout_ms(psb_exec_options *options,
+                                           uint64_t timeout_ms, psb_error *err);
+
+/* Memory limit in MiB, 32 .. 1048576 (default 512). */
+psb_status psb_exec_options_set_memory_limit_mib(psb_exec_options *options,
+                                                 uint64_t memory_mib,
+                                                 psb_error *err);
+
+/* CPU time limit in seconds, 1 .. 86400 (default 30). */
+psb_status psb_exec_options_set_cpu_limit_s(psb_exec_options *options,
+                                            uint64_t cpu_s, psb_error *err);
+
+/*
+ * Caps on captured stdout and stderr in bytes, 0 .. 1 GiB each (default
+ * 1 MiB). Output past a cap is discarded and the truncated flag is set.
+ */
+psb_status psb_exec_options_set_output_limits(psb_exec_options *options,
+                                              uint64_t stdout_bytes,
+                                              uint64_t stderr_bytes,
+                                              psb_error *err);
+
+/*
+ * Cap on the size of the `result` JSON in bytes, 2 .. 1 GiB (default
+ * 16 MiB). A larger result ends the execution with kind output_limit.
+ */
+psb_status psb_exec_options_set_result_limit_bytes(psb_exec_options *options,
+                                                   uint64_t result_bytes,
+                                                   psb_error *err);
+
+/*
+ * Data the child reads on stdin (copied; at most 64 MiB). Without it stdin
+ * is /dev/null.
+ */
+psb_status psb_exec_options_set_stdin(psb_exec_options *options,
+                                      const void *data, size_t len,
+                                      psb_error *err);
+
+/*
+ * Adds NAME=VALUE to the child's environment (replacing an earlier value of
+ * NAME). The child sees only the policy's environment plus these, and
+ * HOME/TMPDIR pointing at its scratch dir unless set. NAME must match
+ * [A-Za-z_][A-Za-z0-9_]*; at most 256 variables, 64 KiB in all.
+ */
+psb_status psb_exec_options_set_env(psb_exec_options *options, const char *name,
+                                    const char *value, psb_error *err);
+
+/*
+ * Code run in the same globals before the user's code (so user code can use
+ * the names it defines), under the same policy. UTF-8 without NUL, copied.
+ */
+psb_status psb_exec_options_set_prelude(psb_exec_options *options,
+                                        const char *code, size_t len,
+                                        psb_error *err);
+
+/*
+ * Allows or denies a module (and its submodules) to user code, on top of the
+ * policy. The most specific rule wins; deny wins a tie. At most 256 rules.
+ */
+psb_status psb_exec_options_allow_import(psb_exec_options *options,
+                                         const char *module, psb_error *err);
+psb_status psb_exec_options_deny_import(psb_exec_options *options,
+                                        const char *module, psb_error *err);
+
+/*
+ * The `inputs` global: a JSON object (at most 64 MiB). Validated here:
+ * malformed JSON or a non-object is PSB_EINVAL and nothing changes.
+ */
+psb_status psb_exec_options_set_inputs_json(psb_exec_options *options,
+                                            const char *json, size_t len,
+                                            psb_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Execution and outcome                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct psb_outcome psb_outcome;
+
+/*
+ * Runs `code` (len bytes of UTF-8 without NUL, at most 16 MiB) in a fresh
+ * child. options may be NULL. On PSB_OK *ret_outcome holds the outcome (free
+ * it with psb_outcome_free), whatever the code did. Bad input (code not
+ * UTF-8 or with NUL, too large) returns PSB_EINVAL and runs nothing.
+ * Thread-safe: many threads may call psb_exec() on one sandbox at once.
+ * If the helper died, the call fails with PSB_EHELPER and the next call
+ * starts a new helper.
+ */
+psb_status psb_exec(psb_sandbox *sandbox, const char *code, size_t len,
+                    const psb_exec_options *options, psb_outcome **ret_outcome,
+                    psb_error *err);
+
+/* Frees an outcome and every string it handed out. NULL is a no-op. */
+void psb_outcome_free(psb_outcome *outcome);
+
+/* 1 if the execution succeeded (status "ok"), 0 if it failed. */
+int psb_outcome_ok(const psb_outcome *outcome);
+
+/* PSB_KIND_NONE when ok, else why the execution failed. */
+psb_error_kind psb_outcome_error_kind(const psb_outcome *outcome);
+
+/*
+ * Details of a failure; NULL when not known. `type` is the Python exception
+ * type, `message` its text, `traceback` the formatted traceback of user
+ * code, `module` the denied module, `event` the denied audit event or
+ * syscall. Owned by the outcome.
+ */
+const char *psb_outcome_error_type(const psb_outcome *outcome);
+const char *psb_outcome_error_message(const psb_outcome *outcome);
+const char *psb_outcome_error_traceback(const psb_outcome *outcome);
+const char *psb_outcome_error_module(const psb_outcome *outcome);
+const char *psb_outcome_error_event(const psb_outcome *outcome);
+
+/* The `result` global as compact JSON ("null" when unset or on error). */
+const char *psb_outcome_result_json(const psb_outcome *outcome);
+
+/*
+ * Captured output (bytes, NUL-terminated for convenience; may hold NULs).
+ * *ret_len gets the length; *ret_truncated (may be NULL) whether the cap cut
+ * it. Owned by the outcome.
+ */
+const char *psb_outcome_stdout(const psb_outcome *outcome, size_t *ret_len,
+                               int *ret_truncated);
+const char *psb_outcome_stderr(const psb_outcome *outcome, size_t *ret_len,
+                               int *ret_truncated);
+
+typedef struct psb_stats {
+    uint64_t wall_ms;      /* fork to reap, milliseconds */
+    uint64_t cpu_ms;       /* user + system CPU of the child, milliseconds */
+    uint64_t peak_rss_kib; /* peak resident set of the child, KiB */
+} psb_stats;
+
+/* Copies the execution statistics into *ret_stats. */
+void psb_outcome_stats(const psb_outcome *outcome, psb_stats *ret_stats);
+
+/*
+ * The whole outcome as one compact JSON object, the CLI's --json shape:
+ * {"status","result","stdout","stdout_truncated","stderr",
+ *  "stderr_truncated","error","stats"}. Output that is not valid UTF-8 is
+ * decoded with U+FFFD replacements. Owned by the outcome; NULL only when
+ * out of memory.
+ */
+const char *psb_outcome_json(const psb_outcome *outcome);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PYSANDBOX_H */

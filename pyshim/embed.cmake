@@ -1,0 +1,17 @@
+# Turns every pyshim/*.py into a C byte array in one generated header, so
+# the helper carries its Python support code inside the binary.
+file(GLOB sources "${SRC_DIR}/*.py")
+list(SORT sources)
+set(content "/* Generated from the pyshim sources at build time. Do not edit. */\n")
+string(APPEND content "#ifndef PSB_PYSHIM_SOURCES_H\n#define PSB_PYSHIM_SOURCES_H\n\n")
+set(table "")
+foreach(src ${sources})
+  get_filename_component(name ${src} NAME_WE)
+  file(READ ${src} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){16})" "\\1\n    " hex "${hex}")
+  string(APPEND content "static const unsigned char psb_pyshim_${name}[] = {\n    ${hex}0x00};\n\n")
+  string(APPEND table "    {\"${name}\", psb_pyshim_${name}},\n")
+endforeach()
+string(APPEND content "static const struct {\n    const char *name;\n    const unsigned char *source;\n} psb_pyshim_sources[] = {\n${table}    {0, 0},\n};\n\n#endif\n")
+file(WRITE ${OUT} "${content}")
