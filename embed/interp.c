@@ -110,6 +110,9 @@ static const char *classify(PyObject *exc, const char **ret_module, const char *
 }
 
 /* Sends the error outcome of the exception currently raised and exits. */
+/* The request being run (for limits quoted in messages). */
+static const json_t *request;
+
 static _Noreturn void report_exception(int fd, PyObject *support, const char *kind) {
     PyObject *exc = take_exception();
     const char *module = NULL, *event = NULL;
@@ -126,6 +129,14 @@ static _Noreturn void report_exception(int fd, PyObject *support, const char *ki
         PyErr_Clear();
         type = Py_TYPE(exc)->tp_name;
         message = "(the exception could not be formatted)";
+    }
+    char mem_msg[160];
+    if (strcmp(kind, "memory_limit") == 0 && (!message || !message[0])) {
+        snprintf(mem_msg, sizeof mem_msg,
+                 "out of memory: the execution reached its memory limit of %lld MiB",
+                 (long long)json_integer_value(
+                     json_object_get(json_object_get(request, "limits"), "memory_mib")));
+        message = mem_msg;
     }
     psb__child_reply(fd, kind, type, message, tb, module, event, NULL, 0);
     _exit(0);
@@ -172,6 +183,7 @@ static int run_source(int fd, PyObject *support, const char *source, const char 
 }
 
 _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
+    request = req;
     if (psb__hooks_preinit() != 0)
         fatal(fd, "adding the audit hook");
     if (PyImport_AppendInittab("_pysandbox", (PyObject * (*)(void)) psb__hooks_module_init) != 0)

@@ -31,10 +31,12 @@ json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *o,
                         json_object_get(pol_imports, "default_allow"), "rules", rules);
     if (!limits || !env || !imports)
         goto nomem;
-    req = json_pack("{s:s%,s:s?,s:O?,s:O,s:O,s:O,s:O,s:O,s:O,s:b}", "code", code ? code : "",
-                    len, "prelude", o ? o->prelude : NULL, "inputs", o ? o->inputs : NULL,
-                    "limits", limits, "env", env, "imports", imports, "denied_events",
-                    json_object_get(pol, "denied_events"), "readable_paths",
+    req = json_pack("{s:s%,s:s?,s:O?,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:b}", "code",
+                    code ? code : "", len, "prelude", o ? o->prelude : NULL, "inputs",
+                    o ? o->inputs : NULL, "limits", limits, "env", env, "imports", imports,
+                    "denied_events", json_object_get(pol, "denied_events"),
+                    "user_denied_events", json_object_get(pol, "user_denied_events"),
+                    "readable_paths",
                     json_object_get(pol, "readable_paths"), "network",
                     json_object_get(pol, "network"), "has_stdin", o && o->has_stdin);
     if (!req)
@@ -86,6 +88,8 @@ int psb__request_check(const json_t *req, char *msg, size_t msg_size) {
         bad = "imports";
     else if (!strings_only(json_object_get(req, "denied_events")))
         bad = "denied_events";
+    else if (!strings_only(json_object_get(req, "user_denied_events")))
+        bad = "user_denied_events";
     else if (!strings_only(json_object_get(req, "readable_paths")))
         bad = "readable_paths";
     else if (!json_is_boolean(json_object_get(req, "network")))

@@ -41,10 +41,10 @@ int psb__hooks_deny(void *exc_type, const char *kind, const char *name, const ch
     return -1;
 }
 
-static bool event_denied(const char *event) {
+static bool event_matches(const json_t *patterns, const char *event) {
     size_t i;
     json_t *e;
-    json_array_foreach(psb__hooks.denied_events, i, e) {
+    json_array_foreach(patterns, i, e) {
         const char *pat = json_string_value(e);
         size_t n = strlen(pat);
         if (n && pat[n - 1] == '*') {
@@ -161,7 +161,8 @@ static int audit_hook(const char *event, PyObject *args, void *data) {
     (void)data;
     if (!psb__hooks.armed)
         return 0;
-    if (event_denied(event))
+    if (event_matches(psb__hooks.denied_events, event) ||
+        (event_matches(psb__hooks.user_denied_events, event) && psb__hooks_caller_is_user()))
         return psb__hooks_deny(PyExc_PermissionError, "denied", event,
                                "'%s' is not allowed by the sandbox policy (audit event '%s')",
                                event, event);

@@ -44,7 +44,7 @@ typedef enum psb__frame_class {
 
 /* Classifies a frame's filename against the trusted library roots. */
 psb__frame_class psb__frame_classify(const char *filename, const psb__pathset *trusted,
-                                     const char *importlib_dir);
+                                     const psb__pathset *transparent);
 
 /* ---- audit.c and importfilter.c: in the child, with Python ---- */
 
@@ -78,13 +78,21 @@ struct psb__hooks_state {
     psb__pathset readable;       /* reads allowed below these */
     psb__pathset writable;       /* writes allowed below these (the scratch dir) */
     psb__pathset trusted;        /* library roots for frame classification */
-    char importlib_dir[4096];    /* stdlib importlib/ directory */
-    json_t *denied_events;       /* array of strings ("x.*" = prefix) */
+    psb__pathset transparent;    /* stdlib importlib/ and ctypes/: look past them */
+    json_t *denied_events;       /* refused whoever raises them ("x.*" = prefix) */
+    json_t *user_denied_events;  /* refused when user code raises them */
     json_t *import_rules;        /* array of {"module","allow"} */
     bool import_default_allow;   /* no rule matched */
     psb__denial last;            /* most recent denial */
 };
 extern struct psb__hooks_state psb__hooks;
+
+/*
+ * true if the code running now is user code: the nearest frame that is not
+ * import machinery or ctypes belongs to neither the stdlib nor an installed
+ * library (or runs in globals that are not its module's own).
+ */
+bool psb__hooks_caller_is_user(void);
 
 /* Records a denial and raises exc_type(message). Returns -1. */
 int psb__hooks_deny(void *exc_type, const char *kind, const char *name, const char *fmt, ...)

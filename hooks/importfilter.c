@@ -35,10 +35,16 @@ static bool frame_in_module(PyFrameObject *f) {
 }
 
 /* true if the code asking for an import is user code. */
-static bool caller_is_user(void) {
+/*
+ * With direct set, the innermost frame is the one that called __import__:
+ * if that is the import machinery (or C code run by it, such as the
+ * interpreter importing _io for itself), the request is not the user's.
+ */
+static bool caller_is_user(bool direct) {
     PyFrameObject *f = PyEval_GetFrame();
     Py_XINCREF(f);
     bool user = false;
+    bool first = true;
     while (f) {
         PyCodeObject *code = PyFrame_GetCode(f);
         const char *fn = PyUnicode_AsUTF8(code->co_filename);
@@ -49,13 +55,16 @@ static bool caller_is_user(void) {
             break;
         }
         psb__frame_class cls =
-            psb__frame_classify(fn, &psb__hooks.trusted, psb__hooks.importlib_dir);
+            psb__frame_classify(fn, &psb__hooks.trusted, &psb__hooks.transparent);
         if (cls == PSB__FRAME_TRUSTED && !frame_in_module(f))
             cls = PSB__FRAME_USER; /* library filename on code run in someone else's dict */
         if (cls != PSB__FRAME_TRANSPARENT) {
             user = cls == PSB__FRAME_USER;
             break;
         }
+        if (direct && first)
+            break; /* user stays false */
+        first = false;
         PyFrameObject *back = PyFrame_GetBack(f);
         Py_DECREF(f);
         f = back;
@@ -64,13 +73,15 @@ static bool caller_is_user(void) {
     return user;
 }
 
+bool psb__hooks_caller_is_user(void) { return caller_is_user(false); }
+
 /* 0 if module may be imported by the caller, else -1 with ImportError set. */
-static int check_name(const char *module) {
+static int check_name(const char *module, bool direct) {
     if (!psb__hooks.armed)
         return 0;
     if (psb__import_allowed(psb__hooks.import_rules, psb__hooks.import_default_allow, module))
         return 0;
-    if (!caller_is_user())
+    if (!caller_is_user(direct))
         return 0;
     return psb__hooks_deny(PyExc_ImportError, "import_denied", module,
                            "import of '%s' is not allowed by the sandbox policy", module);
@@ -81,7 +92,7 @@ static PyObject *check_import(PyObject *self, PyObject *arg) {
     const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
     if (!name)
         return PyErr_Format(PyExc_TypeError, "module name must be a str");
-    if (check_name(name) != 0)
+    if (check_name(name, false) != 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -130,7 +141,7 @@ static PyObject *import_wrapper(PyObject *self, PyObject *args, PyObject *kwargs
     } else {
         have = resolve_relative(globals, n, level, absname, sizeof absname) == 0;
     }
-    if (have && absname[0] && check_name(absname) != 0)
+    if (have && absname[0] && check_name(absname, true) != 0)
         return NULL;
     if (have && fromlist && PySequence_Check(fromlist) && !PyUnicode_Check(fromlist)) {
         Py_ssize_t count = PySequence_Size(fromlist);
@@ -141,7 +152,7 @@ static PyObject *import_wrapper(PyObject *self, PyObject *args, PyObject *kwargs
             int rc = 0;
             if (s && strcmp(s, "*") != 0 &&
                 (size_t)snprintf(sub, sizeof sub, "%s.%s", absname, s) < sizeof sub)
-                rc = check_name(sub);
+                rc = check_name(sub, true);
             Py_XDECREF(item);
             if (rc != 0)
                 return NULL;
@@ -187,12 +198,49 @@ static int add_sys_path(void) {
     return 0;
 }
 
+/* Adds the directory of a package module to the transparent set. */
+static void add_package_dir(PyObject *module) {
+    PyObject *file = PyObject_GetAttrString(module, "__file__");
+    const char *f = file && PyUnicode_Check(file) ? PyUnicode_AsUTF8(file) : NULL;
+    char dir[PATH_MAX];
+    if (f && strlen(f) < sizeof dir) {
+        strcpy(dir, f);
+        char *slash = strrchr(dir, '/');
+        if (slash) {
+            *slash = '\0';
+            psb__pathset_add(&psb__hooks.transparent, dir);
+        }
+    }
+    Py_XDECREF(file);
+    PyErr_Clear();
+}
+
+/* Adds <stdlib>/name to the transparent set without importing it. */
+static void add_stdlib_dir(const char *name) {
+    PyObject *os = PyImport_ImportModule("os");
+    PyObject *file = os ? PyObject_GetAttrString(os, "__file__") : NULL;
+    const char *f = file && PyUnicode_Check(file) ? PyUnicode_AsUTF8(file) : NULL;
+    char dir[PATH_MAX];
+    if (f && strlen(f) + strlen(name) + 2 < sizeof dir) {
+        strcpy(dir, f);
+        char *slash = strrchr(dir, '/');
+        if (slash) {
+            strcpy(slash + 1, name);
+            psb__pathset_add(&psb__hooks.transparent, dir);
+        }
+    }
+    Py_XDECREF(file);
+    Py_XDECREF(os);
+    PyErr_Clear();
+}
+
 int psb__hooks_configure(const json_t *req, const char *scratch, void *support_module) {
     PyObject *support = support_module;
     const json_t *imports = json_object_get(req, "imports");
     size_t i;
     json_t *e;
     psb__hooks.denied_events = json_incref(json_object_get(req, "denied_events"));
+    psb__hooks.user_denied_events = json_incref(json_object_get(req, "user_denied_events"));
     psb__hooks.import_rules = json_incref(json_object_get(imports, "rules"));
     psb__hooks.import_default_allow = json_is_true(json_object_get(imports, "default_allow"));
     json_array_foreach(json_object_get(req, "readable_paths"), i, e) {
@@ -204,20 +252,13 @@ int psb__hooks_configure(const json_t *req, const char *scratch, void *support_m
     }
     add_sys_path();
 
-    /* importlib's own directory is import machinery: look past its frames. */
+    /* importlib/ is import machinery and ctypes/ a thin layer over its C part:
+     * the code that called into them decides. */
     PyObject *importlib = PyImport_ImportModule("importlib");
     if (!importlib)
         return -1;
-    PyObject *file = PyObject_GetAttrString(importlib, "__file__");
-    const char *f = file && PyUnicode_Check(file) ? PyUnicode_AsUTF8(file) : NULL;
-    if (f) {
-        snprintf(psb__hooks.importlib_dir, sizeof psb__hooks.importlib_dir, "%s", f);
-        char *slash = strrchr(psb__hooks.importlib_dir, '/');
-        if (slash)
-            *slash = '\0';
-    }
-    Py_XDECREF(file);
-    PyErr_Clear();
+    add_package_dir(importlib);
+    add_stdlib_dir("ctypes");
 
     PyObject *ext = PyImport_ImportModule("_pysandbox");
     PyObject *builtins = PyEval_GetBuiltins();

@@ -125,7 +125,7 @@ void psb__pathset_clear(psb__pathset *set) {
 }
 
 psb__frame_class psb__frame_classify(const char *filename, const psb__pathset *trusted,
-                                     const char *importlib_dir) {
+                                     const psb__pathset *transparent) {
     if (strncmp(filename, "<pysandbox", 10) == 0 ||
         strncmp(filename, "<frozen importlib", 17) == 0 ||
         strncmp(filename, "<frozen zipimport", 17) == 0)
@@ -134,8 +134,7 @@ psb__frame_class psb__frame_classify(const char *filename, const psb__pathset *t
         return PSB__FRAME_TRUSTED;
     if (filename[0] != '/' || strstr(filename, "/../") || strstr(filename, "/./"))
         return PSB__FRAME_USER;
-    size_t n = strlen(importlib_dir);
-    if (n && strncmp(filename, importlib_dir, n) == 0 && filename[n] == '/')
+    if (psb__pathset_contains(transparent, filename))
         return PSB__FRAME_TRANSPARENT;
     return psb__pathset_contains(trusted, filename) ? PSB__FRAME_TRUSTED : PSB__FRAME_USER;
 }

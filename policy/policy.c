@@ -201,8 +201,9 @@ psb_status psb__policy_parse(const char *json_text, const char *name, psb__polic
         st = psb__err(err, PSB_EPOLICY, "policy: expected a JSON object");
         goto out;
     }
-    out = json_pack("{s:{s:b,s:[]},s:[],s:[],s:b,s:{},s:{}}", "imports", "default_allow", 1,
-                    "rules", "denied_events", "readable_paths", "network", 0, "env", "limits");
+    out = json_pack("{s:{s:b,s:[]},s:[],s:[],s:[],s:b,s:{},s:{}}", "imports", "default_allow",
+                    1, "rules", "denied_events", "user_denied_events", "readable_paths",
+                    "network", 0, "env", "limits");
     if (!out) {
         st = psb__err(err, PSB_ENOMEM, "policy: out of memory");
         goto out;
@@ -212,9 +213,11 @@ psb_status psb__policy_parse(const char *json_text, const char *name, psb__polic
     json_object_foreach(in, key, val) {
         if (strcmp(key, "imports") == 0) {
             st = parse_imports(val, json_object_get(out, "imports"), err);
-        } else if (strcmp(key, "denied_events") == 0) {
-            st = string_array(val, "policy.denied_events", event_valid, "audit event name",
-                              PSB__MAX_PATHS, err);
+        } else if (strcmp(key, "denied_events") == 0 ||
+                   strcmp(key, "user_denied_events") == 0) {
+            char path[64];
+            snprintf(path, sizeof path, "policy.%s", key);
+            st = string_array(val, path, event_valid, "audit event name", PSB__MAX_PATHS, err);
             if (!st)
                 json_object_set(out, key, val);
         } else if (strcmp(key, "readable_paths") == 0) {

@@ -10,11 +10,14 @@
 #define DENIED_EVENTS                                                          \
     "\"subprocess.Popen\", \"os.system\", \"os.exec\", \"os.posix_spawn\","    \
     "\"os.spawn\", \"os.fork\", \"os.forkpty\", \"os.kill\", \"os.killpg\","   \
-    "\"signal.pthread_kill\", \"pty.spawn\", \"socket.*\", \"ctypes.*\","      \
+    "\"signal.pthread_kill\", \"pty.spawn\", \"socket.*\","      \
     "\"webbrowser.open\", \"urllib.Request\", \"http.client.connect\","        \
     "\"ftplib.connect\", \"smtplib.connect\", \"poplib.connect\","             \
     "\"imaplib.open\", \"nntplib.connect\", \"telnetlib.Telnet.open\","        \
-    "\"resource.prlimit\", \"syslog.openlog\", \"sys.unraisablehook\""
+    "\"resource.prlimit\", \"syslog.openlog\""
+
+/* Events libraries raise for their own use (numpy loads itself with ctypes). */
+#define USER_DENIED_EVENTS "\"ctypes.*\""
 
 /* Modules that only exist to reach the network, processes or native code. */
 #define DENIED_MODULES                                                         \
@@ -57,6 +60,7 @@ static const struct {
      "{\"description\": \"no network, no subprocesses, no native code loading\","
      " \"imports\": {\"default\": \"allow\", \"deny\": [" DENIED_MODULES "]},"
      " \"denied_events\": [" DENIED_EVENTS "],"
+     " \"user_denied_events\": [" USER_DENIED_EVENTS "],"
      " \"readable_paths\": [" READABLE_PATHS "],"
      " \"network\": false}"},
     {"data-science",
@@ -64,6 +68,7 @@ static const struct {
      " \"imports\": {\"default\": \"deny\", \"allow\": [" ANALYSIS_MODULES "],"
      " \"deny\": [" DENIED_MODULES "]},"
      " \"denied_events\": [" DENIED_EVENTS "],"
+     " \"user_denied_events\": [" USER_DENIED_EVENTS "],"
      " \"readable_paths\": [" READABLE_PATHS "],"
      " \"network\": false}"},
     {"strict",
@@ -74,7 +79,8 @@ static const struct {
      " \"itertools\", \"functools\", \"operator\", \"heapq\", \"bisect\","
      " \"copy\", \"typing\", \"dataclasses\", \"enum\", \"abc\", \"textwrap\","
      " \"unicodedata\", \"array\"]},"
-     " \"denied_events\": [" DENIED_EVENTS ", \"os.listdir\", \"os.scandir\"],"
+     " \"denied_events\": [" DENIED_EVENTS ", \"ctypes.*\"],"
+     " \"user_denied_events\": [\"os.listdir\", \"os.scandir\"],"
      " \"readable_paths\": [\"/dev/null\", \"/dev/urandom\"],"
      " \"network\": false,"
      " \"limits\": {\"timeout_ms\": 10000, \"memory_mib\": 256, \"cpu_s\": 10,"
