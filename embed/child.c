@@ -54,12 +54,30 @@ static _Noreturn void setup_failed(int fd, const char *what, int errno_value) {
     _exit(PSB__CHILD_SETUP_FAILED);
 }
 
+int psb__keep_fds[64];
+size_t psb__n_keep_fds;
+
+/* Closes every fd from `from` up, except the interpreter's own read-only files. */
+static int close_inherited(const psb__child_spec *spec, unsigned from) {
+    for (size_t i = 0; i < spec->n_keep_fds; i++) {
+        unsigned keep = (unsigned)spec->keep_fds[i];
+        if (keep < from)
+            continue;
+        if (keep > from && syscall(SYS_close_range, from, keep - 1, 0u) != 0)
+            return -1;
+        from = keep + 1;
+    }
+    return (int)syscall(SYS_close_range, from, ~0u, 0u);
+}
+
 /* Moves the four stdio/result fds into place without clobbering each other. */
 static int place_fds(const psb__child_spec *spec) {
     int src[4] = {spec->stdin_fd, spec->stdout_fd, spec->stderr_fd, spec->result_fd};
     int tmp[4];
     for (int i = 0; i < 4; i++) {
-        tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10);
+        /* Above every fd that must keep its number. */
+        int floor = spec->n_keep_fds ? spec->keep_fds[spec->n_keep_fds - 1] + 1 : 10;
+        tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, floor < 10 ? 10 : floor);
         if (tmp[i] < 0)
             return -1;
     }
@@ -67,7 +85,7 @@ static int place_fds(const psb__child_spec *spec) {
         if (dup2(tmp[i], i) != i) /* dup2 clears close-on-exec on the target */
             return -1;
     /* Every other fd, inherited or ours, is closed. */
-    return (int)syscall(SYS_close_range, 4u, ~0u, 0u);
+    return close_inherited(spec, 4u);
 }
 
 _Noreturn void psb__child_main(const psb__child_spec *spec) {

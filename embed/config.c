@@ -26,7 +26,44 @@ void psb_config_free(psb_config *config) {
         return;
     psb__policy_clear(&config->policy);
     free(config->helper_path);
+    free(config->preload);
     free(config);
+}
+
+psb_status psb_config_set_mode(psb_config *config, psb_mode mode, psb_error *err) {
+    if (!config)
+        return psb__err(err, PSB_EINVAL, "psb_config_set_mode: NULL config");
+    if (mode != PSB_MODE_WARM && mode != PSB_MODE_COLD)
+        return psb__err(err, PSB_EINVAL, "unknown mode %d", (int)mode);
+    config->mode = mode;
+    return PSB_OK;
+}
+
+psb_status psb_config_set_preload(psb_config *config, const char *const *modules, size_t count,
+                                  psb_error *err) {
+    if (!config || (count && !modules))
+        return psb__err(err, PSB_EINVAL, "psb_config_set_preload: NULL argument");
+    if (count > 256)
+        return psb__err(err, PSB_EINVAL, "at most 256 preload modules, got %zu", count);
+    psb__buf list = {0};
+    for (size_t i = 0; i < count; i++) {
+        if (!modules[i] || !psb__module_name_valid(modules[i])) {
+            psb__buf_free(&list);
+            return psb__err(err, PSB_EINVAL, "preload[%zu]: '%.64s' is not a valid module name",
+                            i, modules[i] ? modules[i] : "(null)");
+        }
+        if ((i && psb__buf_append(&list, ",", 1)) ||
+            psb__buf_append(&list, modules[i], strlen(modules[i]))) {
+            psb__buf_free(&list);
+            return psb__err(err, PSB_ENOMEM, "out of memory");
+        }
+    }
+    char *text = psb__buf_steal(&list);
+    if (!text)
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    free(config->preload);
+    config->preload = text;
+    return PSB_OK;
 }
 
 static psb_status replace_policy(psb_config *config, psb__policy *fresh) {

@@ -3,6 +3,7 @@
  * with a clean environment, it stays single-threaded, receives one socket
  * per execution over its control socket and forks one child for each.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "embed/internal.h"
@@ -48,6 +50,34 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;
 }
 
+/*
+ * Records the read-only regular files the warm interpreter holds open, so
+ * children keep them (Python objects own those fd numbers) and close the rest.
+ */
+static void note_interpreter_fds(int ctl) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    int self = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d)) && psb__n_keep_fds < sizeof psb__keep_fds / sizeof psb__keep_fds[0]) {
+        int fd = atoi(e->d_name);
+        struct stat st;
+        if (e->d_name[0] == '.' || fd <= 2 || fd == ctl || fd == self)
+            continue;
+        int fl = fcntl(fd, F_GETFL);
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fl >= 0 && (fl & O_ACCMODE) == O_RDONLY)
+            psb__keep_fds[psb__n_keep_fds++] = fd;
+    }
+    closedir(d);
+    for (size_t i = 1; i < psb__n_keep_fds; i++) /* insertion sort: a handful of fds */
+        for (size_t j = i; j > 0 && psb__keep_fds[j - 1] > psb__keep_fds[j]; j--) {
+            int t = psb__keep_fds[j];
+            psb__keep_fds[j] = psb__keep_fds[j - 1];
+            psb__keep_fds[j - 1] = t;
+        }
+}
+
 /* Sends a line of failure text to the library instead of "ready", then exits. */
 static _Noreturn void fail_start(int ctl, const char *what) {
     char msg[256];
@@ -57,9 +87,21 @@ static _Noreturn void fail_start(int ctl, const char *what) {
 }
 
 int main(int argc, char **argv) {
-    int ctl = 3;
-    if (argc == 3 && strcmp(argv[1], "--control-fd") == 0)
-        ctl = atoi(argv[2]);
+    int ctl = -1;
+    bool warm = true;
+    const char *preload = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--control-fd") == 0 && i + 1 < argc)
+            ctl = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--cold") == 0)
+            warm = false;
+        else if (strcmp(argv[i], "--warm") == 0)
+            warm = true;
+        else if (strcmp(argv[i], "--preload") == 0 && i + 1 < argc)
+            preload = argv[++i];
+        else
+            ctl = -1, i = argc;
+    }
     if (ctl < 3) {
         fprintf(stderr, "pysandbox-helper: internal program of libpysandbox, not for direct use\n");
         return 2;
@@ -79,6 +121,21 @@ int main(int argc, char **argv) {
     if (!mkdtemp(root))
         fail_start(ctl, "cannot create the scratch root in /tmp");
     chmod(root, 0711);
+
+    if (warm) {
+        char msg[512];
+        /* matplotlib's font cache and config live in the helper's own dir. */
+        char mpl[64];
+        snprintf(mpl, sizeof mpl, "%s/mplconfig", root);
+        if (mkdir(mpl, 0755) != 0 || setenv("MPLCONFIGDIR", mpl, 1) != 0)
+            fail_start(ctl, "cannot create the matplotlib config dir");
+        if (psb__interp_warm_init(preload, msg, sizeof msg) != 0) {
+            (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
+            nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+            return 1;
+        }
+        note_interpreter_fds(ctl);
+    }
 
     static psb__job *jobs[MAX_JOBS];
     static struct pollfd fds[1 + MAX_JOBS * 5];

@@ -106,6 +106,8 @@ struct psb_config {
     psb__policy policy;       /* validated policy (owns its JSON document) */
     char *helper_path;        /* NULL: $PYSANDBOX_HELPER, install, build path */
     unsigned max_concurrency; /* executions in flight per sandbox */
+    psb_mode mode;            /* warm (default) or cold */
+    char *preload;            /* comma-separated modules; NULL = default set */
 };
 
 struct psb_exec_options {
@@ -207,7 +209,17 @@ typedef struct psb__child_spec {
     int stdout_fd;       /* becomes fd 1 */
     int stderr_fd;       /* becomes fd 2 */
     int result_fd;       /* becomes PSB__CHILD_RESULT_FD */
+    const int *keep_fds; /* read-only files a warm interpreter holds open (sorted) */
+    size_t n_keep_fds;   /* entries in keep_fds */
 } psb__child_spec;
+
+/*
+ * The read-only regular files a warm helper's interpreter holds open (font
+ * files matplotlib keeps, say), sorted: children keep these fd numbers and
+ * close every other inherited fd. Set once by the helper after preloading.
+ */
+extern int psb__keep_fds[64];
+extern size_t psb__n_keep_fds;
 
 /* Runs in the forked child: confine, run the code, reply. Never returns. */
 _Noreturn void psb__child_main(const psb__child_spec *spec);
@@ -221,5 +233,19 @@ void psb__child_reply(int fd, const char *kind, const char *type, const char *me
                       const char *traceback, const char *module, const char *event,
                       const char *result_json, size_t result_len);
 
-/* Initializes Python in the child, runs the request's code, replies. */
+/*
+ * Warm mode, in the helper: initializes Python (audit hook added first,
+ * dormant), installs the import filter (dormant) and imports the preload
+ * list (comma-separated; NULL = the default set, skipping missing modules).
+ * Returns 0, or -1 with a message in msg.
+ */
+int psb__interp_warm_init(const char *preload, char *msg, size_t msg_size);
+/* Around fork() in the helper: Python's fork bookkeeping when warm. */
+void psb__interp_before_fork(void);
+void psb__interp_after_fork_parent(void);
+/*
+ * In the child: initializes Python (cold) or continues the helper's
+ * interpreter (warm), configures and arms the hooks, runs the request's
+ * code and replies.
+ */
 _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int result_fd);

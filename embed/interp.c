@@ -7,7 +7,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -113,12 +116,12 @@ static const char *classify(PyObject *exc, const char **ret_module, const char *
 /* The request being run (for limits quoted in messages). */
 static const json_t *request;
 
-static _Noreturn void report_exception(int fd, PyObject *support, const char *kind) {
+static _Noreturn void report_exception(int fd, PyObject *support_mod, const char *kind) {
     PyObject *exc = take_exception();
     const char *module = NULL, *event = NULL;
     if (!kind)
         kind = classify(exc, &module, &event);
-    PyObject *fmt = PyObject_CallMethod(support, "format_exception", "O", exc);
+    PyObject *fmt = PyObject_CallMethod(support_mod, "format_exception", "O", exc);
     const char *type = NULL, *message = NULL, *tb = NULL;
     if (fmt && PyTuple_Check(fmt) && PyTuple_GET_SIZE(fmt) == 3) {
         type = PyUnicode_AsUTF8(PyTuple_GET_ITEM(fmt, 0));
@@ -160,10 +163,10 @@ static bool clean_exit(void) {
 }
 
 /* Runs source in globals. Returns 0, 1 after a clean sys.exit(), or -1. */
-static int run_source(int fd, PyObject *support, const char *source, const char *filename,
+static int run_source(int fd, PyObject *support_mod, const char *source, const char *filename,
                       PyObject *globals) {
     PyObject *text = PyUnicode_FromString(source);
-    PyObject *r = text ? PyObject_CallMethod(support, "register_source", "sO", filename, text)
+    PyObject *r = text ? PyObject_CallMethod(support_mod, "register_source", "sO", filename, text)
                        : NULL;
     Py_XDECREF(text);
     Py_XDECREF(r);
@@ -171,7 +174,7 @@ static int run_source(int fd, PyObject *support, const char *source, const char 
         fatal(fd, "registering the source");
     PyObject *code = Py_CompileStringExFlags(source, filename, Py_file_input, NULL, 0);
     if (!code)
-        report_exception(fd, support,
+        report_exception(fd, support_mod,
                          PyErr_ExceptionMatches(PyExc_SyntaxError) ? "syntax_error" : NULL);
     PyObject *ret = PyEval_EvalCode(code, globals, globals);
     Py_DECREF(code);
@@ -182,33 +185,136 @@ static int run_source(int fd, PyObject *support, const char *source, const char 
     return clean_exit() ? 1 : -1;
 }
 
-_Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
-    request = req;
-    if (psb__hooks_preinit() != 0)
-        fatal(fd, "adding the audit hook");
-    if (PyImport_AppendInittab("_pysandbox", (PyObject * (*)(void)) psb__hooks_module_init) != 0)
-        fatal(fd, "registering _pysandbox");
+/* Set in a warm helper (and so in its children): Python is already running. */
+static bool warm;
+/* The support module (pyshim/support.py), loaded once per interpreter. */
+static PyObject *support;
+
+/* Starts an interpreter with the hooks installed (dormant). 0 or -1 + msg. */
+static int setup_interpreter(char *msg, size_t msg_size) {
+    if (psb__hooks_preinit() != 0) {
+        snprintf(msg, msg_size, "cannot add the audit hook");
+        return -1;
+    }
+    if (PyImport_AppendInittab("_pysandbox", (PyObject * (*)(void)) psb__hooks_module_init) !=
+        0) {
+        snprintf(msg, msg_size, "cannot register the _pysandbox module");
+        return -1;
+    }
     PyStatus st = init_python();
     if (PyStatus_Exception(st)) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "Python initialization: %s", st.err_msg ? st.err_msg : "?");
+        snprintf(msg, msg_size, "Python initialization failed: %s",
+                 st.err_msg ? st.err_msg : "?");
+        return -1;
+    }
+    support = load_pyshim("support");
+    if (!support || psb__hooks_install(support) != 0) {
+        PyErr_Print();
+        snprintf(msg, msg_size, "installing the sandbox hooks failed");
+        return -1;
+    }
+    return 0;
+}
+
+int psb__interp_warm_init(const char *preload, char *msg, size_t msg_size) {
+    /* One thread per child: BLAS and OpenMP pools would be lost at fork. */
+    static const char *const single_thread[] = {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                                                "VECLIB_MAXIMUM_THREADS"};
+    for (size_t i = 0; i < sizeof single_thread / sizeof single_thread[0]; i++)
+        setenv(single_thread[i], "1", 1);
+    setenv("MPLBACKEND", "Agg", 1);
+    if (setup_interpreter(msg, msg_size) != 0)
+        return -1;
+    PyObject *names = Py_None;
+    Py_INCREF(names);
+    if (preload) {
+        Py_DECREF(names);
+        PyObject *text = PyUnicode_FromString(preload);
+        PyObject *sep = PyUnicode_FromString(",");
+        names = text && sep ? PyUnicode_Split(text, sep, -1) : NULL;
+        Py_XDECREF(text);
+        Py_XDECREF(sep);
+        if (names && preload[0] == '\0') {
+            Py_DECREF(names);
+            names = PyList_New(0);
+        }
+    }
+    PyObject *r = names ? PyObject_CallMethod(support, "preload", "O", names) : NULL;
+    Py_XDECREF(names);
+    if (!r) {
+        PyErr_Clear();
+        snprintf(msg, msg_size, "preloading failed");
+        return -1;
+    }
+    if (r != Py_None) {
+        const char *why = PyUnicode_AsUTF8(r);
+        snprintf(msg, msg_size, "%s", why ? why : "preloading failed");
+        Py_DECREF(r);
+        return -1;
+    }
+    Py_DECREF(r);
+    warm = true;
+    return 0;
+}
+
+void psb__interp_before_fork(void) {
+    if (warm)
+        PyOS_BeforeFork();
+}
+
+void psb__interp_after_fork_parent(void) {
+    if (warm)
+        PyOS_AfterFork_Parent();
+}
+
+/* The child's C environment as a dict, for os.environ. */
+static PyObject *environ_dict(void) {
+    extern char **environ;
+    PyObject *d = PyDict_New();
+    for (char **e = environ; d && e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        PyObject *k = PyUnicode_DecodeFSDefaultAndSize(*e, eq - *e);
+        PyObject *v = PyUnicode_DecodeFSDefault(eq + 1);
+        if (!k || !v || PyDict_SetItem(d, k, v) != 0) {
+            Py_XDECREF(k);
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(k);
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+_Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
+    request = req;
+    char msg[512];
+    if (warm) {
+        PyOS_AfterFork_Child();
+        /* What Python's initialization does, undone by the signal reset after fork. */
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGXFSZ, SIG_IGN);
+    } else if (setup_interpreter(msg, sizeof msg) != 0) {
         fatal(fd, msg);
     }
-    PyObject *support = load_pyshim("support");
-    if (!support)
-        fatal(fd, "loading the support module");
-    if (psb__hooks_configure(req, scratch, support) != 0)
-        fatal(fd, "installing the import filter");
-
-    PyObject *main_mod = PyImport_AddModule("__main__"); /* borrowed */
-    PyObject *globals = main_mod ? PyModule_GetDict(main_mod) : NULL;
+    if (psb__hooks_configure(req, scratch) != 0)
+        fatal(fd, "configuring the sandbox hooks");
+    PyObject *env = environ_dict();
+    PyObject *globals = env ? PyObject_CallMethod(support, "prepare_child", "O", env) : NULL;
+    Py_XDECREF(env);
+    if (!globals || !PyDict_Check(globals))
+        fatal(fd, "preparing the interpreter");
     const json_t *inputs_json = json_object_get(req, "inputs");
     if (json_is_null(inputs_json))
         inputs_json = NULL;
     json_t *empty = json_object();
     PyObject *inputs = psb__json_to_py(inputs_json ? inputs_json : empty);
     json_decref(empty);
-    if (!globals || !inputs || PyDict_SetItemString(globals, "inputs", inputs) != 0)
+    if (!inputs || PyDict_SetItemString(globals, "inputs", inputs) != 0)
         fatal(fd, "binding inputs");
     Py_DECREF(inputs);
 
@@ -252,7 +358,6 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
     uint64_t cap = (uint64_t)json_integer_value(
         json_object_get(json_object_get(req, "limits"), "result_bytes"));
     if (len > cap) {
-        char msg[256];
         snprintf(msg, sizeof msg, "the result is %zu bytes of JSON, more than the limit of %llu",
                  len, (unsigned long long)cap);
         psb__child_reply(fd, "output_limit", NULL, msg, NULL, NULL, NULL, NULL, 0);

@@ -233,9 +233,13 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     psb__child_spec spec = {.req = job->req, .scratch = job->scratch, .envp = envp,
                             .limits = job->limits, .stdin_fd = in_fd,
                             .stdout_fd = pipes[OUT][1], .stderr_fd = pipes[ERR][1],
-                            .result_fd = pipes[RES][1]};
+                            .result_fd = pipes[RES][1], .keep_fds = psb__keep_fds,
+                            .n_keep_fds = psb__n_keep_fds};
     job->start_ns = psb__now_ns();
+    psb__interp_before_fork();
     pid_t pid = fork();
+    if (pid != 0)
+        psb__interp_after_fork_parent();
     if (pid < 0) {
         snprintf(msg, sizeof msg, "fork: %s", strerror(errno));
         goto fail;

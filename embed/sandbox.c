@@ -21,7 +21,8 @@
 
 /* The helper sends this on the control socket once it is ready. */
 #define READY_MSG "psb-ready"
-#define HELPER_START_TIMEOUT_MS 15000
+/* A warm helper imports numpy, pandas and matplotlib first. */
+#define HELPER_START_TIMEOUT_MS 60000
 /* fd number of the control socket in the helper. */
 #define HELPER_CONTROL_FD 3
 
@@ -34,6 +35,8 @@ struct psb_sandbox {
     int ctl_fd;               /* SOCK_SEQPACKET to the helper, -1 if none */
     unsigned running;         /* executions in flight */
     unsigned max_concurrency; /* cap on `running` */
+    psb_mode mode;            /* warm or cold */
+    char *preload;            /* comma-separated preload list or NULL (default) */
 };
 
 static const char *default_helper_path(void) {
@@ -81,7 +84,17 @@ static psb_status start_helper(psb_sandbox *sb, psb_error *err) {
     bool fa_init = false, attr_init = false;
     pid_t pid = -1;
     char fdarg[16];
-    char *argv[] = {sb->helper_path, (char *)(uintptr_t) "--control-fd", fdarg, NULL};
+    char *argv[8];
+    int argc = 0;
+    argv[argc++] = sb->helper_path;
+    argv[argc++] = (char *)(uintptr_t) "--control-fd";
+    argv[argc++] = fdarg;
+    argv[argc++] = (char *)(uintptr_t)(sb->mode == PSB_MODE_COLD ? "--cold" : "--warm");
+    if (sb->mode == PSB_MODE_WARM && sb->preload) {
+        argv[argc++] = (char *)(uintptr_t) "--preload";
+        argv[argc++] = sb->preload;
+    }
+    argv[argc] = NULL;
     /* A clean environment: the helper's memory is inherited by every child. */
     char *envp[] = {NULL};
 
@@ -156,6 +169,7 @@ psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox,
     sb->helper_pid = -1;
     sb->ctl_fd = -1;
     sb->max_concurrency = config->max_concurrency;
+    sb->mode = config->mode;
     psb_status st = psb__policy_copy(&config->policy, &sb->policy, err);
     if (st) {
         free(sb);
@@ -164,7 +178,9 @@ psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox,
     sb->helper_path = strdup(config->helper_path ? config->helper_path : default_helper_path());
     pthread_mutex_init(&sb->lock, NULL);
     pthread_cond_init(&sb->slot_free, NULL);
-    if (!sb->helper_path)
+    if (config->preload && !(sb->preload = strdup(config->preload)))
+        st = psb__err(err, PSB_ENOMEM, "out of memory");
+    else if (!sb->helper_path)
         st = psb__err(err, PSB_ENOMEM, "out of memory");
     else
         st = start_helper(sb, err);
@@ -186,6 +202,7 @@ void psb_sandbox_free(psb_sandbox *sb) {
     pthread_cond_destroy(&sb->slot_free);
     psb__policy_clear(&sb->policy);
     free(sb->helper_path);
+    free(sb->preload);
     free(sb);
 }
 

@@ -51,13 +51,18 @@ psb__frame_class psb__frame_classify(const char *filename, const psb__pathset *t
 /* Adds the audit hook (dormant). Call before Py_InitializeFromConfig. 0 or -1. */
 int psb__hooks_preinit(void);
 /*
- * After initialization: reads the request's policy (denied events, readable
- * paths, import rules), computes the trusted library roots from sys.path,
- * and installs the import filter (builtins.__import__, a meta path finder,
- * importlib guards) using the support module's helpers. 0, or -1 with a
+ * Once per interpreter, after initialization: computes the trusted library
+ * roots from sys.path and installs the import filter (builtins.__import__,
+ * a meta path finder, importlib guards) with the support module's helpers,
+ * dormant until armed. 0, or -1 with a Python exception set.
+ */
+int psb__hooks_install(void *support_module);
+/*
+ * Per execution: the request's denied events, readable paths and import
+ * rules, and the scratch dir as the one writable place. 0, or -1 with a
  * Python exception set.
  */
-int psb__hooks_configure(const json_t *req, const char *scratch, void *support_module);
+int psb__hooks_configure(const json_t *req, const char *scratch);
 /* Arms the audit hook and import filter for user code. */
 void psb__hooks_arm(void);
 

@@ -234,8 +234,7 @@ static void add_stdlib_dir(const char *name) {
     PyErr_Clear();
 }
 
-int psb__hooks_configure(const json_t *req, const char *scratch, void *support_module) {
-    PyObject *support = support_module;
+int psb__hooks_configure(const json_t *req, const char *scratch) {
     const json_t *imports = json_object_get(req, "imports");
     size_t i;
     json_t *e;
@@ -250,6 +249,11 @@ int psb__hooks_configure(const json_t *req, const char *scratch, void *support_m
         PyErr_SetString(PyExc_RuntimeError, "cannot resolve the scratch dir");
         return -1;
     }
+    return 0;
+}
+
+int psb__hooks_install(void *support_module) {
+    PyObject *support = support_module;
     add_sys_path();
 
     /* importlib/ is import machinery and ctypes/ a thin layer over its C part:

@@ -128,6 +128,30 @@ psb_status psb_config_set_policy_json(psb_config *config, const char *json,
 psb_status psb_config_set_helper_path(psb_config *config, const char *path,
                                       psb_error *err);
 
+/* How a sandbox starts its executions. */
+typedef enum psb_mode {
+    /*
+     * The helper initializes Python once and imports the preload set; each
+     * execution forks from that state (copy-on-write). The default.
+     */
+    PSB_MODE_WARM = 0,
+    /* Each execution initializes a fresh interpreter after the fork. */
+    PSB_MODE_COLD = 1,
+} psb_mode;
+
+/* Chooses warm (default) or cold executions. */
+psb_status psb_config_set_mode(psb_config *config, psb_mode mode, psb_error *err);
+
+/*
+ * The modules a warm helper imports before forking (dotted names, at most
+ * 256). Without this call: numpy, pandas, matplotlib (Agg backend) and the
+ * stdlib modules analysis code uses, skipping any that are not installed.
+ * With it, a module that fails to import makes psb_sandbox_new() fail.
+ * count 0 preloads nothing. The strings are copied.
+ */
+psb_status psb_config_set_preload(psb_config *config, const char *const *modules,
+                                  size_t count, psb_error *err);
+
 /*
  * How many executions may run at once on one sandbox (default 16, range
  * 1..1024). Further psb_exec() calls wait for a free slot.

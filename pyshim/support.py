@@ -97,3 +97,92 @@ def install_import_filter(check, importlib):
     import_module.__doc__ = original_import_module.__doc__
     importlib.import_module = import_module
     importlib.__import__ = dunder_import
+
+
+# Imported by a warm helper before it forks when the caller names no modules.
+DEFAULT_PRELOAD = (
+    "json", "re", "math", "statistics", "datetime", "collections", "itertools",
+    "functools", "random", "decimal", "fractions", "csv", "io", "base64",
+    "hashlib", "textwrap", "string", "typing", "dataclasses", "traceback",
+    "numpy", "pandas", "matplotlib", "matplotlib.pyplot",
+)
+
+
+def _warm_up():
+    """Runs each library once so its lazy set-up happens in the helper, not per run."""
+    import io
+    np = sys.modules.get("numpy")
+    if np is not None:
+        a = np.arange(1000, dtype=float)
+        a.mean(), a.std(), np.sort(a), a.reshape(10, 100).sum(axis=0)
+        np.random.default_rng(0).random(10)
+    pd = sys.modules.get("pandas")
+    if pd is not None:
+        df = pd.DataFrame({"k": ["a", "b", "a"], "v": [1.0, 2.0, 3.0]})
+        df.groupby("k")["v"].agg(["sum", "mean"])
+        df.merge(df, on="k").describe()
+        df.pivot_table(index="k", values="v", aggfunc="sum")
+        pd.to_datetime(["2024-01-01"])
+        pd.read_csv(io.StringIO("a,b\n1,2\n"))
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, 1], label="x")
+        ax.bar(["a"], [1])
+        ax.legend()
+        ax.set_title("warm-up")
+        fig.savefig(io.BytesIO(), format="png")
+        plt.close("all")
+
+
+def preload(names):
+    """Imports the preload set. Returns None, or why an explicitly named module failed."""
+    import gc
+    import importlib
+    explicit = names is not None
+    for name in names if explicit else DEFAULT_PRELOAD:
+        try:
+            if name == "matplotlib" or name.startswith("matplotlib."):
+                import matplotlib
+                matplotlib.use("Agg")
+            importlib.import_module(name)
+        except Exception as e:
+            if explicit:
+                return "cannot preload %s: %s: %s" % (name, type(e).__name__, e)
+    try:
+        _warm_up()
+    except Exception as e:
+        return "warming up the preloaded libraries failed: %s: %s" % (type(e).__name__, e)
+    # Objects that exist now are never collected: the children do not touch
+    # (and so do not copy) their pages for garbage collection.
+    gc.collect()
+    gc.freeze()
+    return None
+
+
+def prepare_child(environ):
+    """Makes the forked interpreter independent: environment, random streams, __main__.
+
+    Returns the globals of a fresh __main__ module.
+    """
+    import builtins
+    import os
+    import random
+    import signal
+    import types
+    os.environ.clear()
+    os.environ.update(environ)
+    # The helper's signal handlers were reset after fork; SIGINT must again
+    # raise KeyboardInterrupt so the deadline interrupt shows a traceback.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    random.seed()
+    np = sys.modules.get("numpy")
+    if np is not None and hasattr(np, "random"):
+        np.random.seed()
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile.tempdir = None
+    main = types.ModuleType("__main__")
+    main.__builtins__ = builtins
+    sys.modules["__main__"] = main
+    return main.__dict__
