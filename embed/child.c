@@ -84,8 +84,7 @@ static int place_fds(const psb__child_spec *spec) {
     for (int i = 0; i < 4; i++)
         if (dup2(tmp[i], i) != i) /* dup2 clears close-on-exec on the target */
             return -1;
-    /* Every other fd, inherited or ours, is closed. */
-    return close_inherited(spec, 4u);
+    return 0;
 }
 
 _Noreturn void psb__child_main(const psb__child_spec *spec) {
@@ -98,13 +97,25 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     /* Its own process group, so the helper can kill everything it starts. */
     if (setpgid(0, 0) != 0)
         setup_failed(rfd, "setpgid", errno);
-    /* If the helper dies, so does the child. */
-    pid_t parent = getppid();
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-        _exit(PSB__CHILD_SETUP_FAILED);
     if (place_fds(spec) != 0)
         setup_failed(rfd, "fd set-up", errno);
     rfd = PSB__CHILD_RESULT_FD;
+    const char *what = NULL;
+    if ((psb__helper.layers & PSB__LAYER_UNPRIVILEGED) &&
+        psb__ns_drop_privileges(psb__helper.uid, psb__helper.gid, &what) != 0)
+        setup_failed(rfd, what, errno);
+    /* If the helper dies, so does the child (set after the uid change, which clears it). */
+    pid_t parent = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(PSB__CHILD_SETUP_FAILED);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        setup_failed(rfd, "no_new_privs", errno);
+    if ((psb__helper.layers & PSB__LAYER_LANDLOCK) &&
+        psb__landlock_apply(json_object_get(spec->req, "readable_paths"), spec->scratch,
+                            psb__helper.network, &what) != 0)
+        setup_failed(rfd, what, errno);
+    if (close_inherited(spec, 4u) != 0)
+        setup_failed(rfd, "closing inherited fds", errno);
     if (chdir(spec->scratch) != 0)
         setup_failed(rfd, "chdir to the scratch dir", errno);
     environ = spec->envp;

@@ -109,3 +109,7 @@ psb_status psb_config_set_max_concurrency(psb_config *config, unsigned count, ps
     config->max_concurrency = count;
     return PSB_OK;
 }
+
+void psb__config_set_test_layers(psb_config *config, unsigned layers) {
+    config->test_layers = layers;
+}

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -86,22 +88,101 @@ static _Noreturn void fail_start(int ctl, const char *what) {
     _exit(1);
 }
 
+struct psb__helper_conf psb__helper;
+
+/* "a,b,c" of layer names to bits; -1 on an unknown name. */
+static long parse_layers(const char *list) {
+    long bits = 0;
+    if (strcmp(list, "none") == 0)
+        return 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        unsigned l = psb__layer_find(tok);
+        if (!l)
+            return -1;
+        bits |= (long)l;
+    }
+    return bits;
+}
+
+/*
+ * Works out which layers this machine provides, enters the namespaces and
+ * compiles the seccomp program. A required layer that is missing fails the
+ * start: the sandbox never runs weaker than its policy demands.
+ */
+static int set_up_confinement(unsigned wanted, unsigned required, char *msg, size_t msg_size) {
+    unsigned have = PSB__LAYER_HOOKS | PSB__LAYER_UNPRIVILEGED;
+    char why[160] = "";
+    if (psb__seccomp_available())
+        have |= PSB__LAYER_SECCOMP;
+    else
+        snprintf(why, sizeof why, "seccomp filters are not available");
+    if (psb__landlock_abi() >= 1)
+        have |= PSB__LAYER_LANDLOCK;
+    else if (!why[0])
+        snprintf(why, sizeof why, "Landlock is not enabled in this kernel");
+    if (wanted & PSB__LAYER_NAMESPACES) {
+        const char *what = "";
+        if (psb__ns_enter(psb__helper.network, &what) == 0) {
+            have |= PSB__LAYER_NAMESPACES;
+            /* A private mount namespace for the size-capped scratch tmpfs mounts. */
+            psb__helper.scratch_tmpfs = unshare(CLONE_NEWNS) == 0 &&
+                                        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
+        } else if (!why[0]) {
+            snprintf(why, sizeof why, "cannot create namespaces (%s: %s)", what, strerror(errno));
+        }
+    }
+    unsigned missing = required & ~have;
+    if (missing) {
+        for (unsigned bit = 1; bit <= PSB__LAYER_ALL; bit <<= 1)
+            if (missing & bit) {
+                snprintf(msg, msg_size,
+                         "the policy requires the '%s' confinement layer, which this system "
+                         "does not provide (%s); run 'pysandbox doctor'",
+                         psb__layer_name(bit), why[0] ? why : "unavailable");
+                return -1;
+            }
+    }
+    psb__helper.layers = wanted & have;
+    if ((psb__helper.layers & PSB__LAYER_SECCOMP) &&
+        psb__seccomp_build(psb__helper.network, &psb__helper.seccomp, msg, msg_size) != 0)
+        return -1;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int ctl = -1;
     bool warm = true;
     const char *preload = NULL;
+    long wanted = PSB__LAYER_ALL, required = 0;
+    psb__helper.uid = psb__helper.gid = 65534;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--control-fd") == 0 && i + 1 < argc)
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--control-fd") == 0 && next)
             ctl = atoi(argv[++i]);
         else if (strcmp(argv[i], "--cold") == 0)
             warm = false;
         else if (strcmp(argv[i], "--warm") == 0)
             warm = true;
-        else if (strcmp(argv[i], "--preload") == 0 && i + 1 < argc)
+        else if (strcmp(argv[i], "--network") == 0)
+            psb__helper.network = true;
+        else if (strcmp(argv[i], "--preload") == 0 && next)
             preload = argv[++i];
+        else if (strcmp(argv[i], "--uid") == 0 && next)
+            psb__helper.uid = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--gid") == 0 && next)
+            psb__helper.gid = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--layers") == 0 && next)
+            wanted = parse_layers(argv[++i]);
+        else if (strcmp(argv[i], "--require") == 0 && next)
+            required = parse_layers(argv[++i]);
         else
             ctl = -1, i = argc;
     }
+    if (wanted < 0 || required < 0 || psb__helper.uid == 0 || psb__helper.gid == 0)
+        ctl = -1;
     if (ctl < 3) {
         fprintf(stderr, "pysandbox-helper: internal program of libpysandbox, not for direct use\n");
         return 2;
@@ -117,13 +198,18 @@ int main(int argc, char **argv) {
     if (fcntl(ctl, F_SETFD, FD_CLOEXEC) != 0)
         fail_start(ctl, "control socket");
 
+    char msg[512];
+    if (set_up_confinement((unsigned)wanted, (unsigned)required, msg, sizeof msg) != 0) {
+        (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
+        return 1;
+    }
+
     char root[] = "/tmp/pysandbox-XXXXXX";
     if (!mkdtemp(root))
         fail_start(ctl, "cannot create the scratch root in /tmp");
     chmod(root, 0711);
 
     if (warm) {
-        char msg[512];
         /* matplotlib's font cache and config live in the helper's own dir. */
         char mpl[64];
         snprintf(mpl, sizeof mpl, "%s/mplconfig", root);

@@ -108,7 +108,16 @@ struct psb_config {
     unsigned max_concurrency; /* executions in flight per sandbox */
     psb_mode mode;            /* warm (default) or cold */
     char *preload;            /* comma-separated modules; NULL = default set */
+    unsigned test_layers;     /* tests only: layers to turn on (0 = all) */
 };
+
+/*
+ * For the attack suite only: runs executions with just these confinement
+ * layers (PSB__LAYER_* bits; PSB__LAYERS_NONE for none at all), to show each
+ * one holds on its own. Not part of the public API.
+ */
+#define PSB__LAYERS_NONE 0x100u
+void psb__config_set_test_layers(psb_config *config, unsigned layers);
 
 struct psb_exec_options {
     bool has_limit[PSB__LIMIT_COUNT]; /* which limits override the policy */
@@ -178,6 +187,16 @@ psb_status psb__code_check(const char *code, size_t len, const char *what, psb_e
 #define PSB__INTERRUPT_GRACE_MS 400
 
 typedef struct psb__job psb__job;
+
+/* How the helper was started; set once in main(), inherited by every child. */
+struct psb__helper_conf {
+    unsigned layers;            /* PSB__LAYER_* bits in force */
+    unsigned uid, gid;          /* what a root helper's children run as */
+    bool network;               /* sockets allowed, no network namespace */
+    bool scratch_tmpfs;         /* scratch dirs are size-capped tmpfs mounts */
+    psb__seccomp_prog seccomp;  /* compiled once, loaded by every child */
+};
+extern struct psb__helper_conf psb__helper;
 
 /*
  * Reads one request from sock (blocking, bounded), prepares the scratch dir

@@ -7,6 +7,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -94,6 +95,20 @@ static const char *classify(PyObject *exc, const char **ret_module, const char *
     *ret_module = *ret_event = NULL;
     if (PyErr_GivenExceptionMatches(exc, PyExc_MemoryError))
         return "memory_limit";
+    /* A syscall the seccomp filter refused surfaces as OSError(EPERM). */
+    const char *sys = psb__seccomp_last_denied();
+    if (sys && PyErr_GivenExceptionMatches(exc, PyExc_OSError)) {
+        PyObject *no = PyObject_GetAttrString(exc, "errno");
+        long e = no && PyLong_Check(no) ? PyLong_AsLong(no) : 0;
+        Py_XDECREF(no);
+        PyErr_Clear();
+        if (e == EPERM) {
+            static char event[80];
+            snprintf(event, sizeof event, "syscall:%s", sys);
+            *ret_event = event;
+            return "denied";
+        }
+    }
     if (d->kind[0]) {
         PyObject *s = PyObject_Str(exc);
         const char *text = s ? PyUnicode_AsUTF8(s) : NULL;
@@ -318,7 +333,11 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
         fatal(fd, "binding inputs");
     Py_DECREF(inputs);
 
-    psb__hooks_arm();
+    /* Seccomp goes last: everything above may use what user code may not. */
+    if ((psb__helper.layers & PSB__LAYER_SECCOMP) && psb__seccomp_load(&psb__helper.seccomp) != 0)
+        fatal(fd, "loading the seccomp filter");
+    if (psb__helper.layers & PSB__LAYER_HOOKS)
+        psb__hooks_arm();
     const char *prelude = json_string_value(json_object_get(req, "prelude"));
     int rc = 0;
     if (prelude)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -106,6 +107,10 @@ static int open_dirs(const char *path, const struct stat *st, int flag, struct F
 static void remove_tree(const char *dir) {
     if (!dir[0])
         return;
+    if (psb__helper.scratch_tmpfs && umount2(dir, MNT_DETACH) == 0) {
+        rmdir(dir);
+        return;
+    }
     nftw(dir, open_dirs, 16, FTW_PHYS | FTW_MOUNT);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
@@ -200,6 +205,24 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
         !mkdtemp(job->scratch)) {
         job->scratch[0] = '\0';
         snprintf(msg, sizeof msg, "cannot create the scratch dir: %s", strerror(errno));
+        goto fail;
+    }
+    /* A tmpfs of its own caps the disk space an execution can fill. */
+    if (psb__helper.scratch_tmpfs) {
+        char opts[160];
+        bool drop = (psb__helper.layers & PSB__LAYER_UNPRIVILEGED) && geteuid() == 0;
+        snprintf(opts, sizeof opts, "size=%lluk,nr_inodes=16384,mode=0700,uid=%u,gid=%u",
+                 (unsigned long long)job->limits.v[PSB__LIMIT_SCRATCH_MIB] * 1024u,
+                 drop ? psb__helper.uid : (unsigned)geteuid(),
+                 drop ? psb__helper.gid : (unsigned)getegid());
+        if (mount("psb-scratch", job->scratch, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  opts) != 0) {
+            snprintf(msg, sizeof msg, "cannot mount the scratch tmpfs: %s", strerror(errno));
+            goto fail;
+        }
+    } else if ((psb__helper.layers & PSB__LAYER_UNPRIVILEGED) && geteuid() == 0 &&
+               chown(job->scratch, psb__helper.uid, psb__helper.gid) != 0) {
+        snprintf(msg, sizeof msg, "cannot hand the scratch dir over: %s", strerror(errno));
         goto fail;
     }
     /* stdin: a memfd holding the data (no pump needed), or /dev/null. */

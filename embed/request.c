@@ -25,8 +25,20 @@ json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *o,
         json_object_update(env, o->env);
     const json_t *pol_imports = json_object_get(pol, "imports");
     rules = json_deep_copy(json_object_get(pol_imports, "rules"));
-    if (rules && o && o->import_rules)
+    if (rules && o && o->import_rules) {
+        /* The caller's own rules override the policy's rules for the same module. */
+        size_t i, j;
+        json_t *mine, *theirs;
+        json_array_foreach(o->import_rules, i, mine) {
+            const char *m = json_string_value(json_object_get(mine, "module"));
+            for (j = json_array_size(rules); j-- > 0;) {
+                theirs = json_array_get(rules, j);
+                if (m && strcmp(m, json_string_value(json_object_get(theirs, "module"))) == 0)
+                    json_array_remove(rules, j);
+            }
+        }
         json_array_extend(rules, o->import_rules);
+    }
     imports = json_pack("{s:O,s:O}", "default_allow",
                         json_object_get(pol_imports, "default_allow"), "rules", rules);
     if (!limits || !env || !imports)

@@ -36,6 +36,7 @@ struct psb_sandbox {
     unsigned running;         /* executions in flight */
     unsigned max_concurrency; /* cap on `running` */
     psb_mode mode;            /* warm or cold */
+    unsigned test_layers;     /* tests only: layers to use (0 = all) */
     char *preload;            /* comma-separated preload list or NULL (default) */
 };
 
@@ -83,9 +84,24 @@ static psb_status start_helper(psb_sandbox *sb, psb_error *err) {
     posix_spawnattr_t attr;
     bool fa_init = false, attr_init = false;
     pid_t pid = -1;
-    char fdarg[16];
-    char *argv[8];
+    char fdarg[16], uid[16], gid[16], require[128] = "", layers[128] = "";
+    char *argv[20];
     int argc = 0;
+    const json_t *doc = sb->policy.doc;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(doc, "require"), i, e) {
+        snprintf(require + strlen(require), sizeof require - strlen(require), "%s%s",
+                 i ? "," : "", json_string_value(e));
+    }
+    for (unsigned bit = 1; bit <= PSB__LAYER_ALL; bit <<= 1)
+        if (sb->test_layers & bit & PSB__LAYER_ALL)
+            snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%s",
+                     layers[0] ? "," : "", psb__layer_name(bit));
+    snprintf(uid, sizeof uid, "%lld",
+             (long long)json_integer_value(json_object_get(json_object_get(doc, "run_as"), "uid")));
+    snprintf(gid, sizeof gid, "%lld",
+             (long long)json_integer_value(json_object_get(json_object_get(doc, "run_as"), "gid")));
     argv[argc++] = sb->helper_path;
     argv[argc++] = (char *)(uintptr_t) "--control-fd";
     argv[argc++] = fdarg;
@@ -94,6 +110,21 @@ static psb_status start_helper(psb_sandbox *sb, psb_error *err) {
         argv[argc++] = (char *)(uintptr_t) "--preload";
         argv[argc++] = sb->preload;
     }
+    argv[argc++] = (char *)(uintptr_t) "--uid";
+    argv[argc++] = uid;
+    argv[argc++] = (char *)(uintptr_t) "--gid";
+    argv[argc++] = gid;
+    /* The test switch turns layers off on purpose; requirements do not apply then. */
+    if (require[0] && !sb->test_layers) {
+        argv[argc++] = (char *)(uintptr_t) "--require";
+        argv[argc++] = require;
+    }
+    if (sb->test_layers) {
+        argv[argc++] = (char *)(uintptr_t) "--layers";
+        argv[argc++] = layers[0] ? layers : (char *)(uintptr_t) "none";
+    }
+    if (json_is_true(json_object_get(doc, "network")))
+        argv[argc++] = (char *)(uintptr_t) "--network";
     argv[argc] = NULL;
     /* A clean environment: the helper's memory is inherited by every child. */
     char *envp[] = {NULL};
@@ -170,6 +201,7 @@ psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox,
     sb->ctl_fd = -1;
     sb->max_concurrency = config->max_concurrency;
     sb->mode = config->mode;
+    sb->test_layers = config->test_layers;
     psb_status st = psb__policy_copy(&config->policy, &sb->policy, err);
     if (st) {
         free(sb);

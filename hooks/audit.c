@@ -9,6 +9,7 @@
 #include <Python.h>
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -157,9 +158,22 @@ static const struct {
     {"shutil.move", {0, 1}},     {"shutil.make_archive", {0, -1}},
 };
 
+/*
+ * socket.socketpair() (asyncio's self-pipe) makes AF_UNIX socket objects:
+ * allowed here; the kernel layers still refuse socket() itself.
+ */
+static bool unix_socket_object(const char *event, PyObject *args) {
+    if (strcmp(event, "socket.__new__") != 0 || PyTuple_GET_SIZE(args) < 2)
+        return false;
+    long family = PyLong_AsLong(PyTuple_GET_ITEM(args, 1));
+    if (family == -1 && PyErr_Occurred())
+        PyErr_Clear();
+    return family == AF_UNIX;
+}
+
 static int audit_hook(const char *event, PyObject *args, void *data) {
     (void)data;
-    if (!psb__hooks.armed)
+    if (!psb__hooks.armed || unix_socket_object(event, args))
         return 0;
     if (event_matches(psb__hooks.denied_events, event) ||
         (event_matches(psb__hooks.user_denied_events, event) && psb__hooks_caller_is_user()))

@@ -254,7 +254,10 @@ psb_status psb_exec_options_set_prelude(psb_exec_options *options,
 
 /*
  * Allows or denies a module (and its submodules) to user code, on top of the
- * policy. The most specific rule wins; deny wins a tie. At most 256 rules.
+ * policy: a rule here replaces the policy's rule for the same module. The
+ * most specific rule wins; deny wins a tie. At most 256 rules. Only the
+ * Python-level filter reads these: the kernel layers still refuse what the
+ * module would do (allowing `socket` does not open the network).
  */
 psb_status psb_exec_options_allow_import(psb_exec_options *options,
                                          const char *module, psb_error *err);

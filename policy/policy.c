@@ -102,6 +102,27 @@ static bool event_valid(const char *s) {
     return true;
 }
 
+static bool layer_valid(const char *s) { return psb__layer_find(s) != 0; }
+
+static psb_status parse_run_as(json_t *v, json_t *out, psb_error *err) {
+    if (!json_is_object(v))
+        return psb__err(err, PSB_EPOLICY, "policy.run_as: expected an object");
+    const char *key;
+    json_t *val;
+    json_object_foreach(v, key, val) {
+        if (strcmp(key, "uid") != 0 && strcmp(key, "gid") != 0)
+            return psb__err(err, PSB_EPOLICY, "policy.run_as.%s: unknown key", key);
+        json_int_t id = json_integer_value(val);
+        if (!json_is_integer(val) || id < 1 || id > 4294967294)
+            return psb__err(err, PSB_EPOLICY,
+                            "policy.run_as.%s: expected an id between 1 and 4294967294 (never "
+                            "0: executions do not run as root)",
+                            key);
+        json_object_set(out, key, val);
+    }
+    return PSB_OK;
+}
+
 static psb_status parse_imports(json_t *v, json_t *out, psb_error *err) {
     if (!json_is_object(v))
         return psb__err(err, PSB_EPOLICY, "policy.imports: expected an object");
@@ -201,9 +222,11 @@ psb_status psb__policy_parse(const char *json_text, const char *name, psb__polic
         st = psb__err(err, PSB_EPOLICY, "policy: expected a JSON object");
         goto out;
     }
-    out = json_pack("{s:{s:b,s:[]},s:[],s:[],s:[],s:b,s:{},s:{}}", "imports", "default_allow",
-                    1, "rules", "denied_events", "user_denied_events", "readable_paths",
-                    "network", 0, "env", "limits");
+    out = json_pack("{s:{s:b,s:[]},s:[],s:[],s:[],s:b,s:{},s:{},s:[ssss],s:{s:i,s:i}}",
+                    "imports", "default_allow", 1, "rules", "denied_events",
+                    "user_denied_events", "readable_paths", "network", 0, "env", "limits",
+                    "require", "seccomp", "landlock", "namespaces", "unprivileged", "run_as",
+                    "uid", 65534, "gid", 65534);
     if (!out) {
         st = psb__err(err, PSB_ENOMEM, "policy: out of memory");
         goto out;
@@ -236,6 +259,14 @@ psb_status psb__policy_parse(const char *json_text, const char *name, psb__polic
             st = parse_env(val, err);
             if (!st)
                 json_object_set(out, key, val);
+        } else if (strcmp(key, "require") == 0) {
+            st = string_array(val, "policy.require", layer_valid,
+                              "layer (seccomp, landlock, namespaces, unprivileged, hooks)", 8,
+                              err);
+            if (!st)
+                json_object_set(out, key, val);
+        } else if (strcmp(key, "run_as") == 0) {
+            st = parse_run_as(val, json_object_get(out, "run_as"), err);
         } else if (strcmp(key, "description") == 0) {
             if (!json_is_string(val))
                 st = psb__err(err, PSB_EPOLICY, "policy.description: expected a string");

@@ -25,7 +25,8 @@
     X(STDERR_BYTES, "stderr_bytes", 0, 1073741824ull, 1048576ull)             \
     X(RESULT_BYTES, "result_bytes", 2, 1073741824ull, 16777216ull)            \
     X(OPEN_FILES, "open_files", 16, 65536ull, 256ull)                          \
-    X(FILE_SIZE_MIB, "file_size_mib", 1, 1048576ull, 64ull)
+    X(FILE_SIZE_MIB, "file_size_mib", 1, 1048576ull, 64ull)                   \
+    X(SCRATCH_MIB, "scratch_mib", 1, 65536ull, 64ull)
 
 enum psb__limit_id {
 #define PSB__LIMIT_ENUM(id, key, min, max, def) PSB__LIMIT_##id,
@@ -103,5 +104,73 @@ bool psb__import_allowed(const json_t *rules, bool default_allow, const char *mo
  * name of the rlimit that failed.
  */
 int psb__rlimits_apply(const psb__limits *limits, const char **ret_failed);
+
+
+/* ======================================================================== */
+/* Kernel confinement, built in the helper and applied in the child         */
+/* (seccomp.c, landlock.c, ns.c; linked into the helper only)               */
+/* ======================================================================== */
+
+/* Confinement layers, for the policy's "require" list and test switches. */
+enum psb__layer {
+    PSB__LAYER_SECCOMP = 1u << 0,    /* seccomp-bpf syscall allow-list */
+    PSB__LAYER_LANDLOCK = 1u << 1,   /* Landlock file system, TCP and scopes */
+    PSB__LAYER_NAMESPACES = 1u << 2, /* network, IPC, UTS (+user) namespaces */
+    PSB__LAYER_UNPRIVILEGED = 1u << 3, /* never uid 0, no capabilities */
+    PSB__LAYER_HOOKS = 1u << 4,      /* audit hook and import filter */
+    PSB__LAYER_ALL = 0x1fu,
+};
+/* Name of a single layer ("seccomp"), or NULL. */
+const char *psb__layer_name(unsigned layer);
+/* The layer of a name, or 0. */
+unsigned psb__layer_find(const char *name);
+
+/* A compiled seccomp program: built once in the helper, loaded in each child. */
+typedef struct psb__seccomp_prog {
+    void *filter;        /* struct sock_filter[], malloc'd */
+    unsigned short len;  /* instructions */
+} psb__seccomp_prog;
+
+/*
+ * Compiles the allow-list (network decides whether sockets are allowed).
+ * Returns 0, or -1 with a message.
+ */
+int psb__seccomp_build(bool network, psb__seccomp_prog *ret, char *msg, size_t msg_size);
+/*
+ * In the child, last: installs the SIGSYS reporter (a trapped syscall fails
+ * with EPERM and is remembered), sets no_new_privs and loads the program.
+ * Returns 0 or -1 with errno.
+ */
+int psb__seccomp_load(const psb__seccomp_prog *prog);
+/* Name of the last syscall the filter refused in this process, or NULL. */
+const char *psb__seccomp_last_denied(void);
+/* true if the kernel offers seccomp filters. */
+bool psb__seccomp_available(void);
+
+/* The kernel's Landlock ABI version, 0 when Landlock is unavailable. */
+int psb__landlock_abi(void);
+/*
+ * In the child: restricts the process to reading the given paths (and the
+ * interpreter's own), and writing only below `scratch` (and /dev/null);
+ * TCP bind/connect denied unless network; abstract unix sockets and signals
+ * scoped to the execution. Paths that do not exist are skipped. Needs
+ * no_new_privs. Returns 0, or -1 with errno and *ret_what set.
+ */
+int psb__landlock_apply(const json_t *readable_paths, const char *scratch, bool network,
+                        const char **ret_what);
+
+/*
+ * In the helper, once: new network (unless network), IPC and UTS
+ * namespaces, and a user namespace first when not root. Children inherit
+ * them. Returns 0, or -1 with errno and *ret_what set.
+ */
+int psb__ns_enter(bool network, const char **ret_what);
+/* true if the helper is root in the initial user namespace. */
+bool psb__ns_is_root(void);
+/*
+ * In the child: as root, drop to uid/gid (no supplementary groups); in all
+ * cases clear every capability. Returns 0, or -1 with errno and *ret_what.
+ */
+int psb__ns_drop_privileges(unsigned uid, unsigned gid, const char **ret_what);
 
 #endif /* PSB_POLICY_H */
