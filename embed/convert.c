@@ -72,6 +72,8 @@ struct conv {
     PyObject *stack[PSB__RESULT_MAX_DEPTH + 1]; /* containers being converted */
     int depth;              /* entries in stack */
     char *error;            /* message (malloc'd) when conversion failed */
+    PyObject *fallback;     /* support.jsonable, or NULL */
+    int fallback_depth;     /* nested fallback calls (a fallback's output converted) */
 };
 
 static void fail(struct conv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -107,6 +109,7 @@ static void path_pop(struct conv *c, size_t old) {
 }
 
 static json_t *convert(struct conv *c, PyObject *o);
+static json_t *convert_other(struct conv *c, PyObject *o);
 
 static const char *type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
 
@@ -236,6 +239,46 @@ static json_t *convert_sequence(struct conv *c, PyObject *o) {
     return arr;
 }
 
+/* Types outside the core set: numpy, pandas, datetime, bytes... via the fallback. */
+static json_t *convert_other(struct conv *c, PyObject *o) {
+    if (!c->fallback || c->fallback_depth >= PSB__RESULT_MAX_DEPTH) {
+        fail(c, "result is not JSON-serializable: object of type '%s' at %s", type_name(o),
+             c->path);
+        return NULL;
+    }
+    PyObject *ready = PyObject_CallOneArg(c->fallback, o);
+    if (!ready) {
+        if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+            fail(c, "out of memory converting the result at %s", c->path);
+            return NULL; /* the MemoryError stays raised for the caller */
+        }
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            fail(c, "result is not JSON-serializable: object of type '%s' at %s", type_name(o),
+                 c->path);
+            return NULL;
+        }
+        /* The value is of a known kind but its conversion failed: say why. */
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyObject *text = value ? PyObject_Str(value) : NULL;
+        const char *why = text ? PyUnicode_AsUTF8(text) : NULL;
+        fail(c, "cannot convert object of type '%s' at %s: %s: %s", type_name(o), c->path,
+             type ? ((PyTypeObject *)type)->tp_name : "error", why ? why : "?");
+        Py_XDECREF(text);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        PyErr_Clear();
+        return NULL;
+    }
+    c->fallback_depth++;
+    json_t *j = convert(c, ready);
+    c->fallback_depth--;
+    Py_DECREF(ready);
+    return j;
+}
+
 static json_t *convert(struct conv *c, PyObject *o) {
     if (o == Py_None)
         return json_null();
@@ -249,11 +292,8 @@ static json_t *convert(struct conv *c, PyObject *o) {
         return convert_str(c, o);
     bool container = PyDict_Check(o) || PyList_Check(o) || PyTuple_Check(o) ||
                      PyAnySet_Check(o);
-    if (!container) {
-        fail(c, "result is not JSON-serializable: object of type '%s' at %s", type_name(o),
-             c->path);
-        return NULL;
-    }
+    if (!container)
+        return convert_other(c, o);
     for (int i = 0; i < c->depth; i++)
         if (c->stack[i] == o) {
             fail(c, "result contains a cycle: %s refers back to an enclosing container",
@@ -273,9 +313,10 @@ static json_t *convert(struct conv *c, PyObject *o) {
     return j;
 }
 
-json_t *psb__py_to_json(PyObject *obj, char **ret_error) {
+json_t *psb__py_to_json(PyObject *obj, PyObject *fallback, char **ret_error) {
     struct conv c;
     memset(&c, 0, sizeof c);
+    c.fallback = fallback;
     strcpy(c.path, "result");
     c.path_len = 6;
     json_t *j = convert(&c, obj);

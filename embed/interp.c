@@ -357,7 +357,10 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
 
     PyObject *result = PyDict_GetItemString(globals, "result"); /* borrowed */
     char *error = NULL;
-    json_t *j = result ? psb__py_to_json(result, &error) : json_null();
+    PyObject *fallback = PyObject_GetAttrString(support, "jsonable");
+    PyErr_Clear();
+    json_t *j = result ? psb__py_to_json(result, fallback, &error) : json_null();
+    Py_XDECREF(fallback);
     if (!j) {
         if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_MemoryError))
             psb__child_reply(fd, "memory_limit", "MemoryError", error, NULL, NULL, NULL, NULL, 0);

@@ -186,3 +186,113 @@ def prepare_child(environ):
     main.__builtins__ = builtins
     sys.modules["__main__"] = main
     return main.__dict__
+
+
+def _tag(type_name, **fields):
+    d = {"$type": type_name}
+    d.update(fields)
+    return d
+
+
+def _iso(value):
+    return value.isoformat()
+
+
+def jsonable(obj):
+    """The JSON-ready form of a value the C converter does not know natively.
+
+    Returns dicts, lists and scalars (which the C side converts further), or
+    raises TypeError. The shapes are documented in the README ("Result types").
+    """
+    import base64
+    import dataclasses
+    import datetime
+    import decimal
+    import pathlib
+
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return _tag("bytes", base64=base64.b64encode(bytes(obj)).decode("ascii"))
+    if isinstance(obj, complex):
+        return _tag("complex", real=obj.real, imag=obj.imag)
+    if isinstance(obj, decimal.Decimal):
+        return _tag("decimal", value=str(obj))
+    if isinstance(obj, pathlib.PurePath):
+        return _tag("path", value=str(obj))
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        return _tag("dataclass", **{"class": type(obj).__qualname__, "fields": fields})
+
+    pd = sys.modules.get("pandas")
+    np = sys.modules.get("numpy")
+    if pd is not None:
+        if obj is pd.NaT or obj is getattr(pd, "NA", object()):
+            return None
+        if isinstance(obj, pd.DataFrame):
+            return _tag(
+                "DataFrame",
+                columns=list(obj.columns),
+                index=_pandas_values(obj.index),
+                data=[_row(r) for r in obj.itertuples(index=False, name=None)],
+                dtypes={str(c): str(t) for c, t in obj.dtypes.items()},
+            )
+        if isinstance(obj, pd.Series):
+            return _tag("Series", name=obj.name, dtype=str(obj.dtype),
+                        index=_pandas_values(obj.index), data=_pandas_values(obj))
+        if isinstance(obj, pd.Index):
+            return _tag("Index", name=obj.name, dtype=str(obj.dtype), data=_pandas_values(obj))
+        if isinstance(obj, pd.Categorical):
+            return _tag("Categorical", categories=list(obj.categories),
+                        codes=[int(c) for c in obj.codes], ordered=bool(obj.ordered))
+        if isinstance(obj, pd.Timestamp):
+            return _tag("datetime", value=_iso(obj))
+        if isinstance(obj, pd.Timedelta):
+            return _tag("timedelta", seconds=obj.total_seconds())
+        if isinstance(obj, pd.Period):
+            return _tag("period", value=str(obj), freq=str(obj.freqstr))
+        if isinstance(obj, pd.Interval):
+            return _tag("interval", left=obj.left, right=obj.right, closed=obj.closed)
+    if np is not None:
+        if isinstance(obj, np.ndarray):
+            return _tag("ndarray", dtype=str(obj.dtype), shape=list(obj.shape),
+                        data=_array_data(np, obj))
+        if isinstance(obj, np.generic):
+            if isinstance(obj, np.datetime64):
+                return None if np.isnat(obj) else _tag(
+                    "datetime", value=str(np.datetime_as_string(obj)))
+            if isinstance(obj, np.timedelta64):
+                return None if np.isnat(obj) else _tag(
+                    "timedelta", seconds=obj / np.timedelta64(1, "s"))
+            return obj.item()  # bool_, integer, floating, complex, str_, bytes_
+    if isinstance(obj, datetime.datetime):
+        return _tag("datetime", value=_iso(obj))
+    if isinstance(obj, datetime.date):
+        return _tag("date", value=_iso(obj))
+    if isinstance(obj, datetime.time):
+        return _tag("time", value=_iso(obj))
+    if isinstance(obj, datetime.timedelta):
+        return _tag("timedelta", seconds=obj.total_seconds())
+    raise TypeError(type(obj).__qualname__)
+
+
+def _row(values):
+    return list(values)
+
+
+def _array_data(np, a):
+    kind = a.dtype.kind
+    if kind == "M":  # datetime64: ISO strings, NaT as None
+        text = np.datetime_as_string(a).astype(object)
+        text[np.isnat(a)] = None
+        return text.tolist()
+    if kind == "m":  # timedelta64: seconds
+        seconds = (a / np.timedelta64(1, "s"))
+        return seconds.tolist()
+    return a.tolist()
+
+
+def _pandas_values(values):
+    """A pandas Index/Series as a plain list; datetimes and categories handled per value."""
+    try:
+        return values.tolist()
+    except Exception:
+        return list(values)
