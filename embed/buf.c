@@ -42,3 +42,32 @@ char *psb__buf_steal(psb__buf *buf) {
     buf->len = buf->cap = 0;
     return p;
 }
+
+void psb__files_free(struct psb__file *files, size_t n) {
+    for (size_t i = 0; files && i < n; i++) {
+        free(files[i].name);
+        psb__buf_free(&files[i].data);
+    }
+    free(files);
+}
+
+int psb__file_frame(const char *name, const void *data, size_t len, psb__buf *ret) {
+    psb__buf b = {0};
+    if (psb__buf_append(&b, name, strlen(name) + 1) != 0 || psb__buf_append(&b, data, len) != 0) {
+        psb__buf_free(&b);
+        return -1;
+    }
+    *ret = b;
+    return 0;
+}
+
+int psb__file_frame_parse(const psb__buf *payload, const char **ret_name, const char **ret_data,
+                          size_t *ret_len) {
+    const char *nul = payload->data ? memchr(payload->data, '\0', payload->len) : NULL;
+    if (!nul || !psb__file_name_valid(payload->data))
+        return -1;
+    *ret_name = payload->data;
+    *ret_data = nul + 1;
+    *ret_len = payload->len - (size_t)(nul + 1 - payload->data);
+    return 0;
+}

@@ -19,7 +19,7 @@ extern char **environ;
 
 void psb__child_reply(int fd, const char *kind, const char *type, const char *message,
                       const char *traceback, const char *module, const char *event,
-                      const char *result_json, size_t result_len) {
+                      const char *result_json, size_t result_len, json_t *extra) {
     json_t *reply;
     if (!kind)
         reply = json_pack("{s:s}", "status", "ok");
@@ -27,6 +27,9 @@ void psb__child_reply(int fd, const char *kind, const char *type, const char *me
         reply = json_pack("{s:s,s:{s:s,s:s?,s:s?,s:s?,s:s?,s:s?}}", "status", "error", "error",
                           "kind", kind, "type", type, "message", message, "traceback",
                           traceback, "module", module, "event", event);
+    if (reply && extra)
+        json_object_update(reply, extra);
+    json_decref(extra);
     char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
     if (!text) {
         /* Out of memory even for the reply: a fixed one still tells the helper. */
@@ -50,7 +53,7 @@ void psb__child_reply(int fd, const char *kind, const char *type, const char *me
 static _Noreturn void setup_failed(int fd, const char *what, int errno_value) {
     char msg[256];
     snprintf(msg, sizeof msg, "sandbox set-up failed: %s: %s", what, strerror(errno_value));
-    psb__child_reply(fd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0);
+    psb__child_reply(fd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);
     _exit(PSB__CHILD_SETUP_FAILED);
 }
 

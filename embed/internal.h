@@ -57,6 +57,21 @@ bool psb__has_nul(const char *s, size_t len);
  */
 json_t *psb__json_lossy_string(const char *s, size_t len);
 
+/* ---- JSON text (jsondump.c) ---- */
+
+/*
+ * Compact JSON text of v (malloc'd) with floats in their shortest exact
+ * form; NULL when out of memory.
+ */
+char *psb__json_dumps(const json_t *v);
+
+/* ---- base64 (base64.c) ---- */
+
+/* base64 text of data (malloc'd, NUL-terminated), NULL when out of memory. */
+char *psb__base64_encode(const void *data, size_t len);
+/* Decodes padded base64; 0 with *ret filled, or -1 (bad input or ENOMEM). */
+int psb__base64_decode(const char *text, size_t len, psb__buf *ret);
+
 /* ---- framing (frame.c) ---- */
 
 /*
@@ -70,6 +85,7 @@ enum psb__frame_type {
     PSB__FRAME_STDOUT = 0x53544f55u,  /* captured stdout bytes */
     PSB__FRAME_STDERR = 0x53544552u,  /* captured stderr bytes */
     PSB__FRAME_RESULT = 0x52534c54u,  /* child -> helper: JSON result */
+    PSB__FRAME_FILE = 0x46494c45u,    /* a file: name, NUL, bytes (both ways) */
 };
 
 /* Largest frame either side accepts (request with 64 MiB stdin etc.). */
@@ -128,6 +144,23 @@ struct psb_exec_options {
     char *prelude;                    /* UTF-8 code or NULL */
     json_t *import_rules;             /* array of {"module","allow"} or NULL */
     json_t *inputs;                   /* the `inputs` object or NULL */
+    struct psb__file *files;          /* files placed in the scratch dir */
+    size_t n_files;                   /* entries in files */
+    size_t files_bytes;               /* their total size */
+};
+
+/* A named file going into or coming out of an execution. */
+struct psb__file {
+    char *name;    /* relative name (psb__file_name_valid) */
+    psb__buf data; /* contents */
+};
+
+/* A PNG captured from matplotlib. */
+struct psb__figure {
+    char mime[16];   /* "image/png" */
+    unsigned width;  /* pixels */
+    unsigned height; /* pixels */
+    psb__buf data;   /* the encoded image */
 };
 
 struct psb_outcome {
@@ -142,8 +175,16 @@ struct psb_outcome {
     psb__buf out, err;       /* captured stdout and stderr bytes */
     bool out_trunc, err_trunc; /* a cap cut the stream */
     psb_stats stats;         /* wall, CPU, peak RSS */
+    struct psb__figure *figures; /* captured figures */
+    size_t n_figures;        /* entries in figures */
+    bool figures_trunc;      /* the figure cap dropped some */
+    struct psb__file *files; /* files the code wrote in its working directory */
+    size_t n_files;          /* entries in files */
     char *json;              /* psb_outcome_json() cache, built on demand */
 };
+
+/* Frees an array of files and their contents. */
+void psb__files_free(struct psb__file *files, size_t n);
 
 /* Largest code, prelude, stdin and inputs a request may carry. */
 #define PSB__MAX_CODE_BYTES ((size_t)16 << 20)
@@ -170,7 +211,12 @@ void psb__request_limits(const json_t *req, psb__limits *ret_limits);
  * captured streams (the buffers are stolen). NULL when out of memory.
  */
 psb_outcome *psb__outcome_from_reply(const json_t *reply, psb__buf *result, psb__buf *out,
-                                     psb__buf *err);
+                                     psb__buf *err, struct psb__file *files, size_t n_files);
+/* Encodes a FILE frame payload (name, NUL, bytes) into *ret. 0 or -1 (ENOMEM). */
+int psb__file_frame(const char *name, const void *data, size_t len, psb__buf *ret);
+/* Splits a FILE frame payload; 0, or -1 when malformed (bad name). Steals nothing. */
+int psb__file_frame_parse(const psb__buf *payload, const char **ret_name,
+                          const char **ret_data, size_t *ret_len);
 
 /* Validates code for psb_exec()/prelude: UTF-8, no NUL, size cap. */
 psb_status psb__code_check(const char *code, size_t len, const char *what, psb_error *err);
@@ -246,11 +292,12 @@ _Noreturn void psb__child_main(const psb__child_spec *spec);
 /*
  * Writes the child's reply: a REPLY frame {"status", "error"} and a RESULT
  * frame (JSON text, "null" on error). Used by the interpreter and by set-up
- * failures. kind NULL means ok.
+ * failures. kind NULL means ok. extra (may be NULL; stolen) holds more
+ * members for the reply, such as "figures".
  */
 void psb__child_reply(int fd, const char *kind, const char *type, const char *message,
                       const char *traceback, const char *module, const char *event,
-                      const char *result_json, size_t result_len);
+                      const char *result_json, size_t result_len, json_t *extra);
 
 /*
  * Warm mode, in the helper: initializes Python (audit hook added first,

@@ -49,7 +49,7 @@ static _Noreturn void fatal(int fd, const char *what) {
     const char *detail = s ? PyUnicode_AsUTF8(s) : NULL;
     snprintf(msg, sizeof msg, "sandbox set-up failed: %s%s%s", what, detail ? ": " : "",
              detail ? detail : "");
-    psb__child_reply(fd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0);
+    psb__child_reply(fd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);
     _exit(PSB__CHILD_SETUP_FAILED);
 }
 
@@ -130,6 +130,37 @@ static const char *classify(PyObject *exc, const char **ret_module, const char *
 /* Sends the error outcome of the exception currently raised and exits. */
 /* The request being run (for limits quoted in messages). */
 static const json_t *request;
+/* The support module (pyshim/support.py), loaded once per interpreter. */
+static PyObject *support;
+
+static long long request_limit(const char *key) {
+    return (long long)json_integer_value(json_object_get(json_object_get(request, "limits"), key));
+}
+
+/*
+ * {"figures": [...], "figures_truncated": bool}: every matplotlib figure shown
+ * or still open, as PNG within the figure cap. NULL when there are none.
+ */
+static json_t *figures(void) {
+    PyObject *r = PyObject_CallMethod(support, "collect_figures", "Li",
+                                      request_limit("figures_bytes"), 64);
+    json_t *extra = NULL;
+    if (r && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2 &&
+        PyList_GET_SIZE(PyTuple_GET_ITEM(r, 0)) > 0) {
+        char *error = NULL;
+        json_t *list = psb__py_to_json(PyTuple_GET_ITEM(r, 0), NULL, &error);
+        free(error);
+        if (list)
+            extra = json_pack("{s:o,s:b}", "figures", list, "figures_truncated",
+                              PyObject_IsTrue(PyTuple_GET_ITEM(r, 1)) == 1);
+    } else if (r && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2 &&
+               PyObject_IsTrue(PyTuple_GET_ITEM(r, 1)) == 1) {
+        extra = json_pack("{s:[],s:b}", "figures", "figures_truncated", 1);
+    }
+    Py_XDECREF(r);
+    PyErr_Clear();
+    return extra;
+}
 
 static _Noreturn void report_exception(int fd, PyObject *support_mod, const char *kind) {
     PyObject *exc = take_exception();
@@ -156,7 +187,7 @@ static _Noreturn void report_exception(int fd, PyObject *support_mod, const char
                      json_object_get(json_object_get(request, "limits"), "memory_mib")));
         message = mem_msg;
     }
-    psb__child_reply(fd, kind, type, message, tb, module, event, NULL, 0);
+    psb__child_reply(fd, kind, type, message, tb, module, event, NULL, 0, figures());
     _exit(0);
 }
 
@@ -202,8 +233,6 @@ static int run_source(int fd, PyObject *support_mod, const char *source, const c
 
 /* Set in a warm helper (and so in its children): Python is already running. */
 static bool warm;
-/* The support module (pyshim/support.py), loaded once per interpreter. */
-static PyObject *support;
 
 /* Starts an interpreter with the hooks installed (dormant). 0 or -1 + msg. */
 static int setup_interpreter(char *msg, size_t msg_size) {
@@ -363,17 +392,17 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
     Py_XDECREF(fallback);
     if (!j) {
         if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_MemoryError))
-            psb__child_reply(fd, "memory_limit", "MemoryError", error, NULL, NULL, NULL, NULL, 0);
+            psb__child_reply(fd, "memory_limit", "MemoryError", error, NULL, NULL, NULL, NULL, 0, NULL);
         else
             psb__child_reply(fd, "result_not_serializable", NULL, error, NULL, NULL, NULL, NULL,
-                             0);
+                             0, NULL);
         _exit(0);
     }
-    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = psb__json_dumps(j);
     json_decref(j);
     if (!text) {
         psb__child_reply(fd, "memory_limit", "MemoryError",
-                         "out of memory while encoding the result", NULL, NULL, NULL, NULL, 0);
+                         "out of memory while encoding the result", NULL, NULL, NULL, NULL, 0, NULL);
         _exit(0);
     }
     size_t len = strlen(text);
@@ -382,9 +411,9 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
     if (len > cap) {
         snprintf(msg, sizeof msg, "the result is %zu bytes of JSON, more than the limit of %llu",
                  len, (unsigned long long)cap);
-        psb__child_reply(fd, "output_limit", NULL, msg, NULL, NULL, NULL, NULL, 0);
+        psb__child_reply(fd, "output_limit", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);
         _exit(0);
     }
-    psb__child_reply(fd, NULL, NULL, NULL, NULL, NULL, NULL, text, len);
+    psb__child_reply(fd, NULL, NULL, NULL, NULL, NULL, NULL, text, len, figures());
     _exit(0);
 }

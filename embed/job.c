@@ -53,6 +53,16 @@ struct psb__job {
     bool abandoned;               /* the library went away */
     int wstatus;                  /* from wait4 */
     struct rusage ru;             /* from wait4 */
+    struct input_stat *inputs;    /* the input files as placed (to skip them on the way out) */
+    size_t n_inputs;              /* entries in inputs */
+};
+
+/* Identity of an input file as the helper wrote it. */
+struct input_stat {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
 };
 
 static void close_fd(int *fd) {
@@ -155,7 +165,141 @@ static void job_free(psb__job *job) {
     close_fd(&job->pidfd);
     close_fd(&job->sock);
     json_decref(job->req);
+    free(job->inputs);
     free(job);
+}
+
+/* Creates the parent directories of name inside dir (mode 0755). */
+static int make_parents(int dirfd, const char *name) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s", name);
+    for (char *p = strchr(path, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (mkdirat(dirfd, path, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return 0;
+}
+
+/*
+ * Reads the request's FILE frames and writes each into the scratch dir as a
+ * read-only file. 0, or -1 with a message.
+ */
+static int place_inputs(psb__job *job, uint64_t deadline, char *msg, size_t msg_size) {
+    const json_t *names = json_object_get(job->req, "files");
+    size_t n = json_array_size(names);
+    if (!n)
+        return 0;
+    job->inputs = calloc(n, sizeof *job->inputs);
+    int dirfd = open(job->scratch, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = -1;
+    if (!job->inputs || dirfd < 0) {
+        snprintf(msg, msg_size, "cannot prepare input files: %s", strerror(errno));
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        psb__buf payload = {0};
+        uint32_t type;
+        const char *name, *data;
+        size_t len;
+        if (psb__frame_read(job->sock, &type, &payload, deadline, PSB__FRAME_MAX) != 0 ||
+            type != PSB__FRAME_FILE || psb__file_frame_parse(&payload, &name, &data, &len) != 0 ||
+            strcmp(name, json_string_value(json_array_get(names, i))) != 0) {
+            psb__buf_free(&payload);
+            snprintf(msg, msg_size, "malformed input file %zu", i);
+            goto out;
+        }
+        /* O_EXCL|O_NOFOLLOW: nothing to follow in a fresh dir, and say so anyway. */
+        int fd = make_parents(dirfd, name) == 0
+                     ? openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                              0444)
+                     : -1;
+        struct stat st;
+        bool ok = fd >= 0 && psb__write_all(fd, data, len) == 0 && fstat(fd, &st) == 0;
+        if (fd >= 0)
+            close(fd);
+        psb__buf_free(&payload);
+        if (!ok) {
+            snprintf(msg, msg_size, "cannot write input file %zu: %s", i, strerror(errno));
+            goto out;
+        }
+        job->inputs[job->n_inputs++] =
+            (struct input_stat){st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+    }
+    rc = 0;
+out:
+    if (dirfd >= 0)
+        close(dirfd);
+    return rc;
+}
+
+/* Output files gathered after the child exited. */
+struct outputs {
+    psb__job *job;            /* for the scratch path and the input stats */
+    struct psb__file *files;  /* collected files */
+    size_t n, cap;            /* entries used, allocated */
+    uint64_t bytes;           /* total size */
+    bool over;                /* the caps were exceeded */
+    bool failed;              /* out of memory or unreadable */
+};
+static struct outputs *collecting; /* nftw has no user pointer */
+
+static int collect_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)ftw;
+    struct outputs *c = collecting;
+    if (flag != FTW_F || !S_ISREG(st->st_mode))
+        return 0; /* directories, symlinks, fifos: not files to hand back */
+    for (size_t i = 0; i < c->job->n_inputs; i++) {
+        const struct input_stat *in = &c->job->inputs[i];
+        if (in->dev == st->st_dev && in->ino == st->st_ino && in->size == st->st_size &&
+            in->mtime.tv_sec == st->st_mtim.tv_sec && in->mtime.tv_nsec == st->st_mtim.tv_nsec)
+            return 0; /* an input left as it was */
+    }
+    const char *name = path + strlen(c->job->scratch) + 1;
+    c->bytes += (uint64_t)st->st_size;
+    if (c->n >= PSB__MAX_FILES || c->bytes > c->job->limits.v[PSB__LIMIT_FILES_BYTES]) {
+        c->over = true;
+        return 1;
+    }
+    if (!psb__file_name_valid(name))
+        return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct psb__file *grown = realloc(c->files, cap * sizeof *grown);
+        if (!grown) {
+            c->failed = true;
+            return 1;
+        }
+        c->files = grown;
+        c->cap = cap;
+    }
+    struct psb__file *f = &c->files[c->n];
+    memset(f, 0, sizeof *f);
+    /* O_NOFOLLOW: the code may have swapped the file for a symlink meanwhile. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    f->name = strdup(name);
+    bool ok = fd >= 0 && f->name && psb__buf_append(&f->data, "", 0) == 0;
+    char chunk[65536];
+    ssize_t got;
+    while (ok && (got = read(fd, chunk, sizeof chunk)) > 0) {
+        if (f->data.len + (size_t)got > c->job->limits.v[PSB__LIMIT_FILES_BYTES]) {
+            c->over = true;
+            ok = false;
+        } else if (psb__buf_append(&f->data, chunk, (size_t)got) != 0) {
+            ok = false;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    c->n++;
+    if (!ok && !c->over)
+        c->failed = true;
+    return ok ? 0 : 1;
+}
+
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const struct psb__file *)a)->name, ((const struct psb__file *)b)->name);
 }
 
 int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
@@ -225,6 +369,10 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
         snprintf(msg, sizeof msg, "cannot hand the scratch dir over: %s", strerror(errno));
         goto fail;
     }
+    if (place_inputs(job, deadline, msg, sizeof msg) != 0) {
+        fail_kind = "invalid_request";
+        goto fail;
+    }
     /* stdin: a memfd holding the data (no pump needed), or /dev/null. */
     if (json_is_true(json_object_get(job->req, "has_stdin"))) {
         in_fd = memfd_create("psb-stdin", MFD_CLOEXEC);
@@ -251,7 +399,9 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     }
     job->cap[OUT] = job->limits.v[PSB__LIMIT_STDOUT_BYTES];
     job->cap[ERR] = job->limits.v[PSB__LIMIT_STDERR_BYTES];
-    job->cap[RES] = job->limits.v[PSB__LIMIT_RESULT_BYTES] + RESULT_SLACK_BYTES;
+    /* The result, plus the figures as base64, plus the error details. */
+    job->cap[RES] = job->limits.v[PSB__LIMIT_RESULT_BYTES] +
+                    job->limits.v[PSB__LIMIT_FIGURES_BYTES] / 3 * 4 + 4096 + RESULT_SLACK_BYTES;
 
     psb__child_spec spec = {.req = job->req, .scratch = job->scratch, .envp = envp,
                             .limits = job->limits, .stdin_fd = in_fd,
@@ -486,6 +636,28 @@ void psb__job_finish(psb__job *job) {
                  WEXITSTATUS(job->wstatus));
         error = make_error("crashed", msg);
     }
+    struct outputs outs = {.job = job};
+    if (!job->abandoned && !job->interrupted) {
+        collecting = &outs;
+        nftw(job->scratch, collect_entry, 16, FTW_PHYS | FTW_MOUNT);
+        collecting = NULL;
+        if (outs.over || outs.failed) {
+            snprintf(msg, sizeof msg,
+                     outs.over ? "the files written in the working directory exceed the limit "
+                                 "of %llu bytes or %d files"
+                               : "reading the files written in the working directory failed "
+                                 "(limit %llu bytes, %d files)",
+                     (unsigned long long)job->limits.v[PSB__LIMIT_FILES_BYTES], PSB__MAX_FILES);
+            json_decref(error);
+            error = make_error(outs.over ? "output_limit" : "internal", msg);
+            ok = false;
+            psb__files_free(outs.files, outs.n);
+            outs.files = NULL;
+            outs.n = 0;
+        } else if (outs.n > 1) {
+            qsort(outs.files, outs.n, sizeof *outs.files, by_name);
+        }
+    }
     if (!ok) {
         result = "null";
         result_len = 4;
@@ -496,8 +668,25 @@ void psb__job_finish(psb__job *job) {
         "stats", "wall_ms", (json_int_t)wall_ms, "cpu_ms", (json_int_t)cpu_ms, "peak_rss_kib",
         (json_int_t)job->ru.ru_maxrss, "stdout_truncated", job->trunc[OUT], "stderr_truncated",
         job->trunc[ERR]);
-    if (reply && !job->abandoned)
+    const json_t *figs = have_reply ? json_object_get(child_reply, "figures") : NULL;
+    if (reply && json_is_array(figs)) {
+        json_object_set(reply, "figures", (json_t *)(uintptr_t)figs);
+        json_object_set(reply, "figures_truncated",
+                        json_object_get(child_reply, "figures_truncated"));
+    }
+    if (reply)
+        json_object_set_new(reply, "files", json_integer((json_int_t)outs.n));
+    if (reply && !job->abandoned) {
         send_reply(job->sock, reply, result, result_len, &job->buf[OUT], &job->buf[ERR]);
+        for (size_t i = 0; i < outs.n; i++) {
+            psb__buf frame = {0};
+            if (psb__file_frame(outs.files[i].name, outs.files[i].data.data, outs.files[i].data.len,
+                                &frame) == 0)
+                (void)psb__frame_write(job->sock, PSB__FRAME_FILE, frame.data, frame.len);
+            psb__buf_free(&frame);
+        }
+    }
+    psb__files_free(outs.files, outs.n);
     json_decref(reply);
     json_decref(error);
     json_decref(child_reply);

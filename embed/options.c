@@ -23,6 +23,7 @@ void psb_exec_options_free(psb_exec_options *o) {
     json_decref(o->import_rules);
     json_decref(o->inputs);
     free(o->prelude);
+    psb__files_free(o->files, o->n_files);
     free(o);
 }
 
@@ -180,3 +181,60 @@ psb_status psb_exec_options_set_inputs_json(psb_exec_options *o, const char *jso
     o->inputs = v;
     return PSB_OK;
 }
+
+psb_status psb_exec_options_add_file(psb_exec_options *o, const char *name, const void *data,
+                                     size_t len, psb_error *err) {
+    if (!o || !name || (!data && len))
+        return psb__err(err, PSB_EINVAL, "psb_exec_options_add_file: NULL argument");
+    if (!psb__file_name_valid(name))
+        return psb__err(err, PSB_EINVAL,
+                        "'%.64s' is not a valid file name (relative, no empty, '.' or '..' "
+                        "parts)",
+                        name);
+    size_t slot = o->n_files, old = 0;
+    for (size_t i = 0; i < o->n_files; i++)
+        if (strcmp(o->files[i].name, name) == 0) {
+            slot = i;
+            old = o->files[i].data.len;
+        }
+    if (slot == o->n_files && o->n_files >= PSB__MAX_FILES)
+        return psb__err(err, PSB_EINVAL, "at most %d input files", PSB__MAX_FILES);
+    if (len > PSB__MAX_DATA_BYTES || o->files_bytes - old + len > PSB__MAX_DATA_BYTES)
+        return psb__err(err, PSB_EINVAL, "input files may hold at most %zu bytes in all",
+                        PSB__MAX_DATA_BYTES);
+    psb__buf copy = {0};
+    char *name_copy = strdup(name);
+    if (!name_copy || psb__buf_append(&copy, data, len) != 0) {
+        free(name_copy);
+        psb__buf_free(&copy);
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    }
+    if (slot == o->n_files) {
+        struct psb__file *grown = realloc(o->files, (o->n_files + 1) * sizeof *grown);
+        if (!grown) {
+            free(name_copy);
+            psb__buf_free(&copy);
+            return psb__err(err, PSB_ENOMEM, "out of memory");
+        }
+        o->files = grown;
+        o->n_files++;
+    } else {
+        free(o->files[slot].name);
+        psb__buf_free(&o->files[slot].data);
+    }
+    o->files[slot].name = name_copy;
+    o->files[slot].data = copy;
+    o->files_bytes = o->files_bytes - old + len;
+    return PSB_OK;
+}
+
+psb_status psb_exec_options_set_figures_limit_bytes(psb_exec_options *o, uint64_t figures_bytes,
+                                                    psb_error *err) {
+    return set_limit(o, PSB__LIMIT_FIGURES_BYTES, figures_bytes, "figures limit (bytes)", err);
+}
+
+psb_status psb_exec_options_set_files_limit_bytes(psb_exec_options *o, uint64_t files_bytes,
+                                                  psb_error *err) {
+    return set_limit(o, PSB__LIMIT_FILES_BYTES, files_bytes, "files limit (bytes)", err);
+}
+

@@ -2,6 +2,7 @@
  * embed/outcome.c - psb_outcome: what one execution did, built from the
  * helper's reply, with accessors and the --json rendering.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,12 +31,46 @@ static uint64_t stat_member(const json_t *stats, const char *key) {
     return v > 0 ? (uint64_t)v : 0;
 }
 
+/* Decodes the reply's "figures" array into o->figures. false on bad data/ENOMEM. */
+static bool take_figures(psb_outcome *o, const json_t *reply) {
+    const json_t *figs = json_object_get(reply, "figures");
+    o->figures_trunc = json_is_true(json_object_get(reply, "figures_truncated"));
+    size_t n = json_array_size(figs);
+    if (!n)
+        return true;
+    o->figures = calloc(n, sizeof *o->figures);
+    if (!o->figures)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *f = json_array_get(figs, i);
+        const json_t *b64 = json_object_get(f, "base64");
+        struct psb__figure *dst = &o->figures[o->n_figures];
+        if (!json_is_string(b64) ||
+            psb__base64_decode(json_string_value(b64), json_string_length(b64), &dst->data))
+            return false;
+        o->n_figures++;
+        snprintf(dst->mime, sizeof dst->mime, "%s",
+                 json_string_value(json_object_get(f, "mime")) ? json_string_value(
+                                                                     json_object_get(f, "mime"))
+                                                               : "image/png");
+        dst->width = (unsigned)json_integer_value(json_object_get(f, "width"));
+        dst->height = (unsigned)json_integer_value(json_object_get(f, "height"));
+    }
+    return true;
+}
+
 psb_outcome *psb__outcome_from_reply(const json_t *reply, psb__buf *result, psb__buf *out,
-                                     psb__buf *err) {
+                                     psb__buf *err, struct psb__file *files, size_t n_files) {
     psb_outcome *o = calloc(1, sizeof *o);
     bool failed = false;
-    if (!o)
+    if (!o) {
+        psb__files_free(files, n_files);
         return NULL;
+    }
+    o->files = files;
+    o->n_files = n_files;
+    if (!take_figures(o, reply))
+        failed = true;
     const char *status = json_string_value(json_object_get(reply, "status"));
     o->ok = status && strcmp(status, "ok") == 0;
     const json_t *e = json_object_get(reply, "error");
@@ -79,6 +114,10 @@ void psb_outcome_free(psb_outcome *o) {
     free(o->event);
     free(o->result_json);
     free(o->json);
+    for (size_t i = 0; i < o->n_figures; i++)
+        psb__buf_free(&o->figures[i].data);
+    free(o->figures);
+    psb__files_free(o->files, o->n_files);
     psb__buf_free(&o->out);
     psb__buf_free(&o->err);
     free(o);
@@ -118,6 +157,68 @@ const char *psb_outcome_stderr(const psb_outcome *o, size_t *ret_len, int *ret_t
     return o && o->err.data ? o->err.data : "";
 }
 
+size_t psb_outcome_figure_count(const psb_outcome *o) { return o ? o->n_figures : 0; }
+
+int psb_outcome_figure(const psb_outcome *o, size_t index, const void **ret_data,
+                       size_t *ret_len, const char **ret_mime, unsigned *ret_width,
+                       unsigned *ret_height) {
+    if (!o || index >= o->n_figures)
+        return -1;
+    const struct psb__figure *f = &o->figures[index];
+    if (ret_data)
+        *ret_data = f->data.data;
+    if (ret_len)
+        *ret_len = f->data.len;
+    if (ret_mime)
+        *ret_mime = f->mime;
+    if (ret_width)
+        *ret_width = f->width;
+    if (ret_height)
+        *ret_height = f->height;
+    return 0;
+}
+
+int psb_outcome_figures_truncated(const psb_outcome *o) { return o && o->figures_trunc; }
+
+size_t psb_outcome_file_count(const psb_outcome *o) { return o ? o->n_files : 0; }
+
+int psb_outcome_file(const psb_outcome *o, size_t index, const char **ret_name,
+                     const void **ret_data, size_t *ret_len) {
+    if (!o || index >= o->n_files)
+        return -1;
+    if (ret_name)
+        *ret_name = o->files[index].name;
+    if (ret_data)
+        *ret_data = o->files[index].data.data ? o->files[index].data.data : "";
+    if (ret_len)
+        *ret_len = o->files[index].data.len;
+    return 0;
+}
+
+/* [{"mime","width","height","base64"}] and [{"name","size","base64"}]. */
+static json_t *media_json(const psb_outcome *o, bool want_files) {
+    json_t *arr = json_array();
+    size_t n = want_files ? o->n_files : o->n_figures;
+    for (size_t i = 0; arr && i < n; i++) {
+        const psb__buf *data = want_files ? &o->files[i].data : &o->figures[i].data;
+        char *b64 = psb__base64_encode(data->data ? data->data : "", data->len);
+        json_t *item =
+            !b64 ? NULL
+            : want_files
+                ? json_pack("{s:s,s:I,s:s}", "name", o->files[i].name, "size",
+                            (json_int_t)data->len, "base64", b64)
+                : json_pack("{s:s,s:I,s:I,s:s}", "mime", o->figures[i].mime, "width",
+                            (json_int_t)o->figures[i].width, "height",
+                            (json_int_t)o->figures[i].height, "base64", b64);
+        free(b64);
+        if (!item || json_array_append_new(arr, item) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
 void psb_outcome_stats(const psb_outcome *o, psb_stats *ret_stats) {
     if (!ret_stats)
         return;
@@ -151,8 +252,16 @@ const char *psb_outcome_json(const psb_outcome *o_const) {
                     "stderr_truncated", o->err_trunc, "error", error, "stats", "wall_ms",
                     (json_int_t)o->stats.wall_ms, "cpu_ms", (json_int_t)o->stats.cpu_ms,
                     "peak_rss_kib", (json_int_t)o->stats.peak_rss_kib);
-    if (doc)
-        o->json = json_dumps(doc, JSON_COMPACT);
+    json_t *figs = doc ? media_json(o, false) : NULL;
+    json_t *files = doc ? media_json(o, true) : NULL;
+    if (doc && figs && files && json_object_set_new(doc, "figures", figs) == 0 &&
+        json_object_set_new(doc, "figures_truncated", json_boolean(o->figures_trunc)) == 0 &&
+        json_object_set_new(doc, "files", files) == 0)
+        o->json = psb__json_dumps(doc);
+    else if (doc) {
+        json_decref(figs);
+        json_decref(files);
+    }
 out:
     json_decref(doc);
     json_decref(result);

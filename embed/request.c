@@ -53,6 +53,14 @@ json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *o,
                     json_object_get(pol, "network"), "has_stdin", o && o->has_stdin);
     if (!req)
         goto nomem;
+    json_t *names = json_array();
+    for (size_t k = 0; names && o && k < o->n_files; k++)
+        json_array_append_new(names, json_string(o->files[k].name));
+    if (!names || json_object_set_new(req, "files", names) != 0) {
+        json_decref(req);
+        req = NULL;
+        goto nomem;
+    }
     goto out;
 nomem:
     psb__err(err, PSB_ENOMEM, "out of memory building the request");
@@ -108,6 +116,9 @@ int psb__request_check(const json_t *req, char *msg, size_t msg_size) {
         bad = "network";
     else if (!json_is_boolean(json_object_get(req, "has_stdin")))
         bad = "has_stdin";
+    else if (!strings_only(json_object_get(req, "files")) ||
+             json_array_size(json_object_get(req, "files")) > PSB__MAX_FILES)
+        bad = "files";
     for (int i = 0; !bad && i < PSB__LIMIT_COUNT; i++) {
         const char *key = psb__limit_key((enum psb__limit_id)i);
         json_t *v = json_object_get(limits, key);

@@ -328,6 +328,8 @@ static psb_status read_reply(int fd, uint64_t deadline_ns, psb_outcome **ret, ps
     psb__buf bufs[4] = {{0}};
     psb_status st = PSB_OK;
     json_t *reply = NULL;
+    struct psb__file *files = NULL;
+    size_t n_files = 0;
     for (int i = 0; i < 4; i++) {
         uint32_t type;
         if (psb__frame_read(fd, &type, &bufs[i], deadline_ns, PSB__FRAME_MAX) != 0) {
@@ -349,14 +351,57 @@ static psb_status read_reply(int fd, uint64_t deadline_ns, psb_outcome **ret, ps
         st = psb__err(err, PSB_EPROTO, "malformed reply from the helper");
         goto out;
     }
-    *ret = psb__outcome_from_reply(reply, &bufs[1], &bufs[2], &bufs[3]);
+    /* Then one FILE frame per file the code left in its working directory. */
+    json_int_t count = json_integer_value(json_object_get(reply, "files"));
+    if (count < 0 || count > PSB__MAX_FILES) {
+        st = psb__err(err, PSB_EPROTO, "malformed reply from the helper");
+        goto out;
+    }
+    if (count && !(files = calloc((size_t)count, sizeof *files))) {
+        st = psb__err(err, PSB_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (; n_files < (size_t)count; n_files++) {
+        uint32_t type;
+        psb__buf payload = {0};
+        const char *name, *data;
+        size_t len;
+        if (psb__frame_read(fd, &type, &payload, deadline_ns, PSB__FRAME_MAX) != 0 ||
+            type != PSB__FRAME_FILE || psb__file_frame_parse(&payload, &name, &data, &len) != 0 ||
+            !(files[n_files].name = strdup(name)) ||
+            psb__buf_append(&files[n_files].data, data, len) != 0) {
+            psb__buf_free(&payload);
+            st = psb__err(err, PSB_EPROTO, "malformed file frame from the helper");
+            n_files++;
+            goto out;
+        }
+        psb__buf_free(&payload);
+    }
+    *ret = psb__outcome_from_reply(reply, &bufs[1], &bufs[2], &bufs[3], files, n_files);
+    files = NULL;
     if (!*ret)
         st = psb__err(err, PSB_ENOMEM, "out of memory");
 out:
+    psb__files_free(files, n_files);
     json_decref(reply);
     for (int i = 0; i < 4; i++)
         psb__buf_free(&bufs[i]);
     return st;
+}
+
+/* FILE frames for the options' input files, in order. 0 or -1. */
+static int send_files(int fd, const psb_exec_options *options) {
+    for (size_t i = 0; options && i < options->n_files; i++) {
+        psb__buf frame = {0};
+        const psb__buf *d = &options->files[i].data;
+        if (psb__file_frame(options->files[i].name, d->data ? d->data : "", d->len, &frame))
+            return -1;
+        int rc = psb__frame_write(fd, PSB__FRAME_FILE, frame.data, frame.len);
+        psb__buf_free(&frame);
+        if (rc)
+            return -1;
+    }
+    return 0;
 }
 
 psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len,
@@ -384,7 +429,8 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len,
     if (psb__frame_write(fd, PSB__FRAME_REQUEST, text, strlen(text)) ||
         (options && options->has_stdin &&
          psb__frame_write(fd, PSB__FRAME_STDIN, options->stdin_data.data,
-                          options->stdin_data.len))) {
+                          options->stdin_data.len)) ||
+        send_files(fd, options)) {
         st = psb__err(err, PSB_EHELPER, "cannot send the request to the helper");
         goto out;
     }

@@ -272,6 +272,30 @@ psb_status psb_exec_options_set_inputs_json(psb_exec_options *options,
                                             const char *json, size_t len,
                                             psb_error *err);
 
+/*
+ * Places a read-only copy of data under `name` in the execution's working
+ * directory before the code runs (the data is copied). name is relative:
+ * '/'-separated parts, none empty, "." or ".."; at most 1000 files and
+ * 64 MiB in all. Adding a name twice replaces the earlier file.
+ */
+psb_status psb_exec_options_add_file(psb_exec_options *options, const char *name,
+                                     const void *data, size_t len, psb_error *err);
+
+/*
+ * Cap on the PNG bytes of captured figures (default 16 MiB, 0 .. 256 MiB);
+ * figures past it are dropped and psb_outcome_figures_truncated() says so.
+ */
+psb_status psb_exec_options_set_figures_limit_bytes(psb_exec_options *options,
+                                                    uint64_t figures_bytes, psb_error *err);
+
+/*
+ * Cap on the files the code leaves in its working directory (default
+ * 16 MiB in all, 0 .. 256 MiB). More ends the execution with kind
+ * output_limit.
+ */
+psb_status psb_exec_options_set_files_limit_bytes(psb_exec_options *options,
+                                                  uint64_t files_bytes, psb_error *err);
+
 /* ------------------------------------------------------------------------ */
 /* Execution and outcome                                                    */
 /* ------------------------------------------------------------------------ */
@@ -331,13 +355,37 @@ typedef struct psb_stats {
     uint64_t peak_rss_kib; /* peak resident set of the child, KiB */
 } psb_stats;
 
+/*
+ * Figures: every matplotlib figure shown or still open when the code ended,
+ * as PNG. psb_outcome_figure() fills what is asked (pointers may be NULL)
+ * and returns 0, or -1 when index is out of range. Owned by the outcome.
+ */
+size_t psb_outcome_figure_count(const psb_outcome *outcome);
+int psb_outcome_figure(const psb_outcome *outcome, size_t index, const void **ret_data,
+                       size_t *ret_len, const char **ret_mime, unsigned *ret_width,
+                       unsigned *ret_height);
+/* 1 if the figure cap dropped figures. */
+int psb_outcome_figures_truncated(const psb_outcome *outcome);
+
+/*
+ * Files the code wrote in its working directory (regular files, sorted by
+ * name, input files left unchanged are not repeated). Names are relative
+ * and validated like psb_exec_options_add_file() names. Returns 0, or -1
+ * when index is out of range. Owned by the outcome.
+ */
+size_t psb_outcome_file_count(const psb_outcome *outcome);
+int psb_outcome_file(const psb_outcome *outcome, size_t index, const char **ret_name,
+                     const void **ret_data, size_t *ret_len);
+
 /* Copies the execution statistics into *ret_stats. */
 void psb_outcome_stats(const psb_outcome *outcome, psb_stats *ret_stats);
 
 /*
  * The whole outcome as one compact JSON object, the CLI's --json shape:
  * {"status","result","stdout","stdout_truncated","stderr",
- *  "stderr_truncated","error","stats"}. Output that is not valid UTF-8 is
+ *  "stderr_truncated","error","stats","figures","figures_truncated","files"}
+ * with figures as {"mime","width","height","base64"} and files as
+ * {"name","size","base64"}. Output that is not valid UTF-8 is
  * decoded with U+FFFD replacements. Owned by the outcome; NULL only when
  * out of memory.
  */

@@ -26,7 +26,9 @@
     X(RESULT_BYTES, "result_bytes", 2, 1073741824ull, 16777216ull)            \
     X(OPEN_FILES, "open_files", 16, 65536ull, 256ull)                          \
     X(FILE_SIZE_MIB, "file_size_mib", 1, 1048576ull, 64ull)                   \
-    X(SCRATCH_MIB, "scratch_mib", 1, 65536ull, 64ull)
+    X(SCRATCH_MIB, "scratch_mib", 1, 65536ull, 64ull)                         \
+    X(FIGURES_BYTES, "figures_bytes", 0, 268435456ull, 16777216ull)           \
+    X(FILES_BYTES, "files_bytes", 0, 268435456ull, 16777216ull)
 
 enum psb__limit_id {
 #define PSB__LIMIT_ENUM(id, key, min, max, def) PSB__LIMIT_##id,
@@ -85,6 +87,14 @@ const char *psb__preset_json(const char *name);
 
 /* true if name is a valid dotted module name ("a.b_c"). */
 bool psb__module_name_valid(const char *name);
+/*
+ * true if name is a safe relative file name for files in and out of the
+ * scratch dir: UTF-8, components separated by '/', none empty, "." or "..",
+ * no leading '/', at most 1024 bytes.
+ */
+bool psb__file_name_valid(const char *name);
+/* Caps on the files given to and taken from an execution. */
+#define PSB__MAX_FILES 1000
 /* true if name is a valid environment variable name. */
 bool psb__env_name_valid(const char *name);
 

@@ -182,6 +182,7 @@ def prepare_child(environ):
     tempfile = sys.modules.get("tempfile")
     if tempfile is not None:
         tempfile.tempdir = None
+    install_figure_capture()
     main = types.ModuleType("__main__")
     main.__builtins__ = builtins
     sys.modules["__main__"] = main
@@ -296,3 +297,61 @@ def _pandas_values(values):
         return values.tolist()
     except Exception:
         return list(values)
+
+
+_shown = []  # PNG bytes of figures captured when plt.show() was called
+_shown_ids = set()
+
+
+def _render(fig):
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def install_figure_capture():
+    """Makes plt.show() capture the open figures (Agg cannot display them)."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None or getattr(plt.show, "_pysandbox", False):
+        return
+
+    def show(*args, **kwargs):
+        for num in plt.get_fignums():
+            fig = plt.figure(num)
+            _shown.append(_render(fig))
+            _shown_ids.add(id(fig))
+
+    show._pysandbox = True
+    plt.show = show
+
+
+def _png_size(data):
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return 0, 0
+
+
+def collect_figures(limit_bytes, limit_count):
+    """Every figure shown or still open, as PNG, within the caps.
+
+    Returns (list of {"mime", "width", "height", "base64"}, truncated).
+    """
+    import base64
+    images = list(_shown)
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        for num in plt.get_fignums():
+            fig = plt.figure(num)
+            if id(fig) not in _shown_ids:
+                images.append(_render(fig))
+    out, total, truncated = [], 0, False
+    for data in images:
+        if len(out) >= limit_count or total + len(data) > limit_bytes:
+            truncated = True
+            break
+        total += len(data)
+        width, height = _png_size(data)
+        out.append({"mime": "image/png", "width": width, "height": height,
+                    "base64": base64.b64encode(data).decode("ascii")})
+    return out, truncated
