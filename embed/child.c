@@ -123,7 +123,7 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
         setup_failed(rfd, "chdir to the scratch dir", errno);
     environ = spec->envp;
     const char *failed = NULL;
-    if (psb__rlimits_apply(&spec->limits, &failed) != 0)
+    if (psb__rlimits_apply(&spec->limits, spec->baseline_bytes, &failed) != 0)
         setup_failed(rfd, failed, errno);
     psb__interp_run(spec->req, spec->scratch, rfd);
 }

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
@@ -188,6 +189,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Few malloc arenas: each reserves 64 MiB of address space, which counts
+     * against a child's memory limit once it starts threads. */
+    mallopt(M_ARENA_MAX, 2);
     /* Nothing of the host's stdio stays open in the helper or its children. */
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0)

@@ -270,6 +270,7 @@ typedef struct psb__child_spec {
     const char *scratch; /* the execution's scratch dir (cwd) */
     char **envp;         /* NULL-terminated environment */
     psb__limits limits;  /* rlimits */
+    uint64_t baseline_bytes; /* address space mapped at fork (not counted in the limit) */
     int stdin_fd;        /* becomes fd 0 */
     int stdout_fd;       /* becomes fd 1 */
     int stderr_fd;       /* becomes fd 2 */

@@ -302,6 +302,17 @@ static int by_name(const void *a, const void *b) {
     return strcmp(((const struct psb__file *)a)->name, ((const struct psb__file *)b)->name);
 }
 
+/* The helper's address space now (a child starts with the same). */
+static uint64_t mapped_bytes(void) {
+    char buf[128] = {0};
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    return n > 0 ? strtoull(buf, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
 int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     psb__job *job = NULL;
     psb__buf frame = {0}, stdin_data = {0};
@@ -403,7 +414,7 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     job->cap[RES] = job->limits.v[PSB__LIMIT_RESULT_BYTES] +
                     job->limits.v[PSB__LIMIT_FIGURES_BYTES] / 3 * 4 + 4096 + RESULT_SLACK_BYTES;
 
-    psb__child_spec spec = {.req = job->req, .scratch = job->scratch, .envp = envp,
+    psb__child_spec spec = {.baseline_bytes = mapped_bytes(), .req = job->req, .scratch = job->scratch, .envp = envp,
                             .limits = job->limits, .stdin_fd = in_fd,
                             .stdout_fd = pipes[OUT][1], .stderr_fd = pipes[ERR][1],
                             .result_fd = pipes[RES][1], .keep_fds = psb__keep_fds,

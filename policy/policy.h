@@ -108,12 +108,15 @@ bool psb__import_allowed(const json_t *rules, bool default_allow, const char *mo
 /* ---- rlimits (rlimits.c), applied in the child ---- */
 
 /*
- * Sets the child's rlimits from the execution limits: address space, CPU
- * (soft = limit, hard = limit + 1 s), file size, open files, no core dumps.
- * Async-signal-safe. Returns 0, or -1 with errno and *ret_failed set to the
- * name of the rlimit that failed.
+ * Sets the child's rlimits from the execution limits: address space
+ * (baseline_bytes, what the process already maps, plus the memory limit, so
+ * a warm interpreter's preloaded libraries do not count against the code),
+ * CPU (soft = limit, hard = limit + 1 s), file size, open files, no core
+ * dumps. Async-signal-safe. Returns 0, or -1 with errno and *ret_failed set
+ * to the name of the rlimit that failed.
  */
-int psb__rlimits_apply(const psb__limits *limits, const char **ret_failed);
+int psb__rlimits_apply(const psb__limits *limits, uint64_t baseline_bytes,
+                       const char **ret_failed);
 
 
 /* ======================================================================== */

@@ -7,7 +7,8 @@
 
 #include "policy/policy.h"
 
-int psb__rlimits_apply(const psb__limits *limits, const char **ret_failed) {
+int psb__rlimits_apply(const psb__limits *limits, uint64_t baseline_bytes,
+                       const char **ret_failed) {
     const uint64_t mib = 1024u * 1024u;
     uint64_t cpu = limits->v[PSB__LIMIT_CPU_S];
     const struct {
@@ -16,8 +17,8 @@ int psb__rlimits_apply(const psb__limits *limits, const char **ret_failed) {
         rlim_t soft, hard;
     } rows[] = {
         /* Address space: the limit a process cannot raise or escape by mmap. */
-        {RLIMIT_AS, "RLIMIT_AS", limits->v[PSB__LIMIT_MEMORY_MIB] * mib,
-         limits->v[PSB__LIMIT_MEMORY_MIB] * mib},
+        {RLIMIT_AS, "RLIMIT_AS", baseline_bytes + limits->v[PSB__LIMIT_MEMORY_MIB] * mib,
+         baseline_bytes + limits->v[PSB__LIMIT_MEMORY_MIB] * mib},
         /* SIGXCPU at the soft limit (reported as cpu_limit), SIGKILL 1 s later. */
         {RLIMIT_CPU, "RLIMIT_CPU", cpu, cpu + 1},
         {RLIMIT_FSIZE, "RLIMIT_FSIZE", limits->v[PSB__LIMIT_FILE_SIZE_MIB] * mib,
