@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -29,6 +31,15 @@ void psb__child_reply(int fd, const char *kind, const char *type, const char *me
                           traceback, "module", module, "event", event);
     if (reply && extra)
         json_object_update(reply, extra);
+    /* Its own usage: the helper answers before it reaps this process. */
+    struct rusage ru;
+    if (reply && getrusage(RUSAGE_SELF, &ru) == 0)
+        json_object_set_new(
+            reply, "usage",
+            json_pack("{s:I,s:I}", "cpu_ms",
+                      (json_int_t)(ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
+                                   ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000),
+                      "maxrss_kib", (json_int_t)ru.ru_maxrss));
     json_decref(extra);
     char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
     if (!text) {
@@ -73,21 +84,76 @@ static int close_inherited(const psb__child_spec *spec, unsigned from) {
     return (int)syscall(SYS_close_range, from, ~0u, 0u);
 }
 
-/* Moves the four stdio/result fds into place without clobbering each other. */
+/*
+ * Moves stdout/stderr/result to 1..3 without clobbering each other; the
+ * control socket goes above the interpreter's own fds. Returns its number.
+ */
 static int place_fds(const psb__child_spec *spec) {
-    int src[4] = {spec->stdin_fd, spec->stdout_fd, spec->stderr_fd, spec->result_fd};
-    int tmp[4];
-    for (int i = 0; i < 4; i++) {
-        /* Above every fd that must keep its number. */
-        int floor = spec->n_keep_fds ? spec->keep_fds[spec->n_keep_fds - 1] + 1 : 10;
+    int src[5] = {-1, spec->stdout_fd, spec->stderr_fd, spec->result_fd, spec->ctl_fd};
+    int tmp[5] = {-1, -1, -1, -1, -1};
+    /* Above every fd that must keep its number. */
+    int floor = spec->n_keep_fds ? spec->keep_fds[spec->n_keep_fds - 1] + 1 : 10;
+    for (int i = 1; i < 5; i++) {
         tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, floor < 10 ? 10 : floor);
         if (tmp[i] < 0)
             return -1;
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 1; i < 4; i++)
         if (dup2(tmp[i], i) != i) /* dup2 clears close-on-exec on the target */
             return -1;
-    return 0;
+    return tmp[4];
+}
+
+/* Receives the stdin fd (one byte with SCM_RIGHTS). -1 at EOF: no request will come. */
+static int receive_stdin(int ctl) {
+    char byte;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                         .msg_controllen = sizeof cm.buf};
+    ssize_t n;
+    do {
+        n = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
+        return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
+}
+
+/* envp for the code: the request's env, HOME/TMPDIR defaulting to the scratch dir. */
+static char **build_env(const json_t *env, const char *scratch) {
+    size_t n = json_object_size(env), i = 0;
+    char **envp = calloc(n + 3, sizeof *envp);
+    const char *k;
+    json_t *v;
+    if (!envp)
+        return NULL;
+    json_object_foreach((json_t *)(uintptr_t)env, k, v) {
+        if (asprintf(&envp[i++], "%s=%s", k, json_string_value(v)) < 0)
+            return NULL;
+    }
+    if (!json_object_get(env, "HOME") && asprintf(&envp[i++], "HOME=%s", scratch) < 0)
+        return NULL;
+    if (!json_object_get(env, "TMPDIR") && asprintf(&envp[i++], "TMPDIR=%s", scratch) < 0)
+        return NULL;
+    return envp; /* the child exits soon: nothing to free */
+}
+
+/* The address space this process maps now. */
+static uint64_t mapped_bytes(void) {
+    char buf[128] = {0};
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    return n > 0 ? strtoull(buf, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
 _Noreturn void psb__child_main(const psb__child_spec *spec) {
@@ -100,30 +166,59 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     /* Its own process group, so the helper can kill everything it starts. */
     if (setpgid(0, 0) != 0)
         setup_failed(rfd, "setpgid", errno);
-    if (place_fds(spec) != 0)
+    /* If the helper dies, so does the child. */
+    pid_t parent = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(PSB__CHILD_SETUP_FAILED);
+    const int ctl = place_fds(spec);
+    if (ctl < 0)
         setup_failed(rfd, "fd set-up", errno);
     rfd = PSB__CHILD_RESULT_FD;
+
+    /* Everything that does not depend on the request happens before it comes. */
+    char msg[256];
+    if (psb__interp_prepare(msg, sizeof msg) != 0) {
+        psb__child_reply(rfd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);
+        _exit(PSB__CHILD_SETUP_FAILED);
+    }
+    int stdin_fd = receive_stdin(ctl);
+    if (stdin_fd < 0)
+        _exit(0); /* a spare the helper no longer needs */
+    uint32_t type;
+    psb__buf text = {0};
+    json_t *req = NULL;
+    if (psb__frame_read(ctl, &type, &text, 0, PSB__FRAME_MAX) != 0 ||
+        type != PSB__FRAME_REQUEST || !(req = json_loadb(text.data, text.len, 0, NULL)))
+        setup_failed(rfd, "receiving the request", errno ? errno : EPROTO);
+    psb__buf_free(&text);
+    if (dup2(stdin_fd, 0) != 0)
+        setup_failed(rfd, "stdin", errno);
+
     const char *what = NULL;
     if ((psb__helper.layers & PSB__LAYER_UNPRIVILEGED) &&
         psb__ns_drop_privileges(psb__helper.uid, psb__helper.gid, &what) != 0)
         setup_failed(rfd, what, errno);
-    /* If the helper dies, so does the child (set after the uid change, which clears it). */
-    pid_t parent = getppid();
+    /* The uid change cleared the parent-death signal: set it again. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
         _exit(PSB__CHILD_SETUP_FAILED);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         setup_failed(rfd, "no_new_privs", errno);
     if ((psb__helper.layers & PSB__LAYER_LANDLOCK) &&
-        psb__landlock_apply(json_object_get(spec->req, "readable_paths"), spec->scratch,
+        psb__landlock_apply(json_object_get(req, "readable_paths"), spec->scratch,
                             psb__helper.network, &what) != 0)
         setup_failed(rfd, what, errno);
     if (close_inherited(spec, 4u) != 0)
         setup_failed(rfd, "closing inherited fds", errno);
     if (chdir(spec->scratch) != 0)
         setup_failed(rfd, "chdir to the scratch dir", errno);
-    environ = spec->envp;
+    char **envp = build_env(json_object_get(req, "env"), spec->scratch);
+    if (!envp)
+        setup_failed(rfd, "building the environment", ENOMEM);
+    environ = envp;
+    psb__limits limits;
+    psb__request_limits(req, &limits);
     const char *failed = NULL;
-    if (psb__rlimits_apply(&spec->limits, spec->baseline_bytes, &failed) != 0)
+    if (psb__rlimits_apply(&limits, mapped_bytes(), &failed) != 0)
         setup_failed(rfd, failed, errno);
-    psb__interp_run(spec->req, spec->scratch, rfd);
+    psb__interp_run(req, spec->scratch, rfd);
 }

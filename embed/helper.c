@@ -159,6 +159,7 @@ int main(int argc, char **argv) {
     const char *preload = NULL;
     long wanted = PSB__LAYER_ALL, required = 0;
     psb__helper.uid = psb__helper.gid = 65534;
+    psb__helper.scratch_mib = 64;
     for (int i = 1; i < argc; i++) {
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--control-fd") == 0 && next)
@@ -263,6 +264,9 @@ int main(int argc, char **argv) {
                 j++;
             }
         }
+        /* Nothing urgent left in this round: have a child ready for the next request. */
+        if (njobs < 4)
+            psb__job_prepare_spare(root);
         if (rc > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             int fd = -1;
             int r = recv_fd(ctl, &fd);
@@ -278,6 +282,7 @@ int main(int argc, char **argv) {
         }
     }
 shutdown:
+    psb__job_drop_spare();
     for (size_t j = 0; j < njobs; j++)
         psb__job_kill(jobs[j]);
     for (size_t j = 0; j < njobs; j++) {

@@ -240,6 +240,7 @@ struct psb__helper_conf {
     unsigned uid, gid;          /* what a root helper's children run as */
     bool network;               /* sockets allowed, no network namespace */
     bool scratch_tmpfs;         /* scratch dirs are size-capped tmpfs mounts */
+    uint64_t scratch_mib;       /* tmpfs size for the next spare (the last request's) */
     psb__seccomp_prog seccomp;  /* compiled once, loaded by every child */
 };
 extern struct psb__helper_conf psb__helper;
@@ -264,17 +265,18 @@ void psb__job_finish(psb__job *job);
 /* Kills the job's process group (helper shutdown). */
 void psb__job_kill(psb__job *job);
 
-/* Everything the child needs, prepared by the helper before fork(). */
+/*
+ * What a child is forked with. It prepares what does not depend on a
+ * request (Python's fork bookkeeping, or a whole cold interpreter), then
+ * waits on ctl_fd for its request: a byte carrying the stdin fd, then the
+ * REQUEST frame. A spare child waits there until an execution needs it.
+ */
 typedef struct psb__child_spec {
-    const json_t *req;   /* checked request */
     const char *scratch; /* the execution's scratch dir (cwd) */
-    char **envp;         /* NULL-terminated environment */
-    psb__limits limits;  /* rlimits */
-    uint64_t baseline_bytes; /* address space mapped at fork (not counted in the limit) */
-    int stdin_fd;        /* becomes fd 0 */
     int stdout_fd;       /* becomes fd 1 */
     int stderr_fd;       /* becomes fd 2 */
     int result_fd;       /* becomes PSB__CHILD_RESULT_FD */
+    int ctl_fd;          /* the request arrives here */
     const int *keep_fds; /* read-only files a warm interpreter holds open (sorted) */
     size_t n_keep_fds;   /* entries in keep_fds */
 } psb__child_spec;
@@ -286,6 +288,11 @@ typedef struct psb__child_spec {
  */
 extern int psb__keep_fds[64];
 extern size_t psb__n_keep_fds;
+
+/* Keeps one prepared child ready; call when the helper has nothing urgent. */
+void psb__job_prepare_spare(const char *scratch_root);
+/* Kills and reaps the spare child (helper shutdown). */
+void psb__job_drop_spare(void);
 
 /* Runs in the forked child: confine, run the code, reply. Never returns. */
 _Noreturn void psb__child_main(const psb__child_spec *spec);
@@ -311,8 +318,10 @@ int psb__interp_warm_init(const char *preload, char *msg, size_t msg_size);
 void psb__interp_before_fork(void);
 void psb__interp_after_fork_parent(void);
 /*
- * In the child: initializes Python (cold) or continues the helper's
- * interpreter (warm), configures and arms the hooks, runs the request's
- * code and replies.
+ * In the child, before its request: Python's after-fork bookkeeping and the
+ * request-independent resets (warm), or a whole new interpreter (cold).
+ * 0, or -1 with a message.
  */
+int psb__interp_prepare(char *msg, size_t msg_size);
+/* In the child: configures and arms the hooks, runs the request's code, replies. */
 _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int result_fd);

@@ -334,21 +334,35 @@ static PyObject *environ_dict(void) {
     return d;
 }
 
+int psb__interp_prepare(char *msg, size_t msg_size) {
+    if (!warm)
+        return setup_interpreter(msg, msg_size);
+    PyOS_AfterFork_Child();
+    /* What Python's initialization does, undone by the signal reset after fork. */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+    PyObject *r = PyObject_CallMethod(support, "after_fork", NULL);
+    if (!r) {
+        PyErr_Clear();
+        snprintf(msg, msg_size, "preparing the forked interpreter failed");
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
 _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
     request = req;
-    char msg[512];
-    if (warm) {
-        PyOS_AfterFork_Child();
-        /* What Python's initialization does, undone by the signal reset after fork. */
-        signal(SIGPIPE, SIG_IGN);
-        signal(SIGXFSZ, SIG_IGN);
-    } else if (setup_interpreter(msg, sizeof msg) != 0) {
-        fatal(fd, msg);
+    if (!warm) {
+        PyObject *r = PyObject_CallMethod(support, "after_fork", NULL);
+        Py_XDECREF(r);
+        if (!r)
+            fatal(fd, "preparing the interpreter");
     }
     if (psb__hooks_configure(req, scratch) != 0)
         fatal(fd, "configuring the sandbox hooks");
     PyObject *env = environ_dict();
-    PyObject *globals = env ? PyObject_CallMethod(support, "prepare_child", "O", env) : NULL;
+    PyObject *globals = env ? PyObject_CallMethod(support, "enter", "O", env) : NULL;
     Py_XDECREF(env);
     if (!globals || !PyDict_Check(globals))
         fatal(fd, "preparing the interpreter");
@@ -378,11 +392,13 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
         report_exception(fd, support, NULL);
 
     /* stdio is unbuffered, but a replaced sys.stdout may still hold text. */
-    PyObject *r = PyRun_String("import sys\nfor _s in (sys.stdout, sys.stderr):\n"
-                               "    try: _s.flush()\n    except Exception: pass\n",
-                               Py_file_input, PyDict_New(), NULL);
-    Py_XDECREF(r);
-    PyErr_Clear();
+    const char *const streams[] = {"stdout", "stderr"};
+    for (int i = 0; i < 2; i++) {
+        PyObject *stream = PySys_GetObject(streams[i]); /* borrowed */
+        PyObject *r = stream ? PyObject_CallMethod(stream, "flush", NULL) : NULL;
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
 
     PyObject *result = PyDict_GetItemString(globals, "result"); /* borrowed */
     char *error = NULL;
@@ -409,6 +425,7 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
     uint64_t cap = (uint64_t)json_integer_value(
         json_object_get(json_object_get(req, "limits"), "result_bytes"));
     if (len > cap) {
+        char msg[200];
         snprintf(msg, sizeof msg, "the result is %zu bytes of JSON, more than the limit of %llu",
                  len, (unsigned long long)cap);
         psb__child_reply(fd, "output_limit", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);

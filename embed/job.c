@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -51,6 +52,7 @@ struct psb__job {
     bool killed;                  /* SIGKILL sent by us */
     bool exited;                  /* reaped */
     bool abandoned;               /* the library went away */
+    bool responded;               /* the outcome was sent */
     int wstatus;                  /* from wait4 */
     struct rusage ru;             /* from wait4 */
     struct input_stat *inputs;    /* the input files as placed (to skip them on the way out) */
@@ -64,6 +66,9 @@ struct input_stat {
     off_t size;
     struct timespec mtime;
 };
+
+static bool reply_complete(const psb__buf *b);
+static void respond(psb__job *job, bool early);
 
 static void close_fd(int *fd) {
     if (*fd >= 0)
@@ -123,38 +128,6 @@ static void remove_tree(const char *dir) {
     }
     nftw(dir, open_dirs, 16, FTW_PHYS | FTW_MOUNT);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
-
-/* envp for the child: the request's env, HOME/TMPDIR defaulting to scratch. */
-static char **build_env(const json_t *env, const char *scratch) {
-    size_t n = json_object_size(env), i = 0;
-    char **envp = calloc(n + 3, sizeof *envp);
-    const char *k;
-    json_t *v;
-    if (!envp)
-        return NULL;
-    json_object_foreach((json_t *)(uintptr_t)env, k, v) {
-        if (asprintf(&envp[i], "%s=%s", k, json_string_value(v)) < 0)
-            goto fail;
-        i++;
-    }
-    if (!json_object_get(env, "HOME") && asprintf(&envp[i++], "HOME=%s", scratch) < 0)
-        goto fail;
-    if (!json_object_get(env, "TMPDIR") && asprintf(&envp[i++], "TMPDIR=%s", scratch) < 0)
-        goto fail;
-    return envp;
-fail:
-    envp[i] = NULL;
-    for (char **p = envp; *p; p++)
-        free(*p);
-    free(envp);
-    return NULL;
-}
-
-static void free_env(char **envp) {
-    for (char **p = envp; p && *p; p++)
-        free(*p);
-    free(envp);
 }
 
 static void job_free(psb__job *job) {
@@ -302,23 +275,176 @@ static int by_name(const void *a, const void *b) {
     return strcmp(((const struct psb__file *)a)->name, ((const struct psb__file *)b)->name);
 }
 
-/* The helper's address space now (a child starts with the same). */
-static uint64_t mapped_bytes(void) {
-    char buf[128] = {0};
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    return n > 0 ? strtoull(buf, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+/* A forked child waiting for its request, with its pipes and scratch dir. */
+struct vessel {
+    pid_t pid;              /* the child, -1 when none */
+    int pidfd;              /* its pidfd */
+    int fd[NSTREAMS];       /* read ends of stdout, stderr, result */
+    int ctl;                /* where its request goes */
+    char scratch[PATH_MAX]; /* its working directory */
+    uint64_t scratch_mib;   /* size of the scratch tmpfs */
+};
+
+/* The prepared spare child, if any (pid > 0). */
+static struct vessel spare = {.pid = -1};
+
+static int send_fd(int sock, int fd) {
+    char byte = 'G';
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    memset(&cm, 0, sizeof cm);
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                       .msg_controllen = sizeof cm.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t n;
+    do {
+        n = sendmsg(sock, &m, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -1;
+}
+
+/* Mounts (or resizes) the size-capped tmpfs on a scratch dir, or hands the dir over. */
+static int prepare_scratch(const char *dir, uint64_t mib, bool remount, char *msg,
+                           size_t msg_size) {
+    bool drop = (psb__helper.layers & PSB__LAYER_UNPRIVILEGED) && geteuid() == 0;
+    if (psb__helper.scratch_tmpfs) {
+        char opts[160];
+        snprintf(opts, sizeof opts, "size=%lluk,nr_inodes=16384,mode=0700,uid=%u,gid=%u",
+                 (unsigned long long)mib * 1024u, drop ? psb__helper.uid : (unsigned)geteuid(),
+                 drop ? psb__helper.gid : (unsigned)getegid());
+        unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (remount ? MS_REMOUNT : 0);
+        if (mount("psb-scratch", dir, "tmpfs", flags, opts) != 0) {
+            snprintf(msg, msg_size, "cannot mount the scratch tmpfs: %s", strerror(errno));
+            return -1;
+        }
+    } else if (drop && chown(dir, psb__helper.uid, psb__helper.gid) != 0) {
+        snprintf(msg, msg_size, "cannot hand the scratch dir over: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void vessel_discard(struct vessel *v) {
+    if (v->pid > 0) {
+        kill(v->pid, SIGKILL);
+        while (waitpid(v->pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+    }
+    for (int i = 0; i < NSTREAMS; i++)
+        close_fd(&v->fd[i]);
+    close_fd(&v->pidfd);
+    close_fd(&v->ctl);
+    remove_tree(v->scratch);
+    v->pid = -1;
+}
+
+/* Forks a child that prepares itself and waits for a request. 0, or -1 + msg. */
+static int vessel_create(struct vessel *v, const char *scratch_root, uint64_t scratch_mib,
+                         char *msg, size_t msg_size) {
+    int pipes[NSTREAMS][2] = {{-1, -1}, {-1, -1}, {-1, -1}}, ctl[2] = {-1, -1};
+    memset(v, 0, sizeof *v);
+    v->pid = -1;
+    v->pidfd = v->ctl = -1;
+    for (int i = 0; i < NSTREAMS; i++)
+        v->fd[i] = -1;
+    if (snprintf(v->scratch, sizeof v->scratch, "%s/run-XXXXXX", scratch_root) >=
+            (int)sizeof v->scratch ||
+        !mkdtemp(v->scratch)) {
+        v->scratch[0] = '\0';
+        snprintf(msg, msg_size, "cannot create the scratch dir: %s", strerror(errno));
+        return -1;
+    }
+    /* A tmpfs of its own caps the disk space an execution can fill. */
+    if (prepare_scratch(v->scratch, scratch_mib, false, msg, msg_size) != 0) {
+        rmdir(v->scratch);
+        v->scratch[0] = '\0';
+        return -1;
+    }
+    v->scratch_mib = scratch_mib;
+    for (int i = 0; i < NSTREAMS; i++) {
+        if (pipe2(pipes[i], O_CLOEXEC) != 0)
+            goto fail;
+        fcntl(pipes[i][0], F_SETFL, O_NONBLOCK);
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
+        goto fail;
+    psb__child_spec spec = {.scratch = v->scratch, .stdout_fd = pipes[OUT][1],
+                            .stderr_fd = pipes[ERR][1], .result_fd = pipes[RES][1],
+                            .ctl_fd = ctl[1], .keep_fds = psb__keep_fds,
+                            .n_keep_fds = psb__n_keep_fds};
+    psb__interp_before_fork();
+    pid_t pid = fork();
+    if (pid != 0)
+        psb__interp_after_fork_parent();
+    if (pid < 0)
+        goto fail;
+    if (pid == 0)
+        psb__child_main(&spec);
+    v->pid = pid;
+    v->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    v->ctl = ctl[0];
+    close(ctl[1]);
+    for (int i = 0; i < NSTREAMS; i++) {
+        v->fd[i] = pipes[i][0];
+        close(pipes[i][1]);
+    }
+    return 0;
+fail:
+    snprintf(msg, msg_size, "cannot start the execution child: %s", strerror(errno));
+    for (int i = 0; i < NSTREAMS; i++) {
+        close_fd(&pipes[i][0]);
+        close_fd(&pipes[i][1]);
+    }
+    close_fd(&ctl[0]);
+    close_fd(&ctl[1]);
+    remove_tree(v->scratch);
+    return -1;
+}
+
+/* Hands over the spare if it is alive; 0, or -1 when there is none to take. */
+static int take_spare(struct vessel *v, uint64_t scratch_mib) {
+    if (spare.pid <= 0)
+        return -1;
+    char msg[160];
+    if (waitpid(spare.pid, NULL, WNOHANG) != 0 ||
+        (spare.scratch_mib != scratch_mib &&
+         prepare_scratch(spare.scratch, scratch_mib, true, msg, sizeof msg) != 0)) {
+        vessel_discard(&spare); /* died while waiting, or cannot be resized */
+        return -1;
+    }
+    *v = spare;
+    spare.pid = -1;
+    return 0;
+}
+
+void psb__job_prepare_spare(const char *scratch_root) {
+    char msg[160];
+    static uint64_t last_failure_ns;
+    if (spare.pid > 0 || psb__now_ns() - last_failure_ns < 1000000000u)
+        return;
+    if (vessel_create(&spare, scratch_root, psb__helper.scratch_mib, msg, sizeof msg) != 0) {
+        spare.pid = -1;
+        last_failure_ns = psb__now_ns(); /* try again later, not in a loop */
+    }
+}
+
+void psb__job_drop_spare(void) {
+    if (spare.pid > 0)
+        vessel_discard(&spare);
 }
 
 int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     psb__job *job = NULL;
     psb__buf frame = {0}, stdin_data = {0};
     uint32_t type;
-    int in_fd = -1, pipes[NSTREAMS][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
-    char **envp = NULL;
+    int in_fd = -1;
     char msg[256];
     const char *fail_kind = "internal";
     *ret_job = NULL;
@@ -347,6 +473,7 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
         goto fail;
     }
     psb__request_limits(job->req, &job->limits);
+    psb__helper.scratch_mib = job->limits.v[PSB__LIMIT_SCRATCH_MIB]; /* for the next spare */
     if (json_is_true(json_object_get(job->req, "has_stdin")) &&
         (psb__frame_read(sock, &type, &stdin_data, deadline, PSB__MAX_DATA_BYTES) != 0 ||
          type != PSB__FRAME_STDIN)) {
@@ -355,34 +482,20 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
         goto fail;
     }
 
-    if (snprintf(job->scratch, sizeof job->scratch, "%s/run-XXXXXX", scratch_root) >=
-            (int)sizeof job->scratch ||
-        !mkdtemp(job->scratch)) {
-        job->scratch[0] = '\0';
-        snprintf(msg, sizeof msg, "cannot create the scratch dir: %s", strerror(errno));
+    struct vessel v;
+    if (take_spare(&v, job->limits.v[PSB__LIMIT_SCRATCH_MIB]) != 0 &&
+        vessel_create(&v, scratch_root, job->limits.v[PSB__LIMIT_SCRATCH_MIB], msg,
+                      sizeof msg) != 0)
         goto fail;
-    }
-    /* A tmpfs of its own caps the disk space an execution can fill. */
-    if (psb__helper.scratch_tmpfs) {
-        char opts[160];
-        bool drop = (psb__helper.layers & PSB__LAYER_UNPRIVILEGED) && geteuid() == 0;
-        snprintf(opts, sizeof opts, "size=%lluk,nr_inodes=16384,mode=0700,uid=%u,gid=%u",
-                 (unsigned long long)job->limits.v[PSB__LIMIT_SCRATCH_MIB] * 1024u,
-                 drop ? psb__helper.uid : (unsigned)geteuid(),
-                 drop ? psb__helper.gid : (unsigned)getegid());
-        if (mount("psb-scratch", job->scratch, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  opts) != 0) {
-            snprintf(msg, sizeof msg, "cannot mount the scratch tmpfs: %s", strerror(errno));
-            goto fail;
-        }
-    } else if ((psb__helper.layers & PSB__LAYER_UNPRIVILEGED) && geteuid() == 0 &&
-               chown(job->scratch, psb__helper.uid, psb__helper.gid) != 0) {
-        snprintf(msg, sizeof msg, "cannot hand the scratch dir over: %s", strerror(errno));
-        goto fail;
-    }
+    snprintf(job->scratch, sizeof job->scratch, "%s", v.scratch);
+    job->pid = v.pid;
+    job->pidfd = v.pidfd;
+    for (int i = 0; i < NSTREAMS; i++)
+        job->fd[i] = v.fd[i];
     if (place_inputs(job, deadline, msg, sizeof msg) != 0) {
         fail_kind = "invalid_request";
-        goto fail;
+        close(v.ctl);
+        goto fail_started;
     }
     /* stdin: a memfd holding the data (no pump needed), or /dev/null. */
     if (json_is_true(json_object_get(job->req, "has_stdin"))) {
@@ -390,76 +503,59 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
         if (in_fd < 0 || psb__write_all(in_fd, stdin_data.data, stdin_data.len) != 0 ||
             lseek(in_fd, 0, SEEK_SET) != 0) {
             snprintf(msg, sizeof msg, "cannot prepare stdin: %s", strerror(errno));
-            goto fail;
+            close(v.ctl);
+            goto fail_started;
         }
     } else if ((in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
         snprintf(msg, sizeof msg, "cannot open /dev/null: %s", strerror(errno));
-        goto fail;
-    }
-    for (int i = 0; i < NSTREAMS; i++) {
-        if (pipe2(pipes[i], O_CLOEXEC) != 0) {
-            snprintf(msg, sizeof msg, "pipe: %s", strerror(errno));
-            goto fail;
-        }
-        fcntl(pipes[i][0], F_SETFL, O_NONBLOCK);
-    }
-    envp = build_env(json_object_get(job->req, "env"), job->scratch);
-    if (!envp) {
-        snprintf(msg, sizeof msg, "helper out of memory");
-        goto fail;
+        close(v.ctl);
+        goto fail_started;
     }
     job->cap[OUT] = job->limits.v[PSB__LIMIT_STDOUT_BYTES];
     job->cap[ERR] = job->limits.v[PSB__LIMIT_STDERR_BYTES];
     /* The result, plus the figures as base64, plus the error details. */
     job->cap[RES] = job->limits.v[PSB__LIMIT_RESULT_BYTES] +
                     job->limits.v[PSB__LIMIT_FIGURES_BYTES] / 3 * 4 + 4096 + RESULT_SLACK_BYTES;
-
-    psb__child_spec spec = {.baseline_bytes = mapped_bytes(), .req = job->req, .scratch = job->scratch, .envp = envp,
-                            .limits = job->limits, .stdin_fd = in_fd,
-                            .stdout_fd = pipes[OUT][1], .stderr_fd = pipes[ERR][1],
-                            .result_fd = pipes[RES][1], .keep_fds = psb__keep_fds,
-                            .n_keep_fds = psb__n_keep_fds};
+    /* Go: the stdin fd, then the request itself. The clock starts now. */
     job->start_ns = psb__now_ns();
-    psb__interp_before_fork();
-    pid_t pid = fork();
-    if (pid != 0)
-        psb__interp_after_fork_parent();
-    if (pid < 0) {
-        snprintf(msg, sizeof msg, "fork: %s", strerror(errno));
-        goto fail;
-    }
-    if (pid == 0)
-        psb__child_main(&spec);
-    job->pid = pid;
     job->deadline_ns = job->start_ns + job->limits.v[PSB__LIMIT_TIMEOUT_MS] * 1000000u;
-    job->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    for (int i = 0; i < NSTREAMS; i++) {
-        job->fd[i] = pipes[i][0];
-        close(pipes[i][1]);
+    int sent = send_fd(v.ctl, in_fd) == 0 &&
+               psb__frame_write(v.ctl, PSB__FRAME_REQUEST, frame.data, frame.len) == 0;
+    close(v.ctl);
+    close_fd(&in_fd);
+    if (!sent) {
+        snprintf(msg, sizeof msg, "the execution child did not take its request: %s",
+                 strerror(errno));
+        goto fail_started;
     }
-    close(in_fd);
-    free_env(envp);
     psb__buf_free(&frame);
     psb__buf_free(&stdin_data);
     *ret_job = job;
     return 0;
 
-fail:
+fail_started:
+    /* A child exists: answer now, and let the job reap it and clean up. */
     reply_error_now(sock, fail_kind, msg);
-    for (int i = 0; i < NSTREAMS; i++) {
-        close_fd(&pipes[i][0]);
-        close_fd(&pipes[i][1]);
-    }
     close_fd(&in_fd);
-    free_env(envp);
     psb__buf_free(&frame);
     psb__buf_free(&stdin_data);
-    if (job) {
-        remove_tree(job->scratch);
+    job->responded = true;
+    job->abandoned = true;
+    job->start_ns = psb__now_ns();
+    job->deadline_ns = job->start_ns;
+    psb__job_kill(job);
+    *ret_job = job;
+    return 0;
+
+fail:
+    reply_error_now(sock, fail_kind, msg);
+    close_fd(&in_fd);
+    psb__buf_free(&frame);
+    psb__buf_free(&stdin_data);
+    if (job)
         job_free(job);
-    } else {
+    else
         close(sock);
-    }
     return 0;
 }
 
@@ -517,6 +613,17 @@ void psb__job_step(psb__job *job, const struct pollfd *fds, uint64_t now) {
             drain(job, i);
     if (!job->exited && (job->pidfd < 0 || (fds[1].revents & POLLIN)))
         reap(job, now);
+    if (!job->responded && !job->exited && !job->interrupted && !job->abandoned &&
+        !job->trunc[RES] && reply_complete(&job->buf[RES])) {
+        /* The code is done: stop whatever it left running, take the output
+         * already in the pipes and answer now; reaping comes later. */
+        kill(-job->pid, SIGKILL);
+        kill(job->pid, SIGKILL);
+        job->killed = true;
+        drain(job, OUT);
+        drain(job, ERR);
+        respond(job, true);
+    }
     if (!job->exited) {
         if (!job->interrupted && now >= job->deadline_ns) {
             /* Interrupt first so the traceback shows the line that was running. */
@@ -557,6 +664,21 @@ void psb__job_kill(psb__job *job) {
     kill(job->pid, SIGKILL);
 }
 
+/* true once the result stream holds a whole REPLY frame and a whole RESULT frame. */
+static bool reply_complete(const psb__buf *b) {
+    size_t off = 0;
+    for (int i = 0; i < 2; i++) {
+        uint64_t len;
+        if (b->len - off < 16)
+            return false;
+        memcpy(&len, b->data + off + 8, 8);
+        if (len > b->len - off - 16)
+            return false;
+        off += 16 + (size_t)len;
+    }
+    return true;
+}
+
 /* Splits the child's result stream into its REPLY and RESULT frames. */
 static bool parse_child_frames(const psb__buf *b, json_t **ret_reply, const char **ret_result,
                                size_t *ret_result_len) {
@@ -587,7 +709,12 @@ static json_t *make_error(const char *kind, const char *message) {
     return json_pack("{s:s,s:s}", "kind", kind, "message", message);
 }
 
-void psb__job_finish(psb__job *job) {
+/*
+ * Builds and sends the outcome. `early` means the child's reply is complete
+ * but the child is not reaped yet: its own usage report stands in for
+ * wait4's, and the teardown of its address space stays off the critical path.
+ */
+static void respond(psb__job *job, bool early) {
     json_t *child_reply = NULL, *error = NULL;
     const char *result = "null";
     size_t result_len = 4;
@@ -598,7 +725,17 @@ void psb__job_finish(psb__job *job) {
                       (uint64_t)job->ru.ru_utime.tv_usec / 1000u +
                       (uint64_t)job->ru.ru_stime.tv_sec * 1000u +
                       (uint64_t)job->ru.ru_stime.tv_usec / 1000u;
+    uint64_t rss_kib = (uint64_t)job->ru.ru_maxrss;
+    uint64_t end_ns = job->exit_ns;
     bool ok = false;
+    job->responded = true;
+    if (early) {
+        const json_t *usage = json_object_get(child_reply, "usage");
+        cpu_ms = (uint64_t)json_integer_value(json_object_get(usage, "cpu_ms"));
+        rss_kib = (uint64_t)json_integer_value(json_object_get(usage, "maxrss_kib"));
+        end_ns = psb__now_ns();
+        job->wstatus = 0; /* it sent its reply and is on its way out */
+    }
 
     if (job->interrupted) {
         snprintf(msg, sizeof msg, "the execution exceeded its time limit of %llu ms",
@@ -673,11 +810,11 @@ void psb__job_finish(psb__job *job) {
         result = "null";
         result_len = 4;
     }
-    uint64_t wall_ms = (job->exit_ns - job->start_ns) / 1000000u;
+    uint64_t wall_ms = (end_ns - job->start_ns) / 1000000u;
     json_t *reply = json_pack(
         "{s:s,s:O?,s:{s:I,s:I,s:I},s:b,s:b}", "status", ok ? "ok" : "error", "error", error,
         "stats", "wall_ms", (json_int_t)wall_ms, "cpu_ms", (json_int_t)cpu_ms, "peak_rss_kib",
-        (json_int_t)job->ru.ru_maxrss, "stdout_truncated", job->trunc[OUT], "stderr_truncated",
+        (json_int_t)rss_kib, "stdout_truncated", job->trunc[OUT], "stderr_truncated",
         job->trunc[ERR]);
     const json_t *figs = have_reply ? json_object_get(child_reply, "figures") : NULL;
     if (reply && json_is_array(figs)) {
@@ -701,6 +838,11 @@ void psb__job_finish(psb__job *job) {
     json_decref(reply);
     json_decref(error);
     json_decref(child_reply);
+}
+
+void psb__job_finish(psb__job *job) {
+    if (!job->responded)
+        respond(job, false);
     remove_tree(job->scratch);
     job_free(job);
 }

@@ -160,20 +160,14 @@ def preload(names):
     return None
 
 
-def prepare_child(environ):
-    """Makes the forked interpreter independent: environment, random streams, __main__.
+def after_fork():
+    """Makes a forked interpreter independent of its siblings (before its request).
 
-    Returns the globals of a fresh __main__ module.
+    Random streams re-seeded, SIGINT raising KeyboardInterrupt again (the
+    signal reset after fork removed the handler), plt.show() capturing.
     """
-    import builtins
-    import os
     import random
     import signal
-    import types
-    os.environ.clear()
-    os.environ.update(environ)
-    # The helper's signal handlers were reset after fork; SIGINT must again
-    # raise KeyboardInterrupt so the deadline interrupt shows a traceback.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     random.seed()
     np = sys.modules.get("numpy")
@@ -183,6 +177,18 @@ def prepare_child(environ):
     if tempfile is not None:
         tempfile.tempdir = None
     install_figure_capture()
+
+
+def enter(environ):
+    """os.environ as the execution's environment; returns a fresh __main__'s globals."""
+    import builtins
+    import os
+    import types
+    # The C environment is already set: replace the mapping without putenv calls.
+    data = os.environ._data
+    data.clear()
+    for key, value in environ.items():
+        data[os.environ.encodekey(key)] = os.environ.encodevalue(value)
     main = types.ModuleType("__main__")
     main.__builtins__ = builtins
     sys.modules["__main__"] = main
