@@ -156,6 +156,35 @@ static uint64_t mapped_bytes(void) {
     return n > 0 ? strtoull(buf, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
+int psb__child_load_seccomp(void) {
+    if (!(psb__helper.layers & PSB__LAYER_SECCOMP))
+        return 0;
+    return psb__seccomp_load(&psb__helper.seccomp);
+}
+
+/*
+ * Uid, no_new_privs, Landlock, and (when `seccomp`) the syscall filter: the
+ * confinement that depends only on the sandbox, not on the request.
+ */
+static void confine(int rfd, pid_t parent, const json_t *readable_paths, const char *scratch,
+                    bool seccomp) {
+    const char *what = NULL;
+    if ((psb__helper.layers & PSB__LAYER_UNPRIVILEGED) &&
+        psb__ns_drop_privileges(psb__helper.uid, psb__helper.gid, &what) != 0)
+        setup_failed(rfd, what, errno);
+    /* The uid change cleared the parent-death signal: set it again. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(PSB__CHILD_SETUP_FAILED);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        setup_failed(rfd, "no_new_privs", errno);
+    if ((psb__helper.layers & PSB__LAYER_LANDLOCK) &&
+        psb__landlock_apply(readable_paths, scratch, psb__helper.network, &what) != 0)
+        setup_failed(rfd, what, errno);
+    /* Everything after this point uses only syscalls the filter allows. */
+    if (seccomp && psb__child_load_seccomp() != 0)
+        setup_failed(rfd, "loading the seccomp filter", errno);
+}
+
 _Noreturn void psb__child_main(const psb__child_spec *spec) {
     int rfd = spec->result_fd;
     sigset_t none;
@@ -175,12 +204,23 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
         setup_failed(rfd, "fd set-up", errno);
     rfd = PSB__CHILD_RESULT_FD;
 
-    /* Everything that does not depend on the request happens before it comes. */
+    /*
+     * Everything that does not depend on the request happens before it comes:
+     * the interpreter, and (once the sandbox's readable paths are known) the
+     * whole confinement, seccomp included. What runs after it, up to the
+     * user's code, needs only syscalls the filter allows.
+     */
     char msg[256];
     if (psb__interp_prepare(msg, sizeof msg) != 0) {
         psb__child_reply(rfd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);
         _exit(PSB__CHILD_SETUP_FAILED);
     }
+    /* Before Landlock, which hides /proc. */
+    uint64_t baseline = mapped_bytes();
+    bool confined = spec->readable_paths != NULL;
+    if (confined)
+        confine(rfd, parent, spec->readable_paths, spec->scratch, true);
+
     int stdin_fd = receive_stdin(ctl);
     if (stdin_fd < 0)
         _exit(0); /* a spare the helper no longer needs */
@@ -193,20 +233,11 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     psb__buf_free(&text);
     if (dup2(stdin_fd, 0) != 0)
         setup_failed(rfd, "stdin", errno);
-
-    const char *what = NULL;
-    if ((psb__helper.layers & PSB__LAYER_UNPRIVILEGED) &&
-        psb__ns_drop_privileges(psb__helper.uid, psb__helper.gid, &what) != 0)
-        setup_failed(rfd, what, errno);
-    /* The uid change cleared the parent-death signal: set it again. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-        _exit(PSB__CHILD_SETUP_FAILED);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        setup_failed(rfd, "no_new_privs", errno);
-    if ((psb__helper.layers & PSB__LAYER_LANDLOCK) &&
-        psb__landlock_apply(json_object_get(req, "readable_paths"), spec->scratch,
-                            psb__helper.network, &what) != 0)
-        setup_failed(rfd, what, errno);
+    const json_t *readable = json_object_get(req, "readable_paths");
+    if (!confined)
+        confine(rfd, parent, readable, spec->scratch, false);
+    else if (!json_equal(readable, spec->readable_paths))
+        setup_failed(rfd, "confined for other readable paths", EINVAL); /* the helper checks */
     if (close_inherited(spec, 4u) != 0)
         setup_failed(rfd, "closing inherited fds", errno);
     if (chdir(spec->scratch) != 0)
@@ -218,7 +249,7 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     psb__limits limits;
     psb__request_limits(req, &limits);
     const char *failed = NULL;
-    if (psb__rlimits_apply(&limits, mapped_bytes(), &failed) != 0)
+    if (psb__rlimits_apply(&limits, baseline, &failed) != 0)
         setup_failed(rfd, failed, errno);
-    psb__interp_run(req, spec->scratch, rfd);
+    psb__interp_run(req, spec->scratch, rfd, confined);
 }

@@ -278,6 +278,9 @@ int main(int argc, char **argv) {
                     close(fd); /* the library caps concurrency far below this */
                 else if (psb__job_start(fd, root, &job) == 0 && job)
                     jobs[njobs++] = job;
+                /* Fork the next child while this one runs, not when the next request waits. */
+                if (njobs < 4)
+                    psb__job_prepare_spare(root);
             }
         }
     }

@@ -241,6 +241,7 @@ struct psb__helper_conf {
     bool network;               /* sockets allowed, no network namespace */
     bool scratch_tmpfs;         /* scratch dirs are size-capped tmpfs mounts */
     uint64_t scratch_mib;       /* tmpfs size for the next spare (the last request's) */
+    json_t *readable_paths;     /* the last request's; spares confine themselves with it */
     psb__seccomp_prog seccomp;  /* compiled once, loaded by every child */
 };
 extern struct psb__helper_conf psb__helper;
@@ -277,6 +278,7 @@ typedef struct psb__child_spec {
     int stderr_fd;       /* becomes fd 2 */
     int result_fd;       /* becomes PSB__CHILD_RESULT_FD */
     int ctl_fd;          /* the request arrives here */
+    const json_t *readable_paths; /* known: confine fully before the request arrives */
     const int *keep_fds; /* read-only files a warm interpreter holds open (sorted) */
     size_t n_keep_fds;   /* entries in keep_fds */
 } psb__child_spec;
@@ -317,11 +319,17 @@ int psb__interp_warm_init(const char *preload, char *msg, size_t msg_size);
 /* Around fork() in the helper: Python's fork bookkeeping when warm. */
 void psb__interp_before_fork(void);
 void psb__interp_after_fork_parent(void);
+/* In the child, once confined: loads the seccomp filter when that layer is on. 0 or -1. */
+int psb__child_load_seccomp(void);
 /*
  * In the child, before its request: Python's after-fork bookkeeping and the
  * request-independent resets (warm), or a whole new interpreter (cold).
  * 0, or -1 with a message.
  */
 int psb__interp_prepare(char *msg, size_t msg_size);
-/* In the child: configures and arms the hooks, runs the request's code, replies. */
-_Noreturn void psb__interp_run(const json_t *req, const char *scratch, int result_fd);
+/*
+ * In the child: configures and arms the hooks, runs the request's code,
+ * replies. seccomp_done: the filter is already loaded.
+ */
+_Noreturn void psb__interp_run(const json_t *req, const char *scratch, int result_fd,
+                               bool seccomp_done);

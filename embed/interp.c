@@ -351,7 +351,8 @@ int psb__interp_prepare(char *msg, size_t msg_size) {
     return 0;
 }
 
-_Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
+_Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd,
+                               bool seccomp_done) {
     request = req;
     if (!warm) {
         PyObject *r = PyObject_CallMethod(support, "after_fork", NULL);
@@ -377,7 +378,7 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd) {
     Py_DECREF(inputs);
 
     /* Seccomp goes last: everything above may use what user code may not. */
-    if ((psb__helper.layers & PSB__LAYER_SECCOMP) && psb__seccomp_load(&psb__helper.seccomp) != 0)
+    if (!seccomp_done && psb__child_load_seccomp() != 0)
         fatal(fd, "loading the seccomp filter");
     if (psb__helper.layers & PSB__LAYER_HOOKS)
         psb__hooks_arm();

@@ -283,6 +283,7 @@ struct vessel {
     int ctl;                /* where its request goes */
     char scratch[PATH_MAX]; /* its working directory */
     uint64_t scratch_mib;   /* size of the scratch tmpfs */
+    json_t *confined_for;   /* readable paths it confined itself with, or NULL */
 };
 
 /* The prepared spare child, if any (pid > 0). */
@@ -342,6 +343,8 @@ static void vessel_discard(struct vessel *v) {
     close_fd(&v->pidfd);
     close_fd(&v->ctl);
     remove_tree(v->scratch);
+    json_decref(v->confined_for);
+    v->confined_for = NULL;
     v->pid = -1;
 }
 
@@ -378,7 +381,8 @@ static int vessel_create(struct vessel *v, const char *scratch_root, uint64_t sc
     psb__child_spec spec = {.scratch = v->scratch, .stdout_fd = pipes[OUT][1],
                             .stderr_fd = pipes[ERR][1], .result_fd = pipes[RES][1],
                             .ctl_fd = ctl[1], .keep_fds = psb__keep_fds,
-                            .n_keep_fds = psb__n_keep_fds};
+                            .n_keep_fds = psb__n_keep_fds,
+                            .readable_paths = psb__helper.readable_paths};
     psb__interp_before_fork();
     pid_t pid = fork();
     if (pid != 0)
@@ -388,6 +392,7 @@ static int vessel_create(struct vessel *v, const char *scratch_root, uint64_t sc
     if (pid == 0)
         psb__child_main(&spec);
     v->pid = pid;
+    v->confined_for = json_incref(psb__helper.readable_paths);
     v->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     v->ctl = ctl[0];
     close(ctl[1]);
@@ -409,11 +414,12 @@ fail:
 }
 
 /* Hands over the spare if it is alive; 0, or -1 when there is none to take. */
-static int take_spare(struct vessel *v, uint64_t scratch_mib) {
+static int take_spare(struct vessel *v, uint64_t scratch_mib, const json_t *readable) {
     if (spare.pid <= 0)
         return -1;
     char msg[160];
     if (waitpid(spare.pid, NULL, WNOHANG) != 0 ||
+        (spare.confined_for && !json_equal(spare.confined_for, readable)) ||
         (spare.scratch_mib != scratch_mib &&
          prepare_scratch(spare.scratch, scratch_mib, true, msg, sizeof msg) != 0)) {
         vessel_discard(&spare); /* died while waiting, or cannot be resized */
@@ -483,7 +489,13 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     }
 
     struct vessel v;
-    if (take_spare(&v, job->limits.v[PSB__LIMIT_SCRATCH_MIB]) != 0 &&
+    /* What the next spare confines itself with. */
+    const json_t *readable = json_object_get(job->req, "readable_paths");
+    if (!psb__helper.readable_paths || !json_equal(psb__helper.readable_paths, readable)) {
+        json_decref(psb__helper.readable_paths);
+        psb__helper.readable_paths = json_deep_copy(readable);
+    }
+    if (take_spare(&v, job->limits.v[PSB__LIMIT_SCRATCH_MIB], readable) != 0 &&
         vessel_create(&v, scratch_root, job->limits.v[PSB__LIMIT_SCRATCH_MIB], msg,
                       sizeof msg) != 0)
         goto fail;
@@ -522,6 +534,7 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     int sent = send_fd(v.ctl, in_fd) == 0 &&
                psb__frame_write(v.ctl, PSB__FRAME_REQUEST, frame.data, frame.len) == 0;
     close(v.ctl);
+    json_decref(v.confined_for);
     close_fd(&in_fd);
     if (!sent) {
         snprintf(msg, sizeof msg, "the execution child did not take its request: %s",

@@ -1,0 +1,229 @@
+/*
+ * report.c - how the tool shows an outcome: one JSON object with --json, or
+ * the captured output, the result and a readable error block; and the exit
+ * status that goes with each error kind.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+
+const char cli_exit_status_help[] =
+    "Exit status:\n"
+    "  0  the code ran and succeeded\n"
+    "  1  the code failed: exception, syntax_error, result_not_serializable\n"
+    "  2  usage error or invalid request: bad flags, unreadable files,\n"
+    "     malformed inputs, code that is not UTF-8 (invalid_request)\n"
+    "  3  a limit was hit: timeout, memory_limit, cpu_limit, output_limit\n"
+    "  4  refused by the policy: denied, import_denied\n"
+    "  5  the sandboxed process crashed (crashed)\n"
+    "  6  internal failure of the sandbox (internal, helper missing, ...)\n";
+
+int cli_exit_for_kind(psb_error_kind kind)
+{
+    int rc = CLI_EXIT_INTERNAL;
+
+    switch (kind) {
+    case PSB_KIND_NONE:
+        rc = CLI_EXIT_OK;
+        break;
+    case PSB_KIND_EXCEPTION:
+    case PSB_KIND_SYNTAX_ERROR:
+    case PSB_KIND_RESULT_NOT_SERIALIZABLE:
+        rc = CLI_EXIT_CODE_FAILED;
+        break;
+    case PSB_KIND_INVALID_REQUEST:
+        rc = CLI_EXIT_USAGE;
+        break;
+    case PSB_KIND_TIMEOUT:
+    case PSB_KIND_MEMORY_LIMIT:
+    case PSB_KIND_CPU_LIMIT:
+    case PSB_KIND_OUTPUT_LIMIT:
+        rc = CLI_EXIT_LIMIT;
+        break;
+    case PSB_KIND_DENIED:
+    case PSB_KIND_IMPORT_DENIED:
+        rc = CLI_EXIT_DENIED;
+        break;
+    case PSB_KIND_CRASHED:
+        rc = CLI_EXIT_CRASHED;
+        break;
+    case PSB_KIND_INTERNAL:
+    case PSB__KIND_COUNT:
+    default:
+        rc = CLI_EXIT_INTERNAL;
+        break;
+    }
+    return rc;
+}
+
+/* Writes len bytes to f; the text ends with a newline if it had none. */
+static void write_block(FILE *f, const char *text, size_t len)
+{
+    fwrite(text, 1, len, f);
+    if (len > 0 && text[len - 1] != '\n')
+        fputc('\n', f);
+}
+
+/* "result: <JSON indented by 2>" on stdout, unless the result is null. */
+static void print_result(const char *result_json)
+{
+    json_t *value = NULL;
+    char *pretty = NULL;
+
+    if (result_json == NULL || strcmp(result_json, "null") == 0)
+        goto out;
+    value = json_loads(result_json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    if (value != NULL)
+        pretty = json_dumps(value, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    printf("result: %s\n", pretty != NULL ? pretty : result_json);
+out:
+    free(pretty);
+    json_decref(value);
+}
+
+/* The readable error block on stderr. */
+static void print_error_block(const psb_outcome *outcome)
+{
+    const char *type = psb_outcome_error_type(outcome);
+    const char *message = psb_outcome_error_message(outcome);
+    const char *traceback = psb_outcome_error_traceback(outcome);
+    const char *module = psb_outcome_error_module(outcome);
+    const char *event = psb_outcome_error_event(outcome);
+
+    fprintf(stderr, "error: %s", psb_error_kind_name(psb_outcome_error_kind(outcome)));
+    if (type != NULL && type[0] != '\0')
+        fprintf(stderr, ": %s", type);
+    if (message != NULL && message[0] != '\0')
+        fprintf(stderr, ": %s", message);
+    fputc('\n', stderr);
+    if (traceback != NULL && traceback[0] != '\0')
+        write_block(stderr, traceback, strlen(traceback));
+    if (module != NULL && module[0] != '\0')
+        fprintf(stderr, "module: %s\n", module);
+    if (event != NULL && event[0] != '\0')
+        fprintf(stderr, "event: %s\n", event);
+}
+
+static void print_readable(const psb_outcome *outcome)
+{
+    size_t out_len = 0, err_len = 0;
+    int out_cut = 0, err_cut = 0;
+    const char *out = psb_outcome_stdout(outcome, &out_len, &out_cut);
+    const char *err = psb_outcome_stderr(outcome, &err_len, &err_cut);
+    const char *result = psb_outcome_result_json(outcome);
+    int has_result = result != NULL && strcmp(result, "null") != 0;
+    size_t figures = psb_outcome_figure_count(outcome);
+    size_t files = psb_outcome_file_count(outcome);
+    int more; /* something follows the captured stderr on stderr */
+
+    /* Raw bytes; a newline is added only so that "result:" starts a line. */
+    if (out != NULL && out_len > 0) {
+        if (has_result)
+            write_block(stdout, out, out_len);
+        else
+            fwrite(out, 1, out_len, stdout);
+    }
+    fflush(stdout);
+    if (err != NULL && err_len > 0)
+        fwrite(err, 1, err_len, stderr);
+    more = out_cut || err_cut || figures > 0 || files > 0 || !psb_outcome_ok(outcome);
+    if (more && err != NULL && err_len > 0 && err[err_len - 1] != '\n')
+        fputc('\n', stderr); /* notes and the error block start a line */
+    if (out_cut)
+        fputs("[pysandbox: stdout truncated]\n", stderr);
+    if (err_cut)
+        fputs("[pysandbox: stderr truncated]\n", stderr);
+    if (figures > 0 || files > 0)
+        fprintf(stderr, "[pysandbox: %zu figure(s) and %zu file(s) not shown; use --json]\n",
+                figures, files);
+    if (has_result)
+        print_result(result);
+    if (!psb_outcome_ok(outcome)) {
+        fflush(stdout);
+        print_error_block(outcome);
+    }
+}
+
+int cli_print_outcome(const psb_outcome *outcome, int json)
+{
+    int rc = cli_exit_for_kind(psb_outcome_ok(outcome)
+                                   ? PSB_KIND_NONE
+                                   : psb_outcome_error_kind(outcome));
+    const char *text;
+
+    if (!json) {
+        print_readable(outcome);
+        goto out;
+    }
+    text = psb_outcome_json(outcome);
+    if (text == NULL) {
+        cli_print_failure_json(PSB_KIND_INTERNAL, "out of memory while encoding the outcome");
+        rc = CLI_EXIT_INTERNAL;
+        goto out;
+    }
+    fputs(text, stdout);
+    fputc('\n', stdout);
+out:
+    return rc;
+}
+
+/* A JSON string of message; bytes that are not UTF-8 become '?'. */
+static json_t *message_string(const char *message)
+{
+    json_t *s = json_string(message);
+    char *copy = NULL;
+    size_t i, off, len;
+
+    if (s != NULL)
+        goto out;
+    copy = strdup(message);
+    if (copy == NULL)
+        goto out;
+    len = strlen(copy);
+    for (i = 0; i < len && cli_check_text(copy + i, len - i, &off) != NULL; i += off + 1)
+        copy[i + off] = '?';
+    s = json_string(copy);
+out:
+    free(copy);
+    return s;
+}
+
+void cli_print_failure_json(psb_error_kind kind, const char *message)
+{
+    json_t *root = NULL;
+    char *text = NULL;
+
+    root = json_pack("{s:s, s:n, s:s, s:b, s:s, s:b,"
+                     " s:{s:s, s:n, s:o, s:n, s:n, s:n},"
+                     " s:{s:I, s:I, s:I}, s:[], s:b, s:[]}",
+                     "status", "error", "result", "stdout", "", "stdout_truncated", 0,
+                     "stderr", "", "stderr_truncated", 0,
+                     "error", "kind", psb_error_kind_name(kind), "type",
+                     "message", message_string(message), "traceback", "module",
+                     "event",
+                     "stats", "wall_ms", (json_int_t)0, "cpu_ms", (json_int_t)0,
+                     "peak_rss_kib", (json_int_t)0, "figures", "figures_truncated", 0,
+                     "files");
+    if (root != NULL)
+        text = json_dumps(root, JSON_COMPACT);
+    if (text == NULL) {
+        /* Out of memory: still one JSON object on stdout, kind internal. */
+        fputs("{\"status\":\"error\",\"result\":null,\"stdout\":\"\","
+              "\"stdout_truncated\":false,\"stderr\":\"\",\"stderr_truncated\":false,"
+              "\"error\":{\"kind\":\"internal\",\"type\":null,"
+              "\"message\":\"out of memory\",\"traceback\":null,\"module\":null,"
+              "\"event\":null},\"stats\":{\"wall_ms\":0,\"cpu_ms\":0,\"peak_rss_kib\":0},"
+              "\"figures\":[],\"figures_truncated\":false,\"files\":[]}\n",
+              stdout);
+        goto out;
+    }
+    fputs(text, stdout);
+    fputc('\n', stdout);
+out:
+    free(text);
+    json_decref(root);
+}

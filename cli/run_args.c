@@ -1,0 +1,199 @@
+/*
+ * run_args.c - the command line of `pysandbox run`, parsed with getopt_long.
+ *
+ * Parsing only: numbers are checked for syntax here, their ranges by the
+ * API setters later. Errors are collected, not printed, so that the caller
+ * can report them as JSON when --json appears anywhere on the line.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+enum {
+    OPT_INPUTS = 256, /* above every char: getopt_long's optopt tells them apart */
+    OPT_INPUTS_FILE,
+    OPT_STDIN_FILE,
+    OPT_TIMEOUT,
+    OPT_MEMORY_MB,
+    OPT_CPU_SECONDS,
+    OPT_POLICY,
+    OPT_ALLOW_IMPORT,
+    OPT_DENY_IMPORT,
+    OPT_ENV,
+    OPT_PRELUDE_FILE,
+    OPT_JSON,
+    OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+    {"inputs", required_argument, NULL, OPT_INPUTS},
+    {"inputs-file", required_argument, NULL, OPT_INPUTS_FILE},
+    {"stdin-file", required_argument, NULL, OPT_STDIN_FILE},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"memory-mb", required_argument, NULL, OPT_MEMORY_MB},
+    {"cpu-seconds", required_argument, NULL, OPT_CPU_SECONDS},
+    {"policy", required_argument, NULL, OPT_POLICY},
+    {"allow-import", required_argument, NULL, OPT_ALLOW_IMPORT},
+    {"deny-import", required_argument, NULL, OPT_DENY_IMPORT},
+    {"env", required_argument, NULL, OPT_ENV},
+    {"prelude-file", required_argument, NULL, OPT_PRELUDE_FILE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* Records a usage error unless an earlier one was recorded (first wins). */
+__attribute__((format(printf, 2, 3))) static void
+set_error(struct cli_run_args *args, const char *fmt, ...)
+{
+    if (args->error[0] == '\0') {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(args->error, sizeof(args->error), fmt, ap);
+        va_end(ap);
+    }
+}
+
+/* --timeout, --memory-mb, --cpu-seconds: syntax only, ranges are the API's. */
+static void parse_number(struct cli_run_args *args, int opt, const char *value)
+{
+    const char *flag = opt == OPT_TIMEOUT     ? "--timeout"
+                       : opt == OPT_MEMORY_MB ? "--memory-mb"
+                                              : "--cpu-seconds";
+    enum cli_num r;
+
+    if (opt == OPT_TIMEOUT) {
+        r = cli_parse_seconds_ms(value, &args->timeout_ms);
+        args->has_timeout = r == CLI_NUM_OK;
+    } else if (opt == OPT_MEMORY_MB) {
+        r = cli_parse_u64(value, &args->memory_mib);
+        args->has_memory = r == CLI_NUM_OK;
+    } else {
+        r = cli_parse_u64(value, &args->cpu_s);
+        args->has_cpu = r == CLI_NUM_OK;
+    }
+    if (r == CLI_NUM_SYNTAX)
+        set_error(args, "%s: '%s' is not a %s", flag, value,
+                  opt == OPT_TIMEOUT ? "positive number of seconds (e.g. 2 or 0.5)"
+                                     : "positive whole number");
+    else if (r == CLI_NUM_RANGE)
+        set_error(args, "%s: '%s' is out of range", flag, value);
+}
+
+/* getopt_long's '?' and ':' returns, worded for the user. */
+static void bad_option(struct cli_run_args *args, int c, char **argv)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+    if (c == ':')
+        set_error(args, "option '%s' requires a value", arg);
+    else if (optopt >= OPT_INPUTS)
+        set_error(args, "option '%s' does not take a value", arg);
+    else if (optopt > 0)
+        set_error(args, "unknown option '-%c'", optopt);
+    else
+        set_error(args, "unknown or ambiguous option '%s'", arg);
+}
+
+/* Appends a repeatable flag; rules has room for one per argv element. */
+static void add_rule(struct cli_run_args *args, int flag, const char *value)
+{
+    args->rules[args->n_rules].flag = flag;
+    args->rules[args->n_rules].value = value;
+    args->n_rules++;
+}
+
+/* The checks that need the whole command line. */
+static void check_combination(struct cli_run_args *args)
+{
+    int readers = (strcmp(args->code_path, "-") == 0) +
+                  (args->inputs_path != NULL && strcmp(args->inputs_path, "-") == 0) +
+                  (args->stdin_path != NULL && strcmp(args->stdin_path, "-") == 0);
+
+    if (args->inputs_json != NULL && args->inputs_path != NULL)
+        set_error(args, "--inputs and --inputs-file cannot be used together");
+    if (readers > 1)
+        set_error(args, "only one of FILE, --inputs-file and --stdin-file can read "
+                        "standard input ('-'; FILE defaults to it)");
+}
+
+int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args)
+{
+    int rc = -2, c;
+
+    memset(args, 0, sizeof(*args));
+    args->code_path = "-";
+    args->rules = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*args->rules));
+    if (args->rules == NULL)
+        goto out;
+    opterr = 0; /* errors are reported by the caller, as text or JSON */
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+        switch (c) {
+        case OPT_INPUTS:
+            args->inputs_json = optarg;
+            break;
+        case OPT_INPUTS_FILE:
+            args->inputs_path = optarg;
+            break;
+        case OPT_STDIN_FILE:
+            args->stdin_path = optarg;
+            break;
+        case OPT_PRELUDE_FILE:
+            args->prelude_path = optarg;
+            break;
+        case OPT_POLICY:
+            args->policy = optarg;
+            break;
+        case OPT_TIMEOUT:
+        case OPT_MEMORY_MB:
+        case OPT_CPU_SECONDS:
+            parse_number(args, c, optarg);
+            break;
+        case OPT_ENV:
+            if (strchr(optarg, '=') == NULL || optarg[0] == '=')
+                set_error(args, "--env: '%s' is not NAME=VALUE", optarg);
+            add_rule(args, CLI_RULE_ENV, optarg);
+            break;
+        case OPT_ALLOW_IMPORT:
+            add_rule(args, CLI_RULE_ALLOW_IMPORT, optarg);
+            break;
+        case OPT_DENY_IMPORT:
+            add_rule(args, CLI_RULE_DENY_IMPORT, optarg);
+            break;
+        case OPT_JSON:
+            args->json = 1;
+            break;
+        case 'h':
+            args->help = 1;
+            break;
+        case OPT_VERSION:
+            args->version = 1;
+            break;
+        default:
+            bad_option(args, c, argv);
+            break;
+        }
+    }
+    if (optind < argc)
+        args->code_path = argv[optind++];
+    if (optind < argc)
+        set_error(args, "unexpected argument '%s' (only one FILE can be run)", argv[optind]);
+    check_combination(args);
+    rc = args->error[0] != '\0' ? -1 : 0;
+out:
+    return rc;
+}
+
+void cli_run_args_release(struct cli_run_args *args)
+{
+    free(args->rules);
+    args->rules = NULL;
+    args->n_rules = 0;
+}

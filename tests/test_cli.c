@@ -1,0 +1,1049 @@
+/*
+ * test_cli.c - end-to-end tests of the `pysandbox` command-line tool: runs
+ * the built CLI (PSB_CLI_PATH) as a subprocess on real sandboxed Python and
+ * checks its exit status, stdout (often the --json outcome) and stderr.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "include/pysandbox.h"
+
+#ifndef PSB_CLI_PATH
+#define PSB_CLI_PATH "build/pysandbox"
+#endif
+
+/* Ends run_cli()'s argument list: a typed null pointer, not a bare NULL. */
+#define END ((const char *)NULL)
+
+#define CLI_DEADLINE_S 120 /* a CLI run that takes longer is a hang */
+#define TEST_TIMEOUT_S 300 /* Check's per-test timeout */
+
+/* ---- running the CLI ---------------------------------------------------- */
+
+struct cli_run {
+    int status;     /* exit status, or 128 + signal */
+    char *out;      /* captured stdout, NUL-terminated */
+    size_t out_len;
+    char *err;      /* captured stderr, NUL-terminated */
+    size_t err_len;
+    double seconds; /* wall-clock time of the run */
+};
+
+static void cli_run_free(struct cli_run *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof(*r));
+}
+
+static void append(char **buf, size_t *len, const char *data, size_t n)
+{
+    char *grown = realloc(*buf, *len + n + 1);
+
+    ck_assert_ptr_nonnull(grown);
+    memcpy(grown + *len, data, n);
+    *len += n;
+    grown[*len] = '\0';
+    *buf = grown;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Runs the CLI with args (NULL-terminated) and in[0..in_len) on its stdin.
+ * env_set, if not NULL, is "NAME=VALUE" put into the CLI's environment
+ * (which is otherwise ours, so PYSANDBOX_HELPER from ctest reaches it).
+ */
+static void run_cli_argv(struct cli_run *r, const char *env_set, const char *in,
+                         size_t in_len, const char *const *args)
+{
+    int pin[2], pout[2], perr[2];
+    const char *argv[64];
+    size_t nargs = 0, written = 0;
+    struct pollfd pfd[3];
+    char chunk[65536];
+    double start = now_s();
+    pid_t pid;
+    int wstatus = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->out = calloc(1, 1);
+    r->err = calloc(1, 1);
+    ck_assert(r->out != NULL && r->err != NULL);
+    argv[nargs++] = "pysandbox";
+    while (args[nargs - 1] != NULL && nargs < 63) {
+        argv[nargs] = args[nargs - 1];
+        nargs++;
+    }
+    argv[nargs] = NULL;
+    signal(SIGPIPE, SIG_IGN);
+    ck_assert_int_eq(pipe2(pin, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(pout, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(perr, O_CLOEXEC), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(pin[0], 0);
+        dup2(pout[1], 1);
+        dup2(perr[1], 2);
+        if (env_set != NULL) {
+            char *value = strdup(env_set);
+
+            if (value == NULL || putenv(value) != 0)
+                _exit(126);
+        }
+        execv(PSB_CLI_PATH, (char *const *)argv);
+        _exit(127);
+    }
+    close(pin[0]);
+    close(pout[1]);
+    close(perr[1]);
+    if (in_len == 0) {
+        close(pin[1]);
+        pin[1] = -1;
+    } else {
+        fcntl(pin[1], F_SETFL, O_NONBLOCK);
+    }
+    pfd[0].fd = pout[0];
+    pfd[1].fd = perr[0];
+    while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+        int ready, i;
+
+        pfd[0].events = pfd[1].events = POLLIN;
+        pfd[2].fd = pin[1];
+        pfd[2].events = POLLOUT;
+        ready = poll(pfd, 3, 1000);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        ck_assert_int_ge(ready, 0);
+        if (now_s() - start > CLI_DEADLINE_S) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            ck_abort_msg("the CLI did not finish within %d s", CLI_DEADLINE_S);
+        }
+        if (pin[1] >= 0 && (pfd[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+            ssize_t n = write(pin[1], in + written, in_len - written);
+
+            if (n > 0)
+                written += (size_t)n;
+            if ((n < 0 && errno != EAGAIN) || written == in_len) {
+                close(pin[1]); /* done, or the CLI stopped reading (EPIPE) */
+                pin[1] = -1;
+            }
+        }
+        for (i = 0; i < 2; i++) {
+            ssize_t n;
+
+            if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            n = read(pfd[i].fd, chunk, sizeof(chunk));
+            if (n > 0) {
+                if (i == 0)
+                    append(&r->out, &r->out_len, chunk, (size_t)n);
+                else
+                    append(&r->err, &r->err_len, chunk, (size_t)n);
+            } else if (n == 0 || errno != EINTR) {
+                close(pfd[i].fd);
+                pfd[i].fd = -1;
+            }
+        }
+    }
+    if (pin[1] >= 0)
+        close(pin[1]);
+    ck_assert_int_eq(waitpid(pid, &wstatus, 0), pid);
+    r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    r->seconds = now_s() - start;
+    ck_assert_msg(r->status != 127, "could not execute %s", PSB_CLI_PATH);
+}
+
+/* run_cli(&r, stdin_text, "run", "--json", END) */
+__attribute__((sentinel)) static void run_cli(struct cli_run *r, const char *in, ...)
+{
+    const char *args[62];
+    size_t n = 0;
+    va_list ap;
+
+    va_start(ap, in);
+    do {
+        ck_assert_uint_lt(n, 62);
+        args[n] = va_arg(ap, const char *);
+    } while (args[n++] != NULL);
+    va_end(ap);
+    run_cli_argv(r, NULL, in, in != NULL ? strlen(in) : 0, args);
+}
+
+/* ---- assertions on the output ------------------------------------------- */
+
+/* Prints what the CLI did, for a failed assertion's context. */
+static void dump(const char *what, const struct cli_run *r)
+{
+    fprintf(stderr, "--- %s: exit %d, %.2f s\n--- stdout:\n%s\n--- stderr:\n%s\n---\n", what,
+            r->status, r->seconds, r->out, r->err);
+}
+
+/* stdout must be exactly one JSON object (whitespace around it allowed). */
+static json_t *parse_outcome(const struct cli_run *r)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(r->out, r->out_len, 0, &jerr);
+
+    if (root == NULL || !json_is_object(root))
+        dump("stdout is not one JSON object", r);
+    ck_assert_msg(root != NULL, "stdout is not JSON: %s", jerr.text);
+    ck_assert_msg(json_is_object(root), "stdout is not a JSON object");
+    return root;
+}
+
+/* root[key] or root[key][sub] (sub may be NULL); NULL when absent. */
+static json_t *jget(json_t *root, const char *key, const char *sub)
+{
+    json_t *v = json_object_get(root, key);
+
+    if (v != NULL && sub != NULL)
+        v = json_object_get(v, sub);
+    return v;
+}
+
+/* The string at root[key][sub], asserting that it is one. */
+static const char *jstr(json_t *root, const char *key, const char *sub)
+{
+    json_t *v = jget(root, key, sub);
+
+    ck_assert_msg(json_is_string(v), "%s.%s is not a string", key, sub ? sub : "");
+    return json_string_value(v);
+}
+
+/* Every key of the --json shape is there, with the right types. */
+static void assert_shape(json_t *o)
+{
+    static const char *const stats[] = {"wall_ms", "cpu_ms", "peak_rss_kib"};
+    json_t *error = json_object_get(o, "error");
+    size_t i;
+
+    ck_assert(json_is_string(json_object_get(o, "status")));
+    ck_assert(json_object_get(o, "result") != NULL);
+    ck_assert(json_is_string(json_object_get(o, "stdout")));
+    ck_assert(json_is_boolean(json_object_get(o, "stdout_truncated")));
+    ck_assert(json_is_string(json_object_get(o, "stderr")));
+    ck_assert(json_is_boolean(json_object_get(o, "stderr_truncated")));
+    ck_assert(error != NULL && (json_is_null(error) || json_is_object(error)));
+    if (json_is_object(error)) {
+        ck_assert(json_is_string(json_object_get(error, "kind")));
+        ck_assert(json_object_get(error, "type") != NULL);
+        ck_assert(json_object_get(error, "message") != NULL);
+        ck_assert(json_object_get(error, "traceback") != NULL);
+        ck_assert(json_object_get(error, "module") != NULL);
+        ck_assert(json_object_get(error, "event") != NULL);
+    }
+    for (i = 0; i < 3; i++)
+        ck_assert_msg(json_is_integer(jget(o, "stats", stats[i])), "stats.%s missing",
+                      stats[i]);
+    ck_assert(json_is_array(json_object_get(o, "figures")));
+    ck_assert(json_is_boolean(json_object_get(o, "figures_truncated")));
+    ck_assert(json_is_array(json_object_get(o, "files")));
+    ck_assert_uint_eq(json_object_size(o), 11); /* nothing else */
+}
+
+/* A successful run: exit 0, status ok, error null; returns the outcome. */
+static json_t *assert_ok(const struct cli_run *r)
+{
+    json_t *o = parse_outcome(r);
+
+    if (r->status != 0)
+        dump("expected success", r);
+    assert_shape(o);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_str_eq(jstr(o, "status", NULL), "ok");
+    ck_assert(json_is_null(json_object_get(o, "error")));
+    return o;
+}
+
+/* A failed run of the given kind and exit status; returns the outcome. */
+static json_t *assert_failed(const struct cli_run *r, const char *kind, int status)
+{
+    json_t *o = parse_outcome(r);
+
+    if (r->status != status)
+        dump("unexpected exit status", r);
+    assert_shape(o);
+    ck_assert_str_eq(jstr(o, "status", NULL), "error");
+    ck_assert_str_eq(jstr(o, "error", "kind"), kind);
+    ck_assert_int_eq(r->status, status);
+    return o;
+}
+
+static void assert_result_int(json_t *o, json_int_t expected)
+{
+    json_t *result = json_object_get(o, "result");
+
+    ck_assert_msg(json_is_integer(result), "result is not an integer");
+    ck_assert_int_eq(json_integer_value(result), expected);
+}
+
+static void assert_contains(const char *haystack, const char *needle)
+{
+    ck_assert_msg(strstr(haystack, needle) != NULL, "'%s' not found in:\n%s", needle,
+                  haystack);
+}
+
+/* ---- temporary files ---------------------------------------------------- */
+
+static char tmpdir[64];
+static char *tmpfiles[16];
+static size_t n_tmpfiles;
+
+/* The directory is made on first use: a failed test skips the teardown. */
+static void tmp_setup(void)
+{
+    tmpdir[0] = '\0';
+    n_tmpfiles = 0;
+}
+
+static void tmp_teardown(void)
+{
+    size_t i;
+
+    for (i = 0; i < n_tmpfiles; i++) {
+        unlink(tmpfiles[i]);
+        free(tmpfiles[i]);
+    }
+    n_tmpfiles = 0;
+    if (tmpdir[0] != '\0')
+        rmdir(tmpdir);
+}
+
+/* Writes data to a new file in the test's directory; returns its path. */
+static const char *tmp_file(const char *name, const char *data, size_t len)
+{
+    char path[256];
+    FILE *f;
+
+    ck_assert_uint_lt(n_tmpfiles, sizeof(tmpfiles) / sizeof(tmpfiles[0]));
+    if (tmpdir[0] == '\0') {
+        strcpy(tmpdir, "/tmp/psb-test-cli-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    }
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+    tmpfiles[n_tmpfiles] = strdup(path);
+    ck_assert_ptr_nonnull(tmpfiles[n_tmpfiles]);
+    return tmpfiles[n_tmpfiles++];
+}
+
+static const char *tmp_text(const char *name, const char *text)
+{
+    return tmp_file(name, text, strlen(text));
+}
+
+/* ---- basic runs --------------------------------------------------------- */
+
+START_TEST(test_json_ok)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "result = 1 + 1\n", "run", "--json", END);
+    o = assert_ok(&r);
+    assert_result_int(o, 2);
+    ck_assert_str_eq(jstr(o, "stdout", NULL), "");
+    ck_assert(json_is_false(json_object_get(o, "stdout_truncated")));
+    ck_assert_int_gt(json_integer_value(jget(o, "stats", "wall_ms")), 0);
+    ck_assert_int_gt(json_integer_value(jget(o, "stats", "peak_rss_kib")), 0);
+    ck_assert_uint_eq(r.err_len, 0);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_code_from_file)
+{
+    const char *path = tmp_text("code.py", "print('hi')\nresult = [1, 'a']\n");
+    struct cli_run r;
+    json_t *o, *result;
+
+    run_cli(&r, NULL, "run", path, "--json", END);
+    o = assert_ok(&r);
+    result = json_object_get(o, "result");
+    ck_assert(json_is_array(result));
+    ck_assert_uint_eq(json_array_size(result), 2);
+    ck_assert_int_eq(json_integer_value(json_array_get(result, 0)), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(result, 1)), "a");
+    ck_assert_str_eq(jstr(o, "stdout", NULL), "hi\n");
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_code_from_stdin)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "result = 'from stdin'\n", "run", "--json", "-", END);
+    o = assert_ok(&r);
+    ck_assert_str_eq(jstr(o, "result", NULL), "from stdin");
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_inputs_inline)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "result = inputs['x'] * 2\n", "run", "--json", "--inputs", "{\"x\": 21}", END);
+    o = assert_ok(&r);
+    assert_result_int(o, 42);
+    json_decref(o);
+    cli_run_free(&r);
+
+    run_cli(&r, "result = inputs['x'] * 2\n", "run", "--json", "--inputs={\"x\": 4}", END);
+    o = assert_ok(&r);
+    assert_result_int(o, 8);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_inputs_file)
+{
+    const char *inputs = tmp_text("inputs.json", "{\"x\": 5, \"unused\": [1, 2]}\n");
+    char flag[300];
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "result = inputs['x'] * 2\n", "run", "--inputs-file", inputs, "--json", END);
+    o = assert_ok(&r);
+    assert_result_int(o, 10);
+    json_decref(o);
+    cli_run_free(&r);
+
+    snprintf(flag, sizeof(flag), "--inputs-file=%s", inputs);
+    run_cli(&r, "result = inputs['x'] * 2\n", "run", flag, "--json", END);
+    o = assert_ok(&r);
+    assert_result_int(o, 10);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_stdin_file)
+{
+    const char *data = tmp_text("data.txt", "line one\nline two\n");
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "import sys\nresult = sys.stdin.read()\n", "run", "--json", "--stdin-file",
+            data, END);
+    o = assert_ok(&r);
+    ck_assert_str_eq(jstr(o, "result", NULL), "line one\nline two\n");
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_stdin_file_from_our_stdin)
+{
+    const char *code = tmp_text("code.py", "import sys\nresult = sys.stdin.read().upper()\n");
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "piped data", "run", code, "--stdin-file", "-", "--json", END);
+    o = assert_ok(&r);
+    ck_assert_str_eq(jstr(o, "result", NULL), "PIPED DATA");
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_env)
+{
+    struct cli_run r;
+    json_t *o;
+
+    /* A later --env replaces an earlier one; the value may hold '='. */
+    run_cli(&r, "import os\nresult = [os.environ.get('GREETING'), os.environ.get('B')]\n",
+            "run", "--json", "--env", "GREETING=hello", "--env=B=x=y", "--env", "GREETING=hi",
+            END);
+    o = assert_ok(&r);
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(o, "result"), 0)), "hi");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(o, "result"), 1)),
+                     "x=y");
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_prelude)
+{
+    const char *prelude = tmp_text("prelude.py", "def double(v):\n    return v * 2\n");
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "result = double(21)\n", "run", "--json", "--prelude-file", prelude, END);
+    o = assert_ok(&r);
+    assert_result_int(o, 42);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_result_not_serializable)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "result = object()\n", "run", "--json", END);
+    o = assert_failed(&r, "result_not_serializable", 1);
+    ck_assert(json_is_null(json_object_get(o, "result")));
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+/* ---- policy ------------------------------------------------------------- */
+
+START_TEST(test_deny_import)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "import json\nresult = 1\n", "run", "--json", "--deny-import", "json", END);
+    o = assert_failed(&r, "import_denied", 4);
+    ck_assert_str_eq(jstr(o, "error", "module"), "json");
+    ck_assert(json_is_null(json_object_get(o, "result")));
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_allow_import)
+{
+    struct cli_run r;
+    json_t *o;
+
+    /* The strict preset does not allow csv... */
+    run_cli(&r, "import csv\nresult = csv.QUOTE_ALL\n", "run", "--json", "--policy", "strict",
+            END);
+    o = assert_failed(&r, "import_denied", 4);
+    ck_assert_str_eq(jstr(o, "error", "module"), "csv");
+    json_decref(o);
+    cli_run_free(&r);
+
+    /* ...unless --allow-import says so. */
+    run_cli(&r, "import csv\nresult = csv.QUOTE_ALL\n", "run", "--json", "--policy", "strict",
+            "--allow-import", "csv", END);
+    o = assert_ok(&r);
+    assert_result_int(o, 1);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_policy_file)
+{
+    const char *policy = tmp_text(
+        "policy.json", "{\"imports\": {\"default\": \"allow\", \"deny\": [\"decimal\"]}}\n");
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "import fractions\nimport decimal\n", "run", "--json", "--policy", policy, END);
+    o = assert_failed(&r, "import_denied", 4);
+    ck_assert_str_eq(jstr(o, "error", "module"), "decimal");
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_readable_denied)
+{
+    struct cli_run r;
+
+    run_cli(&r, "import json\n", "run", "--deny-import", "json", END);
+    if (r.status != 4)
+        dump("expected exit 4", &r);
+    ck_assert_int_eq(r.status, 4);
+    assert_contains(r.err, "error: import_denied");
+    assert_contains(r.err, "module: json");
+    cli_run_free(&r);
+}
+END_TEST
+
+/* ---- limits and failures ------------------------------------------------ */
+
+START_TEST(test_timeout)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "while True:\n    pass\n", "run", "--json", "--timeout", "1", END);
+    o = assert_failed(&r, "timeout", 3);
+    ck_assert_int_ge(json_integer_value(jget(o, "stats", "wall_ms")), 900);
+    ck_assert_int_lt(json_integer_value(jget(o, "stats", "wall_ms")), 10000);
+    ck_assert_msg(r.seconds < 30, "the CLI took %.1f s for a 1 s timeout", r.seconds);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_timeout_fraction)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "import time\ntime.sleep(30)\n", "run", "--json", "--timeout=0.5", END);
+    o = assert_failed(&r, "timeout", 3);
+    ck_assert_int_ge(json_integer_value(jget(o, "stats", "wall_ms")), 400);
+    ck_assert_int_lt(json_integer_value(jget(o, "stats", "wall_ms")), 5000);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_cpu_limit)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "while True:\n    pass\n", "run", "--json", "--cpu-seconds", "1", "--timeout",
+            "20", END);
+    o = assert_failed(&r, "cpu_limit", 3);
+    ck_assert_int_ge(json_integer_value(jget(o, "stats", "cpu_ms")), 900);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_memory_limit)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "x = bytearray(400 * 1024 * 1024)\nresult = len(x)\n", "run", "--json",
+            "--memory-mb", "100", END);
+    o = assert_failed(&r, "memory_limit", 3);
+    ck_assert(json_is_null(json_object_get(o, "result")));
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_exception)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "x = 1\nraise ValueError('boom')\n", "run", "--json", END);
+    o = assert_failed(&r, "exception", 1);
+    ck_assert_str_eq(jstr(o, "error", "type"), "ValueError");
+    assert_contains(jstr(o, "error", "message"), "boom");
+    assert_contains(jstr(o, "error", "traceback"), "line 2");
+    assert_contains(jstr(o, "error", "traceback"), "ValueError");
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_syntax_error)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "x = 1\ndef f(:\n    pass\n", "run", "--json", END);
+    o = assert_failed(&r, "syntax_error", 1);
+    ck_assert_str_eq(jstr(o, "error", "type"), "SyntaxError");
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_crash)
+{
+    struct cli_run r;
+    json_t *o;
+    const char *kind;
+
+    run_cli(&r, "import faulthandler\nfaulthandler._sigsegv()\n", "run", "--json", END);
+    o = parse_outcome(&r);
+    assert_shape(o);
+    kind = jstr(o, "error", "kind");
+    if (strcmp(kind, "crashed") == 0) {
+        ck_assert_int_eq(r.status, 5);
+    } else {
+        /* A policy may refuse faulthandler; then it is a denial, not a pass. */
+        printf("test_crash: faulthandler refused by the policy (kind %s): "
+               "the crash path is not exercised\n",
+               kind);
+        ck_assert_msg(strcmp(kind, "denied") == 0 || strcmp(kind, "import_denied") == 0,
+                      "unexpected kind %s", kind);
+        ck_assert_int_eq(r.status, 4);
+    }
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_helper_missing)
+{
+    static const char *const args[] = {"run", "--json", NULL};
+    struct cli_run r;
+    json_t *o;
+
+    run_cli_argv(&r, "PYSANDBOX_HELPER=/nonexistent/pysandbox-helper", "result = 1\n", 11,
+                 args);
+    o = assert_failed(&r, "internal", 6);
+    ck_assert_int_gt(strlen(jstr(o, "error", "message")), 0);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+/* ---- readable output ---------------------------------------------------- */
+
+START_TEST(test_readable_ok)
+{
+    struct cli_run r;
+
+    run_cli(&r, "import sys\nprint('hello')\nprint('warn', file=sys.stderr)\n"
+                "result = {'a': [1, 2]}\n",
+            "run", END);
+    if (r.status != 0)
+        dump("expected success", &r);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_msg(strncmp(r.out, "hello\n", 6) == 0, "stdout does not start with the output");
+    assert_contains(r.out, "result: ");
+    assert_contains(r.out, "\"a\": [");
+    assert_contains(r.err, "warn\n");
+    ck_assert_ptr_null(strstr(r.err, "error:"));
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_readable_no_result)
+{
+    struct cli_run r;
+
+    run_cli(&r, "print('only output', end='')\n", "run", END);
+    if (r.status != 0)
+        dump("expected success", &r);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "only output"); /* raw bytes, nothing added */
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_readable_error)
+{
+    struct cli_run r;
+
+    run_cli(&r, "print('before')\nraise ValueError('boom')\n", "run", END);
+    if (r.status != 1)
+        dump("expected exit 1", &r);
+    ck_assert_int_eq(r.status, 1);
+    assert_contains(r.out, "before\n");
+    assert_contains(r.err, "error: exception: ValueError: boom");
+    assert_contains(r.err, "Traceback");
+    assert_contains(r.err, "line 2");
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_readable_truncated)
+{
+    struct cli_run r;
+
+    /* The default stdout cap is 1 MiB. */
+    run_cli(&r, "print('x' * 2000000)\n", "run", END);
+    if (r.status != 0)
+        dump("expected success", &r);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_uint_eq(r.out_len, (size_t)1 << 20);
+    assert_contains(r.err, "[pysandbox: stdout truncated]");
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_readable_files_note)
+{
+    struct cli_run r;
+    json_t *o, *files;
+
+    run_cli(&r, "open('out.txt', 'w').write('hi')\n", "run", "--json", END);
+    o = assert_ok(&r);
+    files = json_object_get(o, "files");
+    ck_assert_uint_eq(json_array_size(files), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(files, 0), "name")),
+                     "out.txt");
+    json_decref(o);
+    cli_run_free(&r);
+
+    run_cli(&r, "open('out.txt', 'w').write('hi')\n", "run", END);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_uint_eq(r.out_len, 0);
+    assert_contains(r.err, "1 file(s) not shown; use --json");
+    cli_run_free(&r);
+}
+END_TEST
+
+/* ---- bad input: exit 2, a message, nothing run -------------------------- */
+
+struct bad_case {
+    const char *args[6]; /* after "run" */
+    const char *code;    /* given on stdin */
+    size_t code_len;
+    const char *expect; /* part of the message */
+};
+
+#define CODE(s) s, sizeof(s) - 1
+
+static const struct bad_case bad_cases[] = {
+    {{"--bogus"}, CODE("result = 1\n"), "--bogus"},
+    {{"/nonexistent/dir/code.py"}, CODE(""), "/nonexistent/dir/code.py"},
+    {{"--inputs", "{"}, CODE("result = 1\n"), "--inputs"},
+    {{"--inputs", "[1]"}, CODE("result = 1\n"), "--inputs"},
+    {{"--inputs", "{\"a\": 1} x"}, CODE("result = 1\n"), "--inputs"},
+    {{"--timeout", "-1"}, CODE("result = 1\n"), "--timeout"},
+    {{"--timeout", "0"}, CODE("result = 1\n"), "--timeout"},
+    {{"--timeout", "abc"}, CODE("result = 1\n"), "--timeout"},
+    {{"--timeout", "1x"}, CODE("result = 1\n"), "--timeout"},
+    {{"--timeout", "1e3"}, CODE("result = 1\n"), "--timeout"},
+    {{"--timeout", ""}, CODE("result = 1\n"), "--timeout"},
+    {{"--timeout", "100000"}, CODE("result = 1\n"), "--timeout"},
+    {{"--timeout", "99999999999999999999999"}, CODE("result = 1\n"), "--timeout"},
+    {{"--timeout"}, CODE("result = 1\n"), "--timeout"},
+    {{"--memory-mb", "0"}, CODE("result = 1\n"), "--memory-mb"},
+    {{"--memory-mb", "-5"}, CODE("result = 1\n"), "--memory-mb"},
+    {{"--memory-mb", "1.5"}, CODE("result = 1\n"), "--memory-mb"},
+    {{"--memory-mb", "99999999999999999999999"}, CODE("result = 1\n"), "--memory-mb"},
+    {{"--cpu-seconds", "0"}, CODE("result = 1\n"), "--cpu-seconds"},
+    {{"--cpu-seconds", " 5"}, CODE("result = 1\n"), "--cpu-seconds"},
+    {{NULL}, CODE("result = 1\0\n"), "NUL"},
+    {{NULL}, CODE("result = '\xff\xfe'\n"), "UTF-8"},
+    {{"--env", "NOEQUALS"}, CODE("result = 1\n"), "--env"},
+    {{"--env", "1BAD=x"}, CODE("result = 1\n"), "--env"},
+    {{"a.py", "b.py"}, CODE(""), "b.py"},
+    {{"--inputs-file", "/nonexistent/inputs.json"}, CODE("result = 1\n"), "inputs.json"},
+    {{"--stdin-file", "/nonexistent/data.txt"}, CODE("result = 1\n"), "data.txt"},
+    {{"--prelude-file", "/nonexistent/prelude.py"}, CODE("result = 1\n"), "prelude.py"},
+    {{"--inputs", "{}", "--inputs-file", "/dev/null"}, CODE("result = 1\n"), "--inputs"},
+    {{"--inputs-file", "-"}, CODE("{}"), "standard input"},
+    {{"--policy", "no-such-preset"}, CODE("result = 1\n"), "--policy"},
+    {{"--allow-import", "not a module!"}, CODE("result = 1\n"), "--allow-import"},
+    {{"--json=yes"}, CODE("result = 1\n"), "--json"},
+};
+
+#define N_BAD_CASES ((int)(sizeof(bad_cases) / sizeof(bad_cases[0])))
+
+/* Runs bad case i, with "--json" first when json. */
+static void run_bad_case(struct cli_run *r, int i, int json)
+{
+    const struct bad_case *c = &bad_cases[i];
+    const char *args[10];
+    size_t n = 0, k;
+
+    args[n++] = "run";
+    if (json)
+        args[n++] = "--json";
+    for (k = 0; k < 6 && c->args[k] != NULL; k++)
+        args[n++] = c->args[k];
+    args[n] = NULL;
+    run_cli_argv(r, NULL, c->code, c->code_len, args);
+    if (r->status != 2)
+        dump("expected exit 2", r);
+}
+
+START_TEST(test_bad_input_plain)
+{
+    struct cli_run r;
+
+    run_bad_case(&r, _i, 0);
+    ck_assert_msg(r.status == 2, "case %d: exit %d, expected 2", _i, r.status);
+    assert_contains(r.err, "pysandbox: error: ");
+    assert_contains(r.err, bad_cases[_i].expect);
+    ck_assert_msg(r.out_len == 0, "case %d: stdout is not empty: %s", _i, r.out);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_bad_input_json)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_bad_case(&r, _i, 1);
+    o = assert_failed(&r, "invalid_request", 2);
+    assert_contains(jstr(o, "error", "message"), bad_cases[_i].expect);
+    ck_assert(json_is_null(json_object_get(o, "result")));
+    ck_assert_str_eq(jstr(o, "stdout", NULL), "");
+    ck_assert_str_eq(jstr(o, "stderr", NULL), "");
+    ck_assert_int_eq(json_integer_value(jget(o, "stats", "wall_ms")), 0);
+    ck_assert_msg(r.err_len == 0, "case %d: stderr is not empty: %s", _i, r.err);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_code_too_large)
+{
+    size_t len = ((size_t)16 << 20) + 1;
+    char *big = malloc(len);
+    const char *path;
+    struct cli_run r;
+
+    ck_assert_ptr_nonnull(big);
+    memset(big, '#', len); /* a valid comment, only too long */
+    path = tmp_file("big.py", big, len);
+    free(big);
+    run_cli(&r, NULL, "run", path, END);
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "larger than the limit");
+    cli_run_free(&r);
+}
+END_TEST
+
+/* ---- help, version, dispatch -------------------------------------------- */
+
+START_TEST(test_help)
+{
+    struct cli_run r;
+
+    run_cli(&r, NULL, "--help", END);
+    ck_assert_int_eq(r.status, 0);
+    assert_contains(r.out, "Usage: pysandbox");
+    assert_contains(r.out, "run");
+    assert_contains(r.out, "Exit status");
+    cli_run_free(&r);
+
+    run_cli(&r, NULL, "run", "--help", END);
+    ck_assert_int_eq(r.status, 0);
+    assert_contains(r.out, "Usage: pysandbox run");
+    assert_contains(r.out, "--inputs-file");
+    assert_contains(r.out, "--deny-import");
+    assert_contains(r.out, "--timeout");
+    assert_contains(r.out, "6  internal");
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_version)
+{
+    struct cli_run r;
+
+    run_cli(&r, NULL, "--version", END);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "pysandbox " PSB_VERSION_STRING "\n");
+    cli_run_free(&r);
+
+    run_cli(&r, NULL, "run", "--version", END);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "pysandbox " PSB_VERSION_STRING "\n");
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_unknown_command)
+{
+    struct cli_run r;
+
+    run_cli(&r, NULL, "frobnicate", END);
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "unknown command 'frobnicate'");
+    cli_run_free(&r);
+
+    run_cli(&r, NULL, END);
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "Usage: pysandbox");
+    cli_run_free(&r);
+}
+END_TEST
+
+static Suite *cli_suite(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *basic = tcase_create("basic");
+    TCase *policy = tcase_create("policy");
+    TCase *limits = tcase_create("limits");
+    TCase *readable = tcase_create("readable");
+    TCase *bad = tcase_create("bad_input");
+    TCase *meta = tcase_create("meta");
+    TCase *all[] = {basic, policy, limits, readable, bad, meta};
+    size_t i;
+
+    for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        tcase_set_timeout(all[i], TEST_TIMEOUT_S);
+        tcase_add_checked_fixture(all[i], tmp_setup, tmp_teardown);
+        suite_add_tcase(s, all[i]);
+    }
+    tcase_add_test(basic, test_json_ok);
+    tcase_add_test(basic, test_code_from_file);
+    tcase_add_test(basic, test_code_from_stdin);
+    tcase_add_test(basic, test_inputs_inline);
+    tcase_add_test(basic, test_inputs_file);
+    tcase_add_test(basic, test_stdin_file);
+    tcase_add_test(basic, test_stdin_file_from_our_stdin);
+    tcase_add_test(basic, test_env);
+    tcase_add_test(basic, test_prelude);
+    tcase_add_test(basic, test_result_not_serializable);
+    tcase_add_test(policy, test_deny_import);
+    tcase_add_test(policy, test_allow_import);
+    tcase_add_test(policy, test_policy_file);
+    tcase_add_test(policy, test_readable_denied);
+    tcase_add_test(limits, test_timeout);
+    tcase_add_test(limits, test_timeout_fraction);
+    tcase_add_test(limits, test_cpu_limit);
+    tcase_add_test(limits, test_memory_limit);
+    tcase_add_test(limits, test_exception);
+    tcase_add_test(limits, test_syntax_error);
+    tcase_add_test(limits, test_crash);
+    tcase_add_test(limits, test_helper_missing);
+    tcase_add_test(readable, test_readable_ok);
+    tcase_add_test(readable, test_readable_no_result);
+    tcase_add_test(readable, test_readable_error);
+    tcase_add_test(readable, test_readable_truncated);
+    tcase_add_test(readable, test_readable_files_note);
+    tcase_add_loop_test(bad, test_bad_input_plain, 0, N_BAD_CASES);
+    tcase_add_loop_test(bad, test_bad_input_json, 0, N_BAD_CASES);
+    tcase_add_test(bad, test_code_too_large);
+    tcase_add_test(meta, test_help);
+    tcase_add_test(meta, test_version);
+    tcase_add_test(meta, test_unknown_command);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(cli_suite());
+    int failed;
+
+    if (access(PSB_CLI_PATH, X_OK) != 0) {
+        fprintf(stderr, "test_cli: %s is not built\n", PSB_CLI_PATH);
+        srunner_free(sr);
+        return EXIT_FAILURE;
+    }
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
