@@ -40,6 +40,12 @@ void cli_print_version(void);
 /* `pysandbox run`: argv[0] is "run". Returns an exit status (enum cli_exit). */
 int cli_cmd_run(int argc, char **argv);
 
+/* `pysandbox doctor`: argv[0] is "doctor". 0 when the policy's layers all hold. */
+int cli_cmd_doctor(int argc, char **argv);
+
+/* The helper next to this executable (for the build tree), or NULL (run.c). */
+const char *cli_helper_path(void);
+
 /* ---- run_args.c: the command line of `pysandbox run` ------------------- */
 
 /* A repeatable flag, kept in command-line order (a later --env wins). */

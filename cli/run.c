@@ -371,3 +371,11 @@ out:
     cli_run_args_release(&args);
     return rc;
 }
+
+const char *cli_helper_path(void)
+{
+    static char buf[PATH_MAX + 32];
+    if (getenv("PYSANDBOX_HELPER") != NULL)
+        return NULL;
+    return find_own_helper(buf, sizeof(buf)) == 0 ? buf : NULL;
+}
