@@ -233,6 +233,8 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     psb__buf_free(&text);
     if (dup2(stdin_fd, 0) != 0)
         setup_failed(rfd, "stdin", errno);
+    if (stdin_fd != 0)
+        close(stdin_fd);
     const json_t *readable = json_object_get(req, "readable_paths");
     if (!confined)
         confine(rfd, parent, readable, spec->scratch, false);

@@ -247,6 +247,10 @@ int main(int argc, char **argv) {
             if (d && (!next || d < next))
                 next = d;
         }
+        /* Wake up for a refill that is waiting out its delay. */
+        uint64_t refill_at = psb__last_response_ns + PSB__REFILL_DELAY_NS;
+        if (psb__job_spare_missing() && refill_at > now && (!next || refill_at < next))
+            next = refill_at;
         int timeout = -1;
         if (next)
             timeout = next <= now ? 0 : (int)((next - now) / 1000000u + 1);
@@ -264,8 +268,14 @@ int main(int argc, char **argv) {
                 j++;
             }
         }
-        /* Nothing urgent left in this round: have a child ready for the next request. */
-        if (njobs < 4)
+        /* Refill the spares only while no execution waits for its answer
+         * (a fork takes the helper ~2 ms it would otherwise spend replying)
+         * and not right after an answer; with no spare at all, at once. */
+        bool busy = false;
+        for (size_t j = 0; j < njobs; j++)
+            busy |= !psb__job_responded(jobs[j]);
+        if (!psb__job_have_spare() ||
+            (!busy && psb__now_ns() >= psb__last_response_ns + PSB__REFILL_DELAY_NS))
             psb__job_prepare_spare(root);
         if (rc > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             int fd = -1;
@@ -278,8 +288,8 @@ int main(int argc, char **argv) {
                     close(fd); /* the library caps concurrency far below this */
                 else if (psb__job_start(fd, root, &job) == 0 && job)
                     jobs[njobs++] = job;
-                /* Fork the next child while this one runs, not when the next request waits. */
-                if (njobs < 4)
+                /* No spare left: fork one now, while this execution runs. */
+                if (njobs < 4 && !psb__job_have_spare())
                     psb__job_prepare_spare(root);
             }
         }

@@ -293,8 +293,22 @@ extern size_t psb__n_keep_fds;
 
 /* Keeps one prepared child ready; call when the helper has nothing urgent. */
 void psb__job_prepare_spare(const char *scratch_root);
-/* Kills and reaps the spare child (helper shutdown). */
+/* Kills and reaps the spare children (helper shutdown). */
 void psb__job_drop_spare(void);
+/* true if a spare child is ready. */
+bool psb__job_have_spare(void);
+/* true if fewer spares are ready than the helper keeps. */
+bool psb__job_spare_missing(void);
+/* true once the job's outcome was sent (the child may still be exiting). */
+bool psb__job_responded(const psb__job *job);
+/* When the last outcome was sent (CLOCK_MONOTONIC ns). */
+extern uint64_t psb__last_response_ns;
+/*
+ * After an answer, spares are refilled only this much later: the host thread
+ * woken by the answer often lands on the helper's CPU, and a fork (~2 ms of
+ * page-table copying that does not yield) right away would keep it waiting.
+ */
+#define PSB__REFILL_DELAY_NS 1000000u
 
 /* Runs in the forked child: confine, run the code, reply. Never returns. */
 _Noreturn void psb__child_main(const psb__child_spec *spec);

@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,8 +287,23 @@ struct vessel {
     json_t *confined_for;   /* readable paths it confined itself with, or NULL */
 };
 
-/* The prepared spare child, if any (pid > 0). */
-static struct vessel spare = {.pid = -1};
+/*
+ * Prepared spare children (pid > 0 when present): two, so that two requests
+ * arriving together both find one ready.
+ */
+#define SPARES 2
+static struct vessel spares[SPARES] = {{.pid = -1}, {.pid = -1}};
+
+/*
+ * SCHED_IDLE for spares getting ready and for finished children tearing
+ * down: on two cores they must never delay the execution that is running
+ * or the host thread reading its answer (CFS wakeup preemption among
+ * normal tasks can take milliseconds).
+ */
+static void set_idle(pid_t pid, bool idle) {
+    struct sched_param sp = {.sched_priority = 0};
+    (void)sched_setscheduler(pid, idle ? SCHED_IDLE : SCHED_OTHER, &sp);
+}
 
 static int send_fd(int sock, int fd) {
     char byte = 'G';
@@ -392,6 +408,8 @@ static int vessel_create(struct vessel *v, const char *scratch_root, uint64_t sc
     if (pid == 0)
         psb__child_main(&spec);
     v->pid = pid;
+    /* A spare prepares itself only when nothing else wants the CPU. */
+    set_idle(pid, true);
     v->confined_for = json_incref(psb__helper.readable_paths);
     v->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     v->ctl = ctl[0];
@@ -413,37 +431,75 @@ fail:
     return -1;
 }
 
-/* Hands over the spare if it is alive; 0, or -1 when there is none to take. */
+/* Hands over a ready spare (the oldest); 0, or -1 when none can be taken. */
 static int take_spare(struct vessel *v, uint64_t scratch_mib, const json_t *readable) {
-    if (spare.pid <= 0)
-        return -1;
     char msg[160];
-    if (waitpid(spare.pid, NULL, WNOHANG) != 0 ||
-        (spare.confined_for && !json_equal(spare.confined_for, readable)) ||
-        (spare.scratch_mib != scratch_mib &&
-         prepare_scratch(spare.scratch, scratch_mib, true, msg, sizeof msg) != 0)) {
-        vessel_discard(&spare); /* died while waiting, or cannot be resized */
-        return -1;
+    for (int i = 0; i < SPARES; i++) {
+        struct vessel *sp = &spares[i];
+        if (sp->pid <= 0)
+            continue;
+        if (waitpid(sp->pid, NULL, WNOHANG) != 0 ||
+            (sp->confined_for && !json_equal(sp->confined_for, readable)) ||
+            (sp->scratch_mib != scratch_mib &&
+             prepare_scratch(sp->scratch, scratch_mib, true, msg, sizeof msg) != 0)) {
+            vessel_discard(sp); /* died while waiting, or unsuitable */
+            continue;
+        }
+        *v = *sp;
+        sp->pid = -1;
+        sp->confined_for = NULL;
+        return 0;
     }
-    *v = spare;
-    spare.pid = -1;
-    return 0;
+    return -1;
 }
 
 void psb__job_prepare_spare(const char *scratch_root) {
     char msg[160];
     static uint64_t last_failure_ns;
-    if (spare.pid > 0 || psb__now_ns() - last_failure_ns < 1000000000u)
-        return;
-    if (vessel_create(&spare, scratch_root, psb__helper.scratch_mib, msg, sizeof msg) != 0) {
-        spare.pid = -1;
-        last_failure_ns = psb__now_ns(); /* try again later, not in a loop */
+    if (psb__now_ns() - last_failure_ns < 1000000000u)
+        return; /* after a failure, try again later, not in a loop */
+    for (int i = 0; i < SPARES; i++) {
+        if (spares[i].pid > 0)
+            continue;
+        /* A refill (another spare is ready) forks as SCHED_IDLE: the fork
+         * copies the helper's page tables for ~2 ms without yielding, and a
+         * host thread woken on this CPU to read an answer should run first.
+         * A fork the next request needs keeps normal priority. */
+        bool lowered = geteuid() == 0 && psb__job_have_spare();
+        if (lowered)
+            set_idle(0, true);
+        if (vessel_create(&spares[i], scratch_root, psb__helper.scratch_mib, msg, sizeof msg)) {
+            spares[i].pid = -1;
+            last_failure_ns = psb__now_ns();
+        }
+        if (lowered)
+            set_idle(0, false);
+        return; /* one fork per call: the helper has other work */
     }
 }
 
+bool psb__job_have_spare(void) {
+    for (int i = 0; i < SPARES; i++)
+        if (spares[i].pid > 0)
+            return true;
+    return false;
+}
+
+bool psb__job_responded(const psb__job *job) { return job->responded; }
+
+bool psb__job_spare_missing(void) {
+    for (int i = 0; i < SPARES; i++)
+        if (spares[i].pid <= 0)
+            return true;
+    return false;
+}
+
+uint64_t psb__last_response_ns;
+
 void psb__job_drop_spare(void) {
-    if (spare.pid > 0)
-        vessel_discard(&spare);
+    for (int i = 0; i < SPARES; i++)
+        if (spares[i].pid > 0)
+            vessel_discard(&spares[i]);
 }
 
 int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
@@ -528,6 +584,7 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     /* The result, plus the figures as base64, plus the error details. */
     job->cap[RES] = job->limits.v[PSB__LIMIT_RESULT_BYTES] +
                     job->limits.v[PSB__LIMIT_FIGURES_BYTES] / 3 * 4 + 4096 + RESULT_SLACK_BYTES;
+    set_idle(v.pid, false);
     /* Go: the stdin fd, then the request itself. The clock starts now. */
     job->start_ns = psb__now_ns();
     job->deadline_ns = job->start_ns + job->limits.v[PSB__LIMIT_TIMEOUT_MS] * 1000000u;
@@ -553,6 +610,7 @@ fail_started:
     psb__buf_free(&frame);
     psb__buf_free(&stdin_data);
     job->responded = true;
+    psb__last_response_ns = psb__now_ns();
     job->abandoned = true;
     job->start_ns = psb__now_ns();
     job->deadline_ns = job->start_ns;
@@ -629,7 +687,9 @@ void psb__job_step(psb__job *job, const struct pollfd *fds, uint64_t now) {
     if (!job->responded && !job->exited && !job->interrupted && !job->abandoned &&
         !job->trunc[RES] && reply_complete(&job->buf[RES])) {
         /* The code is done: stop whatever it left running, take the output
-         * already in the pipes and answer now; reaping comes later. */
+         * already in the pipes and answer now; reaping comes later. Its
+         * teardown runs at the lowest priority, behind the next execution. */
+        set_idle(job->pid, true);
         kill(-job->pid, SIGKILL);
         kill(job->pid, SIGKILL);
         job->killed = true;
