@@ -104,27 +104,6 @@ static int place_fds(const psb__child_spec *spec) {
     return tmp[4];
 }
 
-/* Receives the stdin fd (one byte with SCM_RIGHTS). -1 at EOF: no request will come. */
-static int receive_stdin(int ctl) {
-    char byte;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                         .msg_controllen = sizeof cm.buf};
-    ssize_t n;
-    do {
-        n = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
-    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
-        return -1;
-    int fd;
-    memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    return fd;
-}
 
 /* envp for the code: the request's env, HOME/TMPDIR defaulting to the scratch dir. */
 static char **build_env(const json_t *env, const char *scratch) {
@@ -221,8 +200,8 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     if (confined)
         confine(rfd, parent, spec->readable_paths, spec->scratch, true);
 
-    int stdin_fd = receive_stdin(ctl);
-    if (stdin_fd < 0)
+    int stdin_fd = -1;
+    if (psb__recv_fd(ctl, &stdin_fd) != 0)
         _exit(0); /* a spare the helper no longer needs */
     uint32_t type;
     psb__buf text = {0};

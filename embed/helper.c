@@ -23,25 +23,6 @@
 
 #define MAX_JOBS 1024
 
-static int recv_fd(int ctl, int *ret_fd) {
-    char byte;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                         .msg_controllen = sizeof cm.buf};
-    ssize_t n = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);
-    if (n <= 0)
-        return n == 0 ? 1 : (errno == EINTR || errno == EAGAIN ? 2 : -1);
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-        c->cmsg_len != CMSG_LEN(sizeof(int)))
-        return 2; /* a message without an fd: ignore it */
-    memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
-    return 0;
-}
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st;
@@ -279,7 +260,7 @@ int main(int argc, char **argv) {
             psb__job_prepare_spare(root);
         if (rc > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             int fd = -1;
-            int r = recv_fd(ctl, &fd);
+            int r = psb__recv_fd(ctl, &fd);
             if (r == 1 || r < 0)
                 goto shutdown; /* the library closed the sandbox */
             if (r == 0) {

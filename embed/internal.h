@@ -107,6 +107,14 @@ int psb__frame_read(int fd, uint32_t *ret_type, psb__buf *ret_buf, uint64_t dead
 /* Writes all of data (EINTR and short writes retried). 0 or -1/errno. */
 int psb__write_all(int fd, const void *data, size_t len);
 
+/* Sends fd with one byte over a unix socket. 0, or -1 with errno. */
+int psb__send_fd(int sock, int fd);
+/*
+ * Receives one byte and the fd it carries (close-on-exec). 0 with *ret_fd
+ * set; 1 at EOF; 2 for a byte without an fd or no data yet; -1 with errno.
+ */
+int psb__recv_fd(int sock, int *ret_fd);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t psb__now_ns(void);
 

@@ -305,27 +305,6 @@ static void set_idle(pid_t pid, bool idle) {
     (void)sched_setscheduler(pid, idle ? SCHED_IDLE : SCHED_OTHER, &sp);
 }
 
-static int send_fd(int sock, int fd) {
-    char byte = 'G';
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
-    memset(&cm, 0, sizeof cm);
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                       .msg_controllen = sizeof cm.buf};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    ssize_t n;
-    do {
-        n = sendmsg(sock, &m, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    return n == 1 ? 0 : -1;
-}
 
 /* Mounts (or resizes) the size-capped tmpfs on a scratch dir, or hands the dir over. */
 static int prepare_scratch(const char *dir, uint64_t mib, bool remount, char *msg,
@@ -588,7 +567,7 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     /* Go: the stdin fd, then the request itself. The clock starts now. */
     job->start_ns = psb__now_ns();
     job->deadline_ns = job->start_ns + job->limits.v[PSB__LIMIT_TIMEOUT_MS] * 1000000u;
-    int sent = send_fd(v.ctl, in_fd) == 0 &&
+    int sent = psb__send_fd(v.ctl, in_fd) == 0 &&
                psb__frame_write(v.ctl, PSB__FRAME_REQUEST, frame.data, frame.len) == 0;
     close(v.ctl);
     json_decref(v.confined_for);

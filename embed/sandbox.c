@@ -238,28 +238,6 @@ void psb_sandbox_free(psb_sandbox *sb) {
     free(sb);
 }
 
-/* Passes fd to the helper over the control socket. Caller holds the lock. */
-static int send_fd(int ctl, int fd) {
-    char byte = 'X';
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
-    memset(&cm, 0, sizeof cm);
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                         .msg_controllen = sizeof cm.buf};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    ssize_t n;
-    do {
-        n = sendmsg(ctl, &msg, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    return n == 1 ? 0 : -1;
-}
 
 /* true if the helper process is still running. Caller holds the lock. */
 static bool helper_alive(psb_sandbox *sb) {
@@ -288,7 +266,7 @@ static psb_status open_channel(psb_sandbox *sb, int *ret_fd, psb_error *err) {
             if (st)
                 break;
         }
-        if (send_fd(sb->ctl_fd, sv[1]) == 0)
+        if (psb__send_fd(sb->ctl_fd, sv[1]) == 0)
             break;
         if (attempt == 1) {
             st = psb__err_sys(err, errno, "cannot reach the helper");
