@@ -65,16 +65,47 @@ PyObject *psb__json_to_py(const json_t *v) {
     }
 }
 
-/* Conversion state: the path to the current value and the containers on it. */
-struct conv {
-    char path[512];         /* e.g. result["rows"][3], cut at the buffer size */
-    size_t path_len;        /* bytes used in path */
-    PyObject *stack[PSB__RESULT_MAX_DEPTH + 1]; /* containers being converted */
-    int depth;              /* entries in stack */
-    char *error;            /* message (malloc'd) when conversion failed */
-    PyObject *fallback;     /* support.jsonable, or NULL */
-    int fallback_depth;     /* nested fallback calls (a fallback's output converted) */
+/* One step of the path to the value being converted: a key or an index. */
+struct step {
+    const char *key;  /* dict key (alive while its value converts), or NULL */
+    Py_ssize_t index; /* list index when key is NULL */
 };
+
+#define MAX_STEPS 1024
+
+/*
+ * Conversion state. The path is kept as steps and only rendered as text
+ * (result["rows"][3]) for an error message: formatting it for every value
+ * would cost more than the conversion itself.
+ */
+struct conv {
+    struct step steps[MAX_STEPS]; /* the path from `result` down */
+    int n_steps;                  /* entries used (capped at MAX_STEPS) */
+    int skipped;                  /* steps beyond the cap */
+    char path[512];               /* rendered path, cut at the buffer size */
+    PyObject *stack[PSB__RESULT_MAX_DEPTH + 1]; /* containers being converted */
+    int depth;                    /* entries in stack */
+    char *error;                  /* message (malloc'd) when conversion failed */
+    PyObject *fallback;           /* support.jsonable, or NULL */
+    int fallback_depth;           /* nested fallback calls (a fallback's output converted) */
+};
+
+/* The path as text, e.g. result["rows"][3] (cut with "..." when long). */
+static const char *path_str(struct conv *c) {
+    size_t len = (size_t)snprintf(c->path, sizeof c->path, "result");
+    for (int i = 0; i < c->n_steps && len < sizeof c->path; i++) {
+        const struct step *st = &c->steps[i];
+        int n = st->key ? snprintf(c->path + len, sizeof c->path - len, "[\"%.64s%s\"]", st->key,
+                                   strlen(st->key) > 64 ? "..." : "")
+                        : snprintf(c->path + len, sizeof c->path - len, "[%zd]", st->index);
+        if (n < 0 || (size_t)n >= sizeof c->path - len) {
+            strcpy(c->path + sizeof c->path - 4, "...");
+            return c->path;
+        }
+        len += (size_t)n;
+    }
+    return c->path;
+}
 
 static void fail(struct conv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(struct conv *c, const char *fmt, ...) {
@@ -88,24 +119,18 @@ static void fail(struct conv *c, const char *fmt, ...) {
     c->error = strdup(msg);
 }
 
-static size_t path_push_index(struct conv *c, Py_ssize_t i) {
-    size_t old = c->path_len;
-    int n = snprintf(c->path + old, sizeof c->path - old, "[%zd]", i);
-    c->path_len = n > 0 && (size_t)n < sizeof c->path - old ? old + (size_t)n : old;
-    return old;
+static void path_push(struct conv *c, const char *key, Py_ssize_t index) {
+    if (c->n_steps < MAX_STEPS)
+        c->steps[c->n_steps++] = (struct step){key, index};
+    else
+        c->skipped++;
 }
 
-static size_t path_push_key(struct conv *c, const char *key) {
-    size_t old = c->path_len;
-    int n = snprintf(c->path + old, sizeof c->path - old, "[\"%.64s%s\"]", key,
-                     strlen(key) > 64 ? "..." : "");
-    c->path_len = n > 0 && (size_t)n < sizeof c->path - old ? old + (size_t)n : old;
-    return old;
-}
-
-static void path_pop(struct conv *c, size_t old) {
-    c->path_len = old;
-    c->path[old] = '\0';
+static void path_pop(struct conv *c) {
+    if (c->skipped)
+        c->skipped--;
+    else
+        c->n_steps--;
 }
 
 static json_t *convert(struct conv *c, PyObject *o);
@@ -124,7 +149,7 @@ static json_t *convert_int(struct conv *c, PyObject *o) {
     if (!overflow) {
         if (v == -1 && PyErr_Occurred()) {
             PyErr_Clear();
-            fail(c, "cannot convert int at %s", c->path);
+            fail(c, "cannot convert int at %s", path_str(c));
             return NULL;
         }
         return json_integer(v);
@@ -135,7 +160,7 @@ static json_t *convert_int(struct conv *c, PyObject *o) {
     json_t *j = digits ? tagged("int", digits) : NULL;
     if (!j) {
         PyErr_Clear();
-        fail(c, "int at %s is too large to convert to text", c->path);
+        fail(c, "int at %s is too large to convert to text", path_str(c));
     }
     Py_XDECREF(s);
     return j;
@@ -155,7 +180,7 @@ static json_t *convert_str(struct conv *c, PyObject *o) {
     const char *s = PyUnicode_AsUTF8AndSize(o, &len);
     if (!s) {
         PyErr_Clear();
-        fail(c, "str at %s is not valid Unicode (it holds a lone surrogate)", c->path);
+        fail(c, "str at %s is not valid Unicode (it holds a lone surrogate)", path_str(c));
         return NULL;
     }
     return json_stringn(s, (size_t)len);
@@ -175,7 +200,7 @@ static PyObject *key_text(struct conv *c, PyObject *k) {
         return PyObject_Repr(k);
     fail(c, "dict key of type '%s' at %s cannot be converted to JSON (keys must be str, int, "
             "float, bool or None)",
-         type_name(k), c->path);
+         type_name(k), path_str(c));
     return NULL;
 }
 
@@ -190,20 +215,20 @@ static json_t *convert_dict(struct conv *c, PyObject *o) {
         const char *ks = kt ? PyUnicode_AsUTF8(kt) : NULL;
         if (!ks) {
             PyErr_Clear();
-            fail(c, "dict key at %s cannot be converted", c->path);
+            fail(c, "dict key at %s cannot be converted", path_str(c));
             Py_XDECREF(kt);
             goto fail;
         }
-        size_t old = path_push_key(c, ks);
+        path_push(c, ks, 0);
         if (json_object_get(obj, ks)) {
-            fail(c, "two dict keys at %s both convert to the JSON key \"%s\"", c->path, ks);
+            fail(c, "two dict keys at %s both convert to the JSON key \"%s\"", path_str(c), ks);
             Py_DECREF(kt);
             goto fail;
         }
         Py_INCREF(v); /* the dict may change under a __repr__/__str__ of a key */
         json_t *jv = convert(c, v);
         Py_DECREF(v);
-        path_pop(c, old);
+        path_pop(c);
         if (!jv || json_object_set_new(obj, ks, jv) != 0) {
             Py_DECREF(kt);
             goto fail;
@@ -226,9 +251,9 @@ static json_t *convert_sequence(struct conv *c, PyObject *o) {
     }
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     for (Py_ssize_t i = 0; i < n; i++) {
-        size_t old = path_push_index(c, i);
+        path_push(c, NULL, i);
         json_t *jv = convert(c, PySequence_Fast_GET_ITEM(seq, i));
-        path_pop(c, old);
+        path_pop(c);
         if (!jv || json_array_append_new(arr, jv) != 0) {
             json_decref(arr);
             Py_DECREF(seq);
@@ -243,19 +268,19 @@ static json_t *convert_sequence(struct conv *c, PyObject *o) {
 static json_t *convert_other(struct conv *c, PyObject *o) {
     if (!c->fallback || c->fallback_depth >= PSB__RESULT_MAX_DEPTH) {
         fail(c, "result is not JSON-serializable: object of type '%s' at %s", type_name(o),
-             c->path);
+             path_str(c));
         return NULL;
     }
     PyObject *ready = PyObject_CallOneArg(c->fallback, o);
     if (!ready) {
         if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
-            fail(c, "out of memory converting the result at %s", c->path);
+            fail(c, "out of memory converting the result at %s", path_str(c));
             return NULL; /* the MemoryError stays raised for the caller */
         }
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Clear();
             fail(c, "result is not JSON-serializable: object of type '%s' at %s", type_name(o),
-                 c->path);
+                 path_str(c));
             return NULL;
         }
         /* The value is of a known kind but its conversion failed: say why. */
@@ -263,7 +288,7 @@ static json_t *convert_other(struct conv *c, PyObject *o) {
         PyErr_Fetch(&type, &value, &tb);
         PyObject *text = value ? PyObject_Str(value) : NULL;
         const char *why = text ? PyUnicode_AsUTF8(text) : NULL;
-        fail(c, "cannot convert object of type '%s' at %s: %s: %s", type_name(o), c->path,
+        fail(c, "cannot convert object of type '%s' at %s: %s: %s", type_name(o), path_str(c),
              type ? ((PyTypeObject *)type)->tp_name : "error", why ? why : "?");
         Py_XDECREF(text);
         Py_XDECREF(type);
@@ -297,33 +322,34 @@ static json_t *convert(struct conv *c, PyObject *o) {
     for (int i = 0; i < c->depth; i++)
         if (c->stack[i] == o) {
             fail(c, "result contains a cycle: %s refers back to an enclosing container",
-                 c->path);
+                 path_str(c));
             return NULL;
         }
     if (c->depth >= PSB__RESULT_MAX_DEPTH) {
         fail(c, "result is nested deeper than %d levels (at %.200s...)", PSB__RESULT_MAX_DEPTH,
-             c->path);
+             path_str(c));
         return NULL;
     }
     c->stack[c->depth++] = o;
     json_t *j = PyDict_Check(o) ? convert_dict(c, o) : convert_sequence(c, o);
     c->depth--;
     if (!j && !c->error)
-        fail(c, "out of memory converting the result at %s", c->path);
+        fail(c, "out of memory converting the result at %s", path_str(c));
     return j;
 }
 
 json_t *psb__py_to_json(PyObject *obj, PyObject *fallback, char **ret_error) {
-    struct conv c;
-    memset(&c, 0, sizeof c);
-    c.fallback = fallback;
-    strcpy(c.path, "result");
-    c.path_len = 6;
-    json_t *j = convert(&c, obj);
-    if (!j) {
-        *ret_error = c.error ? c.error : strdup("the result could not be converted");
+    struct conv *c = calloc(1, sizeof *c); /* ~20 KiB: not on the stack */
+    if (!c) {
+        *ret_error = strdup("out of memory converting the result");
         return NULL;
     }
-    free(c.error);
+    c->fallback = fallback;
+    json_t *j = convert(c, obj);
+    if (!j)
+        *ret_error = c->error ? c->error : strdup("the result could not be converted");
+    else
+        free(c->error);
+    free(c);
     return j;
 }

@@ -64,6 +64,10 @@ json_t *psb__json_lossy_string(const char *s, size_t len);
  * form; NULL when out of memory.
  */
 char *psb__json_dumps(const json_t *v);
+/* Writes the shortest exact text of a finite double into out (NUL-terminated). */
+typedef void (*psb__real_format_fn)(double d, char *out, size_t size);
+/* Replaces the float formatter (NULL: the built-in one). Not thread-safe. */
+void psb__json_set_real_format(psb__real_format_fn fn);
 
 /* ---- base64 (base64.c) ---- */
 

@@ -231,6 +231,13 @@ static int run_source(int fd, PyObject *support_mod, const char *source, const c
     return clean_exit() ? 1 : -1;
 }
 
+/* Python's repr of a float: the shortest exact form, from David Gay's dtoa. */
+static void python_float_repr(double d, char *out, size_t size) {
+    char *text = PyOS_double_to_string(d, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    snprintf(out, size, "%s", text ? text : "0.0");
+    PyMem_Free(text);
+}
+
 /* Set in a warm helper (and so in its children): Python is already running. */
 static bool warm;
 
@@ -415,6 +422,7 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd,
                              0, NULL);
         _exit(0);
     }
+    psb__json_set_real_format(python_float_repr);
     char *text = psb__json_dumps(j);
     json_decref(j);
     if (!text) {

@@ -10,7 +10,7 @@
 #include "embed/internal.h"
 
 /* Shortest %.Ng (15..17 digits) that round-trips, always with a '.', 'e' or 'n'. */
-static int format_real(double d, char *out, size_t size) {
+static void format_real_default(double d, char *out, size_t size) {
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(out, size, "%.*g", prec, d);
         if (strtod(out, NULL) == d)
@@ -18,7 +18,31 @@ static int format_real(double d, char *out, size_t size) {
     }
     if (!strpbrk(out, ".eEn"))
         strncat(out, ".0", size - strlen(out) - 1);
-    return 0;
+}
+
+/* The float formatter in use: the child installs Python's own repr. */
+static psb__real_format_fn format_real = format_real_default;
+
+void psb__json_set_real_format(psb__real_format_fn fn) {
+    format_real = fn ? fn : format_real_default;
+}
+
+
+/* Decimal digits of v, faster than snprintf for the common case of many ints. */
+static size_t format_int(json_int_t v, char *out) {
+    char tmp[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
 }
 
 static int dump(const json_t *v, psb__buf *b, int depth);
@@ -91,13 +115,20 @@ static int dump(const json_t *v, psb__buf *b, int depth) {
     case JSON_STRING:
         return dump_string(json_string_value(v), json_string_length(v), b);
     case JSON_INTEGER:
-        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return psb__buf_append(b, num, strlen(num));
-    case JSON_REAL:
-        if (!isfinite(json_real_value(v)))
+        return psb__buf_append(b, num, format_int(json_integer_value(v), num));
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        if (!isfinite(d))
             return -1; /* jansson never holds these; tagged values carry them */
-        format_real(json_real_value(v), num, sizeof num);
+        /* Whole numbers (counts, np.arange) are common: digits and ".0". */
+        if (fabs(d) < 1e15 && d == (double)(long long)d && !(d == 0 && signbit(d))) {
+            size_t n = format_int((json_int_t)d, num);
+            memcpy(num + n, ".0", 3);
+            return psb__buf_append(b, num, n + 2);
+        }
+        format_real(d, num, sizeof num);
         return psb__buf_append(b, num, strlen(num));
+    }
     case JSON_TRUE:
         return psb__buf_append(b, "true", 4);
     case JSON_FALSE:

@@ -129,6 +129,42 @@ START_TEST(request_check_rejects_malformed) {
 }
 END_TEST
 
+START_TEST(json_dump_shortest_floats) {
+    json_t *v = json_pack("[f,f,f,f,f,I,I,s,{s:n}]", 20.9, 0.1 + 0.2, 5.0, -0.0, 1e300,
+                          (json_int_t)-9223372036854775807LL - 1, (json_int_t)42,
+                          "a\"\n\x01\xc3\xa9", "k");
+    char *text = psb__json_dumps(v);
+    ck_assert_str_eq(text, "[20.9,0.30000000000000004,5.0,-0.0,1e+300,"
+                           "-9223372036854775808,42,\"a\\\"\\n\\u0001\xc3\xa9\",{\"k\":null}]");
+    /* What it writes reads back to the same values. */
+    json_t *back = json_loads(text, 0, NULL);
+    ck_assert(json_equal(v, back));
+    free(text);
+    json_decref(back);
+    json_decref(v);
+}
+END_TEST
+
+START_TEST(base64_roundtrip) {
+    const char *cases[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (size_t i = 0; i < 7; i++) {
+        char *enc = psb__base64_encode(cases[i], strlen(cases[i]));
+        ck_assert_str_eq(enc, want[i]);
+        psb__buf dec;
+        ck_assert_int_eq(psb__base64_decode(enc, strlen(enc), &dec), 0);
+        ck_assert_uint_eq(dec.len, strlen(cases[i]));
+        ck_assert(dec.len == 0 || memcmp(dec.data, cases[i], dec.len) == 0);
+        psb__buf_free(&dec);
+        free(enc);
+    }
+    psb__buf dec;
+    ck_assert_int_eq(psb__base64_decode("Zm9", 3, &dec), -1);
+    ck_assert_int_eq(psb__base64_decode("Zm=v", 4, &dec), -1);
+    ck_assert_int_eq(psb__base64_decode("Z!9v", 4, &dec), -1);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
@@ -139,6 +175,8 @@ int main(void) {
     tcase_add_test(tc, code_check);
     tcase_add_test(tc, first_error_wins);
     tcase_add_test(tc, request_check_rejects_malformed);
+    tcase_add_test(tc, json_dump_shortest_floats);
+    tcase_add_test(tc, base64_roundtrip);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
