@@ -315,8 +315,11 @@ static psb_status read_reply(int fd, uint64_t deadline_ns, psb_outcome **ret, ps
                  : errno == EPROTO
                      ? psb__err(err, PSB_EPROTO, "malformed frame from the helper")
                      : psb__err_sys(err, errno, "the helper did not answer (it died or hung)");
-            if (st == PSB_ESYS && err)
-                err->code = st = PSB_EHELPER;
+            if (st == PSB_ESYS) {
+                st = PSB_EHELPER;
+                if (err)
+                    err->code = st;
+            }
             goto out;
         }
         if (type != order[i]) {
@@ -382,6 +385,19 @@ static int send_files(int fd, const psb_exec_options *options) {
     return 0;
 }
 
+/* The outcome of an execution whose helper went away: kind internal. */
+static psb_status helper_lost_outcome(psb_outcome **ret, psb_error *err) {
+    json_t *reply = json_pack(
+        "{s:s,s:{s:s,s:s},s:{s:i,s:i,s:i}}", "status", "error", "error", "kind", "internal",
+        "message", "the sandbox helper process died during the execution; the next execution "
+                   "starts a new one",
+        "stats", "wall_ms", 0, "cpu_ms", 0, "peak_rss_kib", 0);
+    psb__buf empty[3] = {{0}};
+    *ret = reply ? psb__outcome_from_reply(reply, &empty[0], &empty[1], &empty[2], NULL, 0) : NULL;
+    json_decref(reply);
+    return *ret ? PSB_OK : psb__err(err, PSB_ENOMEM, "out of memory");
+}
+
 psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len,
                     const psb_exec_options *options, psb_outcome **ret_outcome,
                     psb_error *err) {
@@ -414,7 +430,23 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len,
     }
     /* The helper enforces the timeout; this bound only catches a hung helper. */
     uint64_t deadline = psb__now_ns() + (timeout_ms + 15000u) * 1000000u;
-    st = read_reply(fd, deadline, ret_outcome, err);
+    psb_error read_err = {0};
+    st = read_reply(fd, deadline, ret_outcome, &read_err);
+    if (st == PSB_EHELPER) {
+        /*
+         * The helper died (or hung) with this execution in flight: that is the
+         * execution's outcome, kind internal. A hung helper is stopped; either
+         * way the next psb_exec() starts a new one.
+         */
+        if (read_err.sys_errno == ETIMEDOUT) {
+            pthread_mutex_lock(&sb->lock);
+            stop_helper(sb, 100);
+            pthread_mutex_unlock(&sb->lock);
+        }
+        st = helper_lost_outcome(ret_outcome, err);
+    } else if (st != PSB_OK && err && err->code == PSB_OK) {
+        *err = read_err;
+    }
 out:
     if (fd >= 0)
         close(fd);

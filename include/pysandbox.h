@@ -308,8 +308,9 @@ typedef struct psb_outcome psb_outcome;
  * it with psb_outcome_free), whatever the code did. Bad input (code not
  * UTF-8 or with NUL, too large) returns PSB_EINVAL and runs nothing.
  * Thread-safe: many threads may call psb_exec() on one sandbox at once.
- * If the helper died, the call fails with PSB_EHELPER and the next call
- * starts a new helper.
+ * If the helper dies during the execution (or stops answering), the outcome
+ * is kind internal and the next call starts a new helper; PSB_EHELPER is
+ * returned only when no helper can be started at all.
  */
 psb_status psb_exec(psb_sandbox *sandbox, const char *code, size_t len,
                     const psb_exec_options *options, psb_outcome **ret_outcome,
