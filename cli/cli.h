@@ -54,7 +54,10 @@ struct cli_run_rule {
     const char *value; /* points into argv */
 };
 
-enum { CLI_RULE_ALLOW_IMPORT, CLI_RULE_DENY_IMPORT, CLI_RULE_ENV };
+enum { CLI_RULE_ALLOW_IMPORT, CLI_RULE_DENY_IMPORT, CLI_RULE_ENV, CLI_RULE_FILE };
+
+/* The default stdout and stderr caps, kept for the one not given (bytes). */
+#define CLI_OUTPUT_LIMIT_DEFAULT_BYTES ((uint64_t)1 << 20)
 
 /* The parsed command line. Strings point into argv. */
 struct cli_run_args {
@@ -70,7 +73,20 @@ struct cli_run_args {
     uint64_t memory_mib;      /* --memory-mb, MiB */
     int has_cpu;              /* --cpu-seconds given */
     uint64_t cpu_s;           /* --cpu-seconds, seconds */
-    struct cli_run_rule *rules; /* --allow-import, --deny-import, --env */
+    int has_result_limit;     /* --result-limit-bytes given */
+    uint64_t result_limit_bytes;  /* --result-limit-bytes, bytes */
+    int has_figures_limit;    /* --figures-limit-bytes given */
+    uint64_t figures_limit_bytes; /* --figures-limit-bytes, bytes */
+    int has_files_limit;      /* --files-limit-bytes given */
+    uint64_t files_limit_bytes;   /* --files-limit-bytes, bytes */
+    int has_stdout_limit;     /* --stdout-limit-bytes given */
+    uint64_t stdout_limit_bytes;  /* --stdout-limit-bytes, bytes */
+    int has_stderr_limit;     /* --stderr-limit-bytes given */
+    uint64_t stderr_limit_bytes;  /* --stderr-limit-bytes, bytes */
+    int cold;                 /* --cold: a fresh interpreter, not the warm helper */
+    const char *output_dir;   /* --output-dir, or NULL */
+    const char *figures_dir;  /* --figures-dir, or NULL */
+    struct cli_run_rule *rules; /* --allow-import, --deny-import, --env, --file */
     size_t n_rules;
     int json;                 /* --json */
     int help;                 /* --help */
@@ -122,6 +138,31 @@ enum cli_num cli_parse_u64(const char *s, uint64_t *ret);
  */
 enum cli_num cli_parse_seconds_ms(const char *s, uint64_t *ret_ms);
 
+/* ---- outputs.c: writing what the code produced ------------------------- */
+
+/*
+ * Creates directory `path` and its missing parents (mode 0755; symlinks in
+ * the path the user gave are followed) and opens it. On success returns 0
+ * and sets *ret_dirfd (close-on-exec; close() it). On failure returns -1,
+ * writes a one-line message naming the directory into errbuf, sets nothing.
+ */
+int cli_open_out_dir(const char *path, int *ret_dirfd, char *errbuf, size_t errbuf_size);
+
+/*
+ * Writes every file of the outcome under dirfd (shown to the user as
+ * dir_name), creating subdirectories (0755) as needed. Never follows a
+ * symlink below dirfd and never leaves it: a name that is absolute or holds
+ * an empty, '.' or '..' part is skipped with a warning on stderr. Returns
+ * the number of files that could not be written (each reported on stderr).
+ */
+size_t cli_write_files(int dirfd, const char *dir_name, const psb_outcome *outcome);
+
+/*
+ * Writes each figure of the outcome as dirfd/figure-N.png (N from 1), with
+ * the same care as cli_write_files(). Returns the number not written.
+ */
+size_t cli_write_figures(int dirfd, const char *dir_name, const psb_outcome *outcome);
+
 /* ---- utf8.c ------------------------------------------------------------- */
 
 /*
@@ -136,12 +177,19 @@ const char *cli_check_text(const char *text, size_t len, size_t *ret_offset);
 /* The exit status for a failed execution of this kind (0 for none). */
 int cli_exit_for_kind(psb_error_kind kind);
 
+/* What cli_print_outcome() may say was written to disk (bit flags). */
+enum {
+    CLI_SAVED_FIGURES = 1 << 0, /* --figures-dir was given */
+    CLI_SAVED_FILES = 1 << 1,   /* --output-dir was given */
+};
+
 /*
  * Prints an outcome: with json, psb_outcome_json() on stdout; else the
- * captured output, the result and a readable error block. Returns the exit
- * status for the outcome.
+ * captured output, the result and a readable error block, with a note on
+ * figures and files that no flag in `saved` (CLI_SAVED_*) wrote to disk.
+ * Returns the exit status for the outcome.
  */
-int cli_print_outcome(const psb_outcome *outcome, int json);
+int cli_print_outcome(const psb_outcome *outcome, int json, unsigned saved);
 
 /*
  * Prints a failure that happened before or instead of an execution as one

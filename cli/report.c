@@ -20,7 +20,8 @@ const char cli_exit_status_help[] =
     "  3  a limit was hit: timeout, memory_limit, cpu_limit, output_limit\n"
     "  4  refused by the policy: denied, import_denied\n"
     "  5  the sandboxed process crashed (crashed)\n"
-    "  6  internal failure of the sandbox (internal, helper missing, ...)\n";
+    "  6  internal failure of the sandbox (internal, helper missing, ...), or\n"
+    "     a file or figure that could not be written to --output-dir/--figures-dir\n";
 
 int cli_exit_for_kind(psb_error_kind kind)
 {
@@ -68,21 +69,14 @@ static void write_block(FILE *f, const char *text, size_t len)
         fputc('\n', f);
 }
 
-/* "result: <JSON indented by 2>" on stdout, unless the result is null. */
+/*
+ * "result: <JSON>" on stdout, unless the result is null. The library's text
+ * as is: re-encoding it would print floats with 17 digits (20.899999999999999).
+ */
 static void print_result(const char *result_json)
 {
-    json_t *value = NULL;
-    char *pretty = NULL;
-
-    if (result_json == NULL || strcmp(result_json, "null") == 0)
-        goto out;
-    value = json_loads(result_json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    if (value != NULL)
-        pretty = json_dumps(value, JSON_INDENT(2) | JSON_ENCODE_ANY);
-    printf("result: %s\n", pretty != NULL ? pretty : result_json);
-out:
-    free(pretty);
-    json_decref(value);
+    if (result_json != NULL && strcmp(result_json, "null") != 0)
+        printf("result: %s\n", result_json);
 }
 
 /* The readable error block on stderr. */
@@ -108,7 +102,33 @@ static void print_error_block(const psb_outcome *outcome)
         fprintf(stderr, "event: %s\n", event);
 }
 
-static void print_readable(const psb_outcome *outcome)
+/*
+ * The note on figures and files that are not on the screen: where they went,
+ * or which flag would write them. `saved` holds CLI_SAVED_* bits.
+ */
+static void print_outputs_note(size_t figures, size_t files, unsigned saved)
+{
+    int figures_left = figures > 0 && !(saved & CLI_SAVED_FIGURES);
+    int files_left = files > 0 && !(saved & CLI_SAVED_FILES);
+
+    if (figures_left && files_left)
+        fprintf(stderr,
+                "[pysandbox: %zu figure(s) and %zu file(s) not shown; write them with "
+                "--figures-dir DIR and --output-dir DIR, or use --json]\n",
+                figures, files);
+    else if (figures_left)
+        fprintf(stderr,
+                "[pysandbox: %zu figure(s) not shown; write them with --figures-dir DIR, "
+                "or use --json]\n",
+                figures);
+    else if (files_left)
+        fprintf(stderr,
+                "[pysandbox: %zu file(s) not shown; write them with --output-dir DIR, "
+                "or use --json]\n",
+                files);
+}
+
+static void print_readable(const psb_outcome *outcome, unsigned saved)
 {
     size_t out_len = 0, err_len = 0;
     int out_cut = 0, err_cut = 0;
@@ -130,16 +150,15 @@ static void print_readable(const psb_outcome *outcome)
     fflush(stdout);
     if (err != NULL && err_len > 0)
         fwrite(err, 1, err_len, stderr);
-    more = out_cut || err_cut || figures > 0 || files > 0 || !psb_outcome_ok(outcome);
+    more = out_cut || err_cut || (figures > 0 && !(saved & CLI_SAVED_FIGURES)) ||
+           (files > 0 && !(saved & CLI_SAVED_FILES)) || !psb_outcome_ok(outcome);
     if (more && err != NULL && err_len > 0 && err[err_len - 1] != '\n')
         fputc('\n', stderr); /* notes and the error block start a line */
     if (out_cut)
         fputs("[pysandbox: stdout truncated]\n", stderr);
     if (err_cut)
         fputs("[pysandbox: stderr truncated]\n", stderr);
-    if (figures > 0 || files > 0)
-        fprintf(stderr, "[pysandbox: %zu figure(s) and %zu file(s) not shown; use --json]\n",
-                figures, files);
+    print_outputs_note(figures, files, saved);
     if (has_result)
         print_result(result);
     if (!psb_outcome_ok(outcome)) {
@@ -148,7 +167,7 @@ static void print_readable(const psb_outcome *outcome)
     }
 }
 
-int cli_print_outcome(const psb_outcome *outcome, int json)
+int cli_print_outcome(const psb_outcome *outcome, int json, unsigned saved)
 {
     int rc = cli_exit_for_kind(psb_outcome_ok(outcome)
                                    ? PSB_KIND_NONE
@@ -156,7 +175,7 @@ int cli_print_outcome(const psb_outcome *outcome, int json)
     const char *text;
 
     if (!json) {
-        print_readable(outcome);
+        print_readable(outcome, saved);
         goto out;
     }
     text = psb_outcome_json(outcome);

@@ -25,22 +25,43 @@ static const char run_help[] =
     "  --stdin-file PATH      data the code reads on its stdin (default: none)\n"
     "  --prelude-file PATH    code run first, in the same globals\n"
     "  --env NAME=VALUE       add a variable to the code's environment (repeatable)\n"
+    "  --file NAME=PATH       a read-only copy of PATH named NAME (relative, may hold\n"
+    "                         '/') in the code's working directory (repeatable;\n"
+    "                         64 MiB in all)\n"
     "Limits (default: the policy's):\n"
     "  --timeout SECONDS      wall-clock limit; decimals allowed, e.g. 0.5\n"
     "  --memory-mb N          memory limit in MiB\n"
     "  --cpu-seconds N        CPU time limit in seconds\n"
+    "  --result-limit-bytes N      largest `result` JSON; more is output_limit\n"
+    "  --files-limit-bytes N       most bytes of files the code may leave in its\n"
+    "                              working directory; more is output_limit\n"
+    "  --figures-limit-bytes N     most PNG bytes of figures; later ones are dropped\n"
+    "  --stdout-limit-bytes N      most stdout kept; the rest is dropped and\n"
+    "                              stdout_truncated set (default 1 MiB)\n"
+    "  --stderr-limit-bytes N      the same for stderr; when only one of the two\n"
+    "                              is given the other is 1 MiB\n"
+    "Execution:\n"
+    "  --cold                 initialize a fresh interpreter for this run instead of\n"
+    "                         forking the warm helper (slower; nothing preloaded)\n"
     "Policy:\n"
     "  --policy NAME|FILE     preset (default, data-science, strict) or JSON file\n"
     "  --allow-import MOD     allow module MOD and its submodules (repeatable)\n"
     "  --deny-import MOD      deny module MOD and its submodules (repeatable)\n"
     "Output:\n"
     "  --json                 print the outcome as one JSON object on stdout:\n"
-    "                         status, result, stdout, stderr, error, stats\n"
+    "                         status, result, stdout, stderr, error, stats,\n"
+    "                         figures, files\n"
+    "  --output-dir DIR       write the files the code left in its working\n"
+    "                         directory under DIR (created if missing)\n"
+    "  --figures-dir DIR      write the captured figures as DIR/figure-1.png,\n"
+    "                         figure-2.png, ... (created if missing)\n"
     "  --help                 show this help and exit\n"
     "  --version              show the version and exit\n"
     "\n"
     "Without --json, the code's stdout and stderr are written to the tool's,\n"
     "then `result: <JSON>` on stdout and any error on stderr.\n"
+    "A file or figure that cannot be written to its directory is reported on\n"
+    "stderr and makes an otherwise successful run exit 6.\n"
     "Flags take their value as `--flag VALUE` or `--flag=VALUE`.\n"
     "\n";
 
@@ -59,6 +80,8 @@ struct run {
     psb_exec_options *options;
     psb_sandbox *sandbox;
     psb_outcome *outcome;
+    int files_dirfd;   /* --output-dir, opened before the run; -1 when absent */
+    int figures_dirfd; /* --figures-dir, opened before the run; -1 when absent */
     psb_error err; /* details of the first failed API call */
 };
 
@@ -189,6 +212,12 @@ static int configure_sandbox(struct run *r)
         if (st != PSB_OK)
             goto out;
     }
+    if (r->args->cold) {
+        what = "--cold";
+        st = psb_config_set_mode(r->config, PSB_MODE_COLD, &r->err);
+        if (st != PSB_OK)
+            goto out;
+    }
     /* $PYSANDBOX_HELPER, when set, is the library's to honour. */
     if (getenv("PYSANDBOX_HELPER") == NULL && find_own_helper(helper, sizeof(helper)) == 0) {
         what = "helper path";
@@ -221,7 +250,7 @@ out:
     return st;
 }
 
-/* The repeatable flags, in command-line order. */
+/* The repeatable flags but --file, in command-line order. */
 static psb_status apply_rules(struct run *r, const char **ret_what)
 {
     const struct cli_run_args *a = r->args;
@@ -238,12 +267,97 @@ static psb_status apply_rules(struct run *r, const char **ret_what)
             *ret_what = "--deny-import";
             st = psb_exec_options_deny_import(r->options, a->rules[i].value, &r->err);
             break;
+        case CLI_RULE_FILE: /* add_files(): it reads a file first */
+            break;
         default:
             *ret_what = "--env";
             st = set_env(r, a->rules[i].value);
             break;
         }
     }
+    return st;
+}
+
+/*
+ * One --file NAME=PATH (the parser made sure there is a '='): reads PATH
+ * (at most the API's 64 MiB) and hands a copy to the options. Returns an
+ * exit status; a failure is reported.
+ */
+static int add_file(struct run *r, const char *assignment)
+{
+    const char *eq = strchr(assignment, '=');
+    char *name = NULL, *data = NULL;
+    size_t len = 0;
+    psb_status st;
+    int rc = CLI_EXIT_USAGE;
+
+    if (eq == NULL) { /* unreachable after parsing; keeps the contract local */
+        rc = fail(r->args->json, rc, 0, "--file: '%s' is not NAME=PATH", assignment);
+        goto out;
+    }
+    name = strndup(assignment, (size_t)(eq - assignment));
+    if (name == NULL) {
+        rc = fail(r->args->json, CLI_EXIT_INTERNAL, 0, "--file: out of memory");
+        goto out;
+    }
+    rc = read_input(r, "--file", eq + 1, CLI_DATA_MAX_BYTES, 0, &data, &len);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    st = psb_exec_options_add_file(r->options, name, data, len, &r->err);
+    if (st != PSB_OK)
+        rc = api_fail(r, "--file", st, setter_rc(st));
+out:
+    free(data);
+    free(name);
+    return rc;
+}
+
+/* Every --file, in command-line order (a later NAME replaces an earlier one). */
+static int add_files(struct run *r)
+{
+    const struct cli_run_args *a = r->args;
+    int rc = CLI_EXIT_OK;
+    size_t i;
+
+    for (i = 0; i < a->n_rules && rc == CLI_EXIT_OK; i++) {
+        if (a->rules[i].flag == CLI_RULE_FILE)
+            rc = add_file(r, a->rules[i].value);
+    }
+    return rc;
+}
+
+/* The byte caps on what comes back: result, files, figures, stdout, stderr. */
+static psb_status set_output_caps(struct run *r, const char **ret_what)
+{
+    const struct cli_run_args *a = r->args;
+    psb_status st = PSB_OK;
+
+    *ret_what = "--result-limit-bytes";
+    if (a->has_result_limit &&
+        (st = psb_exec_options_set_result_limit_bytes(r->options, a->result_limit_bytes,
+                                                      &r->err)) != PSB_OK)
+        goto out;
+    *ret_what = "--files-limit-bytes";
+    if (a->has_files_limit &&
+        (st = psb_exec_options_set_files_limit_bytes(r->options, a->files_limit_bytes,
+                                                     &r->err)) != PSB_OK)
+        goto out;
+    *ret_what = "--figures-limit-bytes";
+    if (a->has_figures_limit &&
+        (st = psb_exec_options_set_figures_limit_bytes(r->options, a->figures_limit_bytes,
+                                                       &r->err)) != PSB_OK)
+        goto out;
+    /* One setter for both: the one not given keeps the documented 1 MiB. */
+    *ret_what = !a->has_stderr_limit   ? "--stdout-limit-bytes"
+                : !a->has_stdout_limit ? "--stderr-limit-bytes"
+                                       : "--stdout-limit-bytes/--stderr-limit-bytes";
+    if (a->has_stdout_limit || a->has_stderr_limit)
+        st = psb_exec_options_set_output_limits(
+            r->options,
+            a->has_stdout_limit ? a->stdout_limit_bytes : CLI_OUTPUT_LIMIT_DEFAULT_BYTES,
+            a->has_stderr_limit ? a->stderr_limit_bytes : CLI_OUTPUT_LIMIT_DEFAULT_BYTES,
+            &r->err);
+out:
     return st;
 }
 
@@ -292,16 +406,60 @@ static int configure_options(struct run *r)
         (st = psb_exec_options_set_prelude(r->options, r->prelude, r->prelude_len,
                                            &r->err)) != PSB_OK)
         goto out;
+    st = set_output_caps(r, &what);
+    if (st != PSB_OK)
+        goto out;
     st = apply_rules(r, &what);
 out:
     if (st != PSB_OK)
         rc = api_fail(r, what, st, setter_rc(st));
+    if (rc == CLI_EXIT_OK)
+        rc = add_files(r);
     return rc;
+}
+
+/*
+ * Creates and opens --output-dir and --figures-dir before the run, so that
+ * a directory that cannot be made runs nothing, and so that what is written
+ * afterwards lands in the directory that was checked.
+ */
+static int open_out_dirs(struct run *r)
+{
+    const struct cli_run_args *a = r->args;
+    char message[768];
+    int rc = CLI_EXIT_OK;
+
+    if (a->output_dir != NULL &&
+        cli_open_out_dir(a->output_dir, &r->files_dirfd, message, sizeof(message)) != 0) {
+        rc = fail(a->json, CLI_EXIT_USAGE, 0, "--output-dir: %s", message);
+        goto out;
+    }
+    if (a->figures_dir != NULL &&
+        cli_open_out_dir(a->figures_dir, &r->figures_dirfd, message, sizeof(message)) != 0)
+        rc = fail(a->json, CLI_EXIT_USAGE, 0, "--figures-dir: %s", message);
+out:
+    return rc;
+}
+
+/*
+ * Writes the outcome's files and figures where the flags say. Returns the
+ * number that could not be written (each reported on stderr).
+ */
+static size_t save_outputs(const struct run *r)
+{
+    size_t failed = 0;
+
+    if (r->files_dirfd >= 0)
+        failed += cli_write_files(r->files_dirfd, r->args->output_dir, r->outcome);
+    if (r->figures_dirfd >= 0)
+        failed += cli_write_figures(r->figures_dirfd, r->args->figures_dir, r->outcome);
+    return failed;
 }
 
 static int execute(struct run *r)
 {
     psb_status st;
+    size_t failed;
     int rc;
 
     st = psb_sandbox_new(r->config, &r->sandbox, &r->err);
@@ -315,13 +473,23 @@ static int execute(struct run *r)
                       st == PSB_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL);
         goto out;
     }
-    rc = cli_print_outcome(r->outcome, r->args->json);
+    failed = save_outputs(r);
+    rc = cli_print_outcome(r->outcome, r->args->json,
+                           (r->figures_dirfd >= 0 ? CLI_SAVED_FIGURES : 0u) |
+                               (r->files_dirfd >= 0 ? CLI_SAVED_FILES : 0u));
+    /* The code succeeded but what it made was lost: not a success. */
+    if (failed > 0 && rc == CLI_EXIT_OK)
+        rc = CLI_EXIT_INTERNAL;
 out:
     return rc;
 }
 
 static void run_release(struct run *r)
 {
+    if (r->files_dirfd >= 0)
+        close(r->files_dirfd);
+    if (r->figures_dirfd >= 0)
+        close(r->figures_dirfd);
     psb_outcome_free(r->outcome);
     psb_sandbox_free(r->sandbox);
     psb_exec_options_free(r->options);
@@ -340,6 +508,8 @@ int cli_cmd_run(int argc, char **argv)
 
     memset(&r, 0, sizeof(r));
     r.args = &args;
+    r.files_dirfd = -1;
+    r.figures_dirfd = -1;
     parsed = cli_run_args_parse(argc, argv, &args);
     if (parsed == -2) {
         rc = fail(args.json, CLI_EXIT_INTERNAL, 0, "out of memory");
@@ -364,6 +534,8 @@ int cli_cmd_run(int argc, char **argv)
         rc = configure_sandbox(&r);
     if (rc == CLI_EXIT_OK)
         rc = configure_options(&r);
+    if (rc == CLI_EXIT_OK)
+        rc = open_out_dirs(&r);
     if (rc == CLI_EXIT_OK)
         rc = execute(&r);
 out:

@@ -25,6 +25,15 @@ enum {
     OPT_DENY_IMPORT,
     OPT_ENV,
     OPT_PRELUDE_FILE,
+    OPT_COLD,
+    OPT_FILE,
+    OPT_OUTPUT_DIR,
+    OPT_FIGURES_DIR,
+    OPT_RESULT_LIMIT,
+    OPT_FIGURES_LIMIT,
+    OPT_FILES_LIMIT,
+    OPT_STDOUT_LIMIT,
+    OPT_STDERR_LIMIT,
     OPT_JSON,
     OPT_VERSION,
 };
@@ -41,6 +50,15 @@ static const struct option long_options[] = {
     {"deny-import", required_argument, NULL, OPT_DENY_IMPORT},
     {"env", required_argument, NULL, OPT_ENV},
     {"prelude-file", required_argument, NULL, OPT_PRELUDE_FILE},
+    {"cold", no_argument, NULL, OPT_COLD},
+    {"file", required_argument, NULL, OPT_FILE},
+    {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
+    {"figures-dir", required_argument, NULL, OPT_FIGURES_DIR},
+    {"result-limit-bytes", required_argument, NULL, OPT_RESULT_LIMIT},
+    {"figures-limit-bytes", required_argument, NULL, OPT_FIGURES_LIMIT},
+    {"files-limit-bytes", required_argument, NULL, OPT_FILES_LIMIT},
+    {"stdout-limit-bytes", required_argument, NULL, OPT_STDOUT_LIMIT},
+    {"stderr-limit-bytes", required_argument, NULL, OPT_STDERR_LIMIT},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -60,30 +78,77 @@ set_error(struct cli_run_args *args, const char *fmt, ...)
     }
 }
 
-/* --timeout, --memory-mb, --cpu-seconds: syntax only, ranges are the API's. */
-static void parse_number(struct cli_run_args *args, int opt, const char *value)
+/* Where a flag that takes a number goes. */
+struct number_flag {
+    const char *name; /* as typed, for messages */
+    int seconds;      /* seconds with a fraction, stored as milliseconds */
+    int *has;         /* set to 1 once a valid value is stored */
+    uint64_t *value;  /* the value */
+};
+
+/* The number_flag for opt; 0 when opt takes no number. */
+static int number_flag(struct cli_run_args *a, int opt, struct number_flag *ret)
 {
-    const char *flag = opt == OPT_TIMEOUT     ? "--timeout"
-                       : opt == OPT_MEMORY_MB ? "--memory-mb"
-                                              : "--cpu-seconds";
+    struct number_flag f = {NULL, 0, NULL, NULL};
+
+    switch (opt) {
+    case OPT_TIMEOUT:
+        f = (struct number_flag){"--timeout", 1, &a->has_timeout, &a->timeout_ms};
+        break;
+    case OPT_MEMORY_MB:
+        f = (struct number_flag){"--memory-mb", 0, &a->has_memory, &a->memory_mib};
+        break;
+    case OPT_CPU_SECONDS:
+        f = (struct number_flag){"--cpu-seconds", 0, &a->has_cpu, &a->cpu_s};
+        break;
+    case OPT_RESULT_LIMIT:
+        f = (struct number_flag){"--result-limit-bytes", 0, &a->has_result_limit,
+                                 &a->result_limit_bytes};
+        break;
+    case OPT_FIGURES_LIMIT:
+        f = (struct number_flag){"--figures-limit-bytes", 0, &a->has_figures_limit,
+                                 &a->figures_limit_bytes};
+        break;
+    case OPT_FILES_LIMIT:
+        f = (struct number_flag){"--files-limit-bytes", 0, &a->has_files_limit,
+                                 &a->files_limit_bytes};
+        break;
+    case OPT_STDOUT_LIMIT:
+        f = (struct number_flag){"--stdout-limit-bytes", 0, &a->has_stdout_limit,
+                                 &a->stdout_limit_bytes};
+        break;
+    case OPT_STDERR_LIMIT:
+        f = (struct number_flag){"--stderr-limit-bytes", 0, &a->has_stderr_limit,
+                                 &a->stderr_limit_bytes};
+        break;
+    default:
+        break;
+    }
+    *ret = f;
+    return f.name != NULL;
+}
+
+/*
+ * A flag that takes a number (see number_flag()): syntax only, the ranges
+ * are the API's. A later valid value replaces an earlier one.
+ */
+static void parse_number(struct cli_run_args *args, const struct number_flag *f,
+                         const char *value)
+{
+    uint64_t v = 0;
     enum cli_num r;
 
-    if (opt == OPT_TIMEOUT) {
-        r = cli_parse_seconds_ms(value, &args->timeout_ms);
-        args->has_timeout = r == CLI_NUM_OK;
-    } else if (opt == OPT_MEMORY_MB) {
-        r = cli_parse_u64(value, &args->memory_mib);
-        args->has_memory = r == CLI_NUM_OK;
+    r = f->seconds ? cli_parse_seconds_ms(value, &v) : cli_parse_u64(value, &v);
+    if (r == CLI_NUM_OK) {
+        *f->value = v;
+        *f->has = 1;
+    } else if (r == CLI_NUM_SYNTAX) {
+        set_error(args, "%s: '%s' is not a %s", f->name, value,
+                  f->seconds ? "positive number of seconds (e.g. 2 or 0.5)"
+                             : "positive whole number");
     } else {
-        r = cli_parse_u64(value, &args->cpu_s);
-        args->has_cpu = r == CLI_NUM_OK;
+        set_error(args, "%s: '%s' is out of range", f->name, value);
     }
-    if (r == CLI_NUM_SYNTAX)
-        set_error(args, "%s: '%s' is not a %s", flag, value,
-                  opt == OPT_TIMEOUT ? "positive number of seconds (e.g. 2 or 0.5)"
-                                     : "positive whole number");
-    else if (r == CLI_NUM_RANGE)
-        set_error(args, "%s: '%s' is out of range", flag, value);
 }
 
 /* getopt_long's '?' and ':' returns, worded for the user. */
@@ -125,6 +190,7 @@ static void check_combination(struct cli_run_args *args)
 
 int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args)
 {
+    struct number_flag number;
     int rc = -2, c;
 
     memset(args, 0, sizeof(*args));
@@ -151,10 +217,19 @@ int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args)
         case OPT_POLICY:
             args->policy = optarg;
             break;
-        case OPT_TIMEOUT:
-        case OPT_MEMORY_MB:
-        case OPT_CPU_SECONDS:
-            parse_number(args, c, optarg);
+        case OPT_COLD:
+            args->cold = 1;
+            break;
+        case OPT_OUTPUT_DIR:
+            args->output_dir = optarg;
+            break;
+        case OPT_FIGURES_DIR:
+            args->figures_dir = optarg;
+            break;
+        case OPT_FILE:
+            if (strchr(optarg, '=') == NULL || optarg[0] == '=')
+                set_error(args, "--file: '%s' is not NAME=PATH", optarg);
+            add_rule(args, CLI_RULE_FILE, optarg);
             break;
         case OPT_ENV:
             if (strchr(optarg, '=') == NULL || optarg[0] == '=')
@@ -177,7 +252,10 @@ int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args)
             args->version = 1;
             break;
         default:
-            bad_option(args, c, argv);
+            if (number_flag(args, c, &number))
+                parse_number(args, &number, optarg);
+            else
+                bad_option(args, c, argv);
             break;
         }
     }

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
@@ -317,6 +318,16 @@ static void tmp_setup(void)
     n_tmpfiles = 0;
 }
 
+/* nftw() callback: removes one entry, children first, never through a symlink. */
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
 static void tmp_teardown(void)
 {
     size_t i;
@@ -326,8 +337,20 @@ static void tmp_teardown(void)
         free(tmpfiles[i]);
     }
     n_tmpfiles = 0;
+    /* Tests of --output-dir and --figures-dir leave trees behind. */
     if (tmpdir[0] != '\0')
-        rmdir(tmpdir);
+        nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The path of `name` in the test's directory (made on first use), in buf. */
+static const char *tmp_path(const char *name, char *buf, size_t size)
+{
+    if (tmpdir[0] == '\0') {
+        strcpy(tmpdir, "/tmp/psb-test-cli-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    }
+    ck_assert_int_lt(snprintf(buf, size, "%s/%s", tmpdir, name), (int)size);
+    return buf;
 }
 
 /* Writes data to a new file in the test's directory; returns its path. */
@@ -354,6 +377,80 @@ static const char *tmp_file(const char *name, const char *data, size_t len)
 static const char *tmp_text(const char *name, const char *text)
 {
     return tmp_file(name, text, strlen(text));
+}
+
+/* The whole contents of path (NUL-terminated; free() it), or NULL if unreadable. */
+static char *read_whole(const char *path, size_t *ret_len)
+{
+    char chunk[65536], *buf = calloc(1, 1);
+    size_t len = 0;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    ck_assert_ptr_nonnull(buf);
+    if (fd < 0) {
+        free(buf);
+        return NULL;
+    }
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        append(&buf, &len, chunk, (size_t)n);
+    close(fd);
+    *ret_len = len;
+    return buf;
+}
+
+/* 1 when path exists (as anything, a dangling symlink included). */
+static int exists(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0;
+}
+
+/* Checks the PNG signature and reads the IHDR width and height. */
+static void assert_png(const unsigned char *data, size_t len, unsigned width, unsigned height)
+{
+    static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned w, h;
+
+    ck_assert_uint_ge(len, 24);
+    ck_assert_msg(memcmp(data, signature, 8) == 0, "not a PNG signature");
+    ck_assert_msg(memcmp(data + 12, "IHDR", 4) == 0, "the first chunk is not IHDR");
+    w = (unsigned)data[16] << 24 | (unsigned)data[17] << 16 | (unsigned)data[18] << 8 | data[19];
+    h = (unsigned)data[20] << 24 | (unsigned)data[21] << 16 | (unsigned)data[22] << 8 | data[23];
+    ck_assert_uint_eq(w, width);
+    ck_assert_uint_eq(h, height);
+}
+
+/* Decodes standard base64 (with '=' padding); asserts it is well formed. */
+static unsigned char *base64_decode(const char *text, size_t *ret_len)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(text), i, out = 0;
+    unsigned char *buf;
+    unsigned acc = 0;
+    int bits = 0;
+
+    ck_assert_msg(n % 4 == 0, "base64 length %zu is not a multiple of 4", n);
+    buf = malloc(n / 4 * 3 + 1);
+    ck_assert_ptr_nonnull(buf);
+    for (i = 0; i < n && text[i] != '='; i++) {
+        const char *p = strchr(alphabet, text[i]);
+
+        ck_assert_msg(p != NULL && text[i] != '\0', "bad base64 character at %zu", i);
+        acc = (acc << 6) | (unsigned)(p - alphabet);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[out++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    for (; i < n; i++)
+        ck_assert_msg(text[i] == '=', "data after base64 padding");
+    *ret_len = out;
+    return buf;
 }
 
 /* ---- basic runs --------------------------------------------------------- */
@@ -720,6 +817,358 @@ START_TEST(test_helper_missing)
 }
 END_TEST
 
+/* ---- execution mode and input files -------------------------------------- */
+
+START_TEST(test_cold)
+{
+    static const char has_numpy[] = "import sys\nresult = 'numpy' in sys.modules\n";
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "result = 1 + 1\n", "run", "--json", "--cold", END);
+    o = assert_ok(&r);
+    assert_result_int(o, 2);
+    json_decref(o);
+    cli_run_free(&r);
+
+    /* A fresh interpreter has imported nothing the code did not ask for... */
+    run_cli(&r, has_numpy, "run", "--cold", "--json", END);
+    o = assert_ok(&r);
+    ck_assert_msg(json_is_false(json_object_get(o, "result")), "numpy preloaded under --cold");
+    json_decref(o);
+    cli_run_free(&r);
+
+    /* ...while the warm helper preloads numpy. */
+    run_cli(&r, has_numpy, "run", "--json", END);
+    o = assert_ok(&r);
+    ck_assert_msg(json_is_true(json_object_get(o, "result")), "numpy not preloaded when warm");
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_file_input)
+{
+    static const char code[] =
+        "import pandas as pd\nresult = int(pd.read_csv('data/in.csv').b.sum())\n";
+    const char *csv = tmp_text("in.csv", "a,b\n1,10\n2,20\n3,12\n");
+    const char *notes = tmp_text("notes.txt", "first\n");
+    char flag[300], flag2[300];
+    struct cli_run r;
+    json_t *o;
+
+    snprintf(flag, sizeof(flag), "data/in.csv=%s", csv);
+    run_cli(&r, code, "run", "--json", "--file", flag, END);
+    o = assert_ok(&r);
+    assert_result_int(o, 42);
+    json_decref(o);
+    cli_run_free(&r);
+
+    /* --file=NAME=PATH, repeatable; the copies are read-only. */
+    snprintf(flag, sizeof(flag), "--file=data/in.csv=%s", csv);
+    snprintf(flag2, sizeof(flag2), "--file=notes.txt=%s", notes);
+    run_cli(&r,
+            "import pandas as pd\n"
+            "try:\n"
+            "    open('notes.txt', 'w')\n"
+            "    writable = True\n"
+            "except OSError:\n"
+            "    writable = False\n"
+            "result = [int(pd.read_csv('data/in.csv').a.sum()), open('notes.txt').read(),\n"
+            "          writable]\n",
+            "run", flag, flag2, "--json", END);
+    o = assert_ok(&r);
+    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(o, "result"), 0)), 6);
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(o, "result"), 1)),
+                     "first\n");
+    ck_assert(json_is_false(json_array_get(json_object_get(o, "result"), 2)));
+    json_decref(o);
+    cli_run_free(&r);
+
+    /* A name that would leave the working directory runs nothing. */
+    snprintf(flag, sizeof(flag), "../x=%s", csv);
+    run_cli(&r, "result = 1\n", "run", "--json", "--file", flag, END);
+    o = assert_failed(&r, "invalid_request", 2);
+    assert_contains(jstr(o, "error", "message"), "--file");
+    assert_contains(jstr(o, "error", "message"), "../x");
+    json_decref(o);
+    cli_run_free(&r);
+
+    snprintf(flag, sizeof(flag), "/abs=%s", csv);
+    run_cli(&r, "result = 1\n", "run", "--json", "--file", flag, END);
+    o = assert_failed(&r, "invalid_request", 2);
+    assert_contains(jstr(o, "error", "message"), "/abs");
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+/* ---- files and figures written to disk ------------------------------------ */
+
+static const char writes_files[] = "import os\n"
+                                   "os.makedirs('sub', exist_ok=True)\n"
+                                   "open('out.csv', 'w').write('x,y\\n1,2\\n')\n"
+                                   "open('sub/x.txt', 'w').write('hello')\n"
+                                   "result = 'done'\n";
+
+START_TEST(test_output_dir)
+{
+    char dir[256], path[300], top[256];
+    struct cli_run r;
+    struct stat st;
+    size_t len = 0;
+    char *data;
+    json_t *o;
+
+    int had_out_csv = exists("out.csv"), had_sub = exists("sub");
+
+    /* DIR and its parent do not exist yet. */
+    tmp_path("out/nested", dir, sizeof(dir));
+    run_cli(&r, writes_files, "run", "--output-dir", dir, END);
+    if (r.status != 0)
+        dump("expected success", &r);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_null(strstr(r.err, "not shown")); /* written, so no note */
+
+    snprintf(path, sizeof(path), "%s/out.csv", dir);
+    data = read_whole(path, &len);
+    ck_assert_msg(data != NULL, "%s was not written", path);
+    ck_assert_str_eq(data, "x,y\n1,2\n");
+    free(data);
+    snprintf(path, sizeof(path), "%s/sub/x.txt", dir);
+    data = read_whole(path, &len);
+    ck_assert_msg(data != NULL, "%s was not written", path);
+    ck_assert_str_eq(data, "hello");
+    free(data);
+    snprintf(path, sizeof(path), "%s/sub", dir);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    ck_assert_uint_eq(st.st_mode & 0022, 0); /* 0755 at most */
+
+    /* Nothing lands outside DIR: not in its parents, not in our directory. */
+    ck_assert(!exists(tmp_path("out/out.csv", top, sizeof(top))));
+    ck_assert(!exists(tmp_path("out.csv", top, sizeof(top))));
+    ck_assert(!exists(tmp_path("out/sub", top, sizeof(top))));
+    ck_assert(had_out_csv || !exists("out.csv"));
+    ck_assert(had_sub || !exists("sub"));
+    cli_run_free(&r);
+
+    /* Again with --output-dir=DIR and --json: the files are also in the JSON. */
+    snprintf(path, sizeof(path), "--output-dir=%s", dir);
+    run_cli(&r, "open('second.txt', 'w').write('2')\n", "run", path, "--json", END);
+    o = assert_ok(&r);
+    ck_assert_uint_eq(json_array_size(json_object_get(o, "files")), 1);
+    snprintf(path, sizeof(path), "%s/second.txt", dir);
+    data = read_whole(path, &len);
+    ck_assert_msg(data != NULL, "%s was not written", path);
+    ck_assert_str_eq(data, "2");
+    free(data);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_output_dir_symlinks)
+{
+    const char *victim = tmp_text("victim", "precious\n");
+    char dir[256], elsewhere[256], path[300], target[300];
+    struct cli_run r;
+    size_t len = 0;
+    char *data;
+
+    /* Someone planted symlinks in DIR, to a directory and to a file. */
+    tmp_path("out", dir, sizeof(dir));
+    tmp_path("elsewhere", elsewhere, sizeof(elsewhere));
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(mkdir(elsewhere, 0755), 0);
+    snprintf(path, sizeof(path), "%s/sub", dir);
+    ck_assert_int_eq(symlink(elsewhere, path), 0);
+    snprintf(path, sizeof(path), "%s/out.csv", dir);
+    ck_assert_int_eq(symlink(victim, path), 0);
+
+    run_cli(&r, "import os\nos.makedirs('sub', exist_ok=True)\n"
+                "open('sub/x.txt', 'w').write('hello')\n"
+                "open('out.csv', 'w').write('overwritten')\n"
+                "open('fine.txt', 'w').write('fine')\n",
+            "run", "--output-dir", dir, END);
+    if (r.status != 6)
+        dump("expected exit 6", &r);
+    /* The code succeeded, but two of its files could not be saved. */
+    ck_assert_int_eq(r.status, 6);
+    assert_contains(r.err, "symbolic link");
+    assert_contains(r.err, "sub/x.txt");
+    assert_contains(r.err, "out.csv");
+
+    snprintf(target, sizeof(target), "%s/x.txt", elsewhere);
+    ck_assert_msg(!exists(target), "wrote through the directory symlink");
+    data = read_whole(victim, &len);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_str_eq(data, "precious\n");
+    free(data);
+    /* The others are still written. */
+    snprintf(path, sizeof(path), "%s/fine.txt", dir);
+    data = read_whole(path, &len);
+    ck_assert_msg(data != NULL, "%s was not written", path);
+    ck_assert_str_eq(data, "fine");
+    free(data);
+    cli_run_free(&r);
+}
+END_TEST
+
+static const char draws_two[] = "import matplotlib.pyplot as plt\n"
+                                "plt.figure(figsize=(4,3), dpi=50)\n"
+                                "plt.plot([1,2])\n"
+                                "plt.figure(figsize=(2,2), dpi=50)\n"
+                                "plt.bar(['a'],[1])\n";
+
+START_TEST(test_figures_dir)
+{
+    static const unsigned expect[2][2] = {{200, 150}, {100, 100}};
+    char dir[256], path[300];
+    struct cli_run r;
+    json_t *o, *figures;
+    size_t len = 0, dlen = 0, i;
+    unsigned char *decoded;
+    char *data;
+
+    tmp_path("figs", dir, sizeof(dir));
+    run_cli(&r, draws_two, "run", "--figures-dir", dir, END);
+    if (r.status != 0)
+        dump("expected success", &r);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_null(strstr(r.err, "not shown"));
+    for (i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/figure-%zu.png", dir, i + 1);
+        data = read_whole(path, &len);
+        ck_assert_msg(data != NULL, "%s was not written", path);
+        assert_png((const unsigned char *)data, len, expect[i][0], expect[i][1]);
+        free(data);
+    }
+    snprintf(path, sizeof(path), "%s/figure-3.png", dir);
+    ck_assert(!exists(path));
+    cli_run_free(&r);
+
+    /* --json: the same figures, base64 in the outcome and on disk. */
+    snprintf(path, sizeof(path), "--figures-dir=%s", dir);
+    run_cli(&r, draws_two, "run", "--json", path, END);
+    o = assert_ok(&r);
+    figures = json_object_get(o, "figures");
+    ck_assert_uint_eq(json_array_size(figures), 2);
+    for (i = 0; i < 2; i++) {
+        json_t *fig = json_array_get(figures, i);
+
+        ck_assert_str_eq(json_string_value(json_object_get(fig, "mime")), "image/png");
+        ck_assert_int_eq(json_integer_value(json_object_get(fig, "width")), expect[i][0]);
+        ck_assert_int_eq(json_integer_value(json_object_get(fig, "height")), expect[i][1]);
+        decoded = base64_decode(json_string_value(json_object_get(fig, "base64")), &dlen);
+        ck_assert_msg(memcmp(decoded, "\x89PNG\r\n\x1a\n", 8) == 0, "not a PNG");
+        assert_png(decoded, dlen, expect[i][0], expect[i][1]);
+        snprintf(path, sizeof(path), "%s/figure-%zu.png", dir, i + 1);
+        data = read_whole(path, &len);
+        ck_assert_ptr_nonnull(data);
+        ck_assert_uint_eq(len, dlen);
+        ck_assert_msg(memcmp(data, decoded, len) == 0, "figure %zu on disk differs", i + 1);
+        free(data);
+        free(decoded);
+    }
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+/* ---- output caps ---------------------------------------------------------- */
+
+START_TEST(test_result_limit)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "result = 'x' * 1000\n", "run", "--json", "--result-limit-bytes", "100", END);
+    o = assert_failed(&r, "output_limit", 3);
+    ck_assert(json_is_null(json_object_get(o, "result")));
+    json_decref(o);
+    cli_run_free(&r);
+
+    run_cli(&r, "result = 'x' * 50\n", "run", "--json", "--result-limit-bytes=100", END);
+    o = assert_ok(&r);
+    ck_assert_uint_eq(strlen(jstr(o, "result", NULL)), 50);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_files_limit)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, "open('f.txt', 'w').write('x' * 100)\n", "run", "--json",
+            "--files-limit-bytes", "10", END);
+    o = assert_failed(&r, "output_limit", 3);
+    json_decref(o);
+    cli_run_free(&r);
+
+    run_cli(&r, "open('f.txt', 'w').write('x' * 100)\n", "run", "--json",
+            "--files-limit-bytes=100", END);
+    o = assert_ok(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(o, "files"), 0), "size")),
+                     100);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_figures_limit)
+{
+    struct cli_run r;
+    json_t *o;
+
+    run_cli(&r, draws_two, "run", "--json", "--figures-limit-bytes", "0", END);
+    o = assert_ok(&r);
+    ck_assert_uint_eq(json_array_size(json_object_get(o, "figures")), 0);
+    ck_assert(json_is_true(json_object_get(o, "figures_truncated")));
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_output_limits)
+{
+    static const char code[] = "import sys\nprint('x' * 100)\nsys.stderr.write('y' * 100)\n";
+    struct cli_run r;
+    json_t *o;
+
+    /* Only stdout capped: stderr keeps the default 1 MiB. */
+    run_cli(&r, code, "run", "--json", "--stdout-limit-bytes", "10", END);
+    o = assert_ok(&r);
+    ck_assert_str_eq(jstr(o, "stdout", NULL), "xxxxxxxxxx");
+    ck_assert(json_is_true(json_object_get(o, "stdout_truncated")));
+    ck_assert_uint_eq(strlen(jstr(o, "stderr", NULL)), 100);
+    ck_assert(json_is_false(json_object_get(o, "stderr_truncated")));
+    json_decref(o);
+    cli_run_free(&r);
+
+    /* Only stderr capped: stdout keeps the default. */
+    run_cli(&r, code, "run", "--json", "--stderr-limit-bytes=5", END);
+    o = assert_ok(&r);
+    ck_assert_str_eq(jstr(o, "stderr", NULL), "yyyyy");
+    ck_assert(json_is_true(json_object_get(o, "stderr_truncated")));
+    ck_assert_uint_eq(strlen(jstr(o, "stdout", NULL)), 101);
+    ck_assert(json_is_false(json_object_get(o, "stdout_truncated")));
+    json_decref(o);
+    cli_run_free(&r);
+
+    /* Both, readable: the raw bytes and the notes. */
+    run_cli(&r, code, "run", "--stdout-limit-bytes", "3", "--stderr-limit-bytes", "4", END);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "xxx");
+    assert_contains(r.err, "yyyy\n[pysandbox: stdout truncated]");
+    assert_contains(r.err, "[pysandbox: stderr truncated]");
+    cli_run_free(&r);
+}
+END_TEST
+
 /* ---- readable output ---------------------------------------------------- */
 
 START_TEST(test_readable_ok)
@@ -734,7 +1183,7 @@ START_TEST(test_readable_ok)
     ck_assert_int_eq(r.status, 0);
     ck_assert_msg(strncmp(r.out, "hello\n", 6) == 0, "stdout does not start with the output");
     assert_contains(r.out, "result: ");
-    assert_contains(r.out, "\"a\": [");
+    assert_contains(r.out, "result: {\"a\":[1,2]}");
     assert_contains(r.err, "warn\n");
     ck_assert_ptr_null(strstr(r.err, "error:"));
     cli_run_free(&r);
@@ -802,7 +1251,40 @@ START_TEST(test_readable_files_note)
     run_cli(&r, "open('out.txt', 'w').write('hi')\n", "run", END);
     ck_assert_int_eq(r.status, 0);
     ck_assert_uint_eq(r.out_len, 0);
-    assert_contains(r.err, "1 file(s) not shown; use --json");
+    assert_contains(r.err, "1 file(s) not shown; write them with --output-dir DIR, or use --json");
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_readable_figures_note)
+{
+    char dir[256];
+    struct cli_run r;
+
+    /* A figure and a file, neither written: both flags are named. */
+    run_cli(&r, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n"
+                "open('out.txt', 'w').write('hi')\n",
+            "run", END);
+    ck_assert_int_eq(r.status, 0);
+    assert_contains(r.err, "1 figure(s) and 1 file(s) not shown");
+    assert_contains(r.err, "--figures-dir DIR");
+    assert_contains(r.err, "--output-dir DIR");
+    cli_run_free(&r);
+
+    /* The figures are written: the note is only about the file. */
+    run_cli(&r, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n"
+                "open('out.txt', 'w').write('hi')\n",
+            "run", "--figures-dir", tmp_path("figs", dir, sizeof(dir)), END);
+    ck_assert_int_eq(r.status, 0);
+    assert_contains(r.err, "1 file(s) not shown; write them with --output-dir DIR");
+    ck_assert_ptr_null(strstr(r.err, "figure(s)"));
+    cli_run_free(&r);
+
+    /* Only a figure, nothing given. */
+    run_cli(&r, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n", "run", END);
+    ck_assert_int_eq(r.status, 0);
+    assert_contains(r.err, "1 figure(s) not shown; write them with --figures-dir DIR");
+    ck_assert_ptr_null(strstr(r.err, "--output-dir"));
     cli_run_free(&r);
 }
 END_TEST
@@ -852,6 +1334,26 @@ static const struct bad_case bad_cases[] = {
     {{"--policy", "no-such-preset"}, CODE("result = 1\n"), "--policy"},
     {{"--allow-import", "not a module!"}, CODE("result = 1\n"), "--allow-import"},
     {{"--json=yes"}, CODE("result = 1\n"), "--json"},
+    {{"--cold=yes"}, CODE("result = 1\n"), "--cold"},
+    {{"--file", "NOEQUALS"}, CODE("result = 1\n"), "--file"},
+    {{"--file", "=/dev/null"}, CODE("result = 1\n"), "--file"},
+    {{"--file", "../x=/dev/null"}, CODE("result = 1\n"), "../x"},
+    {{"--file", "/abs=/dev/null"}, CODE("result = 1\n"), "/abs"},
+    {{"--file", "a//b=/dev/null"}, CODE("result = 1\n"), "a//b"},
+    {{"--file", "in.csv=/nonexistent/in.csv"}, CODE("result = 1\n"), "/nonexistent/in.csv"},
+    {{"--file"}, CODE("result = 1\n"), "--file"},
+    {{"--output-dir", "/dev/null/x"}, CODE("result = 1\n"), "--output-dir"},
+    {{"--output-dir", ""}, CODE("result = 1\n"), "--output-dir"},
+    {{"--figures-dir", "/dev/null"}, CODE("result = 1\n"), "--figures-dir"},
+    {{"--result-limit-bytes", "abc"}, CODE("result = 1\n"), "--result-limit-bytes"},
+    {{"--result-limit-bytes", "1"}, CODE("result = 1\n"), "--result-limit-bytes"},
+    {{"--figures-limit-bytes", "-1"}, CODE("result = 1\n"), "--figures-limit-bytes"},
+    {{"--files-limit-bytes", "99999999999"}, CODE("result = 1\n"), "--files-limit-bytes"},
+    {{"--stdout-limit-bytes", "1.5"}, CODE("result = 1\n"), "--stdout-limit-bytes"},
+    {{"--stderr-limit-bytes", "2000000000"}, CODE("result = 1\n"), "--stderr-limit-bytes"},
+    {{"--stdout-limit-bytes", "2000000000", "--stderr-limit-bytes", "1"},
+     CODE("result = 1\n"),
+     "--stdout-limit-bytes"},
 };
 
 #define N_BAD_CASES ((int)(sizeof(bad_cases) / sizeof(bad_cases[0])))
@@ -923,6 +1425,86 @@ START_TEST(test_code_too_large)
 }
 END_TEST
 
+/* ---- doctor ---------------------------------------------------------------- */
+
+/* The line of the readable doctor table that starts with layer. */
+static const char *doctor_line(const char *out, const char *layer, char *buf, size_t size)
+{
+    const char *p = out;
+    size_t n = strlen(layer), len;
+
+    for (; p != NULL && *p != '\0'; p = strchr(p, '\n') != NULL ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, layer, n) == 0 && p[n] == ' ') {
+            len = strchr(p, '\n') != NULL ? (size_t)(strchr(p, '\n') - p) : strlen(p);
+            if (len >= size)
+                len = size - 1;
+            memcpy(buf, p, len);
+            buf[len] = '\0';
+            return buf;
+        }
+    }
+    ck_abort_msg("no '%s' line in:\n%s", layer, out);
+    return NULL;
+}
+
+START_TEST(test_doctor)
+{
+    static const char *const layers[] = {"seccomp", "landlock", "namespaces", "unprivileged"};
+    char line[512];
+    struct cli_run r;
+    size_t i;
+
+    run_cli(&r, NULL, "doctor", END);
+    if (r.status != 0)
+        dump("expected doctor to pass on this machine", &r);
+    ck_assert_int_eq(r.status, 0);
+    for (i = 0; i < sizeof(layers) / sizeof(layers[0]); i++)
+        assert_contains(doctor_line(r.out, layers[i], line, sizeof(line)), " holds ");
+    assert_contains(r.out, "effective kernel layers: 4 of 4");
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_doctor_json)
+{
+    struct cli_run r;
+    json_t *o, *layers, *layer;
+    size_t i;
+
+    run_cli(&r, NULL, "doctor", "--json", END);
+    o = parse_outcome(&r); /* exactly one JSON object on stdout */
+    if (r.status != 0)
+        dump("expected doctor to pass on this machine", &r);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert(json_is_true(json_object_get(o, "ok")));
+    layers = json_object_get(o, "layers");
+    ck_assert(json_is_array(layers));
+    ck_assert_uint_eq(json_array_size(layers), 5);
+    json_array_foreach(layers, i, layer)
+    {
+        ck_assert(json_is_string(json_object_get(layer, "layer")));
+        ck_assert_msg(json_is_true(json_object_get(layer, "proven")), "layer %s is not proven",
+                      json_string_value(json_object_get(layer, "layer")));
+        ck_assert(json_is_true(json_object_get(layer, "available")));
+    }
+    ck_assert_uint_eq(json_array_size(json_object_get(o, "effective")), 4);
+    json_decref(o);
+    cli_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_doctor_bad_policy)
+{
+    struct cli_run r;
+
+    run_cli(&r, NULL, "doctor", "--policy", "nope", END);
+    ck_assert_int_eq(r.status, 2);
+    assert_contains(r.err, "--policy");
+    ck_assert_uint_eq(r.out_len, 0);
+    cli_run_free(&r);
+}
+END_TEST
+
 /* ---- help, version, dispatch -------------------------------------------- */
 
 START_TEST(test_help)
@@ -943,6 +1525,15 @@ START_TEST(test_help)
     assert_contains(r.out, "--deny-import");
     assert_contains(r.out, "--timeout");
     assert_contains(r.out, "6  internal");
+    assert_contains(r.out, "--cold");
+    assert_contains(r.out, "--file NAME=PATH");
+    assert_contains(r.out, "--output-dir DIR");
+    assert_contains(r.out, "--figures-dir DIR");
+    assert_contains(r.out, "--result-limit-bytes N");
+    assert_contains(r.out, "--figures-limit-bytes N");
+    assert_contains(r.out, "--files-limit-bytes N");
+    assert_contains(r.out, "--stdout-limit-bytes N");
+    assert_contains(r.out, "--stderr-limit-bytes N");
     cli_run_free(&r);
 }
 END_TEST
@@ -988,7 +1579,9 @@ static Suite *cli_suite(void)
     TCase *readable = tcase_create("readable");
     TCase *bad = tcase_create("bad_input");
     TCase *meta = tcase_create("meta");
-    TCase *all[] = {basic, policy, limits, readable, bad, meta};
+    TCase *outputs = tcase_create("outputs");
+    TCase *doctor = tcase_create("doctor");
+    TCase *all[] = {basic, policy, limits, readable, bad, meta, outputs, doctor};
     size_t i;
 
     for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -1006,6 +1599,18 @@ static Suite *cli_suite(void)
     tcase_add_test(basic, test_env);
     tcase_add_test(basic, test_prelude);
     tcase_add_test(basic, test_result_not_serializable);
+    tcase_add_test(basic, test_cold);
+    tcase_add_test(basic, test_file_input);
+    tcase_add_test(outputs, test_output_dir);
+    tcase_add_test(outputs, test_output_dir_symlinks);
+    tcase_add_test(outputs, test_figures_dir);
+    tcase_add_test(outputs, test_result_limit);
+    tcase_add_test(outputs, test_files_limit);
+    tcase_add_test(outputs, test_figures_limit);
+    tcase_add_test(outputs, test_output_limits);
+    tcase_add_test(doctor, test_doctor);
+    tcase_add_test(doctor, test_doctor_json);
+    tcase_add_test(doctor, test_doctor_bad_policy);
     tcase_add_test(policy, test_deny_import);
     tcase_add_test(policy, test_allow_import);
     tcase_add_test(policy, test_policy_file);
@@ -1023,6 +1628,7 @@ static Suite *cli_suite(void)
     tcase_add_test(readable, test_readable_error);
     tcase_add_test(readable, test_readable_truncated);
     tcase_add_test(readable, test_readable_files_note);
+    tcase_add_test(readable, test_readable_figures_note);
     tcase_add_loop_test(bad, test_bad_input_plain, 0, N_BAD_CASES);
     tcase_add_loop_test(bad, test_bad_input_json, 0, N_BAD_CASES);
     tcase_add_test(bad, test_code_too_large);
