@@ -3,7 +3,10 @@
  * modes, the helper's lifecycle (death, respawn, no zombies), the
  * data-science stack, typed results, figures, and files in and out.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
@@ -383,6 +386,48 @@ START_TEST(memory_limit_counts_what_the_code_maps) {
 }
 END_TEST
 
+START_TEST(network_policy_opens_the_network) {
+    /* A loopback listener of the host; reachable only when the policy says network. */
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+    char code[256];
+    snprintf(code, sizeof code,
+             "import socket\n"
+             "try:\n"
+             "    socket.create_connection(('127.0.0.1', %d), timeout=3); result = 'connected'\n"
+             "except OSError as e:\n"
+             "    result = e.strerror\n",
+             ntohs(a.sin_port));
+    const char *policies[] = {"{\"network\": true, \"imports\": {\"default\": \"allow\"}}",
+                              "{\"imports\": {\"default\": \"allow\"}}"};
+    for (int i = 0; i < 2; i++) {
+        psb_error err = {0};
+        psb_config *c = psb_config_new(&err);
+        ck_assert_int_eq(psb_config_set_policy_json(c, policies[i], &err), PSB_OK);
+        psb_sandbox *sb = NULL;
+        ck_assert_int_eq(psb_sandbox_new(c, &sb, &err), PSB_OK);
+        psb_config_free(c);
+        json_t *r = result_of(sb, code, NULL);
+        if (i == 0) {
+            ck_assert_str_eq(json_string_value(r), "connected");
+            int conn = accept(lfd, NULL, NULL);
+            ck_assert_int_ge(conn, 0);
+            close(conn);
+        } else {
+            ck_assert_msg(strcmp(json_string_value(r), "connected") != 0, "network off, yet %s",
+                          json_string_value(r));
+        }
+        json_decref(r);
+        psb_sandbox_free(sb);
+    }
+    close(lfd);
+}
+END_TEST
+
 START_TEST(bad_config_is_refused) {
     psb_error err = {0};
     psb_config *c = psb_config_new(&err);
@@ -423,6 +468,7 @@ int main(void) {
     tcase_add_test(tc, figures_and_files_come_back);
     tcase_add_test(tc, memory_limit_counts_what_the_code_maps);
     tcase_add_test(tc, bad_config_is_refused);
+    tcase_add_test(tc, network_policy_opens_the_network);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
