@@ -737,6 +737,11 @@ START_TEST(test_memory_limit)
 {
     struct cli_run r;
     json_t *o;
+#if defined(__SANITIZE_ADDRESS__)
+    printf("test_memory_limit: skipped under AddressSanitizer (its shadow memory does not fit "
+           "an RLIMIT_AS)\n");
+    return;
+#endif
 
     run_cli(&r, "x = bytearray(400 * 1024 * 1024)\nresult = len(x)\n", "run", "--json",
             "--memory-mb", "100", END);
