@@ -230,7 +230,12 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     psb__limits limits;
     psb__request_limits(req, &limits);
     const char *failed = NULL;
-    if (psb__rlimits_apply(&limits, baseline, &failed) != 0)
+    /* Without a pids cgroup, cap the dropped uid's tasks (all executions share it). */
+    uint64_t nproc = !psb__helper.cgroups && (psb__helper.layers & PSB__LAYER_UNPRIVILEGED) &&
+                             psb__helper.uid != 0 && getuid() == psb__helper.uid
+                         ? 1024u
+                         : 0u;
+    if (psb__rlimits_apply(&limits, baseline, nproc, &failed) != 0)
         setup_failed(rfd, failed, errno);
     psb__interp_run(req, spec->scratch, rfd, confined);
 }

@@ -190,6 +190,8 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    psb__helper.cgroups = psb__cgroup_init();
+
     char root[] = "/tmp/pysandbox-XXXXXX";
     if (!mkdtemp(root))
         fail_start(ctl, "cannot create the scratch root in /tmp");
@@ -289,5 +291,6 @@ shutdown:
         psb__job_finish(jobs[j]);
     }
     nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    psb__cgroup_fini();
     return 0;
 }

@@ -254,6 +254,7 @@ struct psb__helper_conf {
     bool scratch_tmpfs;         /* scratch dirs are size-capped tmpfs mounts */
     uint64_t scratch_mib;       /* tmpfs size for the next spare (the last request's) */
     json_t *readable_paths;     /* the last request's; spares confine themselves with it */
+    bool cgroups;               /* each child gets a pids cgroup */
     psb__seccomp_prog seccomp;  /* compiled once, loaded by every child */
 };
 extern struct psb__helper_conf psb__helper;

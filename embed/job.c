@@ -54,6 +54,7 @@ struct psb__job {
     bool exited;                  /* reaped */
     bool abandoned;               /* the library went away */
     bool responded;               /* the outcome was sent */
+    char cgroup[192];             /* the child's pids cgroup, "" when none */
     int wstatus;                  /* from wait4 */
     struct rusage ru;             /* from wait4 */
     struct input_stat *inputs;    /* the input files as placed (to skip them on the way out) */
@@ -285,6 +286,7 @@ struct vessel {
     char scratch[PATH_MAX]; /* its working directory */
     uint64_t scratch_mib;   /* size of the scratch tmpfs */
     json_t *confined_for;   /* readable paths it confined itself with, or NULL */
+    char cgroup[192];       /* its pids cgroup, "" when none */
 };
 
 /*
@@ -338,6 +340,7 @@ static void vessel_discard(struct vessel *v) {
     close_fd(&v->pidfd);
     close_fd(&v->ctl);
     remove_tree(v->scratch);
+    psb__cgroup_remove(v->cgroup);
     json_decref(v->confined_for);
     v->confined_for = NULL;
     v->pid = -1;
@@ -387,6 +390,9 @@ static int vessel_create(struct vessel *v, const char *scratch_root, uint64_t sc
     if (pid == 0)
         psb__child_main(&spec);
     v->pid = pid;
+    /* Its own pids cgroup, before it can start a thread. */
+    if (psb__helper.cgroups)
+        (void)psb__cgroup_attach(pid, v->cgroup, sizeof v->cgroup);
     /* A spare prepares itself only when nothing else wants the CPU. */
     set_idle(pid, true);
     v->confined_for = json_incref(psb__helper.readable_paths);
@@ -535,6 +541,8 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
                       sizeof msg) != 0)
         goto fail;
     snprintf(job->scratch, sizeof job->scratch, "%s", v.scratch);
+    snprintf(job->cgroup, sizeof job->cgroup, "%s", v.cgroup);
+    (void)psb__cgroup_set_pids_max(job->cgroup, job->limits.v[PSB__LIMIT_THREADS]);
     job->pid = v.pid;
     job->pidfd = v.pidfd;
     for (int i = 0; i < NSTREAMS; i++)
@@ -896,5 +904,6 @@ void psb__job_finish(psb__job *job) {
     if (!job->responded)
         respond(job, false);
     remove_tree(job->scratch);
+    psb__cgroup_remove(job->cgroup);
     job_free(job);
 }

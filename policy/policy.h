@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -28,7 +29,8 @@
     X(FILE_SIZE_MIB, "file_size_mib", 1, 1048576ull, 64ull)                   \
     X(SCRATCH_MIB, "scratch_mib", 1, 65536ull, 64ull)                         \
     X(FIGURES_BYTES, "figures_bytes", 0, 268435456ull, 16777216ull)           \
-    X(FILES_BYTES, "files_bytes", 0, 268435456ull, 16777216ull)
+    X(FILES_BYTES, "files_bytes", 0, 268435456ull, 16777216ull)               \
+    X(THREADS, "threads", 1, 4096ull, 64ull)
 
 enum psb__limit_id {
 #define PSB__LIMIT_ENUM(id, key, min, max, def) PSB__LIMIT_##id,
@@ -112,10 +114,10 @@ bool psb__import_allowed(const json_t *rules, bool default_allow, const char *mo
  * (baseline_bytes, what the process already maps, plus the memory limit, so
  * a warm interpreter's preloaded libraries do not count against the code),
  * CPU (soft = limit, hard = limit + 1 s), file size, open files, no core
- * dumps. Async-signal-safe. Returns 0, or -1 with errno and *ret_failed set
+ * dumps; RLIMIT_NPROC = nproc when not 0. Async-signal-safe. Returns 0, or -1 with errno and *ret_failed set
  * to the name of the rlimit that failed.
  */
-int psb__rlimits_apply(const psb__limits *limits, uint64_t baseline_bytes,
+int psb__rlimits_apply(const psb__limits *limits, uint64_t baseline_bytes, uint64_t nproc,
                        const char **ret_failed);
 
 
@@ -178,6 +180,19 @@ int psb__landlock_apply(const json_t *readable_paths, const char *scratch, bool 
  * them. Returns 0, or -1 with errno and *ret_what set.
  */
 int psb__ns_enter(bool network, const char **ret_what);
+/* ---- cgroup.c: a pids cgroup per execution (helper side) ---- */
+
+/* Creates this helper's parent pids group; false when cgroups are not writable. */
+bool psb__cgroup_init(void);
+/* Removes the parent group (at helper exit). */
+void psb__cgroup_fini(void);
+/* Moves pid into a group of its own; path written to ret_path. 0 or -1. */
+int psb__cgroup_attach(pid_t pid, char *ret_path, size_t size);
+/* Sets the group's task cap (threads included). 0 or -1. */
+int psb__cgroup_set_pids_max(const char *path, uint64_t max);
+/* Removes an (empty) group; "" is a no-op. */
+void psb__cgroup_remove(const char *path);
+
 /* true if the helper is root in the initial user namespace. */
 bool psb__ns_is_root(void);
 /*

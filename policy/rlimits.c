@@ -7,7 +7,7 @@
 
 #include "policy/policy.h"
 
-int psb__rlimits_apply(const psb__limits *limits, uint64_t baseline_bytes,
+int psb__rlimits_apply(const psb__limits *limits, uint64_t baseline_bytes, uint64_t nproc,
                        const char **ret_failed) {
     const uint64_t mib = 1024u * 1024u;
     uint64_t cpu = limits->v[PSB__LIMIT_CPU_S];
@@ -29,6 +29,16 @@ int psb__rlimits_apply(const psb__limits *limits, uint64_t baseline_bytes,
         {RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK", 0, 0},
         {RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE", 0, 0},
     };
+    /* Per uid, so shared by every execution of the dropped uid: only a
+     * backstop for the pid space where no pids cgroup caps the threads. */
+    if (nproc) {
+        struct rlimit rl = {.rlim_cur = nproc, .rlim_max = nproc};
+        if (setrlimit(RLIMIT_NPROC, &rl) != 0) {
+            if (ret_failed)
+                *ret_failed = "RLIMIT_NPROC";
+            return -1;
+        }
+    }
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct rlimit rl = {.rlim_cur = rows[i].soft, .rlim_max = rows[i].hard};
         if (setrlimit(rows[i].resource, &rl) != 0) {

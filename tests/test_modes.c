@@ -433,6 +433,37 @@ START_TEST(network_policy_opens_the_network) {
 }
 END_TEST
 
+START_TEST(thread_bomb_is_capped) {
+    psb_sandbox *sb = new_sandbox(PSB_MODE_WARM, NULL);
+    json_t *r = result_of(sb,
+                          "import threading, time\n"
+                          "threading.stack_size(65536)\n"
+                          "n = 0\n"
+                          "try:\n"
+                          "    for i in range(20000):\n"
+                          "        t = threading.Thread(target=time.sleep, args=(3,), daemon=True)\n"
+                          "        t.start(); n += 1\n"
+                          "except RuntimeError:\n"
+                          "    pass\n"
+                          "result = n\n",
+                          NULL);
+    /* 64 tasks per execution (the pids cgroup), or the per-uid backstop of 1024. */
+    ck_assert_msg(json_integer_value(r) > 0 && json_integer_value(r) < 1024,
+                  "started %lld threads", (long long)json_integer_value(r));
+    printf("thread bomb: stopped after %lld threads\n", (long long)json_integer_value(r));
+    json_decref(r);
+    /* Ordinary thread use still works. */
+    r = result_of(sb,
+                  "import concurrent.futures as cf\n"
+                  "with cf.ThreadPoolExecutor(8) as ex:\n"
+                  "    result = sum(ex.map(lambda x: x * x, range(100)))\n",
+                  NULL);
+    ck_assert_int_eq(json_integer_value(r), 328350);
+    json_decref(r);
+    psb_sandbox_free(sb);
+}
+END_TEST
+
 START_TEST(bad_config_is_refused) {
     psb_error err = {0};
     psb_config *c = psb_config_new(&err);
@@ -474,6 +505,7 @@ int main(void) {
     tcase_add_test(tc, memory_limit_counts_what_the_code_maps);
     tcase_add_test(tc, bad_config_is_refused);
     tcase_add_test(tc, network_policy_opens_the_network);
+    tcase_add_test(tc, thread_bomb_is_capped);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -149,7 +149,7 @@ START_TEST(rlimits_are_applied) {
     limits.v[PSB__LIMIT_CPU_S] = 7;
     limits.v[PSB__LIMIT_OPEN_FILES] = 50;
     const char *failed = NULL;
-    ck_assert_int_eq(psb__rlimits_apply(&limits, 1u << 20, &failed), 0);
+    ck_assert_int_eq(psb__rlimits_apply(&limits, 1u << 20, 0, &failed), 0);
     struct rlimit rl;
     getrlimit(RLIMIT_AS, &rl);
     ck_assert_uint_eq(rl.rlim_cur, 301ull << 20);
