@@ -196,6 +196,18 @@ out:
     psb_config_free(config);
 }
 
+/* What the machine offers for cgroups: a line for humans, and whether pids caps apply. */
+static bool cgroups_note(char *note, size_t size) {
+    bool v1_pids = access("/sys/fs/cgroup/pids/cgroup.procs", W_OK) == 0;
+    bool v2 = access("/sys/fs/cgroup/cgroup.controllers", R_OK) == 0 ||
+              access("/sys/fs/cgroup/unified/cgroup.controllers", R_OK) == 0;
+    snprintf(note, size, "%s%s", v1_pids ? "pids (v1) writable: a pids cgroup per execution caps"
+                                           " its threads"
+                                         : "no writable pids cgroup: RLIMIT_NPROC backstop only",
+             v2 ? "; cgroup v2 mounted" : "");
+    return v1_pids;
+}
+
 static const char doctor_help[] =
     "Usage: pysandbox doctor [--policy NAME|FILE] [--json]\n"
     "\n"
@@ -287,6 +299,9 @@ int cli_cmd_doctor(int argc, char **argv) {
                                         c->available, "proven", c->proven, "stops", c->what,
                                         "kernel", c->available_note, "proof", c->proof_note));
     }
+    char cg[160];
+    bool cg_pids = cgroups_note(cg, sizeof cg);
+    json_object_set_new(doc, "cgroups", json_pack("{s:b,s:s}", "pids", cg_pids, "note", cg));
     json_object_set_new(doc, "ok", json_boolean(ok));
     if (json_out) {
         char *text = json_dumps(doc, JSON_COMPACT);
@@ -303,6 +318,7 @@ int cli_cmd_doctor(int argc, char **argv) {
             printf("%-13s %-9s %-9s stops %s; proof: %s\n", "", "", "", c->what, c->proof_note);
         }
         json_t *eff = json_object_get(doc, "effective");
+        printf("%-13s %-9s %-9s %s\n", "cgroups", "no", cg_pids ? "yes" : "no", cg);
         printf("\neffective kernel layers: %zu of 4 (", json_array_size(eff));
         for (i = 0; i < json_array_size(eff); i++)
             printf("%s%s", i ? ", " : "", json_string_value(json_array_get(eff, i)));
