@@ -232,7 +232,7 @@ int main(int argc, char **argv) {
         }
         /* Wake up for a refill that is waiting out its delay. */
         uint64_t refill_at = psb__last_response_ns + PSB__REFILL_DELAY_NS;
-        if (psb__job_spare_missing() && refill_at > now && (!next || refill_at < next))
+        if (psb__spare_missing() && refill_at > now && (!next || refill_at < next))
             next = refill_at;
         int timeout = -1;
         if (next)
@@ -257,9 +257,9 @@ int main(int argc, char **argv) {
         bool busy = false;
         for (size_t j = 0; j < njobs; j++)
             busy |= !psb__job_responded(jobs[j]);
-        if (!psb__job_have_spare() ||
+        if (!psb__spare_have() ||
             (!busy && psb__now_ns() >= psb__last_response_ns + PSB__REFILL_DELAY_NS))
-            psb__job_prepare_spare(root);
+            psb__spare_prepare(root);
         if (rc > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             int fd = -1;
             int r = psb__recv_fd(ctl, &fd);
@@ -272,13 +272,13 @@ int main(int argc, char **argv) {
                 else if (psb__job_start(fd, root, &job) == 0 && job)
                     jobs[njobs++] = job;
                 /* No spare left: fork one now, while this execution runs. */
-                if (njobs < 4 && !psb__job_have_spare())
-                    psb__job_prepare_spare(root);
+                if (njobs < 4 && !psb__spare_have())
+                    psb__spare_prepare(root);
             }
         }
     }
 shutdown:
-    psb__job_drop_spare();
+    psb__spare_drop();
     for (size_t j = 0; j < njobs; j++)
         psb__job_kill(jobs[j]);
     for (size_t j = 0; j < njobs; j++) {

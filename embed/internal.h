@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -304,14 +306,69 @@ typedef struct psb__child_spec {
 extern int psb__keep_fds[64];
 extern size_t psb__n_keep_fds;
 
-/* Keeps one prepared child ready; call when the helper has nothing urgent. */
-void psb__job_prepare_spare(const char *scratch_root);
+/* ---- vessel.c: children forked before their request ---- */
+
+#define PSB__NSTREAMS 3 /* stdout, stderr, result */
+
+/* A forked child waiting for its request, with its pipes and scratch dir. */
+struct psb__vessel {
+    pid_t pid;                   /* the child, -1 when none */
+    int pidfd;                   /* its pidfd */
+    int fd[PSB__NSTREAMS];       /* read ends of stdout, stderr, result */
+    int ctl;                     /* where its request goes */
+    char scratch[4096];          /* its working directory */
+    uint64_t scratch_mib;        /* size of the scratch tmpfs */
+    json_t *confined_for;        /* readable paths it confined itself with, or NULL */
+    char cgroup[192];            /* its pids cgroup, "" when none */
+};
+
+/* Forks a child that prepares itself and waits for a request. 0, or -1 + msg. */
+int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t scratch_mib,
+                       char *msg, size_t msg_size);
+/*
+ * Hands over a ready spare fit for a request (its tmpfs resized to
+ * scratch_mib, confined for these readable paths); 0, or -1 when none.
+ */
+int psb__vessel_take_spare(struct psb__vessel *v, uint64_t scratch_mib, const json_t *readable);
+/* SCHED_IDLE (idle) or back to SCHED_OTHER for a process (0: the caller). */
+void psb__vessel_set_idle(pid_t pid, bool idle);
+/* Unmounts (if a tmpfs) and removes a scratch dir, whatever its permissions. */
+void psb__remove_tree(const char *dir);
+
+/* Keeps the spares ready: forks at most one per call. */
+void psb__spare_prepare(const char *scratch_root);
 /* Kills and reaps the spare children (helper shutdown). */
-void psb__job_drop_spare(void);
+void psb__spare_drop(void);
 /* true if a spare child is ready. */
-bool psb__job_have_spare(void);
+bool psb__spare_have(void);
 /* true if fewer spares are ready than the helper keeps. */
-bool psb__job_spare_missing(void);
+bool psb__spare_missing(void);
+
+/* ---- files.c: files into and out of the scratch dir ---- */
+
+/* Identity of an input file as the helper wrote it. */
+struct psb__input_stat {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+};
+
+/*
+ * Reads one FILE frame per name from sock and writes each into scratch as a
+ * read-only file. *ret_stats (free() it) identifies them. 0, or -1 + msg.
+ */
+int psb__inputs_place(int sock, const char *scratch, const json_t *names, uint64_t deadline,
+                      struct psb__input_stat **ret_stats, size_t *ret_n, char *msg,
+                      size_t msg_size);
+/*
+ * The regular files below scratch, sorted by name, leaving out unchanged
+ * inputs. 0; 1 when they exceed limit_bytes or PSB__MAX_FILES; -1 when
+ * reading failed. Nothing is returned unless 0.
+ */
+int psb__outputs_collect(const char *scratch, const struct psb__input_stat *inputs,
+                         size_t n_inputs, uint64_t limit_bytes, struct psb__file **ret_files,
+                         size_t *ret_n);
 /* true once the job's outcome was sent (the child may still be exiting). */
 bool psb__job_responded(const psb__job *job);
 /* When the last outcome was sent (CLOCK_MONOTONIC ns). */
