@@ -62,6 +62,34 @@ static void note_interpreter_fds(int ctl) {
         }
 }
 
+/* true if pid names no process (a helper that died without cleaning up). */
+static bool pid_gone(long pid) { return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
+
+/*
+ * Removes the scratch roots of helpers that were killed (SIGKILL leaves no
+ * chance to clean up): /tmp/pysandbox-PID-*, ours to remove when PID is gone
+ * and we own it. Their tmpfs mounts died with the helper's mount namespace.
+ */
+static void sweep_stale_roots(void) {
+    DIR *d = opendir("/tmp");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char *end;
+        if (strncmp(e->d_name, "pysandbox-", 10) != 0)
+            continue;
+        long pid = strtol(e->d_name + 10, &end, 10);
+        char path[300];
+        struct stat st;
+        snprintf(path, sizeof path, "/tmp/%s", e->d_name);
+        if (*end == '-' && pid_gone(pid) && lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+            st.st_uid == geteuid())
+            nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    }
+    if (d)
+        closedir(d);
+    psb__cgroup_sweep(pid_gone);
+}
+
 /* Sends a line of failure text to the library instead of "ready", then exits. */
 static _Noreturn void fail_start(int ctl, const char *what) {
     char msg[256];
@@ -192,14 +220,18 @@ int main(int argc, char **argv) {
 
     psb__helper.cgroups = psb__cgroup_init();
 
-    char root[] = "/tmp/pysandbox-XXXXXX";
+    /* The scratch root's name carries our pid, so a later helper can tell a
+     * killed helper's leftovers from a live one's. */
+    sweep_stale_roots();
+    char root[64];
+    snprintf(root, sizeof root, "/tmp/pysandbox-%d-XXXXXX", (int)getpid());
     if (!mkdtemp(root))
         fail_start(ctl, "cannot create the scratch root in /tmp");
     chmod(root, 0711);
 
     if (warm) {
         /* matplotlib's font cache and config live in the helper's own dir. */
-        char mpl[64];
+        char mpl[96];
         snprintf(mpl, sizeof mpl, "%s/mplconfig", root);
         if (mkdir(mpl, 0755) != 0 || setenv("MPLCONFIGDIR", mpl, 1) != 0)
             fail_start(ctl, "cannot create the matplotlib config dir");

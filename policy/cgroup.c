@@ -5,7 +5,9 @@
  * cannot be raised from inside. Without it, RLIMIT_NPROC on the dropped uid
  * is the fallback (per uid, so shared by all executions).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +30,36 @@ static int write_text(const char *dir, const char *file, const char *text) {
     int rc = psb__write_all(fd, text, strlen(text));
     close(fd);
     return rc;
+}
+
+void psb__cgroup_sweep(bool (*gone)(long pid)) {
+    DIR *d = opendir(PIDS_ROOT);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char *end;
+        if (strncmp(e->d_name, "pysandbox-", 10) != 0)
+            continue;
+        long pid = strtol(e->d_name + 10, &end, 10);
+        if (*end != '\0' || !gone(pid))
+            continue;
+        /* Empty groups of children that died with their helper, then the parent. */
+        char dir[300];
+        snprintf(dir, sizeof dir, PIDS_ROOT "/%s", e->d_name);
+        DIR *sub = opendir(dir);
+        struct dirent *c;
+        while (sub && (c = readdir(sub))) {
+            char child[600];
+            if (c->d_type != DT_DIR || c->d_name[0] == '.')
+                continue;
+            snprintf(child, sizeof child, "%s/%s", dir, c->d_name);
+            rmdir(child);
+        }
+        if (sub)
+            closedir(sub);
+        rmdir(dir);
+    }
+    if (d)
+        closedir(d);
 }
 
 bool psb__cgroup_init(void) {

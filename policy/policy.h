@@ -184,6 +184,8 @@ int psb__ns_enter(bool network, const char **ret_what);
 
 /* Creates this helper's parent pids group; false when cgroups are not writable. */
 bool psb__cgroup_init(void);
+/* Removes the groups of helpers that are gone (gone(pid) says so). */
+void psb__cgroup_sweep(bool (*gone)(long pid));
 /* Removes the parent group (at helper exit). */
 void psb__cgroup_fini(void);
 /* Moves pid into a group of its own; path written to ret_path. 0 or -1. */
