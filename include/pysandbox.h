@@ -4,6 +4,17 @@
  * The whole public API of libpysandbox. A sandbox owns one helper process
  * (spawned once, single-threaded, clean environment); every psb_exec() forks
  * a fresh child from that helper, runs the code there and returns an outcome.
+ *
+ * Threads: psb_exec() may be called on one sandbox from many threads at once.
+ * Everything else takes an object that one thread uses at a time: configs
+ * and options while they are being set up (afterwards options may be shared
+ * read-only by concurrent psb_exec() calls), outcomes (read from any thread,
+ * freed once). The library keeps no global state and never prints, exits or
+ * installs signal handlers.
+ *
+ * Ownership: strings passed in are copied; strings and bytes handed out are
+ * owned by the object they came from and live until it is freed. Every
+ * *_free(NULL) is a no-op.
  */
 #ifndef PYSANDBOX_H
 #define PYSANDBOX_H
