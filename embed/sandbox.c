@@ -248,7 +248,10 @@ static bool helper_alive(psb_sandbox *sb) {
         return true;
     if (r < 0 && errno != ECHILD)
         return true;
-    sb->helper_pid = -1; /* reaped (or reaped by someone else) */
+    /* ECHILD: the host ignores SIGCHLD or reaped it itself; ask the kernel. */
+    if (r < 0 && kill(sb->helper_pid, 0) == 0)
+        return true;
+    sb->helper_pid = -1; /* gone */
     return false;
 }
 
