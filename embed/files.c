@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "embed/internal.h"
@@ -82,6 +84,7 @@ out:
 /* Output files being gathered. */
 struct outputs {
     const char *scratch;      /* the scratch dir walked */
+    int dirfd;                /* the scratch dir, opened once */
     const struct psb__input_stat *inputs; /* inputs to leave out when unchanged */
     size_t n_inputs;          /* entries in inputs */
     uint64_t limit;           /* files_bytes */
@@ -92,6 +95,16 @@ struct outputs {
     bool failed;              /* out of memory or unreadable */
 };
 static struct outputs *collecting; /* nftw has no user pointer */
+
+/* openat2() beneath dirfd, refusing symlinks, magic links and other mounts. */
+static int open_beneath(int dirfd, const char *name) {
+    struct open_how how = {
+        .flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+                   RESOLVE_NO_XDEV,
+    };
+    return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+}
 
 static int collect_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)ftw;
@@ -124,10 +137,16 @@ static int collect_entry(const char *path, const struct stat *st, int flag, stru
     }
     struct psb__file *f = &c->files[c->n];
     memset(f, 0, sizeof *f);
-    /* O_NOFOLLOW: the code may have swapped the file for a symlink meanwhile. */
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    /*
+     * Opened relative to the scratch dir with no symlink and no mount crossing
+     * anywhere on the path, not only at its end: the helper reads as root, and
+     * the code could have swapped a directory for a symlink to a host file.
+     */
+    int fd = open_beneath(c->dirfd, name);
+    struct stat now;
     f->name = strdup(name);
-    bool ok = fd >= 0 && f->name && psb__buf_append(&f->data, "", 0) == 0;
+    bool ok = fd >= 0 && fstat(fd, &now) == 0 && S_ISREG(now.st_mode) && f->name &&
+              psb__buf_append(&f->data, "", 0) == 0;
     char chunk[65536];
     ssize_t got;
     while (ok && (got = read(fd, chunk, sizeof chunk)) > 0) {
@@ -156,9 +175,13 @@ int psb__outputs_collect(const char *scratch, const struct psb__input_stat *inpu
                          size_t *ret_n) {
     struct outputs outs = {.scratch = scratch, .inputs = inputs, .n_inputs = n_inputs,
                            .limit = limit_bytes};
+    outs.dirfd = open(scratch, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (outs.dirfd < 0)
+        return -1;
     collecting = &outs;
     nftw(scratch, collect_entry, 16, FTW_PHYS | FTW_MOUNT);
     collecting = NULL;
+    close(outs.dirfd);
     if (outs.over || outs.failed) {
         psb__files_free(outs.files, outs.n);
         *ret_files = NULL;
