@@ -205,12 +205,17 @@ static PyObject *key_text(struct conv *c, PyObject *k) {
 }
 
 static json_t *convert_dict(struct conv *c, PyObject *o) {
-    json_t *obj = json_object();
-    PyObject *k, *v;
-    Py_ssize_t pos = 0;
-    if (!obj)
+    /* A list of (key, value) pairs holding references, for the same reason. */
+    PyObject *items = PyDict_Items(o);
+    json_t *obj = items ? json_object() : NULL;
+    if (!obj) {
+        PyErr_Clear();
+        Py_XDECREF(items);
         return NULL;
-    while (PyDict_Next(o, &pos, &k, &v)) {
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *pair = PyList_GET_ITEM(items, i);
+        PyObject *k = PyTuple_GET_ITEM(pair, 0), *v = PyTuple_GET_ITEM(pair, 1);
         PyObject *kt = key_text(c, k);
         const char *ks = kt ? PyUnicode_AsUTF8(kt) : NULL;
         if (!ks) {
@@ -225,9 +230,7 @@ static json_t *convert_dict(struct conv *c, PyObject *o) {
             Py_DECREF(kt);
             goto fail;
         }
-        Py_INCREF(v); /* the dict may change under a __repr__/__str__ of a key */
         json_t *jv = convert(c, v);
-        Py_DECREF(v);
         path_pop(c);
         if (!jv || json_object_set_new(obj, ks, jv) != 0) {
             Py_DECREF(kt);
@@ -235,24 +238,30 @@ static json_t *convert_dict(struct conv *c, PyObject *o) {
         }
         Py_DECREF(kt);
     }
+    Py_DECREF(items);
     return obj;
 fail:
+    Py_DECREF(items);
     json_decref(obj);
     return NULL;
 }
 
 static json_t *convert_sequence(struct conv *c, PyObject *o) {
-    PyObject *seq = PySequence_Fast(o, "not iterable");
+    /*
+     * A tuple copy holding references: converting an item can run user code
+     * (a fallback reading a dataclass field) that changes the list itself.
+     */
+    PyObject *seq = PySequence_Tuple(o);
     json_t *arr = seq ? json_array() : NULL;
     if (!arr) {
         PyErr_Clear();
         Py_XDECREF(seq);
         return NULL;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
     for (Py_ssize_t i = 0; i < n; i++) {
         path_push(c, NULL, i);
-        json_t *jv = convert(c, PySequence_Fast_GET_ITEM(seq, i));
+        json_t *jv = convert(c, PyTuple_GET_ITEM(seq, i));
         path_pop(c);
         if (!jv || json_array_append_new(arr, jv) != 0) {
             json_decref(arr);

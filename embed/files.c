@@ -23,8 +23,14 @@ static int make_parents(int dirfd, const char *name) {
     snprintf(path, sizeof path, "%s", name);
     for (char *p = strchr(path, '/'); p; p = strchr(p + 1, '/')) {
         *p = '\0';
-        if (mkdirat(dirfd, path, 0755) != 0 && errno != EEXIST)
-            return -1;
+        if (mkdirat(dirfd, path, 0755) != 0) {
+            if (errno != EEXIST)
+                return -1;
+        } else if ((psb__helper.layers & PSB__LAYER_UNPRIVILEGED) && geteuid() == 0 &&
+                   fchownat(dirfd, path, psb__helper.uid, psb__helper.gid,
+                            AT_SYMLINK_NOFOLLOW) != 0) {
+            return -1; /* the code must be able to write next to its inputs */
+        }
         *p = '/';
     }
     return 0;

@@ -223,6 +223,17 @@ int main(int argc, char **argv) {
     /* The scratch root's name carries our pid, so a later helper can tell a
      * killed helper's leftovers from a live one's. */
     sweep_stale_roots();
+    /* From here on the host's file systems are read-only in this mount
+     * namespace and /tmp is a private tmpfs. */
+    if (psb__helper.scratch_tmpfs) {
+        const char *what = "";
+        if (psb__ns_private_fs(psb__helper.cgroups, &what) != 0) {
+            snprintf(msg, sizeof msg, "cannot make the file systems read-only: %s: %s", what,
+                     strerror(errno));
+            (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
+            return 1;
+        }
+    }
     char root[64];
     snprintf(root, sizeof root, "/tmp/pysandbox-%d-XXXXXX", (int)getpid());
     if (!mkdtemp(root))

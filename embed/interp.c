@@ -408,12 +408,15 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd,
         PyErr_Clear();
     }
 
-    PyObject *result = PyDict_GetItemString(globals, "result"); /* borrowed */
+    /* A reference of our own: converting it may run user code that rebinds `result`. */
+    PyObject *result = PyDict_GetItemString(globals, "result");
+    Py_XINCREF(result);
     char *error = NULL;
     PyObject *fallback = PyObject_GetAttrString(support, "jsonable");
     PyErr_Clear();
     json_t *j = result ? psb__py_to_json(result, fallback, &error) : json_null();
     Py_XDECREF(fallback);
+    Py_XDECREF(result);
     if (!j) {
         if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_MemoryError))
             psb__child_reply(fd, "memory_limit", "MemoryError", error, NULL, NULL, NULL, NULL, 0, NULL);

@@ -117,6 +117,9 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     const char *fail_kind = "internal";
     *ret_job = NULL;
 
+    /* A caller that stops reading must not stall the helper's other executions. */
+    struct timeval send_timeout = {.tv_sec = 5, .tv_usec = 0};
+    (void)setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
     uint64_t deadline = psb__now_ns() + REQUEST_READ_TIMEOUT_NS;
     if (psb__frame_read(sock, &type, &frame, deadline, PSB__FRAME_MAX) != 0) {
         close(sock);
@@ -214,6 +217,7 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
 
 fail_started:
     /* A child exists: answer now, and let the job reap it and clean up. */
+    json_decref(v.confined_for);
     reply_error_now(sock, fail_kind, msg);
     close_fd(&in_fd);
     psb__buf_free(&frame);
@@ -276,14 +280,15 @@ static void drain(psb__job *job, int i) {
 }
 
 static void reap(psb__job *job, uint64_t now) {
+    /* Whatever the child left in its process group goes with it; signalled
+     * while the zombie still holds the id, so it cannot hit a reused one. */
+    kill(-job->pid, SIGKILL);
     pid_t r = wait4(job->pid, &job->wstatus, WNOHANG, &job->ru);
     if (r != job->pid)
         return;
     job->exited = true;
     job->exit_ns = now;
     close_fd(&job->pidfd);
-    /* Whatever the child left behind in its process group goes with it. */
-    kill(-job->pid, SIGKILL);
 }
 
 void psb__job_step(psb__job *job, const struct pollfd *fds, uint64_t now) {
@@ -516,6 +521,12 @@ static void respond(psb__job *job, bool early) {
         }
     }
     psb__files_free(files, n_files);
+    /* The code is stopped: its scratch tmpfs goes now (a lazy unmount works while
+     * the dying child still holds it), so the next execution never sees it. */
+    if (early && psb__helper.scratch_tmpfs) {
+        psb__remove_tree(job->scratch);
+        job->scratch[0] = '\0';
+    }
     json_decref(reply);
     json_decref(error);
     json_decref(child_reply);

@@ -45,9 +45,12 @@ static bool take_figures(psb_outcome *o, const json_t *reply) {
         const json_t *f = json_array_get(figs, i);
         const json_t *b64 = json_object_get(f, "base64");
         struct psb__figure *dst = &o->figures[o->n_figures];
+        /* The child wrote these: a malformed entry is dropped, not trusted. */
         if (!json_is_string(b64) ||
-            psb__base64_decode(json_string_value(b64), json_string_length(b64), &dst->data))
-            return false;
+            psb__base64_decode(json_string_value(b64), json_string_length(b64), &dst->data)) {
+            o->figures_trunc = true;
+            continue;
+        }
         o->n_figures++;
         snprintf(dst->mime, sizeof dst->mime, "%s",
                  json_string_value(json_object_get(f, "mime")) ? json_string_value(

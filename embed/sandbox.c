@@ -256,7 +256,8 @@ static bool helper_alive(psb_sandbox *sb) {
 }
 
 /* Hands one end of a fresh socket to the helper, restarting it if needed. */
-static psb_status open_channel(psb_sandbox *sb, int *ret_fd, psb_error *err) {
+static psb_status open_channel(psb_sandbox *sb, int *ret_fd, pid_t *ret_helper,
+                               psb_error *err) {
     int sv[2];
     psb_status st = PSB_OK;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
@@ -269,8 +270,10 @@ static psb_status open_channel(psb_sandbox *sb, int *ret_fd, psb_error *err) {
             if (st)
                 break;
         }
-        if (psb__send_fd(sb->ctl_fd, sv[1]) == 0)
+        if (psb__send_fd(sb->ctl_fd, sv[1]) == 0) {
+            *ret_helper = sb->helper_pid;
             break;
+        }
         if (attempt == 1) {
             st = psb__err_sys(err, errno, "cannot reach the helper");
             break;
@@ -420,7 +423,8 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len,
         return psb__err(err, PSB_ENOMEM, "out of memory");
 
     acquire_slot(sb);
-    st = open_channel(sb, &fd, err);
+    pid_t used_helper = -1;
+    st = open_channel(sb, &fd, &used_helper, err);
     if (st)
         goto out;
     if (psb__frame_write(fd, PSB__FRAME_REQUEST, text, strlen(text)) ||
@@ -443,7 +447,8 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len,
          */
         if (read_err.sys_errno == ETIMEDOUT) {
             pthread_mutex_lock(&sb->lock);
-            stop_helper(sb, 100);
+            if (sb->helper_pid == used_helper) /* not one started meanwhile */
+                stop_helper(sb, 100);
             pthread_mutex_unlock(&sb->lock);
         }
         st = helper_lost_outcome(ret_outcome, err);

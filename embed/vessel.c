@@ -192,11 +192,15 @@ int psb__vessel_take_spare(struct psb__vessel *v, uint64_t scratch_mib, const js
         struct psb__vessel *sp = &spares[i];
         if (sp->pid <= 0)
             continue;
-        if (waitpid(sp->pid, NULL, WNOHANG) != 0 ||
-            (sp->confined_for && !json_equal(sp->confined_for, readable)) ||
+        if (waitpid(sp->pid, NULL, WNOHANG) != 0) {
+            sp->pid = -1; /* reaped: never signal that id again */
+            vessel_discard(sp);
+            continue;
+        }
+        if ((sp->confined_for && !json_equal(sp->confined_for, readable)) ||
             (sp->scratch_mib != scratch_mib &&
              prepare_scratch(sp->scratch, scratch_mib, true, msg, sizeof msg) != 0)) {
-            vessel_discard(sp); /* died while waiting, or unsuitable */
+            vessel_discard(sp); /* unsuitable */
             continue;
         }
         *v = *sp;

@@ -67,8 +67,11 @@ static int arg_path(PyObject *arg, char *out, size_t out_size) {
         return 1;
     PyObject *fs = PyOS_FSPath(arg);
     if (!fs) {
+        /* Not path-like, or a __fspath__ that raised (it may answer differently
+         * when open() asks again): judged as an unknown path, which is refused. */
         PyErr_Clear();
-        return 1;
+        snprintf(out, out_size, "%s", "(not a path)");
+        return 0;
     }
     PyObject *bytes = NULL;
     if (PyUnicode_Check(fs))

@@ -97,15 +97,19 @@ static PyObject *check_import(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-/* The absolute name of a relative import, as importlib resolves it. */
+/*
+ * The absolute name of a relative import, as importlib resolves it: 0; -2
+ * when the importer has no package (importlib raises its own error); -1 when
+ * it cannot be worked out here (too long, too many levels).
+ */
 static int resolve_relative(PyObject *globals, const char *name, int level, char *out,
                             size_t out_size) {
     PyObject *pkg = globals && PyDict_Check(globals) ? PyDict_GetItemString(globals, "__package__")
                                                      : NULL;
     const char *base = pkg && PyUnicode_Check(pkg) ? PyUnicode_AsUTF8(pkg) : NULL;
     if (!base || !base[0])
-        return -1; /* the original __import__ raises the proper error */
-    char buf[1024];
+        return -2; /* no package: the original __import__ raises the proper error */
+    char buf[4096];
     if (snprintf(buf, sizeof buf, "%s", base) >= (int)sizeof buf)
         return -1;
     for (int i = 1; i < level; i++) {
@@ -132,23 +136,33 @@ static PyObject *import_wrapper(PyObject *self, PyObject *args, PyObject *kwargs
     const char *n = PyUnicode_AsUTF8(name);
     if (!n)
         return NULL;
-    char absname[1024];
-    bool have = false;
+    char absname[4096];
+    bool have = false, unresolvable = false;
     if (level == 0) {
         have = strlen(n) < sizeof absname;
         if (have)
             strcpy(absname, n);
     } else {
-        have = resolve_relative(globals, n, level, absname, sizeof absname) == 0;
+        int rc = resolve_relative(globals, n, level, absname, sizeof absname);
+        have = rc == 0;
+        unresolvable = rc == -1;
     }
     if (have && absname[0] && check_name(absname, true) != 0)
         return NULL;
+    /* A name the filter cannot judge (a crafted __package__) is not let through. */
+    if (!have && unresolvable && psb__hooks.armed && caller_is_user(true)) {
+        psb__hooks_deny(PyExc_ImportError, "import_denied", n,
+                        "relative import of '%.200s' could not be checked, so it is not "
+                        "allowed by the sandbox policy",
+                        n);
+        return NULL;
+    }
     if (have && fromlist && PySequence_Check(fromlist) && !PyUnicode_Check(fromlist)) {
         Py_ssize_t count = PySequence_Size(fromlist);
         for (Py_ssize_t i = 0; i < count; i++) {
             PyObject *item = PySequence_GetItem(fromlist, i);
             const char *s = item && PyUnicode_Check(item) ? PyUnicode_AsUTF8(item) : NULL;
-            char sub[1200];
+            char sub[4400];
             int rc = 0;
             if (s && strcmp(s, "*") != 0 &&
                 (size_t)snprintf(sub, sizeof sub, "%s.%s", absname, s) < sizeof sub)

@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -92,6 +93,44 @@ int psb__ns_drop_privileges(unsigned uid, unsigned gid, const char **ret_what) {
     if (syscall(SYS_capset, &hdr, data) != 0) {
         *ret_what = "capset";
         return -1;
+    }
+    return 0;
+}
+
+/* struct mount_attr and its flags (Linux 5.12), newer than Debian 12's headers. */
+struct psb_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+#define PSB_MOUNT_ATTR_RDONLY 0x1ull
+#define PSB_AT_RECURSIVE 0x8000
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+int psb__ns_private_fs(bool keep_cgroups_writable, const char **ret_what) {
+    /*
+     * Every mount read-only: Landlock does not cover metadata (chmod, utimes),
+     * so without this a child could change the mode of any file its uid owns
+     * (a non-root host's own files). Only the tmpfs mounts made after this
+     * (/tmp here, the scratch dirs later) are writable.
+     */
+    struct psb_mount_attr ro = {.attr_set = PSB_MOUNT_ATTR_RDONLY};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", PSB_AT_RECURSIVE, &ro, sizeof ro) != 0) {
+        *ret_what = "mount_setattr(/, read-only)";
+        return -1;
+    }
+    /* A private /tmp: the scratch dirs never touch the host's. */
+    if (mount("psb-tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=16m,nr_inodes=65536,mode=1777") != 0) {
+        *ret_what = "mount(/tmp)";
+        return -1;
+    }
+    if (keep_cgroups_writable) {
+        struct psb_mount_attr rw = {.attr_clr = PSB_MOUNT_ATTR_RDONLY};
+        (void)syscall(SYS_mount_setattr, AT_FDCWD, "/sys/fs/cgroup/pids", 0, &rw, sizeof rw);
     }
     return 0;
 }

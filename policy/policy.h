@@ -195,6 +195,13 @@ int psb__cgroup_set_pids_max(const char *path, uint64_t max);
 /* Removes an (empty) group; "" is a no-op. */
 void psb__cgroup_remove(const char *path);
 
+/*
+ * In the helper, inside its own mount namespace: makes every mount
+ * read-only (Landlock does not cover chmod or utimes) and mounts a private
+ * tmpfs on /tmp for the scratch dirs; keeps /sys/fs/cgroup/pids writable
+ * when asked. 0, or -1 with errno and *ret_what.
+ */
+int psb__ns_private_fs(bool keep_cgroups_writable, const char **ret_what);
 /* true if the helper is root in the initial user namespace. */
 bool psb__ns_is_root(void);
 /*

@@ -49,12 +49,12 @@
 /* ------------------------------------------------------------------------ */
 
 static struct {
-    char canary[64];        /* /tmp/psb-canary-XXXXXX, root 0755 */
+    char canary[64];        /* /var/tmp/psb-canary-XXXXXX (outside the helper's private /tmp), root 0755 */
     char base[64];          /* basename of canary: prefix of every attack path */
     char secret_path[128];  /* canary/secret, root 0600 */
     char secret[64];        /* its content */
     char subdir[128];       /* canary/sub, root 0755 */
-    char sockdir[64];       /* /tmp/psb-sock-XXXXXX */
+    char sockdir[64];       /* /var/tmp/psb-sock-XXXXXX */
     char unix_path[128];    /* sockdir/s, a listening unix socket (0777) */
     char abstract[64];      /* name of an abstract unix listener (without the NUL) */
     char tag[40];           /* comm name an escaped attack process would take */
@@ -102,7 +102,7 @@ static void world_setup(void) {
     if (getuid() != 0)
         printf("note: not running as root; root-only parts are skipped\n");
 
-    snprintf(W.canary, sizeof W.canary, "/tmp/psb-canary-%d-XXXXXX", (int)runner_pid);
+    snprintf(W.canary, sizeof W.canary, "/var/tmp/psb-canary-%d-XXXXXX", (int)runner_pid);
     ck_assert(mkdtemp(W.canary) != NULL);
     ck_assert(chmod(W.canary, 0755) == 0);
     snprintf(W.base, sizeof W.base, "%s", strrchr(W.canary, '/') + 1);
@@ -131,7 +131,7 @@ static void world_setup(void) {
               getsockname(W.udp_fd, (struct sockaddr *)&in, &len) == 0);
     W.udp_port = ntohs(in.sin_port);
 
-    snprintf(W.sockdir, sizeof W.sockdir, "/tmp/psb-sock-%d-XXXXXX", (int)runner_pid);
+    snprintf(W.sockdir, sizeof W.sockdir, "/var/tmp/psb-sock-%d-XXXXXX", (int)runner_pid);
     ck_assert(mkdtemp(W.sockdir) != NULL && chmod(W.sockdir, 0755) == 0);
     snprintf(W.unix_path, sizeof W.unix_path, "%s/s", W.sockdir);
     struct sockaddr_un un = {.sun_family = AF_UNIX};
@@ -214,7 +214,7 @@ static void world_cleanup(void) {
         remove_glob(pat);
         snprintf(pat, sizeof pat, "/dev/shm/%s*", W.base);
         remove_glob(pat);
-        snprintf(pat, sizeof pat, "/var/tmp/%s*", W.base);
+        snprintf(pat, sizeof pat, "/var/tmp/%s-*", W.base);
         remove_glob(pat);
     }
     if (W.sockdir[0])
@@ -227,7 +227,7 @@ static void world_teardown(void) { world_cleanup(); }
 static void runner_sweep(void) {
     char pat[96];
     const char *fmt[] = {"/tmp/psb-canary-%d-*", "/tmp/psb-sock-%d-*", "/dev/shm/psb-canary-%d-*",
-                         "/var/tmp/psb-canary-%d-*"};
+                         "/var/tmp/psb-canary-%d-*", "/var/tmp/psb-sock-%d-*"};
     for (size_t i = 0; i < sizeof fmt / sizeof fmt[0]; i++) {
         snprintf(pat, sizeof pat, fmt[i], (int)runner_pid);
         remove_glob(pat);
@@ -414,7 +414,7 @@ static void world_check(int tcp_expected) {
     ck_assert_msg(glob_count(pat, first, sizeof first) == 0, "attack file %s exists", first);
     snprintf(pat, sizeof pat, "/dev/shm/%s*", W.base);
     ck_assert_msg(glob_count(pat, first, sizeof first) == 0, "attack file %s exists", first);
-    snprintf(pat, sizeof pat, "/var/tmp/%s*", W.base);
+    snprintf(pat, sizeof pat, "/var/tmp/%s-*", W.base);
     ck_assert_msg(glob_count(pat, first, sizeof first) == 0, "attack file %s exists", first);
 
     /* Let anything in flight arrive before looking. */
@@ -1555,6 +1555,46 @@ START_TEST(test_all_env) {
 }
 END_TEST
 
+/*
+ * Metadata and memory that no rlimit counts: chmod/utimes on a host file the
+ * child's uid owns (Landlock has no right for them; the helper's mounts are
+ * read-only), and memfd pages past the memory limit (memfd_create refused).
+ */
+START_TEST(test_all_metadata_and_memfd) {
+    cur_case = "all/metadata";
+    sb = make_sandbox(0);
+    char victim[96];
+    snprintf(victim, sizeof victim, "%s-victim", W.canary);
+    int fd = open(victim, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ck_assert(fd >= 0);
+    close(fd);
+    ck_assert_int_eq(chown(victim, 65534, 65534), 0); /* owned by the children's uid */
+    struct stat before;
+    ck_assert_int_eq(stat(victim, &before), 0);
+    run_t r = run_attack("chmod, utimes and memfd on the host",
+                         "p = inputs['victim'].encode()\n"
+                         "result = {'chmod': call(libc.chmod, p, 0o777),\n"
+                         "          'utimes': call(libc.utimes, p, None),\n"
+                         "          'chown': call(libc.chown, p, 0, 0),\n"
+                         "          'memfd': call(libc.memfd_create, b'x', 0)}\n",
+                         1, NULL, json_pack("{s:s}", "victim", victim));
+    expect_kind(&r, "ok");
+    expect_c_fail(&r, "chmod", NULL);
+    expect_c_fail(&r, "utimes", NULL);
+    expect_c_fail(&r, "chown", NULL);
+    expect_c_fail(&r, "memfd", "EPERM");
+    run_free(&r);
+    struct stat after;
+    ck_assert_int_eq(stat(victim, &after), 0);
+    ck_assert_msg((after.st_mode & 07777) == 0600, "victim mode changed to %o",
+                  after.st_mode & 07777);
+    ck_assert(after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+              after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+    unlink(victim);
+    world_check(0);
+}
+END_TEST
+
 START_TEST(test_all_persistence) {
     cur_case = "all/persist";
     sb = make_sandbox(0);
@@ -1798,6 +1838,7 @@ static Suite *security_suite(void) {
     tcase_add_test(tc, test_all_fds);
     tcase_add_test(tc, test_all_env);
     tcase_add_test(tc, test_all_persistence);
+    tcase_add_test(tc, test_all_metadata_and_memfd);
     tcase_add_test(tc, test_all_interpreter);
     tcase_add_test(tc, test_all_kernel);
     return s;
