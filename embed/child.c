@@ -230,11 +230,15 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     psb__limits limits;
     psb__request_limits(req, &limits);
     const char *failed = NULL;
-    /* Without a pids cgroup, cap the dropped uid's tasks (all executions share it). */
-    uint64_t nproc = !psb__helper.cgroups && (psb__helper.layers & PSB__LAYER_UNPRIVILEGED) &&
-                             psb__helper.uid != 0 && getuid() == psb__helper.uid
-                         ? 1024u
-                         : 0u;
+    /*
+     * Without a pids cgroup, RLIMIT_NPROC caps the tasks of the children's uid:
+     * the dropped uid on a root host, or the host user's uid as counted inside
+     * the helper's user namespace (rlimit counts are per user namespace), so
+     * never the host user's own processes. Shared by all executions.
+     */
+    bool dropped = (psb__helper.layers & PSB__LAYER_UNPRIVILEGED) && getuid() == psb__helper.uid;
+    bool own_userns = (psb__helper.layers & PSB__LAYER_NAMESPACES) && !psb__ns_is_root();
+    uint64_t nproc = !psb__helper.cgroups && (dropped || own_userns) ? 1024u : 0u;
     if (psb__rlimits_apply(&limits, baseline, nproc, &failed) != 0)
         setup_failed(rfd, failed, errno);
     psb__interp_run(req, spec->scratch, rfd, confined);
