@@ -169,6 +169,7 @@ int main(int argc, char **argv) {
     long wanted = PSB__LAYER_ALL, required = 0;
     psb__helper.uid = psb__helper.gid = 65534;
     psb__helper.scratch_mib = 64;
+    psb__helper.threads = 64;
     for (int i = 1; i < argc; i++) {
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--control-fd") == 0 && next)

@@ -257,6 +257,7 @@ struct psb__helper_conf {
     uint64_t scratch_mib;       /* tmpfs size for the next spare (the last request's) */
     json_t *readable_paths;     /* the last request's; spares confine themselves with it */
     bool cgroups;               /* each child gets a pids cgroup */
+    uint64_t threads;           /* pids.max for the next spare (the last request's) */
     psb__seccomp_prog seccomp;  /* compiled once, loaded by every child */
 };
 extern struct psb__helper_conf psb__helper;
@@ -320,6 +321,7 @@ struct psb__vessel {
     uint64_t scratch_mib;        /* size of the scratch tmpfs */
     json_t *confined_for;        /* readable paths it confined itself with, or NULL */
     char cgroup[192];            /* its pids cgroup, "" when none */
+    uint64_t threads;            /* pids.max set on it (0: not yet) */
 };
 
 /* Forks a child that prepares itself and waits for a request. 0, or -1 + msg. */

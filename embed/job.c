@@ -145,6 +145,7 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     }
     psb__request_limits(job->req, &job->limits);
     psb__helper.scratch_mib = job->limits.v[PSB__LIMIT_SCRATCH_MIB]; /* for the next spare */
+    psb__helper.threads = job->limits.v[PSB__LIMIT_THREADS];
     if (json_is_true(json_object_get(job->req, "has_stdin")) &&
         (psb__frame_read(sock, &type, &stdin_data, deadline, PSB__MAX_DATA_BYTES) != 0 ||
          type != PSB__FRAME_STDIN)) {
@@ -166,7 +167,9 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
         goto fail;
     snprintf(job->scratch, sizeof job->scratch, "%s", v.scratch);
     snprintf(job->cgroup, sizeof job->cgroup, "%s", v.cgroup);
-    (void)psb__cgroup_set_pids_max(job->cgroup, job->limits.v[PSB__LIMIT_THREADS]);
+    /* Set when the spare was made, unless this request wants another value. */
+    if (v.threads != job->limits.v[PSB__LIMIT_THREADS])
+        (void)psb__cgroup_set_pids_max(job->cgroup, job->limits.v[PSB__LIMIT_THREADS]);
     job->pid = v.pid;
     job->pidfd = v.pidfd;
     for (int i = 0; i < NSTREAMS; i++)

@@ -161,7 +161,9 @@ int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t
     v->pid = pid;
     /* Its own pids cgroup, before it can start a thread. */
     if (psb__helper.cgroups)
-        (void)psb__cgroup_attach(pid, v->cgroup, sizeof v->cgroup);
+        if (psb__cgroup_attach(pid, v->cgroup, sizeof v->cgroup) == 0 &&
+            psb__cgroup_set_pids_max(v->cgroup, psb__helper.threads) == 0)
+            v->threads = psb__helper.threads;
     /* A spare prepares itself only when nothing else wants the CPU. */
     psb__vessel_set_idle(pid, true);
     v->confined_for = json_incref(psb__helper.readable_paths);
