@@ -44,8 +44,7 @@ typedef struct workload {
 static const workload WORKLOADS[] = {
     {"trivial", "result = 1 + 1", 0, 0},
     {"numpy-mean",
-     "import numpy as np; result = float(np.random.default_rng(1).random(1000).mean())", 0,
-     0},
+     "import numpy as np; result = float(np.random.default_rng(1).random(1000).mean())", 0, 0},
     {"pandas-groupby",
      "import numpy as np\n"
      "import pandas as pd\n"
@@ -91,40 +90,40 @@ static const char *const METHOD_NAMES[M__COUNT] = {
 
 /* The order of methods within a workload in the table. */
 static const char *const TABLE_METHOD_ORDER[M__COUNT] = {
-    "pysandbox-warm",          "pysandbox-warm-2threads", "pysandbox-cold",
-    "pysandbox-cold-2threads", "subprocess",              "bwrap",
+    "pysandbox-warm", "pysandbox-warm-2threads",
+    "pysandbox-cold", "pysandbox-cold-2threads",
+    "subprocess",     "bwrap",
 };
 
 /* Command-line settings. */
 typedef struct settings {
-    int json;                              /* --json */
-    int quick;                             /* --quick */
-    long n;                                /* --n, or -1 */
-    const char *workloads[MAX_FILTERS];    /* --workload names (borrowed from argv) */
+    int json;                           /* --json */
+    int quick;                          /* --quick */
+    long n;                             /* --n, or -1 */
+    const char *workloads[MAX_FILTERS]; /* --workload names (borrowed from argv) */
     size_t n_workload_filters;
-    const char *methods[MAX_FILTERS];      /* --method names (borrowed from argv) */
+    const char *methods[MAX_FILTERS]; /* --method names (borrowed from argv) */
     size_t n_method_filters;
-    size_t n_warm;                         /* timed executions, pysandbox-warm */
-    size_t n_other;                        /* timed executions, everything else */
-    size_t n_threaded;                     /* executions of a 2-thread row */
+    size_t n_warm;     /* timed executions, pysandbox-warm */
+    size_t n_other;    /* timed executions, everything else */
+    size_t n_threaded; /* executions of a 2-thread row */
 } settings;
 
 /* Everything main() owns, freed in one place. */
 typedef struct bench_state {
     settings set;
     bench_rows rows;
-    json_t *helper_mem;   /* {"warm": {...}, "cold": {...}} */
-    json_t *notes;        /* array of strings */
-    char *helper_path;    /* next to the executable, or NULL */
-    char *bwrap_path;     /* NULL when bwrap is missing or broken */
-    char tmp_root[64];    /* mkdtemp directory, "" if none */
-    char work_dir[128];   /* tmp_root/work: cwd of the baselines */
-    char err_path[128];   /* tmp_root/stderr.txt: their stderr */
+    json_t *helper_mem; /* {"warm": {...}, "cold": {...}} */
+    json_t *notes;      /* array of strings */
+    char *helper_path;  /* next to the executable, or NULL */
+    char *bwrap_path;   /* NULL when bwrap is missing or broken */
+    char tmp_root[64];  /* mkdtemp directory, "" if none */
+    char work_dir[128]; /* tmp_root/work: cwd of the baselines */
+    char err_path[128]; /* tmp_root/stderr.txt: their stderr */
 } bench_state;
 
 /* Prints the usage to `out`. */
-static void usage(FILE *out)
-{
+static void usage(FILE *out) {
     fprintf(out,
             "Usage: pysandbox-bench [--json] [--quick] [--n N] [--workload NAME]...\n"
             "                       [--method NAME]...\n"
@@ -149,8 +148,7 @@ static void usage(FILE *out)
 }
 
 /* Whether name is among the n names. */
-static int name_in(const char *name, const char *const *names, size_t n)
-{
+static int name_in(const char *name, const char *const *names, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (strcmp(name, names[i]) == 0)
             return 1;
@@ -162,8 +160,7 @@ static int name_in(const char *name, const char *const *names, size_t n)
  * *i). Returns NULL when argv[*i] is not this option; sets *ret_missing when
  * it is but has no value.
  */
-static const char *opt_value(int argc, char **argv, int *i, const char *opt, int *ret_missing)
-{
+static const char *opt_value(int argc, char **argv, int *i, const char *opt, int *ret_missing) {
     size_t len = strlen(opt);
     if (strncmp(argv[*i], opt, len) != 0)
         return NULL;
@@ -182,8 +179,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *opt, int
  * Parses the command line into *set. Returns 0, 1 for --help (usage printed),
  * or 2 after printing a usage error.
  */
-static int parse_args(int argc, char **argv, settings *set)
-{
+static int parse_args(int argc, char **argv, settings *set) {
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -199,8 +195,7 @@ static int parse_args(int argc, char **argv, settings *set)
             errno = 0;
             long n = strtol(v, &end, 10);
             if (errno != 0 || end == v || *end != '\0' || n < 1 || n > 100000) {
-                fprintf(stderr, "pysandbox-bench: --n wants a number in 1..100000, not '%s'\n",
-                        v);
+                fprintf(stderr, "pysandbox-bench: --n wants a number in 1..100000, not '%s'\n", v);
                 goto bad;
             }
             set->n = n;
@@ -248,35 +243,30 @@ bad:
 }
 
 /* Whether the filters select workload w / method m. */
-static int want_workload(const settings *set, const workload *w)
-{
+static int want_workload(const settings *set, const workload *w) {
     return set->n_workload_filters == 0 ||
            name_in(w->name, set->workloads, set->n_workload_filters);
 }
 
-static int want_method(const settings *set, method m)
-{
+static int want_method(const settings *set, method m) {
     return set->n_method_filters == 0 ||
            name_in(METHOD_NAMES[m], set->methods, set->n_method_filters);
 }
 
 /* Adds a note (a line printed under the table and listed in the JSON). */
-static void add_note(bench_state *st, const char *text)
-{
+static void add_note(bench_state *st, const char *text) {
     json_array_append_new(st->notes, json_string(text));
     fprintf(stderr, "pysandbox-bench: note: %s\n", text);
 }
 
 /* Prints the progress line of a finished row to stderr. */
-static void report_progress(const bench_row *row)
-{
+static void report_progress(const bench_row *row) {
     fprintf(stderr, "  %-15s %-24s n=%-4zu p50=%9.2f ms  %8.1f exec/s\n", row->workload,
             row->method, row->n, row->p50_ms, row->throughput_per_s);
 }
 
 /* Prints why an execution failed: the outcome's kind, type, message, traceback. */
-static void print_failure(const char *label, const psb_outcome *outcome)
-{
+static void print_failure(const char *label, const psb_outcome *outcome) {
     const char *type = psb_outcome_error_type(outcome);
     const char *msg = psb_outcome_error_message(outcome);
     const char *tb = psb_outcome_error_traceback(outcome);
@@ -301,8 +291,7 @@ static void print_failure(const char *label, const psb_outcome *outcome)
  * -1 after printing why (label names the row).
  */
 static int exec_once(psb_sandbox *sandbox, const char *code, const psb_exec_options *options,
-                     const char *label, double *ret_ms, uint64_t *ret_rss_kib)
-{
+                     const char *label, double *ret_ms, uint64_t *ret_rss_kib) {
     psb_error err = {.code = PSB_OK};
     psb_outcome *outcome = NULL;
     psb_stats stats;
@@ -312,8 +301,8 @@ static int exec_once(psb_sandbox *sandbox, const char *code, const psb_exec_opti
     psb_status status = psb_exec(sandbox, code, strlen(code), options, &outcome, &err);
     double elapsed = bench_now_ms() - start;
     if (status != PSB_OK) {
-        fprintf(stderr, "pysandbox-bench: %s: psb_exec: %s: %s\n", label,
-                psb_status_str(status), err.message);
+        fprintf(stderr, "pysandbox-bench: %s: psb_exec: %s: %s\n", label, psb_status_str(status),
+                err.message);
         goto out;
     }
     if (!psb_outcome_ok(outcome)) {
@@ -334,8 +323,7 @@ out:
 }
 
 /* Starts a row for workload w and method m. */
-static bench_row row_for(const workload *w, method m)
-{
+static bench_row row_for(const workload *w, method m) {
     bench_row row;
     memset(&row, 0, sizeof row);
     snprintf(row.workload, sizeof row.workload, "%s", w->name);
@@ -348,9 +336,7 @@ static bench_row row_for(const workload *w, method m)
  * One (workload, pysandbox method) row: a warm-up execution, then n timed
  * ones. Returns 0 with the row appended, or -1 after printing an error.
  */
-static int psb_row(bench_state *st, psb_sandbox *sandbox, const workload *w, method m,
-                   size_t n)
-{
+static int psb_row(bench_state *st, psb_sandbox *sandbox, const workload *w, method m, size_t n) {
     psb_error err = {.code = PSB_OK};
     psb_exec_options *options = NULL;
     double *samples = calloc(n, sizeof *samples);
@@ -366,8 +352,7 @@ static int psb_row(bench_state *st, psb_sandbox *sandbox, const workload *w, met
         goto out;
     }
     if (w->result_limit_bytes > 0 &&
-        psb_exec_options_set_result_limit_bytes(options, w->result_limit_bytes, &err) !=
-            PSB_OK) {
+        psb_exec_options_set_result_limit_bytes(options, w->result_limit_bytes, &err) != PSB_OK) {
         fprintf(stderr, "pysandbox-bench: result limit: %s\n", err.message);
         goto out;
     }
@@ -408,8 +393,7 @@ typedef struct thread_job {
 } thread_job;
 
 /* Thread body: n executions, stopping at the first failure. */
-static void *thread_main(void *arg)
-{
+static void *thread_main(void *arg) {
     thread_job *job = arg;
     for (size_t i = 0; i < job->n; i++) {
         uint64_t rss = 0;
@@ -428,8 +412,7 @@ static void *thread_main(void *arg)
  * split over two host threads on one sandbox (after the warm-up the
  * workload rows already did). Throughput is total / wall time of the whole.
  */
-static int threaded_row(bench_state *st, psb_sandbox *sandbox, method m, size_t total)
-{
+static int threaded_row(bench_state *st, psb_sandbox *sandbox, method m, size_t total) {
     const workload *w = THREAD_WORKLOAD;
     double *samples = calloc(total, sizeof *samples);
     bench_row row = row_for(w, m);
@@ -481,8 +464,7 @@ out:
 }
 
 /* Records the helper's memory under `key` of st->helper_mem (best effort). */
-static void record_helper_mem(bench_state *st, const char *key)
-{
+static void record_helper_mem(bench_state *st, const char *key) {
     bench_proc_mem mem;
     if (bench_child_mem("pysandbox-helpe", &mem) != 0) {
         char note[128];
@@ -491,10 +473,9 @@ static void record_helper_mem(bench_state *st, const char *key)
         return;
     }
     json_object_set_new(st->helper_mem, key,
-                        json_pack("{s:I, s:I, s:I, s:I}", "pid", (json_int_t)mem.pid,
-                                  "vm_rss_kib", (json_int_t)mem.vm_rss_kib, "vm_hwm_kib",
-                                  (json_int_t)mem.vm_hwm_kib, "pss_kib",
-                                  (json_int_t)mem.pss_kib));
+                        json_pack("{s:I, s:I, s:I, s:I}", "pid", (json_int_t)mem.pid, "vm_rss_kib",
+                                  (json_int_t)mem.vm_rss_kib, "vm_hwm_kib",
+                                  (json_int_t)mem.vm_hwm_kib, "pss_kib", (json_int_t)mem.pss_kib));
 }
 
 /*
@@ -502,8 +483,7 @@ static void record_helper_mem(bench_state *st, const char *key)
  * M_COLD_2T) on one sandbox: one warm-up, the helper's memory, then each
  * selected workload and the 2-thread row. Returns 0 or -1 (printed).
  */
-static int run_pysandbox(bench_state *st, psb_mode mode)
-{
+static int run_pysandbox(bench_state *st, psb_mode mode) {
     method single = mode == PSB_MODE_WARM ? M_WARM : M_COLD;
     method threaded = mode == PSB_MODE_WARM ? M_WARM_2T : M_COLD_2T;
     const char *key = mode == PSB_MODE_WARM ? "warm" : "cold";
@@ -548,8 +528,8 @@ static int run_pysandbox(bench_state *st, psb_mode mode)
         const workload *w = &WORKLOADS[i];
         if (!want_workload(&st->set, w) || (w->warm_only && mode != PSB_MODE_WARM))
             continue;
-        if (psb_row(st, sandbox, w, single, mode == PSB_MODE_WARM ? st->set.n_warm
-                                                                   : st->set.n_other) != 0)
+        if (psb_row(st, sandbox, w, single,
+                    mode == PSB_MODE_WARM ? st->set.n_warm : st->set.n_other) != 0)
             goto out;
     }
     if (do_threaded && threaded_row(st, sandbox, threaded, st->set.n_threaded) != 0)
@@ -566,12 +546,21 @@ out:
 }
 
 /* Builds the argv of a baseline: [bwrap ... ] python -I -c CODE. */
-static int baseline_argv(const bench_state *st, method m, const char *code, bench_argv *argv)
-{
+static int baseline_argv(const bench_state *st, method m, const char *code, bench_argv *argv) {
     static const char *const BWRAP_ARGS[] = {
-        "--ro-bind", "/",           "/",           "--dev",  "/dev", "--proc",
-        "/proc",     "--tmpfs",     "/tmp",        "--unshare-all", "--die-with-parent",
-        "--chdir",   "/tmp",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+        "--unshare-all",
+        "--die-with-parent",
+        "--chdir",
+        "/tmp",
     };
     if (m == M_BWRAP) {
         if (bench_argv_push(argv, st->bwrap_path) != 0)
@@ -591,8 +580,7 @@ static int baseline_argv(const bench_state *st, method m, const char *code, benc
  * with wall time and peak RSS, or -1 after printing its stderr.
  */
 static int spawn_once(const bench_state *st, const bench_argv *argv, const char *label,
-                      double *ret_ms, uint64_t *ret_rss_kib)
-{
+                      double *ret_ms, uint64_t *ret_rss_kib) {
     int wstatus = 0;
     if (bench_spawn_wait(argv, st->work_dir, st->err_path, ret_ms, &wstatus, ret_rss_kib) != 0)
         return -1;
@@ -609,8 +597,7 @@ static int spawn_once(const bench_state *st, const bench_argv *argv, const char 
 }
 
 /* One (workload, baseline) row: warm-up, then n timed executions. */
-static int baseline_row(bench_state *st, const workload *w, method m, size_t n)
-{
+static int baseline_row(bench_state *st, const workload *w, method m, size_t n) {
     bench_argv argv = {0};
     double *samples = calloc(n, sizeof *samples);
     bench_row row = row_for(w, m);
@@ -660,8 +647,7 @@ out:
  * flags here (it cannot inside some containers). Sets st->bwrap_path or
  * adds a note saying why the method is skipped.
  */
-static void probe_bwrap(bench_state *st)
-{
+static void probe_bwrap(bench_state *st) {
     bench_argv argv = {0};
     double ms = 0;
     uint64_t rss = 0;
@@ -692,8 +678,7 @@ static void probe_bwrap(bench_state *st)
 }
 
 /* Rows of the baselines (subprocess, bwrap). Returns 0 or -1 (printed). */
-static int run_baselines(bench_state *st)
-{
+static int run_baselines(bench_state *st) {
     int sub = want_method(&st->set, M_SUBPROCESS);
     int bw = want_method(&st->set, M_BWRAP);
 
@@ -716,8 +701,7 @@ static int run_baselines(bench_state *st)
 }
 
 /* nftw callback: removes one entry of the scratch tree. */
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
     (void)flag;
     (void)ftw;
@@ -726,8 +710,7 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 }
 
 /* Creates the baselines' scratch dir. Returns 0 or -1 (printed). */
-static int make_scratch(bench_state *st)
-{
+static int make_scratch(bench_state *st) {
     snprintf(st->tmp_root, sizeof st->tmp_root, "/tmp/psb-bench-XXXXXX");
     if (mkdtemp(st->tmp_root) == NULL) {
         fprintf(stderr, "pysandbox-bench: mkdtemp: %s\n", strerror(errno));
@@ -747,8 +730,7 @@ static int make_scratch(bench_state *st)
  * Uses the pysandbox-helper next to this executable unless $PYSANDBOX_HELPER
  * says otherwise. Sets st->helper_path (NULL: leave it to the library).
  */
-static void find_helper(bench_state *st)
-{
+static void find_helper(bench_state *st) {
     const char *env = getenv("PYSANDBOX_HELPER");
     char exe[PATH_MAX], candidate[PATH_MAX + 32];
 
@@ -768,8 +750,7 @@ static void find_helper(bench_state *st)
 }
 
 /* Adds a note on whether converting the large list stayed linear. */
-static void note_linearity(bench_state *st)
-{
+static void note_linearity(bench_state *st) {
     const bench_row *small = NULL, *big = NULL;
     for (size_t i = 0; i < st->rows.len; i++) {
         const bench_row *r = &st->rows.items[i];
@@ -792,8 +773,7 @@ static void note_linearity(bench_state *st)
 }
 
 /* Prints the table, the machine line, the helper's memory and the notes. */
-static void print_report(FILE *out, const bench_state *st, const json_t *machine)
-{
+static void print_report(FILE *out, const bench_state *st, const json_t *machine) {
     const char *order[N_WORKLOADS];
     for (size_t i = 0; i < N_WORKLOADS; i++)
         order[i] = WORKLOADS[i].name;
@@ -804,8 +784,9 @@ static void print_report(FILE *out, const bench_state *st, const json_t *machine
             (long long)json_integer_value(json_object_get(machine, "memory_kib")) / 1024,
             json_string_value(json_object_get(machine, "kernel")),
             json_string_value(json_object_get(machine, "python_version")));
-    fprintf(out, "timed executions: pysandbox-warm %zu, others %zu, 2-thread rows %zu "
-                 "(after one warm-up each)\n\n",
+    fprintf(out,
+            "timed executions: pysandbox-warm %zu, others %zu, 2-thread rows %zu "
+            "(after one warm-up each)\n\n",
             st->set.n_warm, st->set.n_other, st->set.n_threaded);
     bench_print_table(out, &st->rows, order, N_WORKLOADS, TABLE_METHOD_ORDER, M__COUNT);
 
@@ -815,7 +796,8 @@ static void print_report(FILE *out, const bench_state *st, const json_t *machine
     json_object_foreach(st->helper_mem, key, v) {
         if (!header++)
             fputc('\n', out);
-        fprintf(out, "helper (%s): VmRSS %.1f MiB, Pss %.1f MiB, VmHWM %.1f MiB, started in %.0f ms\n",
+        fprintf(out,
+                "helper (%s): VmRSS %.1f MiB, Pss %.1f MiB, VmHWM %.1f MiB, started in %.0f ms\n",
                 key, (double)json_integer_value(json_object_get(v, "vm_rss_kib")) / 1024.0,
                 (double)json_integer_value(json_object_get(v, "pss_kib")) / 1024.0,
                 (double)json_integer_value(json_object_get(v, "vm_hwm_kib")) / 1024.0,
@@ -827,8 +809,7 @@ static void print_report(FILE *out, const bench_state *st, const json_t *machine
     json_array_foreach(st->notes, i, v) fprintf(out, "note: %s\n", json_string_value(v));
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     bench_state st;
     json_t *machine = NULL, *doc = NULL, *rows_json = NULL;
     int rc = 1;
@@ -870,14 +851,13 @@ int main(int argc, char **argv)
 
     if (st.set.json) {
         rows_json = bench_rows_json(&st.rows);
-        doc = json_pack("{s:O, s:o, s:O, s:O, s:{s:I, s:I, s:I, s:b}}", "machine", machine,
-                        "rows", rows_json, "helper_rss_kib", st.helper_mem, "notes",
-                        st.notes, "settings", "n_pysandbox_warm", (json_int_t)st.set.n_warm,
-                        "n_other", (json_int_t)st.set.n_other, "n_2threads",
-                        (json_int_t)st.set.n_threaded, "quick", st.set.quick);
+        doc = json_pack("{s:O, s:o, s:O, s:O, s:{s:I, s:I, s:I, s:b}}", "machine", machine, "rows",
+                        rows_json, "helper_rss_kib", st.helper_mem, "notes", st.notes, "settings",
+                        "n_pysandbox_warm", (json_int_t)st.set.n_warm, "n_other",
+                        (json_int_t)st.set.n_other, "n_2threads", (json_int_t)st.set.n_threaded,
+                        "quick", st.set.quick);
         rows_json = NULL; /* stolen by json_pack, even on failure */
-        if (doc == NULL ||
-            json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) != 0)
+        if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) != 0)
             goto out;
         fputc('\n', stdout);
         print_report(stderr, &st, machine);

@@ -14,15 +14,15 @@
 
 /* One line of the report: a (workload, method) pair and its measurements. */
 typedef struct bench_row {
-    char workload[32];         /* workload name, e.g. "numpy-mean" */
-    char method[40];           /* method name, e.g. "pysandbox-warm" */
-    size_t n;                  /* timed executions */
-    double p50_ms;             /* median wall time of one execution, ms */
-    double p90_ms;             /* 90th percentile, ms */
-    double p99_ms;             /* 99th percentile, ms */
-    double throughput_per_s;   /* executions per second over the timed loop */
-    uint64_t peak_rss_kib;     /* largest peak RSS of one execution, KiB */
-    int peak_rss_known;        /* 0: the method cannot measure it (null, "-") */
+    char workload[32];       /* workload name, e.g. "numpy-mean" */
+    char method[40];         /* method name, e.g. "pysandbox-warm" */
+    size_t n;                /* timed executions */
+    double p50_ms;           /* median wall time of one execution, ms */
+    double p90_ms;           /* 90th percentile, ms */
+    double p99_ms;           /* 99th percentile, ms */
+    double throughput_per_s; /* executions per second over the timed loop */
+    uint64_t peak_rss_kib;   /* largest peak RSS of one execution, KiB */
+    int peak_rss_known;      /* 0: the method cannot measure it (null, "-") */
 } bench_row;
 
 /* A growable array of rows. Zero-initialize; free with bench_rows_free(). */
@@ -93,10 +93,10 @@ json_t *bench_machine_info(const char *python);
 
 /* Memory of one process, KiB; -1 where /proc did not say. */
 typedef struct bench_proc_mem {
-    long pid;         /* the process */
-    long vm_rss_kib;  /* VmRSS from /proc/PID/status */
-    long vm_hwm_kib;  /* VmHWM (peak RSS) from /proc/PID/status */
-    long pss_kib;     /* Pss from /proc/PID/smaps_rollup */
+    long pid;        /* the process */
+    long vm_rss_kib; /* VmRSS from /proc/PID/status */
+    long vm_hwm_kib; /* VmHWM (peak RSS) from /proc/PID/status */
+    long pss_kib;    /* Pss from /proc/PID/smaps_rollup */
 } bench_proc_mem;
 
 /*
@@ -113,9 +113,8 @@ int bench_child_mem(const char *comm, bench_proc_mem *ret_mem);
  * neither follow), with a "vs subprocess" column: subprocess p50 / row p50
  * for the same workload.
  */
-void bench_print_table(FILE *out, const bench_rows *rows,
-                       const char *const *workload_order, size_t n_workloads,
-                       const char *const *method_order, size_t n_methods);
+void bench_print_table(FILE *out, const bench_rows *rows, const char *const *workload_order,
+                       size_t n_workloads, const char *const *method_order, size_t n_methods);
 
 /* subprocess p50 / row p50 for the row's workload; 0 when there is none. */
 double bench_vs_subprocess(const bench_rows *rows, const bench_row *row);

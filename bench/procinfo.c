@@ -13,23 +13,21 @@
 #include "bench/bench.h"
 
 /* Prints the versions of the interpreter and the preloaded packages. */
-static const char VERSIONS_CODE[] =
-    "import json, sys\n"
-    "v = {'python': sys.version.split()[0]}\n"
-    "for m in ('numpy', 'pandas', 'matplotlib'):\n"
-    "    try:\n"
-    "        v[m] = __import__(m).__version__\n"
-    "    except Exception:\n"
-    "        v[m] = None\n"
-    "print(json.dumps(v))\n";
+static const char VERSIONS_CODE[] = "import json, sys\n"
+                                    "v = {'python': sys.version.split()[0]}\n"
+                                    "for m in ('numpy', 'pandas', 'matplotlib'):\n"
+                                    "    try:\n"
+                                    "        v[m] = __import__(m).__version__\n"
+                                    "    except Exception:\n"
+                                    "        v[m] = None\n"
+                                    "print(json.dumps(v))\n";
 
 /*
  * Finds the first line of `path` that starts with `key` and returns the
  * text after it (leading blanks and ':' skipped, newline cut) in buf.
  * Returns 0, or -1 when the file or the key is missing.
  */
-static int read_keyed_line(const char *path, const char *key, char *buf, size_t size)
-{
+static int read_keyed_line(const char *path, const char *key, char *buf, size_t size) {
     FILE *f = fopen(path, "r");
     char line[512];
     int rc = -1;
@@ -53,8 +51,7 @@ static int read_keyed_line(const char *path, const char *key, char *buf, size_t 
 }
 
 /* A "1234 kB" field of a /proc file in KiB, or -1. */
-static long read_kib(const char *path, const char *key)
-{
+static long read_kib(const char *path, const char *key) {
     char buf[128];
     if (read_keyed_line(path, key, buf, sizeof buf) != 0)
         return -1;
@@ -62,13 +59,11 @@ static long read_kib(const char *path, const char *key)
 }
 
 /* Sets key to a string, or to null when s is NULL. */
-static int set_str_or_null(json_t *obj, const char *key, const char *s)
-{
+static int set_str_or_null(json_t *obj, const char *key, const char *s) {
     return json_object_set_new(obj, key, s != NULL ? json_string(s) : json_null());
 }
 
-json_t *bench_machine_info(const char *python)
-{
+json_t *bench_machine_info(const char *python) {
     json_t *info = json_object(), *versions = NULL;
     bench_argv argv = {0};
     char *printed = NULL;
@@ -78,9 +73,8 @@ json_t *bench_machine_info(const char *python)
     if (info == NULL)
         return NULL;
     set_str_or_null(info, "cpu_model",
-                    read_keyed_line("/proc/cpuinfo", "model name", buf, sizeof buf) == 0
-                        ? buf
-                        : NULL);
+                    read_keyed_line("/proc/cpuinfo", "model name", buf, sizeof buf) == 0 ? buf
+                                                                                         : NULL);
     json_object_set_new(info, "cores", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
     long mem = read_kib("/proc/meminfo", "MemTotal");
     json_object_set_new(info, "memory_kib", mem >= 0 ? json_integer(mem) : json_null());
@@ -114,8 +108,7 @@ json_t *bench_machine_info(const char *python)
  * Reads the comm and parent pid of process `pid` from /proc/PID/stat.
  * Returns 0, or -1 when the process is gone or the line is malformed.
  */
-static int read_stat(long pid, char *comm, size_t comm_size, long *ret_ppid)
-{
+static int read_stat(long pid, char *comm, size_t comm_size, long *ret_ppid) {
     char path[64], line[1024];
     FILE *f;
     int rc = -1;
@@ -141,8 +134,7 @@ static int read_stat(long pid, char *comm, size_t comm_size, long *ret_ppid)
     return rc;
 }
 
-int bench_child_mem(const char *comm, bench_proc_mem *ret_mem)
-{
+int bench_child_mem(const char *comm, bench_proc_mem *ret_mem) {
     DIR *proc = opendir("/proc");
     struct dirent *de;
     long self = (long)getpid(), best = -1;

@@ -6,8 +6,7 @@
 
 #include "bench/bench.h"
 
-double bench_vs_subprocess(const bench_rows *rows, const bench_row *row)
-{
+double bench_vs_subprocess(const bench_rows *rows, const bench_row *row) {
     for (size_t i = 0; i < rows->len; i++) {
         const bench_row *r = &rows->items[i];
         if (strcmp(r->workload, row->workload) == 0 && strcmp(r->method, "subprocess") == 0)
@@ -17,8 +16,7 @@ double bench_vs_subprocess(const bench_rows *rows, const bench_row *row)
 }
 
 /* Whether `name` is one of the n names. */
-static int in_list(const char *name, const char *const *names, size_t n)
-{
+static int in_list(const char *name, const char *const *names, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (strcmp(name, names[i]) == 0)
             return 1;
@@ -26,30 +24,26 @@ static int in_list(const char *name, const char *const *names, size_t n)
 }
 
 /* Prints one row of the table. */
-static void print_row(FILE *out, const bench_rows *rows, const bench_row *r)
-{
+static void print_row(FILE *out, const bench_rows *rows, const bench_row *r) {
     char ratio[32] = "-", rss[32] = "-";
     double vs = bench_vs_subprocess(rows, r);
     if (vs > 0)
         snprintf(ratio, sizeof ratio, "%.1fx", vs);
     if (r->peak_rss_known)
         snprintf(rss, sizeof rss, "%.1f", (double)r->peak_rss_kib / 1024.0);
-    fprintf(out, "%-15s %-24s %5zu %9.2f %9.2f %9.2f %9.1f %9s %13s\n", r->workload,
-            r->method, r->n, r->p50_ms, r->p90_ms, r->p99_ms, r->throughput_per_s, rss,
-            ratio);
+    fprintf(out, "%-15s %-24s %5zu %9.2f %9.2f %9.2f %9.1f %9s %13s\n", r->workload, r->method,
+            r->n, r->p50_ms, r->p90_ms, r->p99_ms, r->throughput_per_s, rss, ratio);
 }
 
 /* Prints the rows of one workload (NULL: of workloads not in the order). */
 static void print_group(FILE *out, const bench_rows *rows, const char *workload,
                         const char *const *workload_order, size_t n_workloads,
-                        const char *const *method_order, size_t n_methods)
-{
+                        const char *const *method_order, size_t n_methods) {
     for (size_t m = 0; m <= n_methods; m++) {
         for (size_t i = 0; i < rows->len; i++) {
             const bench_row *r = &rows->items[i];
-            int mine = workload != NULL
-                           ? strcmp(r->workload, workload) == 0
-                           : !in_list(r->workload, workload_order, n_workloads);
+            int mine = workload != NULL ? strcmp(r->workload, workload) == 0
+                                        : !in_list(r->workload, workload_order, n_workloads);
             int method_ok = m < n_methods ? strcmp(r->method, method_order[m]) == 0
                                           : !in_list(r->method, method_order, n_methods);
             if (mine && method_ok)
@@ -58,12 +52,10 @@ static void print_group(FILE *out, const bench_rows *rows, const char *workload,
     }
 }
 
-void bench_print_table(FILE *out, const bench_rows *rows,
-                       const char *const *workload_order, size_t n_workloads,
-                       const char *const *method_order, size_t n_methods)
-{
-    fprintf(out, "%-15s %-24s %5s %9s %9s %9s %9s %9s %13s\n", "workload", "method", "n",
-            "p50 ms", "p90 ms", "p99 ms", "exec/s", "peak MiB", "vs subprocess");
+void bench_print_table(FILE *out, const bench_rows *rows, const char *const *workload_order,
+                       size_t n_workloads, const char *const *method_order, size_t n_methods) {
+    fprintf(out, "%-15s %-24s %5s %9s %9s %9s %9s %9s %13s\n", "workload", "method", "n", "p50 ms",
+            "p90 ms", "p99 ms", "exec/s", "peak MiB", "vs subprocess");
     fprintf(out, "%.*s\n", 108,
             "----------------------------------------------------------------------"
             "----------------------------------------------------------------------");
@@ -74,28 +66,24 @@ void bench_print_table(FILE *out, const bench_rows *rows,
 }
 
 /* A double rounded to 3 decimals, as JSON. */
-static json_t *real3(double v)
-{
+static json_t *real3(double v) {
     return json_real((double)(long long)(v * 1000.0 + (v >= 0 ? 0.5 : -0.5)) / 1000.0);
 }
 
-json_t *bench_rows_json(const bench_rows *rows)
-{
+json_t *bench_rows_json(const bench_rows *rows) {
     json_t *arr = json_array();
     if (arr == NULL)
         return NULL;
     for (size_t i = 0; i < rows->len; i++) {
         const bench_row *r = &rows->items[i];
         double vs = bench_vs_subprocess(rows, r);
-        json_t *o = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "workload",
-                              r->workload, "method", r->method, "n", (json_int_t)r->n,
-                              "p50_ms", real3(r->p50_ms), "p90_ms", real3(r->p90_ms),
-                              "p99_ms", real3(r->p99_ms), "throughput_per_s",
-                              real3(r->throughput_per_s), "peak_rss_kib",
-                              r->peak_rss_known ? json_integer((json_int_t)r->peak_rss_kib)
-                                                : json_null(),
-                              "vs_subprocess",
-                              vs > 0 ? real3(vs) : json_null());
+        json_t *o =
+            json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "workload", r->workload,
+                      "method", r->method, "n", (json_int_t)r->n, "p50_ms", real3(r->p50_ms),
+                      "p90_ms", real3(r->p90_ms), "p99_ms", real3(r->p99_ms), "throughput_per_s",
+                      real3(r->throughput_per_s), "peak_rss_kib",
+                      r->peak_rss_known ? json_integer((json_int_t)r->peak_rss_kib) : json_null(),
+                      "vs_subprocess", vs > 0 ? real3(vs) : json_null());
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             return NULL;

@@ -20,8 +20,7 @@
 #define CAPTURE_MAX_BYTES (64 * 1024)
 
 /* Waits for pid (retrying on EINTR). Returns its pid or -1. */
-static pid_t wait_child(pid_t pid, int *ret_wstatus, struct rusage *ret_usage)
-{
+static pid_t wait_child(pid_t pid, int *ret_wstatus, struct rusage *ret_usage) {
     pid_t r;
     do {
         r = wait4(pid, ret_wstatus, 0, ret_usage);
@@ -30,8 +29,7 @@ static pid_t wait_child(pid_t pid, int *ret_wstatus, struct rusage *ret_usage)
 }
 
 int bench_spawn_wait(const bench_argv *argv, const char *cwd, const char *err_path,
-                     double *ret_wall_ms, int *ret_wstatus, uint64_t *ret_maxrss_kib)
-{
+                     double *ret_wall_ms, int *ret_wstatus, uint64_t *ret_maxrss_kib) {
     posix_spawn_file_actions_t fa;
     int fa_ready = 0, rc = -1, wstatus = 0;
     struct rusage usage;
@@ -42,8 +40,8 @@ int bench_spawn_wait(const bench_argv *argv, const char *cwd, const char *err_pa
     fa_ready = 1;
     if (posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
         posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0) != 0 ||
-        posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC,
-                                         0600) != 0 ||
+        posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600) !=
+            0 ||
         posix_spawn_file_actions_addchdir_np(&fa, cwd) != 0) {
         fprintf(stderr, "pysandbox-bench: posix_spawn_file_actions: out of memory\n");
         goto out;
@@ -69,8 +67,7 @@ out:
     return rc;
 }
 
-char *bench_spawn_capture(const bench_argv *argv)
-{
+char *bench_spawn_capture(const bench_argv *argv) {
     posix_spawn_file_actions_t fa;
     int fa_ready = 0, pipe_fds[2] = {-1, -1}, wstatus = 0;
     char *buf = NULL, *ret = NULL;
@@ -124,23 +121,20 @@ out:
     return ret;
 }
 
-char *bench_which(const char *name)
-{
+char *bench_which(const char *name) {
     const char *path = getenv("PATH");
     char *copy = strdup(path != NULL && path[0] != '\0' ? path : "/usr/bin:/bin");
     char *found = NULL, *save = NULL;
 
     if (copy == NULL)
         return NULL;
-    for (char *dir = strtok_r(copy, ":", &save); dir != NULL;
-         dir = strtok_r(NULL, ":", &save)) {
+    for (char *dir = strtok_r(copy, ":", &save); dir != NULL; dir = strtok_r(NULL, ":", &save)) {
         char candidate[4096];
         struct stat st;
         int n = snprintf(candidate, sizeof candidate, "%s/%s", dir, name);
         if (dir[0] != '/' || n < 0 || (size_t)n >= sizeof candidate)
             continue;
-        if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) &&
-            access(candidate, X_OK) == 0) {
+        if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0) {
             found = strdup(candidate);
             break;
         }
@@ -149,8 +143,7 @@ char *bench_which(const char *name)
     return found;
 }
 
-void bench_print_file_tail(const char *path, size_t max_bytes)
-{
+void bench_print_file_tail(const char *path, size_t max_bytes) {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return;

@@ -61,37 +61,37 @@ enum { CLI_RULE_ALLOW_IMPORT, CLI_RULE_DENY_IMPORT, CLI_RULE_ENV, CLI_RULE_FILE 
 
 /* The parsed command line. Strings point into argv. */
 struct cli_run_args {
-    const char *code_path;    /* FILE, "-" (stdin) when absent */
-    const char *inputs_json;  /* --inputs, or NULL */
-    const char *inputs_path;  /* --inputs-file, or NULL */
-    const char *stdin_path;   /* --stdin-file, or NULL */
-    const char *prelude_path; /* --prelude-file, or NULL */
-    const char *policy;       /* --policy, or NULL */
-    int has_timeout;          /* --timeout given */
-    uint64_t timeout_ms;      /* --timeout, milliseconds */
-    int has_memory;           /* --memory-mb given */
-    uint64_t memory_mib;      /* --memory-mb, MiB */
-    int has_cpu;              /* --cpu-seconds given */
-    uint64_t cpu_s;           /* --cpu-seconds, seconds */
-    int has_result_limit;     /* --result-limit-bytes given */
+    const char *code_path;        /* FILE, "-" (stdin) when absent */
+    const char *inputs_json;      /* --inputs, or NULL */
+    const char *inputs_path;      /* --inputs-file, or NULL */
+    const char *stdin_path;       /* --stdin-file, or NULL */
+    const char *prelude_path;     /* --prelude-file, or NULL */
+    const char *policy;           /* --policy, or NULL */
+    int has_timeout;              /* --timeout given */
+    uint64_t timeout_ms;          /* --timeout, milliseconds */
+    int has_memory;               /* --memory-mb given */
+    uint64_t memory_mib;          /* --memory-mb, MiB */
+    int has_cpu;                  /* --cpu-seconds given */
+    uint64_t cpu_s;               /* --cpu-seconds, seconds */
+    int has_result_limit;         /* --result-limit-bytes given */
     uint64_t result_limit_bytes;  /* --result-limit-bytes, bytes */
-    int has_figures_limit;    /* --figures-limit-bytes given */
+    int has_figures_limit;        /* --figures-limit-bytes given */
     uint64_t figures_limit_bytes; /* --figures-limit-bytes, bytes */
-    int has_files_limit;      /* --files-limit-bytes given */
+    int has_files_limit;          /* --files-limit-bytes given */
     uint64_t files_limit_bytes;   /* --files-limit-bytes, bytes */
-    int has_stdout_limit;     /* --stdout-limit-bytes given */
+    int has_stdout_limit;         /* --stdout-limit-bytes given */
     uint64_t stdout_limit_bytes;  /* --stdout-limit-bytes, bytes */
-    int has_stderr_limit;     /* --stderr-limit-bytes given */
+    int has_stderr_limit;         /* --stderr-limit-bytes given */
     uint64_t stderr_limit_bytes;  /* --stderr-limit-bytes, bytes */
-    int cold;                 /* --cold: a fresh interpreter, not the warm helper */
-    const char *output_dir;   /* --output-dir, or NULL */
-    const char *figures_dir;  /* --figures-dir, or NULL */
-    struct cli_run_rule *rules; /* --allow-import, --deny-import, --env, --file */
+    int cold;                     /* --cold: a fresh interpreter, not the warm helper */
+    const char *output_dir;       /* --output-dir, or NULL */
+    const char *figures_dir;      /* --figures-dir, or NULL */
+    struct cli_run_rule *rules;   /* --allow-import, --deny-import, --env, --file */
     size_t n_rules;
-    int json;                 /* --json */
-    int help;                 /* --help */
-    int version;              /* --version */
-    char error[512];          /* the first usage error, "" when none */
+    int json;        /* --json */
+    int help;        /* --help */
+    int version;     /* --version */
+    char error[512]; /* the first usage error, "" when none */
 };
 
 /*
@@ -113,8 +113,8 @@ void cli_run_args_release(struct cli_run_args *args);
  * *ret_data (free() it) and *ret_len. On failure returns -1, writes a
  * one-line message naming the file into errbuf and sets nothing else.
  */
-int cli_read_file(const char *path, size_t max_bytes, char **ret_data,
-                  size_t *ret_len, char *errbuf, size_t errbuf_size);
+int cli_read_file(const char *path, size_t max_bytes, char **ret_data, size_t *ret_len,
+                  char *errbuf, size_t errbuf_size);
 
 /* ---- numparse.c --------------------------------------------------------- */
 

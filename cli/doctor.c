@@ -25,12 +25,12 @@
 
 /* A layer, how to see whether the kernel has it, and an attack it must stop. */
 struct check {
-    unsigned layer;      /* PSB__LAYER_* */
-    const char *what;    /* one line on what it stops */
-    const char *attack;  /* Python code; sets result = {"blocked": bool, "detail": str} */
-    bool available;      /* the kernel offers it */
+    unsigned layer;     /* PSB__LAYER_* */
+    const char *what;   /* one line on what it stops */
+    const char *attack; /* Python code; sets result = {"blocked": bool, "detail": str} */
+    bool available;     /* the kernel offers it */
     char available_note[160];
-    bool proven;         /* the attack was stopped with only this layer on */
+    bool proven; /* the attack was stopped with only this layer on */
     char proof_note[320];
 };
 
@@ -66,15 +66,15 @@ static const char namespaces_attack[] =
 static const char unprivileged_attack[] =
     "import os\n"
     "caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')]\n"
-    "result = {'blocked': os.getuid() != 0 and os.geteuid() != 0 and caps == ['0000000000000000'],\n"
+    "result = {'blocked': os.getuid() != 0 and os.geteuid() != 0 and caps == "
+    "['0000000000000000'],\n"
     "          'detail': 'uid %d, CapEff %s' % (os.geteuid(), caps[0] if caps else '?')}\n";
 
-static const char hooks_attack[] =
-    "try:\n"
-    "    import socket\n"
-    "    result = {'blocked': False, 'detail': 'imported socket'}\n"
-    "except ImportError as e:\n"
-    "    result = {'blocked': True, 'detail': str(e)}\n";
+static const char hooks_attack[] = "try:\n"
+                                   "    import socket\n"
+                                   "    result = {'blocked': False, 'detail': 'imported socket'}\n"
+                                   "except ImportError as e:\n"
+                                   "    result = {'blocked': True, 'detail': str(e)}\n";
 
 static bool userns_works(char *note, size_t size) {
     pid_t pid = fork();
@@ -90,8 +90,8 @@ static bool userns_works(char *note, size_t size) {
         snprintf(note, size, "root: network, IPC and UTS namespaces%s",
                  ok ? "; user namespaces too" : "");
     else
-        snprintf(note, size, ok ? "unprivileged user namespaces"
-                                : "unprivileged user namespaces are disabled");
+        snprintf(note, size,
+                 ok ? "unprivileged user namespaces" : "unprivileged user namespaces are disabled");
     return ok || geteuid() == 0;
 }
 
@@ -107,7 +107,7 @@ static void probe(struct check *c) {
         c->available = abi >= 1;
         if (c->available)
             snprintf(c->available_note, sizeof c->available_note, "Landlock ABI %ld%s", abi,
-                     abi >= 6 ? " (files, TCP, signal and socket scoping)"
+                     abi >= 6   ? " (files, TCP, signal and socket scoping)"
                      : abi >= 4 ? " (files and TCP)"
                                 : " (files)");
         else
@@ -175,8 +175,7 @@ static void prove(struct check *c, const char *policy, int port) {
                  json_string_value(json_object_get(result, "detail"))
                      ? json_string_value(json_object_get(result, "detail"))
                      : "?");
-    } else if (c->layer == PSB__LAYER_SECCOMP &&
-               psb_outcome_error_kind(out) == PSB_KIND_DENIED) {
+    } else if (c->layer == PSB__LAYER_SECCOMP && psb_outcome_error_kind(out) == PSB_KIND_DENIED) {
         c->proven = true;
         snprintf(c->proof_note, sizeof c->proof_note, "refused: %s",
                  psb_outcome_error_event(out) ? psb_outcome_error_event(out) : "?");
@@ -201,9 +200,10 @@ static bool cgroups_note(char *note, size_t size) {
     bool v1_pids = access("/sys/fs/cgroup/pids/cgroup.procs", W_OK) == 0;
     bool v2 = access("/sys/fs/cgroup/cgroup.controllers", R_OK) == 0 ||
               access("/sys/fs/cgroup/unified/cgroup.controllers", R_OK) == 0;
-    snprintf(note, size, "%s%s", v1_pids ? "pids (v1) writable: a pids cgroup per execution caps"
-                                           " its threads"
-                                         : "no writable pids cgroup: RLIMIT_NPROC backstop only",
+    snprintf(note, size, "%s%s",
+             v1_pids ? "pids (v1) writable: a pids cgroup per execution caps"
+                       " its threads"
+                     : "no writable pids cgroup: RLIMIT_NPROC backstop only",
              v2 ? "; cgroup v2 mounted" : "");
     return v1_pids;
 }
@@ -259,16 +259,15 @@ int cli_cmd_doctor(int argc, char **argv) {
     psb__policy_clear(&pol);
 
     struct check checks[] = {
-        {PSB__LAYER_SECCOMP, "exec, fork, sockets, ptrace, io_uring, bpf, mount...",
-         seccomp_attack, false, "", false, ""},
-        {PSB__LAYER_LANDLOCK, "files outside the allow-list, writes, TCP", landlock_attack,
+        {PSB__LAYER_SECCOMP, "exec, fork, sockets, ptrace, io_uring, bpf, mount...", seccomp_attack,
          false, "", false, ""},
-        {PSB__LAYER_NAMESPACES, "the network, host IPC", namespaces_attack, false, "", false,
+        {PSB__LAYER_LANDLOCK, "files outside the allow-list, writes, TCP", landlock_attack, false,
+         "", false, ""},
+        {PSB__LAYER_NAMESPACES, "the network, host IPC", namespaces_attack, false, "", false, ""},
+        {PSB__LAYER_UNPRIVILEGED, "uid 0 and capabilities", unprivileged_attack, false, "", false,
          ""},
-        {PSB__LAYER_UNPRIVILEGED, "uid 0 and capabilities", unprivileged_attack, false, "",
-         false, ""},
-        {PSB__LAYER_HOOKS, "turns refusals into clear Python errors (not a boundary)",
-         hooks_attack, false, "", false, ""},
+        {PSB__LAYER_HOOKS, "turns refusals into clear Python errors (not a boundary)", hooks_attack,
+         false, "", false, ""},
     };
     size_t n = sizeof checks / sizeof checks[0];
     int port = 0;

@@ -17,16 +17,15 @@ struct command {
 
 static const struct command commands[] = {
     {"run", cli_cmd_run, "run Python code from FILE or stdin and report the outcome"},
-    {"doctor", cli_cmd_doctor, "check which confinement layers this machine provides, and prove them"},
+    {"doctor", cli_cmd_doctor,
+     "check which confinement layers this machine provides, and prove them"},
 };
 
-void cli_print_version(void)
-{
+void cli_print_version(void) {
     printf(CLI_PROG " %s\n", PSB_VERSION_STRING);
 }
 
-static void print_help(FILE *f)
-{
+static void print_help(FILE *f) {
     size_t i;
 
     fputs("Usage: " CLI_PROG " COMMAND [OPTIONS] [ARGS]\n"
@@ -45,8 +44,7 @@ static void print_help(FILE *f)
     fputs(cli_exit_status_help, f);
 }
 
-static const struct command *find_command(const char *name)
-{
+static const struct command *find_command(const char *name) {
     const struct command *found = NULL;
     size_t i;
 
@@ -57,8 +55,7 @@ static const struct command *find_command(const char *name)
     return found;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     const struct command *cmd;
     int rc;
 
@@ -77,7 +74,7 @@ int main(int argc, char **argv)
     } else {
         fprintf(stderr,
                 CLI_PROG ": error: unknown %s '%s'\n"
-                "Try '" CLI_PROG " --help' for the list of commands.\n",
+                         "Try '" CLI_PROG " --help' for the list of commands.\n",
                 argv[1][0] == '-' ? "option" : "command", argv[1]);
         rc = CLI_EXIT_USAGE;
     }

@@ -7,14 +7,12 @@
  */
 #include "cli/cli.h"
 
-static int is_digit(char c)
-{
+static int is_digit(char c) {
     return c >= '0' && c <= '9';
 }
 
 /* v = v * 10 + digit c, unless that overflows. */
-static enum cli_num push_digit(uint64_t *v, char c)
-{
+static enum cli_num push_digit(uint64_t *v, char c) {
     enum cli_num rc = CLI_NUM_RANGE;
     uint64_t d = (uint64_t)(c - '0');
 
@@ -26,8 +24,7 @@ out:
     return rc;
 }
 
-enum cli_num cli_parse_u64(const char *s, uint64_t *ret)
-{
+enum cli_num cli_parse_u64(const char *s, uint64_t *ret) {
     enum cli_num rc = CLI_NUM_SYNTAX;
     uint64_t v = 0;
     const char *p;
@@ -49,8 +46,7 @@ out:
     return rc;
 }
 
-enum cli_num cli_parse_seconds_ms(const char *s, uint64_t *ret_ms)
-{
+enum cli_num cli_parse_seconds_ms(const char *s, uint64_t *ret_ms) {
     enum cli_num rc = CLI_NUM_SYNTAX;
     uint64_t secs = 0, frac_ms = 0;
     unsigned frac_digits = 0;

@@ -26,8 +26,7 @@
  * name with every byte that could drive a terminal (controls, DEL) shown as
  * '?', cut to fit buf. Returns buf.
  */
-static const char *shown(const char *name, char *buf, size_t size)
-{
+static const char *shown(const char *name, char *buf, size_t size) {
     size_t i;
 
     for (i = 0; name[i] != '\0' && i + 1 < size; i++) {
@@ -40,8 +39,7 @@ static const char *shown(const char *name, char *buf, size_t size)
 }
 
 /* A one-line reason for errno e, worded for the refusals that matter here. */
-static const char *reason(int e)
-{
+static const char *reason(int e) {
     if (e == ELOOP)
         return "a symbolic link is in the way (not followed)";
     if (e == EEXIST || e == ENXIO) /* ENXIO: a FIFO or socket, see write_file_at() */
@@ -53,8 +51,7 @@ static const char *reason(int e)
  * 1 when name is relative and made of '/'-separated parts none of which is
  * empty, "." or "..": the only names that cannot leave the directory.
  */
-static int name_is_safe(const char *name)
-{
+static int name_is_safe(const char *name) {
     const char *part = name, *end;
     size_t len;
 
@@ -72,8 +69,7 @@ static int name_is_safe(const char *name)
     }
 }
 
-int cli_open_out_dir(const char *path, int *ret_dirfd, char *errbuf, size_t errbuf_size)
-{
+int cli_open_out_dir(const char *path, int *ret_dirfd, char *errbuf, size_t errbuf_size) {
     char *copy = NULL, *p;
     struct stat st;
     int fd = -1, rc = -1, saved, e;
@@ -119,8 +115,7 @@ out:
 }
 
 /* Writes all of data to fd. Returns 0, or -1 with errno set. */
-static int write_all(int fd, const char *data, size_t len)
-{
+static int write_all(int fd, const char *data, size_t len) {
     ssize_t n;
 
     while (len > 0) {
@@ -139,8 +134,7 @@ static int write_all(int fd, const char *data, size_t len)
  * Opens (creating it) the directory `part` below dirfd without following a
  * symlink. Returns the new fd, or -1 with errno set.
  */
-static int enter_dir(int dirfd, const char *part)
-{
+static int enter_dir(int dirfd, const char *part) {
     struct stat st;
     int fd, e;
 
@@ -164,13 +158,12 @@ static int enter_dir(int dirfd, const char *part)
  * file with one link. Returns 0, or -1 with errno set (EEXIST: something
  * else is in the way).
  */
-static int write_file_at(int dirfd, const char *base, const void *data, size_t len)
-{
+static int write_file_at(int dirfd, const char *base, const void *data, size_t len) {
     struct stat st;
     int fd, rc = -1, e = 0;
 
-    fd = openat(dirfd, base,
-                O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, FILE_MODE);
+    fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+                FILE_MODE);
     if (fd < 0)
         return -1;
     if (fstat(fd, &st) != 0) {
@@ -202,8 +195,7 @@ out:
  * dirfd, creating the directories on the way. Returns 0, or -1 with errno
  * set.
  */
-static int write_below(int dirfd, const char *name, const void *data, size_t len)
-{
+static int write_below(int dirfd, const char *name, const void *data, size_t len) {
     char *copy = strdup(name), *part, *slash;
     int cur = dirfd, next, rc = -1, e = ENOMEM;
 
@@ -239,8 +231,7 @@ out:
  * of an error, 0 when it was written or skipped as unsafe.
  */
 static size_t save_one(int dirfd, const char *flag, const char *dir_name, const char *name,
-                       const void *data, size_t len)
-{
+                       const void *data, size_t len) {
     char show[256];
 
     if (!name_is_safe(name)) {
@@ -256,8 +247,7 @@ static size_t save_one(int dirfd, const char *flag, const char *dir_name, const 
     return 0;
 }
 
-size_t cli_write_files(int dirfd, const char *dir_name, const psb_outcome *outcome)
-{
+size_t cli_write_files(int dirfd, const char *dir_name, const psb_outcome *outcome) {
     size_t i, n = psb_outcome_file_count(outcome), failed = 0;
     const char *name;
     const void *data;
@@ -274,8 +264,7 @@ size_t cli_write_files(int dirfd, const char *dir_name, const psb_outcome *outco
     return failed;
 }
 
-size_t cli_write_figures(int dirfd, const char *dir_name, const psb_outcome *outcome)
-{
+size_t cli_write_figures(int dirfd, const char *dir_name, const psb_outcome *outcome) {
     size_t i, n = psb_outcome_figure_count(outcome), failed = 0;
     char name[48];
     const void *data;

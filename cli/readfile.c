@@ -15,9 +15,8 @@
 
 #define CHUNK_BYTES ((size_t)64 << 10)
 
-int cli_read_file(const char *path, size_t max_bytes, char **ret_data,
-                  size_t *ret_len, char *errbuf, size_t errbuf_size)
-{
+int cli_read_file(const char *path, size_t max_bytes, char **ret_data, size_t *ret_len,
+                  char *errbuf, size_t errbuf_size) {
     int is_stdin = strcmp(path, "-") == 0;
     const char *name = is_stdin ? "standard input" : path;
     int fd = -1, rc = -1;
@@ -53,8 +52,8 @@ int cli_read_file(const char *path, size_t max_bytes, char **ret_data,
             break;
         len += (size_t)n;
         if (len > max_bytes) {
-            snprintf(errbuf, errbuf_size, "'%s' is larger than the limit of %zu MiB",
-                     name, max_bytes >> 20);
+            snprintf(errbuf, errbuf_size, "'%s' is larger than the limit of %zu MiB", name,
+                     max_bytes >> 20);
             goto out;
         }
     }

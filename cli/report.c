@@ -23,8 +23,7 @@ const char cli_exit_status_help[] =
     "  6  internal failure of the sandbox (internal, helper missing, ...), or\n"
     "     a file or figure that could not be written to --output-dir/--figures-dir\n";
 
-int cli_exit_for_kind(psb_error_kind kind)
-{
+int cli_exit_for_kind(psb_error_kind kind) {
     int rc = CLI_EXIT_INTERNAL;
 
     switch (kind) {
@@ -62,8 +61,7 @@ int cli_exit_for_kind(psb_error_kind kind)
 }
 
 /* Writes len bytes to f; the text ends with a newline if it had none. */
-static void write_block(FILE *f, const char *text, size_t len)
-{
+static void write_block(FILE *f, const char *text, size_t len) {
     fwrite(text, 1, len, f);
     if (len > 0 && text[len - 1] != '\n')
         fputc('\n', f);
@@ -73,15 +71,13 @@ static void write_block(FILE *f, const char *text, size_t len)
  * "result: <JSON>" on stdout, unless the result is null. The library's text
  * as is: re-encoding it would print floats with 17 digits (20.899999999999999).
  */
-static void print_result(const char *result_json)
-{
+static void print_result(const char *result_json) {
     if (result_json != NULL && strcmp(result_json, "null") != 0)
         printf("result: %s\n", result_json);
 }
 
 /* The readable error block on stderr. */
-static void print_error_block(const psb_outcome *outcome)
-{
+static void print_error_block(const psb_outcome *outcome) {
     const char *type = psb_outcome_error_type(outcome);
     const char *message = psb_outcome_error_message(outcome);
     const char *traceback = psb_outcome_error_traceback(outcome);
@@ -106,8 +102,7 @@ static void print_error_block(const psb_outcome *outcome)
  * The note on figures and files that are not on the screen: where they went,
  * or which flag would write them. `saved` holds CLI_SAVED_* bits.
  */
-static void print_outputs_note(size_t figures, size_t files, unsigned saved)
-{
+static void print_outputs_note(size_t figures, size_t files, unsigned saved) {
     int figures_left = figures > 0 && !(saved & CLI_SAVED_FIGURES);
     int files_left = files > 0 && !(saved & CLI_SAVED_FILES);
 
@@ -128,8 +123,7 @@ static void print_outputs_note(size_t figures, size_t files, unsigned saved)
                 files);
 }
 
-static void print_readable(const psb_outcome *outcome, unsigned saved)
-{
+static void print_readable(const psb_outcome *outcome, unsigned saved) {
     size_t out_len = 0, err_len = 0;
     int out_cut = 0, err_cut = 0;
     const char *out = psb_outcome_stdout(outcome, &out_len, &out_cut);
@@ -167,11 +161,9 @@ static void print_readable(const psb_outcome *outcome, unsigned saved)
     }
 }
 
-int cli_print_outcome(const psb_outcome *outcome, int json, unsigned saved)
-{
-    int rc = cli_exit_for_kind(psb_outcome_ok(outcome)
-                                   ? PSB_KIND_NONE
-                                   : psb_outcome_error_kind(outcome));
+int cli_print_outcome(const psb_outcome *outcome, int json, unsigned saved) {
+    int rc = cli_exit_for_kind(psb_outcome_ok(outcome) ? PSB_KIND_NONE
+                                                       : psb_outcome_error_kind(outcome));
     const char *text;
 
     if (!json) {
@@ -191,8 +183,7 @@ out:
 }
 
 /* A JSON string of message; bytes that are not UTF-8 become '?'. */
-static json_t *message_string(const char *message)
-{
+static json_t *message_string(const char *message) {
     json_t *s = json_string(message);
     char *copy = NULL;
     size_t i, off, len;
@@ -211,22 +202,18 @@ out:
     return s;
 }
 
-void cli_print_failure_json(psb_error_kind kind, const char *message)
-{
+void cli_print_failure_json(psb_error_kind kind, const char *message) {
     json_t *root = NULL;
     char *text = NULL;
 
     root = json_pack("{s:s, s:n, s:s, s:b, s:s, s:b,"
                      " s:{s:s, s:n, s:o, s:n, s:n, s:n},"
                      " s:{s:I, s:I, s:I}, s:[], s:b, s:[]}",
-                     "status", "error", "result", "stdout", "", "stdout_truncated", 0,
-                     "stderr", "", "stderr_truncated", 0,
-                     "error", "kind", psb_error_kind_name(kind), "type",
-                     "message", message_string(message), "traceback", "module",
-                     "event",
-                     "stats", "wall_ms", (json_int_t)0, "cpu_ms", (json_int_t)0,
-                     "peak_rss_kib", (json_int_t)0, "figures", "figures_truncated", 0,
-                     "files");
+                     "status", "error", "result", "stdout", "", "stdout_truncated", 0, "stderr", "",
+                     "stderr_truncated", 0, "error", "kind", psb_error_kind_name(kind), "type",
+                     "message", message_string(message), "traceback", "module", "event", "stats",
+                     "wall_ms", (json_int_t)0, "cpu_ms", (json_int_t)0, "peak_rss_kib",
+                     (json_int_t)0, "figures", "figures_truncated", 0, "files");
     if (root != NULL)
         text = json_dumps(root, JSON_COMPACT);
     if (text == NULL) {

@@ -82,16 +82,15 @@ struct run {
     psb_outcome *outcome;
     int files_dirfd;   /* --output-dir, opened before the run; -1 when absent */
     int figures_dirfd; /* --figures-dir, opened before the run; -1 when absent */
-    psb_error err; /* details of the first failed API call */
+    psb_error err;     /* details of the first failed API call */
 };
 
 /*
  * Reports a failure that stops the run, as `pysandbox: error: ...` on stderr
  * or, with --json, as the JSON outcome shape. Returns rc.
  */
-__attribute__((format(printf, 4, 5))) static int fail(int json, int rc, int hint,
-                                                       const char *fmt, ...)
-{
+__attribute__((format(printf, 4, 5))) static int fail(int json, int rc, int hint, const char *fmt,
+                                                      ...) {
     char message[1024];
     va_list ap;
 
@@ -99,8 +98,7 @@ __attribute__((format(printf, 4, 5))) static int fail(int json, int rc, int hint
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
     if (json) {
-        cli_print_failure_json(rc == CLI_EXIT_USAGE ? PSB_KIND_INVALID_REQUEST
-                                                    : PSB_KIND_INTERNAL,
+        cli_print_failure_json(rc == CLI_EXIT_USAGE ? PSB_KIND_INVALID_REQUEST : PSB_KIND_INTERNAL,
                                message);
     } else {
         fprintf(stderr, CLI_PROG ": error: %s\n", message);
@@ -111,23 +109,20 @@ __attribute__((format(printf, 4, 5))) static int fail(int json, int rc, int hint
 }
 
 /* A failed API call, reported with the library's message. Returns rc. */
-static int api_fail(const struct run *r, const char *what, psb_status status, int rc)
-{
+static int api_fail(const struct run *r, const char *what, psb_status status, int rc) {
     const char *detail = r->err.message[0] != '\0' ? r->err.message : psb_status_str(status);
 
     return fail(r->args->json, rc, 0, "%s: %s", what, detail);
 }
 
 /* The exit status for a failed setter: only running out of memory is ours. */
-static int setter_rc(psb_status status)
-{
+static int setter_rc(psb_status status) {
     return status == PSB_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
 }
 
 /* Reads one input file; text files (code, prelude) must be UTF-8 without NUL. */
-static int read_input(const struct run *r, const char *flag, const char *path,
-                      size_t max_bytes, int text, char **ret_data, size_t *ret_len)
-{
+static int read_input(const struct run *r, const char *flag, const char *path, size_t max_bytes,
+                      int text, char **ret_data, size_t *ret_len) {
     char message[768];
     const char *problem;
     size_t offset = 0;
@@ -140,8 +135,8 @@ static int read_input(const struct run *r, const char *flag, const char *path,
     problem = text ? cli_check_text(*ret_data, *ret_len, &offset) : NULL;
     if (problem != NULL) {
         fail(r->args->json, rc, 0, "%s%s'%s' %s (at byte %zu)", flag,
-             flag[0] != '\0' ? ": " : "code in ",
-             strcmp(path, "-") == 0 ? "standard input" : path, problem, offset);
+             flag[0] != '\0' ? ": " : "code in ", strcmp(path, "-") == 0 ? "standard input" : path,
+             problem, offset);
         goto out;
     }
     rc = CLI_EXIT_OK;
@@ -149,21 +144,20 @@ out:
     return rc;
 }
 
-static int read_inputs(struct run *r)
-{
+static int read_inputs(struct run *r) {
     const struct cli_run_args *a = r->args;
     int rc;
 
     rc = read_input(r, "", a->code_path, CLI_CODE_MAX_BYTES, 1, &r->code, &r->code_len);
     if (rc == CLI_EXIT_OK && a->inputs_path != NULL)
-        rc = read_input(r, "--inputs-file", a->inputs_path, CLI_DATA_MAX_BYTES, 0,
-                        &r->inputs, &r->inputs_len);
+        rc = read_input(r, "--inputs-file", a->inputs_path, CLI_DATA_MAX_BYTES, 0, &r->inputs,
+                        &r->inputs_len);
     if (rc == CLI_EXIT_OK && a->stdin_path != NULL)
-        rc = read_input(r, "--stdin-file", a->stdin_path, CLI_DATA_MAX_BYTES, 0,
-                        &r->stdin_data, &r->stdin_len);
+        rc = read_input(r, "--stdin-file", a->stdin_path, CLI_DATA_MAX_BYTES, 0, &r->stdin_data,
+                        &r->stdin_len);
     if (rc == CLI_EXIT_OK && a->prelude_path != NULL)
-        rc = read_input(r, "--prelude-file", a->prelude_path, CLI_CODE_MAX_BYTES, 1,
-                        &r->prelude, &r->prelude_len);
+        rc = read_input(r, "--prelude-file", a->prelude_path, CLI_CODE_MAX_BYTES, 1, &r->prelude,
+                        &r->prelude_len);
     return rc;
 }
 
@@ -171,8 +165,7 @@ static int read_inputs(struct run *r)
  * The pysandbox-helper next to this executable, so that a CLI in a build
  * tree works from anywhere. Returns 0 and fills buf when there is one.
  */
-static int find_own_helper(char *buf, size_t size)
-{
+static int find_own_helper(char *buf, size_t size) {
     char exe[PATH_MAX];
     char *slash;
     ssize_t n;
@@ -194,8 +187,7 @@ out:
     return rc;
 }
 
-static int configure_sandbox(struct run *r)
-{
+static int configure_sandbox(struct run *r) {
     char helper[PATH_MAX + 32];
     psb_status st = PSB_OK;
     const char *what = "creating the configuration";
@@ -231,8 +223,7 @@ out:
 }
 
 /* One --env NAME=VALUE (the parser made sure there is a '='). */
-static psb_status set_env(struct run *r, const char *assignment)
-{
+static psb_status set_env(struct run *r, const char *assignment) {
     const char *eq = strchr(assignment, '=');
     char *name = NULL;
     psb_status st = PSB_ENOMEM;
@@ -251,8 +242,7 @@ out:
 }
 
 /* The repeatable flags but --file, in command-line order. */
-static psb_status apply_rules(struct run *r, const char **ret_what)
-{
+static psb_status apply_rules(struct run *r, const char **ret_what) {
     const struct cli_run_args *a = r->args;
     psb_status st = PSB_OK;
     size_t i;
@@ -283,8 +273,7 @@ static psb_status apply_rules(struct run *r, const char **ret_what)
  * (at most the API's 64 MiB) and hands a copy to the options. Returns an
  * exit status; a failure is reported.
  */
-static int add_file(struct run *r, const char *assignment)
-{
+static int add_file(struct run *r, const char *assignment) {
     const char *eq = strchr(assignment, '=');
     char *name = NULL, *data = NULL;
     size_t len = 0;
@@ -313,8 +302,7 @@ out:
 }
 
 /* Every --file, in command-line order (a later NAME replaces an earlier one). */
-static int add_files(struct run *r)
-{
+static int add_files(struct run *r) {
     const struct cli_run_args *a = r->args;
     int rc = CLI_EXIT_OK;
     size_t i;
@@ -327,25 +315,21 @@ static int add_files(struct run *r)
 }
 
 /* The byte caps on what comes back: result, files, figures, stdout, stderr. */
-static psb_status set_output_caps(struct run *r, const char **ret_what)
-{
+static psb_status set_output_caps(struct run *r, const char **ret_what) {
     const struct cli_run_args *a = r->args;
     psb_status st = PSB_OK;
 
     *ret_what = "--result-limit-bytes";
-    if (a->has_result_limit &&
-        (st = psb_exec_options_set_result_limit_bytes(r->options, a->result_limit_bytes,
-                                                      &r->err)) != PSB_OK)
+    if (a->has_result_limit && (st = psb_exec_options_set_result_limit_bytes(
+                                    r->options, a->result_limit_bytes, &r->err)) != PSB_OK)
         goto out;
     *ret_what = "--files-limit-bytes";
-    if (a->has_files_limit &&
-        (st = psb_exec_options_set_files_limit_bytes(r->options, a->files_limit_bytes,
-                                                     &r->err)) != PSB_OK)
+    if (a->has_files_limit && (st = psb_exec_options_set_files_limit_bytes(
+                                   r->options, a->files_limit_bytes, &r->err)) != PSB_OK)
         goto out;
     *ret_what = "--figures-limit-bytes";
-    if (a->has_figures_limit &&
-        (st = psb_exec_options_set_figures_limit_bytes(r->options, a->figures_limit_bytes,
-                                                       &r->err)) != PSB_OK)
+    if (a->has_figures_limit && (st = psb_exec_options_set_figures_limit_bytes(
+                                     r->options, a->figures_limit_bytes, &r->err)) != PSB_OK)
         goto out;
     /* One setter for both: the one not given keeps the documented 1 MiB. */
     *ret_what = !a->has_stderr_limit   ? "--stdout-limit-bytes"
@@ -355,14 +339,12 @@ static psb_status set_output_caps(struct run *r, const char **ret_what)
         st = psb_exec_options_set_output_limits(
             r->options,
             a->has_stdout_limit ? a->stdout_limit_bytes : CLI_OUTPUT_LIMIT_DEFAULT_BYTES,
-            a->has_stderr_limit ? a->stderr_limit_bytes : CLI_OUTPUT_LIMIT_DEFAULT_BYTES,
-            &r->err);
+            a->has_stderr_limit ? a->stderr_limit_bytes : CLI_OUTPUT_LIMIT_DEFAULT_BYTES, &r->err);
 out:
     return st;
 }
 
-static int configure_options(struct run *r)
-{
+static int configure_options(struct run *r) {
     const struct cli_run_args *a = r->args;
     psb_status st = PSB_OK;
     const char *what = "creating the options";
@@ -379,8 +361,7 @@ static int configure_options(struct run *r)
         goto out;
     what = "--memory-mb";
     if (a->has_memory &&
-        (st = psb_exec_options_set_memory_limit_mib(r->options, a->memory_mib, &r->err)) !=
-            PSB_OK)
+        (st = psb_exec_options_set_memory_limit_mib(r->options, a->memory_mib, &r->err)) != PSB_OK)
         goto out;
     what = "--cpu-seconds";
     if (a->has_cpu &&
@@ -388,23 +369,20 @@ static int configure_options(struct run *r)
         goto out;
     what = "--inputs";
     if (a->inputs_json != NULL &&
-        (st = psb_exec_options_set_inputs_json(r->options, a->inputs_json,
-                                               strlen(a->inputs_json), &r->err)) != PSB_OK)
-        goto out;
-    what = "--inputs-file";
-    if (r->inputs != NULL &&
-        (st = psb_exec_options_set_inputs_json(r->options, r->inputs, r->inputs_len,
+        (st = psb_exec_options_set_inputs_json(r->options, a->inputs_json, strlen(a->inputs_json),
                                                &r->err)) != PSB_OK)
         goto out;
+    what = "--inputs-file";
+    if (r->inputs != NULL && (st = psb_exec_options_set_inputs_json(
+                                  r->options, r->inputs, r->inputs_len, &r->err)) != PSB_OK)
+        goto out;
     what = "--stdin-file";
-    if (r->stdin_data != NULL &&
-        (st = psb_exec_options_set_stdin(r->options, r->stdin_data, r->stdin_len,
-                                         &r->err)) != PSB_OK)
+    if (r->stdin_data != NULL && (st = psb_exec_options_set_stdin(r->options, r->stdin_data,
+                                                                  r->stdin_len, &r->err)) != PSB_OK)
         goto out;
     what = "--prelude-file";
-    if (r->prelude != NULL &&
-        (st = psb_exec_options_set_prelude(r->options, r->prelude, r->prelude_len,
-                                           &r->err)) != PSB_OK)
+    if (r->prelude != NULL && (st = psb_exec_options_set_prelude(
+                                   r->options, r->prelude, r->prelude_len, &r->err)) != PSB_OK)
         goto out;
     st = set_output_caps(r, &what);
     if (st != PSB_OK)
@@ -423,8 +401,7 @@ out:
  * a directory that cannot be made runs nothing, and so that what is written
  * afterwards lands in the directory that was checked.
  */
-static int open_out_dirs(struct run *r)
-{
+static int open_out_dirs(struct run *r) {
     const struct cli_run_args *a = r->args;
     char message[768];
     int rc = CLI_EXIT_OK;
@@ -445,8 +422,7 @@ out:
  * Writes the outcome's files and figures where the flags say. Returns the
  * number that could not be written (each reported on stderr).
  */
-static size_t save_outputs(const struct run *r)
-{
+static size_t save_outputs(const struct run *r) {
     size_t failed = 0;
 
     if (r->files_dirfd >= 0)
@@ -456,8 +432,7 @@ static size_t save_outputs(const struct run *r)
     return failed;
 }
 
-static int execute(struct run *r)
-{
+static int execute(struct run *r) {
     psb_status st;
     size_t failed;
     int rc;
@@ -484,8 +459,7 @@ out:
     return rc;
 }
 
-static void run_release(struct run *r)
-{
+static void run_release(struct run *r) {
     if (r->files_dirfd >= 0)
         close(r->files_dirfd);
     if (r->figures_dirfd >= 0)
@@ -500,8 +474,7 @@ static void run_release(struct run *r)
     free(r->prelude);
 }
 
-int cli_cmd_run(int argc, char **argv)
-{
+int cli_cmd_run(int argc, char **argv) {
     struct cli_run_args args;
     struct run r;
     int rc, parsed;
@@ -544,8 +517,7 @@ out:
     return rc;
 }
 
-const char *cli_helper_path(void)
-{
+const char *cli_helper_path(void) {
     static char buf[PATH_MAX + 32];
     if (getenv("PYSANDBOX_HELPER") != NULL)
         return NULL;

@@ -66,9 +66,8 @@ static const struct option long_options[] = {
 };
 
 /* Records a usage error unless an earlier one was recorded (first wins). */
-__attribute__((format(printf, 2, 3))) static void
-set_error(struct cli_run_args *args, const char *fmt, ...)
-{
+__attribute__((format(printf, 2, 3))) static void set_error(struct cli_run_args *args,
+                                                            const char *fmt, ...) {
     if (args->error[0] == '\0') {
         va_list ap;
 
@@ -87,8 +86,7 @@ struct number_flag {
 };
 
 /* The number_flag for opt; 0 when opt takes no number. */
-static int number_flag(struct cli_run_args *a, int opt, struct number_flag *ret)
-{
+static int number_flag(struct cli_run_args *a, int opt, struct number_flag *ret) {
     struct number_flag f = {NULL, 0, NULL, NULL};
 
     switch (opt) {
@@ -133,8 +131,7 @@ static int number_flag(struct cli_run_args *a, int opt, struct number_flag *ret)
  * are the API's. A later valid value replaces an earlier one.
  */
 static void parse_number(struct cli_run_args *args, const struct number_flag *f,
-                         const char *value)
-{
+                         const char *value) {
     uint64_t v = 0;
     enum cli_num r;
 
@@ -152,8 +149,7 @@ static void parse_number(struct cli_run_args *args, const struct number_flag *f,
 }
 
 /* getopt_long's '?' and ':' returns, worded for the user. */
-static void bad_option(struct cli_run_args *args, int c, char **argv)
-{
+static void bad_option(struct cli_run_args *args, int c, char **argv) {
     const char *arg = optind > 0 ? argv[optind - 1] : "";
 
     if (c == ':')
@@ -167,16 +163,14 @@ static void bad_option(struct cli_run_args *args, int c, char **argv)
 }
 
 /* Appends a repeatable flag; rules has room for one per argv element. */
-static void add_rule(struct cli_run_args *args, int flag, const char *value)
-{
+static void add_rule(struct cli_run_args *args, int flag, const char *value) {
     args->rules[args->n_rules].flag = flag;
     args->rules[args->n_rules].value = value;
     args->n_rules++;
 }
 
 /* The checks that need the whole command line. */
-static void check_combination(struct cli_run_args *args)
-{
+static void check_combination(struct cli_run_args *args) {
     int readers = (strcmp(args->code_path, "-") == 0) +
                   (args->inputs_path != NULL && strcmp(args->inputs_path, "-") == 0) +
                   (args->stdin_path != NULL && strcmp(args->stdin_path, "-") == 0);
@@ -188,8 +182,7 @@ static void check_combination(struct cli_run_args *args)
                         "standard input ('-'; FILE defaults to it)");
 }
 
-int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args)
-{
+int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args) {
     struct number_flag number;
     int rc = -2, c;
 
@@ -269,8 +262,7 @@ out:
     return rc;
 }
 
-void cli_run_args_release(struct cli_run_args *args)
-{
+void cli_run_args_release(struct cli_run_args *args) {
     free(args->rules);
     args->rules = NULL;
     args->n_rules = 0;

@@ -11,8 +11,7 @@
  * when it is not one: overlong forms, surrogates and code points past
  * U+10FFFF are refused (RFC 3629, section 4).
  */
-static size_t sequence_length(const unsigned char *s, size_t left)
-{
+static size_t sequence_length(const unsigned char *s, size_t left) {
     size_t n = 0, i;
     unsigned char lo = 0x80, hi = 0xBF;
 
@@ -50,8 +49,7 @@ out:
     return n;
 }
 
-const char *cli_check_text(const char *text, size_t len, size_t *ret_offset)
-{
+const char *cli_check_text(const char *text, size_t len, size_t *ret_offset) {
     const unsigned char *s = (const unsigned char *)text;
     const char *problem = NULL;
     size_t i = 0, n;

@@ -7,8 +7,7 @@
 
 #include "embed/internal.h"
 
-static const char alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *psb__base64_encode(const void *data, size_t len) {
     const unsigned char *in = data;
@@ -59,8 +58,8 @@ int psb__base64_decode(const char *text, size_t len, psb__buf *ret) {
                 return -1;
             }
         }
-        unsigned n = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
-                     (unsigned)v[3];
+        unsigned n =
+            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
         unsigned char bytes[3] = {(unsigned char)(n >> 16), (unsigned char)(n >> 8),
                                   (unsigned char)n};
         if (psb__buf_append(&out, bytes, (size_t)(3 - pad)) != 0) {

@@ -27,8 +27,8 @@ void psb__child_reply(int fd, const char *kind, const char *type, const char *me
         reply = json_pack("{s:s}", "status", "ok");
     else
         reply = json_pack("{s:s,s:{s:s,s:s?,s:s?,s:s?,s:s?,s:s?}}", "status", "error", "error",
-                          "kind", kind, "type", type, "message", message, "traceback",
-                          traceback, "module", module, "event", event);
+                          "kind", kind, "type", type, "message", message, "traceback", traceback,
+                          "module", module, "event", event);
     if (reply && extra)
         json_object_update(reply, extra);
     /* Its own usage: the helper answers before it reaps this process. */
@@ -103,7 +103,6 @@ static int place_fds(const psb__child_spec *spec) {
             return -1;
     return tmp[4];
 }
-
 
 /* envp for the code: the request's env, HOME/TMPDIR defaulting to the scratch dir. */
 static char **build_env(const json_t *env, const char *scratch) {
@@ -206,8 +205,8 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     uint32_t type;
     psb__buf text = {0};
     json_t *req = NULL;
-    if (psb__frame_read(ctl, &type, &text, 0, PSB__FRAME_MAX) != 0 ||
-        type != PSB__FRAME_REQUEST || !(req = json_loadb(text.data, text.len, 0, NULL)))
+    if (psb__frame_read(ctl, &type, &text, 0, PSB__FRAME_MAX) != 0 || type != PSB__FRAME_REQUEST ||
+        !(req = json_loadb(text.data, text.len, 0, NULL)))
         setup_failed(rfd, "receiving the request", errno ? errno : EPROTO);
     psb__buf_free(&text);
     if (dup2(stdin_fd, 0) != 0)

@@ -49,8 +49,8 @@ psb_status psb_config_set_preload(psb_config *config, const char *const *modules
     for (size_t i = 0; i < count; i++) {
         if (!modules[i] || !psb__module_name_valid(modules[i])) {
             psb__buf_free(&list);
-            return psb__err(err, PSB_EINVAL, "preload[%zu]: '%.64s' is not a valid module name",
-                            i, modules[i] ? modules[i] : "(null)");
+            return psb__err(err, PSB_EINVAL, "preload[%zu]: '%.64s' is not a valid module name", i,
+                            modules[i] ? modules[i] : "(null)");
         }
         if ((i && psb__buf_append(&list, ",", 1)) ||
             psb__buf_append(&list, modules[i], strlen(modules[i]))) {
@@ -72,8 +72,7 @@ static psb_status replace_policy(psb_config *config, psb__policy *fresh) {
     return PSB_OK;
 }
 
-psb_status psb_config_set_policy(psb_config *config, const char *name_or_path,
-                                 psb_error *err) {
+psb_status psb_config_set_policy(psb_config *config, const char *name_or_path, psb_error *err) {
     if (!config || !name_or_path)
         return psb__err(err, PSB_EINVAL, "psb_config_set_policy: NULL argument");
     psb__policy fresh;

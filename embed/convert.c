@@ -49,8 +49,7 @@ PyObject *psb__json_to_py(const json_t *v) {
         return l;
     }
     case JSON_STRING:
-        return PyUnicode_FromStringAndSize(json_string_value(v),
-                                           (Py_ssize_t)json_string_length(v));
+        return PyUnicode_FromStringAndSize(json_string_value(v), (Py_ssize_t)json_string_length(v));
     case JSON_INTEGER:
         return PyLong_FromLongLong(json_integer_value(v));
     case JSON_REAL:
@@ -79,15 +78,15 @@ struct step {
  * would cost more than the conversion itself.
  */
 struct conv {
-    struct step steps[MAX_STEPS]; /* the path from `result` down */
-    int n_steps;                  /* entries used (capped at MAX_STEPS) */
-    int skipped;                  /* steps beyond the cap */
-    char path[512];               /* rendered path, cut at the buffer size */
+    struct step steps[MAX_STEPS];               /* the path from `result` down */
+    int n_steps;                                /* entries used (capped at MAX_STEPS) */
+    int skipped;                                /* steps beyond the cap */
+    char path[512];                             /* rendered path, cut at the buffer size */
     PyObject *stack[PSB__RESULT_MAX_DEPTH + 1]; /* containers being converted */
-    int depth;                    /* entries in stack */
-    char *error;                  /* message (malloc'd) when conversion failed */
-    PyObject *fallback;           /* support.jsonable, or NULL */
-    int fallback_depth;           /* nested fallback calls (a fallback's output converted) */
+    int depth;                                  /* entries in stack */
+    char *error;                                /* message (malloc'd) when conversion failed */
+    PyObject *fallback;                         /* support.jsonable, or NULL */
+    int fallback_depth; /* nested fallback calls (a fallback's output converted) */
 };
 
 /* The path as text, e.g. result["rows"][3] (cut with "..." when long). */
@@ -136,7 +135,9 @@ static void path_pop(struct conv *c) {
 static json_t *convert(struct conv *c, PyObject *o);
 static json_t *convert_other(struct conv *c, PyObject *o);
 
-static const char *type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
+static const char *type_name(PyObject *o) {
+    return Py_TYPE(o)->tp_name;
+}
 
 /* A tagged value for what JSON cannot hold natively: {"$type": t, "value": v}. */
 static json_t *tagged(const char *type, const char *value) {
@@ -198,8 +199,9 @@ static PyObject *key_text(struct conv *c, PyObject *k) {
         return PyUnicode_FromString("null");
     if (PyLong_Check(k) || PyFloat_Check(k))
         return PyObject_Repr(k);
-    fail(c, "dict key of type '%s' at %s cannot be converted to JSON (keys must be str, int, "
-            "float, bool or None)",
+    fail(c,
+         "dict key of type '%s' at %s cannot be converted to JSON (keys must be str, int, "
+         "float, bool or None)",
          type_name(k), path_str(c));
     return NULL;
 }
@@ -324,8 +326,7 @@ static json_t *convert(struct conv *c, PyObject *o) {
         return convert_float(o);
     if (PyUnicode_Check(o))
         return convert_str(c, o);
-    bool container = PyDict_Check(o) || PyList_Check(o) || PyTuple_Check(o) ||
-                     PyAnySet_Check(o);
+    bool container = PyDict_Check(o) || PyList_Check(o) || PyTuple_Check(o) || PyAnySet_Check(o);
     if (!container)
         return convert_other(c, o);
     for (int i = 0; i < c->depth; i++)

@@ -49,8 +49,7 @@ static psb_status verr(psb_error *err, psb_status code, int errno_value, const c
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     if (errno_value) {
         size_t used = strlen(err->message);
-        snprintf(err->message + used, sizeof err->message - used, ": %s",
-                 strerror(errno_value));
+        snprintf(err->message + used, sizeof err->message - used, ": %s", strerror(errno_value));
     }
     return code;
 }

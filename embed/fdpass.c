@@ -18,8 +18,8 @@ int psb__send_fd(int sock, int fd) {
     struct iovec iov = {.iov_base = &byte, .iov_len = 1};
     union fd_cmsg cm;
     memset(&cm, 0, sizeof cm);
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                         .msg_controllen = sizeof cm.buf};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -36,8 +36,8 @@ int psb__recv_fd(int sock, int *ret_fd) {
     char byte;
     struct iovec iov = {.iov_base = &byte, .iov_len = 1};
     union fd_cmsg cm;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                         .msg_controllen = sizeof cm.buf};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
     ssize_t n;
     do {
         n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);

@@ -27,8 +27,8 @@ static int make_parents(int dirfd, const char *name) {
             if (errno != EEXIST)
                 return -1;
         } else if ((psb__helper.layers & PSB__LAYER_UNPRIVILEGED) && geteuid() == 0 &&
-                   fchownat(dirfd, path, psb__helper.uid, psb__helper.gid,
-                            AT_SYMLINK_NOFOLLOW) != 0) {
+                   fchownat(dirfd, path, psb__helper.uid, psb__helper.gid, AT_SYMLINK_NOFOLLOW) !=
+                       0) {
             return -1; /* the code must be able to write next to its inputs */
         }
         *p = '/';
@@ -65,10 +65,10 @@ int psb__inputs_place(int sock, const char *scratch, const json_t *names, uint64
             goto out;
         }
         /* O_EXCL|O_NOFOLLOW: nothing to follow in a fresh dir, and say so anyway. */
-        int fd = make_parents(dirfd, name) == 0
-                     ? openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                              0444)
-                     : -1;
+        int fd =
+            make_parents(dirfd, name) == 0
+                ? openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0444)
+                : -1;
         struct stat st;
         bool ok = fd >= 0 && psb__write_all(fd, data, len) == 0 && fstat(fd, &st) == 0;
         if (fd >= 0)
@@ -89,16 +89,16 @@ out:
 
 /* Output files being gathered. */
 struct outputs {
-    const char *scratch;      /* the scratch dir walked */
-    int dirfd;                /* the scratch dir, opened once */
+    const char *scratch;                  /* the scratch dir walked */
+    int dirfd;                            /* the scratch dir, opened once */
     const struct psb__input_stat *inputs; /* inputs to leave out when unchanged */
-    size_t n_inputs;          /* entries in inputs */
-    uint64_t limit;           /* files_bytes */
-    struct psb__file *files;  /* collected files */
-    size_t n, cap;            /* entries used, allocated */
-    uint64_t bytes;           /* total size */
-    bool over;                /* the caps were exceeded */
-    bool failed;              /* out of memory or unreadable */
+    size_t n_inputs;                      /* entries in inputs */
+    uint64_t limit;                       /* files_bytes */
+    struct psb__file *files;              /* collected files */
+    size_t n, cap;                        /* entries used, allocated */
+    uint64_t bytes;                       /* total size */
+    bool over;                            /* the caps were exceeded */
+    bool failed;                          /* out of memory or unreadable */
 };
 static struct outputs *collecting; /* nftw has no user pointer */
 
@@ -106,8 +106,7 @@ static struct outputs *collecting; /* nftw has no user pointer */
 static int open_beneath(int dirfd, const char *name) {
     struct open_how how = {
         .flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-                   RESOLVE_NO_XDEV,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
     };
     return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof how);
 }
@@ -175,12 +174,10 @@ static int by_name(const void *a, const void *b) {
     return strcmp(((const struct psb__file *)a)->name, ((const struct psb__file *)b)->name);
 }
 
-
-int psb__outputs_collect(const char *scratch, const struct psb__input_stat *inputs,
-                         size_t n_inputs, uint64_t limit_bytes, struct psb__file **ret_files,
-                         size_t *ret_n) {
-    struct outputs outs = {.scratch = scratch, .inputs = inputs, .n_inputs = n_inputs,
-                           .limit = limit_bytes};
+int psb__outputs_collect(const char *scratch, const struct psb__input_stat *inputs, size_t n_inputs,
+                         uint64_t limit_bytes, struct psb__file **ret_files, size_t *ret_n) {
+    struct outputs outs = {
+        .scratch = scratch, .inputs = inputs, .n_inputs = n_inputs, .limit = limit_bytes};
     outs.dirfd = open(scratch, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (outs.dirfd < 0)
         return -1;

@@ -23,7 +23,6 @@
 
 #define MAX_JOBS 1024
 
-
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st;
     (void)ftw;
@@ -63,7 +62,9 @@ static void note_interpreter_fds(int ctl) {
 }
 
 /* true if pid names no process (a helper that died without cleaning up). */
-static bool pid_gone(long pid) { return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
+static bool pid_gone(long pid) {
+    return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
 
 /*
  * Removes the scratch roots of helpers that were killed (SIGKILL leaves no
@@ -138,8 +139,8 @@ static int set_up_confinement(unsigned wanted, unsigned required, char *msg, siz
         if (psb__ns_enter(psb__helper.network, &what) == 0) {
             have |= PSB__LAYER_NAMESPACES;
             /* A private mount namespace for the size-capped scratch tmpfs mounts. */
-            psb__helper.scratch_tmpfs = unshare(CLONE_NEWNS) == 0 &&
-                                        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
+            psb__helper.scratch_tmpfs =
+                unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
         } else if (!why[0]) {
             snprintf(why, sizeof why, "cannot create namespaces (%s: %s)", what, strerror(errno));
         }

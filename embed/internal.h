@@ -178,23 +178,23 @@ struct psb__figure {
 };
 
 struct psb_outcome {
-    bool ok;                 /* status "ok" */
-    psb_error_kind kind;     /* PSB_KIND_NONE when ok */
-    char *type;              /* Python exception type or NULL */
-    char *message;           /* error message or NULL */
-    char *traceback;         /* formatted user traceback or NULL */
-    char *module;            /* denied module or NULL */
-    char *event;             /* denied audit event / syscall or NULL */
-    char *result_json;       /* compact JSON of `result` ("null" if none) */
-    psb__buf out, err;       /* captured stdout and stderr bytes */
-    bool out_trunc, err_trunc; /* a cap cut the stream */
-    psb_stats stats;         /* wall, CPU, peak RSS */
+    bool ok;                     /* status "ok" */
+    psb_error_kind kind;         /* PSB_KIND_NONE when ok */
+    char *type;                  /* Python exception type or NULL */
+    char *message;               /* error message or NULL */
+    char *traceback;             /* formatted user traceback or NULL */
+    char *module;                /* denied module or NULL */
+    char *event;                 /* denied audit event / syscall or NULL */
+    char *result_json;           /* compact JSON of `result` ("null" if none) */
+    psb__buf out, err;           /* captured stdout and stderr bytes */
+    bool out_trunc, err_trunc;   /* a cap cut the stream */
+    psb_stats stats;             /* wall, CPU, peak RSS */
     struct psb__figure *figures; /* captured figures */
-    size_t n_figures;        /* entries in figures */
-    bool figures_trunc;      /* the figure cap dropped some */
-    struct psb__file *files; /* files the code wrote in its working directory */
-    size_t n_files;          /* entries in files */
-    char *json;              /* psb_outcome_json() cache, built on demand */
+    size_t n_figures;            /* entries in figures */
+    bool figures_trunc;          /* the figure cap dropped some */
+    struct psb__file *files;     /* files the code wrote in its working directory */
+    size_t n_files;              /* entries in files */
+    char *json;                  /* psb_outcome_json() cache, built on demand */
 };
 
 /* Frees an array of files and their contents. */
@@ -229,8 +229,8 @@ psb_outcome *psb__outcome_from_reply(const json_t *reply, psb__buf *result, psb_
 /* Encodes a FILE frame payload (name, NUL, bytes) into *ret. 0 or -1 (ENOMEM). */
 int psb__file_frame(const char *name, const void *data, size_t len, psb__buf *ret);
 /* Splits a FILE frame payload; 0, or -1 when malformed (bad name). Steals nothing. */
-int psb__file_frame_parse(const psb__buf *payload, const char **ret_name,
-                          const char **ret_data, size_t *ret_len);
+int psb__file_frame_parse(const psb__buf *payload, const char **ret_name, const char **ret_data,
+                          size_t *ret_len);
 
 /* Validates code for psb_exec()/prelude: UTF-8, no NUL, size cap. */
 psb_status psb__code_check(const char *code, size_t len, const char *what, psb_error *err);
@@ -250,15 +250,15 @@ typedef struct psb__job psb__job;
 
 /* How the helper was started; set once in main(), inherited by every child. */
 struct psb__helper_conf {
-    unsigned layers;            /* PSB__LAYER_* bits in force */
-    unsigned uid, gid;          /* what a root helper's children run as */
-    bool network;               /* sockets allowed, no network namespace */
-    bool scratch_tmpfs;         /* scratch dirs are size-capped tmpfs mounts */
-    uint64_t scratch_mib;       /* tmpfs size for the next spare (the last request's) */
-    json_t *readable_paths;     /* the last request's; spares confine themselves with it */
-    bool cgroups;               /* each child gets a pids cgroup */
-    uint64_t threads;           /* pids.max for the next spare (the last request's) */
-    psb__seccomp_prog seccomp;  /* compiled once, loaded by every child */
+    unsigned layers;           /* PSB__LAYER_* bits in force */
+    unsigned uid, gid;         /* what a root helper's children run as */
+    bool network;              /* sockets allowed, no network namespace */
+    bool scratch_tmpfs;        /* scratch dirs are size-capped tmpfs mounts */
+    uint64_t scratch_mib;      /* tmpfs size for the next spare (the last request's) */
+    json_t *readable_paths;    /* the last request's; spares confine themselves with it */
+    bool cgroups;              /* each child gets a pids cgroup */
+    uint64_t threads;          /* pids.max for the next spare (the last request's) */
+    psb__seccomp_prog seccomp; /* compiled once, loaded by every child */
 };
 extern struct psb__helper_conf psb__helper;
 
@@ -289,14 +289,14 @@ void psb__job_kill(psb__job *job);
  * REQUEST frame. A spare child waits there until an execution needs it.
  */
 typedef struct psb__child_spec {
-    const char *scratch; /* the execution's scratch dir (cwd) */
-    int stdout_fd;       /* becomes fd 1 */
-    int stderr_fd;       /* becomes fd 2 */
-    int result_fd;       /* becomes PSB__CHILD_RESULT_FD */
-    int ctl_fd;          /* the request arrives here */
+    const char *scratch;          /* the execution's scratch dir (cwd) */
+    int stdout_fd;                /* becomes fd 1 */
+    int stderr_fd;                /* becomes fd 2 */
+    int result_fd;                /* becomes PSB__CHILD_RESULT_FD */
+    int ctl_fd;                   /* the request arrives here */
     const json_t *readable_paths; /* known: confine fully before the request arrives */
-    const int *keep_fds; /* read-only files a warm interpreter holds open (sorted) */
-    size_t n_keep_fds;   /* entries in keep_fds */
+    const int *keep_fds;          /* read-only files a warm interpreter holds open (sorted) */
+    size_t n_keep_fds;            /* entries in keep_fds */
 } psb__child_spec;
 
 /*
@@ -313,15 +313,15 @@ extern size_t psb__n_keep_fds;
 
 /* A forked child waiting for its request, with its pipes and scratch dir. */
 struct psb__vessel {
-    pid_t pid;                   /* the child, -1 when none */
-    int pidfd;                   /* its pidfd */
-    int fd[PSB__NSTREAMS];       /* read ends of stdout, stderr, result */
-    int ctl;                     /* where its request goes */
-    char scratch[4096];          /* its working directory */
-    uint64_t scratch_mib;        /* size of the scratch tmpfs */
-    json_t *confined_for;        /* readable paths it confined itself with, or NULL */
-    char cgroup[192];            /* its pids cgroup, "" when none */
-    uint64_t threads;            /* pids.max set on it (0: not yet) */
+    pid_t pid;             /* the child, -1 when none */
+    int pidfd;             /* its pidfd */
+    int fd[PSB__NSTREAMS]; /* read ends of stdout, stderr, result */
+    int ctl;               /* where its request goes */
+    char scratch[4096];    /* its working directory */
+    uint64_t scratch_mib;  /* size of the scratch tmpfs */
+    json_t *confined_for;  /* readable paths it confined itself with, or NULL */
+    char cgroup[192];      /* its pids cgroup, "" when none */
+    uint64_t threads;      /* pids.max set on it (0: not yet) */
 };
 
 /* Forks a child that prepares itself and waits for a request. 0, or -1 + msg. */
@@ -368,9 +368,8 @@ int psb__inputs_place(int sock, const char *scratch, const json_t *names, uint64
  * inputs. 0; 1 when they exceed limit_bytes or PSB__MAX_FILES; -1 when
  * reading failed. Nothing is returned unless 0.
  */
-int psb__outputs_collect(const char *scratch, const struct psb__input_stat *inputs,
-                         size_t n_inputs, uint64_t limit_bytes, struct psb__file **ret_files,
-                         size_t *ret_n);
+int psb__outputs_collect(const char *scratch, const struct psb__input_stat *inputs, size_t n_inputs,
+                         uint64_t limit_bytes, struct psb__file **ret_files, size_t *ret_n);
 /* true once the job's outcome was sent (the child may still be exiting). */
 bool psb__job_responded(const psb__job *job);
 /* When the last outcome was sent (CLOCK_MONOTONIC ns). */

@@ -61,8 +61,8 @@ static PyObject *load_pyshim(const char *name) {
         char filename[96], modname[96];
         snprintf(filename, sizeof filename, "<pysandbox/%s.py>", name);
         snprintf(modname, sizeof modname, "_pysandbox_%s", name);
-        PyObject *code = Py_CompileString((const char *)psb_pyshim_sources[i].source, filename,
-                                          Py_file_input);
+        PyObject *code =
+            Py_CompileString((const char *)psb_pyshim_sources[i].source, filename, Py_file_input);
         if (!code)
             return NULL;
         PyObject *mod = PyImport_ExecCodeModuleEx(modname, code, filename);
@@ -142,8 +142,8 @@ static long long request_limit(const char *key) {
  * or still open, as PNG within the figure cap. NULL when there are none.
  */
 static json_t *figures(void) {
-    PyObject *r = PyObject_CallMethod(support, "collect_figures", "Li",
-                                      request_limit("figures_bytes"), 64);
+    PyObject *r =
+        PyObject_CallMethod(support, "collect_figures", "Li", request_limit("figures_bytes"), 64);
     json_t *extra = NULL;
     if (r && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2 &&
         PyList_GET_SIZE(PyTuple_GET_ITEM(r, 0)) > 0) {
@@ -212,8 +212,8 @@ static bool clean_exit(void) {
 static int run_source(int fd, PyObject *support_mod, const char *source, const char *filename,
                       PyObject *globals) {
     PyObject *text = PyUnicode_FromString(source);
-    PyObject *r = text ? PyObject_CallMethod(support_mod, "register_source", "sO", filename, text)
-                       : NULL;
+    PyObject *r =
+        text ? PyObject_CallMethod(support_mod, "register_source", "sO", filename, text) : NULL;
     Py_XDECREF(text);
     Py_XDECREF(r);
     if (!r)
@@ -247,15 +247,13 @@ static int setup_interpreter(char *msg, size_t msg_size) {
         snprintf(msg, msg_size, "cannot add the audit hook");
         return -1;
     }
-    if (PyImport_AppendInittab("_pysandbox", (PyObject * (*)(void)) psb__hooks_module_init) !=
-        0) {
+    if (PyImport_AppendInittab("_pysandbox", (PyObject * (*)(void)) psb__hooks_module_init) != 0) {
         snprintf(msg, msg_size, "cannot register the _pysandbox module");
         return -1;
     }
     PyStatus st = init_python();
     if (PyStatus_Exception(st)) {
-        snprintf(msg, msg_size, "Python initialization failed: %s",
-                 st.err_msg ? st.err_msg : "?");
+        snprintf(msg, msg_size, "Python initialization failed: %s", st.err_msg ? st.err_msg : "?");
         return -1;
     }
     support = load_pyshim("support");
@@ -358,8 +356,7 @@ int psb__interp_prepare(char *msg, size_t msg_size) {
     return 0;
 }
 
-_Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd,
-                               bool seccomp_done) {
+_Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd, bool seccomp_done) {
     request = req;
     if (!warm) {
         PyObject *r = PyObject_CallMethod(support, "after_fork", NULL);
@@ -394,8 +391,8 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd,
     if (prelude)
         rc = run_source(fd, support, prelude, PRELUDE_FILENAME, globals);
     if (rc == 0)
-        rc = run_source(fd, support, json_string_value(json_object_get(req, "code")),
-                        USER_FILENAME, globals);
+        rc = run_source(fd, support, json_string_value(json_object_get(req, "code")), USER_FILENAME,
+                        globals);
     if (rc < 0)
         report_exception(fd, support, NULL);
 
@@ -419,10 +416,11 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd,
     Py_XDECREF(result);
     if (!j) {
         if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_MemoryError))
-            psb__child_reply(fd, "memory_limit", "MemoryError", error, NULL, NULL, NULL, NULL, 0, NULL);
+            psb__child_reply(fd, "memory_limit", "MemoryError", error, NULL, NULL, NULL, NULL, 0,
+                             NULL);
         else
-            psb__child_reply(fd, "result_not_serializable", NULL, error, NULL, NULL, NULL, NULL,
-                             0, NULL);
+            psb__child_reply(fd, "result_not_serializable", NULL, error, NULL, NULL, NULL, NULL, 0,
+                             NULL);
         _exit(0);
     }
     psb__json_set_real_format(python_float_repr);
@@ -430,7 +428,8 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd,
     json_decref(j);
     if (!text) {
         psb__child_reply(fd, "memory_limit", "MemoryError",
-                         "out of memory while encoding the result", NULL, NULL, NULL, NULL, 0, NULL);
+                         "out of memory while encoding the result", NULL, NULL, NULL, NULL, 0,
+                         NULL);
         _exit(0);
     }
     size_t len = strlen(text);

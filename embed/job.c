@@ -35,32 +35,31 @@
 enum { OUT, ERR, RES, NSTREAMS };
 
 struct psb__job {
-    int sock;                     /* the library's socket for this execution */
-    json_t *req;                  /* checked request */
-    psb__limits limits;           /* from the request */
-    char scratch[PATH_MAX];       /* per-execution scratch dir, cwd of the child */
-    pid_t pid;                    /* child pid, also its process group id */
-    int pidfd;                    /* readable once the child exits; -1 after reaping */
-    int fd[NSTREAMS];             /* read ends; -1 once at EOF */
-    psb__buf buf[NSTREAMS];       /* what was kept of each stream */
-    uint64_t cap[NSTREAMS];       /* bytes kept at most per stream */
-    bool trunc[NSTREAMS];         /* bytes were dropped */
-    uint64_t start_ns;            /* fork time */
-    uint64_t deadline_ns;         /* start + timeout */
-    uint64_t kill_ns;             /* when an interrupted child gets SIGKILL */
-    uint64_t exit_ns;             /* when the child was reaped */
-    bool interrupted;             /* SIGINT sent at the deadline */
-    bool killed;                  /* SIGKILL sent by us */
-    bool exited;                  /* reaped */
-    bool abandoned;               /* the library went away */
-    bool responded;               /* the outcome was sent */
-    char cgroup[192];             /* the child's pids cgroup, "" when none */
-    int wstatus;                  /* from wait4 */
-    struct rusage ru;             /* from wait4 */
+    int sock;                       /* the library's socket for this execution */
+    json_t *req;                    /* checked request */
+    psb__limits limits;             /* from the request */
+    char scratch[PATH_MAX];         /* per-execution scratch dir, cwd of the child */
+    pid_t pid;                      /* child pid, also its process group id */
+    int pidfd;                      /* readable once the child exits; -1 after reaping */
+    int fd[NSTREAMS];               /* read ends; -1 once at EOF */
+    psb__buf buf[NSTREAMS];         /* what was kept of each stream */
+    uint64_t cap[NSTREAMS];         /* bytes kept at most per stream */
+    bool trunc[NSTREAMS];           /* bytes were dropped */
+    uint64_t start_ns;              /* fork time */
+    uint64_t deadline_ns;           /* start + timeout */
+    uint64_t kill_ns;               /* when an interrupted child gets SIGKILL */
+    uint64_t exit_ns;               /* when the child was reaped */
+    bool interrupted;               /* SIGINT sent at the deadline */
+    bool killed;                    /* SIGKILL sent by us */
+    bool exited;                    /* reaped */
+    bool abandoned;                 /* the library went away */
+    bool responded;                 /* the outcome was sent */
+    char cgroup[192];               /* the child's pids cgroup, "" when none */
+    int wstatus;                    /* from wait4 */
+    struct rusage ru;               /* from wait4 */
     struct psb__input_stat *inputs; /* the input files as placed (left out on the way out) */
-    size_t n_inputs;              /* entries in inputs */
+    size_t n_inputs;                /* entries in inputs */
 };
-
 
 static bool reply_complete(const psb__buf *b);
 static void respond(psb__job *job, bool early);
@@ -78,19 +77,17 @@ static void send_reply(int sock, json_t *reply, const char *result, size_t resul
         return;
     (void)(psb__frame_write(sock, PSB__FRAME_REPLY, text, strlen(text)) ||
            psb__frame_write(sock, PSB__FRAME_RESULT, result, result_len) ||
-           psb__frame_write(sock, PSB__FRAME_STDOUT, out ? out->data : NULL,
-                            out ? out->len : 0) ||
-           psb__frame_write(sock, PSB__FRAME_STDERR, err ? err->data : NULL,
-                            err ? err->len : 0));
+           psb__frame_write(sock, PSB__FRAME_STDOUT, out ? out->data : NULL, out ? out->len : 0) ||
+           psb__frame_write(sock, PSB__FRAME_STDERR, err ? err->data : NULL, err ? err->len : 0));
     free(text);
 }
 
 /* Answers a request that never ran with an error of the given kind. */
 static void reply_error_now(int sock, const char *kind, const char *message) {
-    json_t *reply = json_pack("{s:s,s:{s:s,s:s},s:{s:i,s:i,s:i},s:b,s:b}", "status", "error",
-                              "error", "kind", kind, "message", message, "stats", "wall_ms", 0,
-                              "cpu_ms", 0, "peak_rss_kib", 0, "stdout_truncated", 0,
-                              "stderr_truncated", 0);
+    json_t *reply =
+        json_pack("{s:s,s:{s:s,s:s},s:{s:i,s:i,s:i},s:b,s:b}", "status", "error", "error", "kind",
+                  kind, "message", message, "stats", "wall_ms", 0, "cpu_ms", 0, "peak_rss_kib", 0,
+                  "stdout_truncated", 0, "stderr_truncated", 0);
     if (reply)
         send_reply(sock, reply, "null", 4, NULL, NULL);
     json_decref(reply);
@@ -163,7 +160,7 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     }
     if (psb__vessel_take_spare(&v, job->limits.v[PSB__LIMIT_SCRATCH_MIB], readable) != 0 &&
         psb__vessel_create(&v, scratch_root, job->limits.v[PSB__LIMIT_SCRATCH_MIB], msg,
-                      sizeof msg) != 0)
+                           sizeof msg) != 0)
         goto fail;
     snprintf(job->scratch, sizeof job->scratch, "%s", v.scratch);
     snprintf(job->cgroup, sizeof job->cgroup, "%s", v.cgroup);
@@ -248,7 +245,9 @@ fail:
 
 uint64_t psb__last_response_ns;
 
-bool psb__job_responded(const psb__job *job) { return job->responded; }
+bool psb__job_responded(const psb__job *job) {
+    return job->responded;
+}
 
 int psb__job_pollfds(const psb__job *job, struct pollfd *fds) {
     int n = 0;
@@ -413,12 +412,11 @@ static void respond(psb__job *job, bool early) {
     const char *result = "null";
     size_t result_len = 4;
     char msg[256];
-    bool have_reply = job->buf[RES].len &&
-                      parse_child_frames(&job->buf[RES], &child_reply, &result, &result_len);
-    uint64_t cpu_ms = (uint64_t)job->ru.ru_utime.tv_sec * 1000u +
-                      (uint64_t)job->ru.ru_utime.tv_usec / 1000u +
-                      (uint64_t)job->ru.ru_stime.tv_sec * 1000u +
-                      (uint64_t)job->ru.ru_stime.tv_usec / 1000u;
+    bool have_reply =
+        job->buf[RES].len && parse_child_frames(&job->buf[RES], &child_reply, &result, &result_len);
+    uint64_t cpu_ms =
+        (uint64_t)job->ru.ru_utime.tv_sec * 1000u + (uint64_t)job->ru.ru_utime.tv_usec / 1000u +
+        (uint64_t)job->ru.ru_stime.tv_sec * 1000u + (uint64_t)job->ru.ru_stime.tv_usec / 1000u;
     uint64_t rss_kib = (uint64_t)job->ru.ru_maxrss;
     uint64_t end_ns = job->exit_ns;
     bool ok = false;
@@ -500,11 +498,11 @@ static void respond(psb__job *job, bool early) {
         result_len = 4;
     }
     uint64_t wall_ms = (end_ns - job->start_ns) / 1000000u;
-    json_t *reply = json_pack(
-        "{s:s,s:O?,s:{s:I,s:I,s:I},s:b,s:b}", "status", ok ? "ok" : "error", "error", error,
-        "stats", "wall_ms", (json_int_t)wall_ms, "cpu_ms", (json_int_t)cpu_ms, "peak_rss_kib",
-        (json_int_t)rss_kib, "stdout_truncated", job->trunc[OUT], "stderr_truncated",
-        job->trunc[ERR]);
+    json_t *reply =
+        json_pack("{s:s,s:O?,s:{s:I,s:I,s:I},s:b,s:b}", "status", ok ? "ok" : "error", "error",
+                  error, "stats", "wall_ms", (json_int_t)wall_ms, "cpu_ms", (json_int_t)cpu_ms,
+                  "peak_rss_kib", (json_int_t)rss_kib, "stdout_truncated", job->trunc[OUT],
+                  "stderr_truncated", job->trunc[ERR]);
     const json_t *figs = have_reply ? json_object_get(child_reply, "figures") : NULL;
     if (reply && json_is_array(figs)) {
         json_object_set(reply, "figures", (json_t *)(uintptr_t)figs);
@@ -517,8 +515,7 @@ static void respond(psb__job *job, bool early) {
         send_reply(job->sock, reply, result, result_len, &job->buf[OUT], &job->buf[ERR]);
         for (size_t i = 0; i < n_files; i++) {
             psb__buf frame = {0};
-            if (psb__file_frame(files[i].name, files[i].data.data, files[i].data.len,
-                                &frame) == 0)
+            if (psb__file_frame(files[i].name, files[i].data.data, files[i].data.len, &frame) == 0)
                 (void)psb__frame_write(job->sock, PSB__FRAME_FILE, frame.data, frame.len);
             psb__buf_free(&frame);
         }

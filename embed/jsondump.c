@@ -27,7 +27,6 @@ void psb__json_set_real_format(psb__real_format_fn fn) {
     format_real = fn ? fn : format_real_default;
 }
 
-
 /* Decimal digits of v, faster than snprintf for the common case of many ints. */
 static size_t format_int(json_int_t v, char *out) {
     char tmp[24];

@@ -49,15 +49,14 @@ psb_status psb_exec_options_set_memory_limit_mib(psb_exec_options *o, uint64_t m
     return set_limit(o, PSB__LIMIT_MEMORY_MIB, memory_mib, "memory limit (MiB)", err);
 }
 
-psb_status psb_exec_options_set_cpu_limit_s(psb_exec_options *o, uint64_t cpu_s,
-                                            psb_error *err) {
+psb_status psb_exec_options_set_cpu_limit_s(psb_exec_options *o, uint64_t cpu_s, psb_error *err) {
     return set_limit(o, PSB__LIMIT_CPU_S, cpu_s, "CPU limit (s)", err);
 }
 
 psb_status psb_exec_options_set_output_limits(psb_exec_options *o, uint64_t stdout_bytes,
                                               uint64_t stderr_bytes, psb_error *err) {
-    psb_status st = psb__limit_check(PSB__LIMIT_STDERR_BYTES, stderr_bytes,
-                                     "stderr limit (bytes)", err);
+    psb_status st =
+        psb__limit_check(PSB__LIMIT_STDERR_BYTES, stderr_bytes, "stderr limit (bytes)", err);
     if (st)
         return st;
     st = set_limit(o, PSB__LIMIT_STDOUT_BYTES, stdout_bytes, "stdout limit (bytes)", err);
@@ -104,8 +103,7 @@ psb_status psb_exec_options_set_env(psb_exec_options *o, const char *name, const
             total += strlen(k) + json_string_length(v) + 2;
     }
     if (json_object_size(o->env) >= PSB__MAX_ENV_VARS && !json_object_get(o->env, name))
-        return psb__err(err, PSB_EINVAL, "at most %d environment variables",
-                        PSB__MAX_ENV_VARS);
+        return psb__err(err, PSB_EINVAL, "at most %d environment variables", PSB__MAX_ENV_VARS);
     if (total > PSB__MAX_ENV_BYTES)
         return psb__err(err, PSB_EINVAL, "the environment may hold at most %u bytes",
                         PSB__MAX_ENV_BYTES);
@@ -135,8 +133,7 @@ psb_status psb_exec_options_set_prelude(psb_exec_options *o, const char *code, s
     return PSB_OK;
 }
 
-static psb_status add_rule(psb_exec_options *o, const char *module, bool allow,
-                           psb_error *err) {
+static psb_status add_rule(psb_exec_options *o, const char *module, bool allow, psb_error *err) {
     if (!o || !module)
         return psb__err(err, PSB_EINVAL, "import rule: NULL argument");
     if (!psb__module_name_valid(module))
@@ -151,13 +148,11 @@ static psb_status add_rule(psb_exec_options *o, const char *module, bool allow,
     return PSB_OK;
 }
 
-psb_status psb_exec_options_allow_import(psb_exec_options *o, const char *module,
-                                         psb_error *err) {
+psb_status psb_exec_options_allow_import(psb_exec_options *o, const char *module, psb_error *err) {
     return add_rule(o, module, true, err);
 }
 
-psb_status psb_exec_options_deny_import(psb_exec_options *o, const char *module,
-                                        psb_error *err) {
+psb_status psb_exec_options_deny_import(psb_exec_options *o, const char *module, psb_error *err) {
     return add_rule(o, module, false, err);
 }
 
@@ -171,8 +166,8 @@ psb_status psb_exec_options_set_inputs_json(psb_exec_options *o, const char *jso
     json_error_t jerr;
     json_t *v = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!v)
-        return psb__err(err, PSB_EINVAL, "inputs: invalid JSON at line %d column %d: %s",
-                        jerr.line, jerr.column, jerr.text);
+        return psb__err(err, PSB_EINVAL, "inputs: invalid JSON at line %d column %d: %s", jerr.line,
+                        jerr.column, jerr.text);
     if (!json_is_object(v)) {
         json_decref(v);
         return psb__err(err, PSB_EINVAL, "inputs must be a JSON object");
@@ -237,4 +232,3 @@ psb_status psb_exec_options_set_files_limit_bytes(psb_exec_options *o, uint64_t 
                                                   psb_error *err) {
     return set_limit(o, PSB__LIMIT_FILES_BYTES, files_bytes, "files limit (bytes)", err);
 }
-

@@ -53,9 +53,9 @@ static bool take_figures(psb_outcome *o, const json_t *reply) {
         }
         o->n_figures++;
         snprintf(dst->mime, sizeof dst->mime, "%s",
-                 json_string_value(json_object_get(f, "mime")) ? json_string_value(
-                                                                     json_object_get(f, "mime"))
-                                                               : "image/png");
+                 json_string_value(json_object_get(f, "mime"))
+                     ? json_string_value(json_object_get(f, "mime"))
+                     : "image/png");
         dst->width = (unsigned)json_integer_value(json_object_get(f, "width"));
         dst->height = (unsigned)json_integer_value(json_object_get(f, "height"));
     }
@@ -126,19 +126,29 @@ void psb_outcome_free(psb_outcome *o) {
     free(o);
 }
 
-int psb_outcome_ok(const psb_outcome *o) { return o && o->ok; }
+int psb_outcome_ok(const psb_outcome *o) {
+    return o && o->ok;
+}
 
 psb_error_kind psb_outcome_error_kind(const psb_outcome *o) {
     return o ? o->kind : PSB_KIND_INTERNAL;
 }
 
-const char *psb_outcome_error_type(const psb_outcome *o) { return o ? o->type : NULL; }
-const char *psb_outcome_error_message(const psb_outcome *o) { return o ? o->message : NULL; }
+const char *psb_outcome_error_type(const psb_outcome *o) {
+    return o ? o->type : NULL;
+}
+const char *psb_outcome_error_message(const psb_outcome *o) {
+    return o ? o->message : NULL;
+}
 const char *psb_outcome_error_traceback(const psb_outcome *o) {
     return o ? o->traceback : NULL;
 }
-const char *psb_outcome_error_module(const psb_outcome *o) { return o ? o->module : NULL; }
-const char *psb_outcome_error_event(const psb_outcome *o) { return o ? o->event : NULL; }
+const char *psb_outcome_error_module(const psb_outcome *o) {
+    return o ? o->module : NULL;
+}
+const char *psb_outcome_error_event(const psb_outcome *o) {
+    return o ? o->event : NULL;
+}
 
 const char *psb_outcome_result_json(const psb_outcome *o) {
     return o && o->result_json ? o->result_json : "null";
@@ -160,11 +170,12 @@ const char *psb_outcome_stderr(const psb_outcome *o, size_t *ret_len, int *ret_t
     return o && o->err.data ? o->err.data : "";
 }
 
-size_t psb_outcome_figure_count(const psb_outcome *o) { return o ? o->n_figures : 0; }
+size_t psb_outcome_figure_count(const psb_outcome *o) {
+    return o ? o->n_figures : 0;
+}
 
-int psb_outcome_figure(const psb_outcome *o, size_t index, const void **ret_data,
-                       size_t *ret_len, const char **ret_mime, unsigned *ret_width,
-                       unsigned *ret_height) {
+int psb_outcome_figure(const psb_outcome *o, size_t index, const void **ret_data, size_t *ret_len,
+                       const char **ret_mime, unsigned *ret_width, unsigned *ret_height) {
     if (!o || index >= o->n_figures)
         return -1;
     const struct psb__figure *f = &o->figures[index];
@@ -181,9 +192,13 @@ int psb_outcome_figure(const psb_outcome *o, size_t index, const void **ret_data
     return 0;
 }
 
-int psb_outcome_figures_truncated(const psb_outcome *o) { return o && o->figures_trunc; }
+int psb_outcome_figures_truncated(const psb_outcome *o) {
+    return o && o->figures_trunc;
+}
 
-size_t psb_outcome_file_count(const psb_outcome *o) { return o ? o->n_files : 0; }
+size_t psb_outcome_file_count(const psb_outcome *o) {
+    return o ? o->n_files : 0;
+}
 
 int psb_outcome_file(const psb_outcome *o, size_t index, const char **ret_name,
                      const void **ret_data, size_t *ret_len) {
@@ -205,14 +220,12 @@ static json_t *media_json(const psb_outcome *o, bool want_files) {
     for (size_t i = 0; arr && i < n; i++) {
         const psb__buf *data = want_files ? &o->files[i].data : &o->figures[i].data;
         char *b64 = psb__base64_encode(data->data ? data->data : "", data->len);
-        json_t *item =
-            !b64 ? NULL
-            : want_files
-                ? json_pack("{s:s,s:I,s:s}", "name", o->files[i].name, "size",
-                            (json_int_t)data->len, "base64", b64)
-                : json_pack("{s:s,s:I,s:I,s:s}", "mime", o->figures[i].mime, "width",
-                            (json_int_t)o->figures[i].width, "height",
-                            (json_int_t)o->figures[i].height, "base64", b64);
+        json_t *item = !b64         ? NULL
+                       : want_files ? json_pack("{s:s,s:I,s:s}", "name", o->files[i].name, "size",
+                                                (json_int_t)data->len, "base64", b64)
+                                    : json_pack("{s:s,s:I,s:I,s:s}", "mime", o->figures[i].mime,
+                                                "width", (json_int_t)o->figures[i].width, "height",
+                                                (json_int_t)o->figures[i].height, "base64", b64);
         free(b64);
         if (!item || json_array_append_new(arr, item) != 0) {
             json_decref(arr);
@@ -241,9 +254,9 @@ const char *psb_outcome_json(const psb_outcome *o_const) {
     json_t *doc = NULL, *result = NULL, *error = NULL;
     result = json_loads(o->result_json ? o->result_json : "null", JSON_DECODE_ANY, NULL);
     if (!o->ok) {
-        error = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?}", "kind",
-                          psb_error_kind_name(o->kind), "type", o->type, "message", o->message,
-                          "traceback", o->traceback, "module", o->module, "event", o->event);
+        error = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?}", "kind", psb_error_kind_name(o->kind),
+                          "type", o->type, "message", o->message, "traceback", o->traceback,
+                          "module", o->module, "event", o->event);
         if (!error)
             goto out;
     }

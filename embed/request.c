@@ -8,8 +8,8 @@
 
 #include "embed/internal.h"
 
-json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *o,
-                           const char *code, size_t len, psb_error *err) {
+json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *o, const char *code,
+                           size_t len, psb_error *err) {
     json_t *req = NULL, *limits = NULL, *env = NULL, *imports = NULL, *rules = NULL;
     const json_t *pol = policy->doc;
     if (psb__code_check(code, len, "code", err))
@@ -39,16 +39,15 @@ json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *o,
         }
         json_array_extend(rules, o->import_rules);
     }
-    imports = json_pack("{s:O,s:O}", "default_allow",
-                        json_object_get(pol_imports, "default_allow"), "rules", rules);
+    imports = json_pack("{s:O,s:O}", "default_allow", json_object_get(pol_imports, "default_allow"),
+                        "rules", rules);
     if (!limits || !env || !imports)
         goto nomem;
-    req = json_pack("{s:s%,s:s?,s:O?,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:b}", "code",
-                    code ? code : "", len, "prelude", o ? o->prelude : NULL, "inputs",
-                    o ? o->inputs : NULL, "limits", limits, "env", env, "imports", imports,
-                    "denied_events", json_object_get(pol, "denied_events"),
-                    "user_denied_events", json_object_get(pol, "user_denied_events"),
-                    "readable_paths",
+    req = json_pack("{s:s%,s:s?,s:O?,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:b}", "code", code ? code : "",
+                    len, "prelude", o ? o->prelude : NULL, "inputs", o ? o->inputs : NULL, "limits",
+                    limits, "env", env, "imports", imports, "denied_events",
+                    json_object_get(pol, "denied_events"), "user_denied_events",
+                    json_object_get(pol, "user_denied_events"), "readable_paths",
                     json_object_get(pol, "readable_paths"), "network",
                     json_object_get(pol, "network"), "has_stdin", o && o->has_stdin);
     if (!req)
@@ -103,7 +102,8 @@ int psb__request_check(const json_t *req, char *msg, size_t msg_size) {
         bad = "limits";
     else if (!json_is_object(env))
         bad = "env";
-    else if (!json_is_object(imports) || !json_is_boolean(json_object_get(imports, "default_allow")) ||
+    else if (!json_is_object(imports) ||
+             !json_is_boolean(json_object_get(imports, "default_allow")) ||
              !json_is_array(json_object_get(imports, "rules")))
         bad = "imports";
     else if (!strings_only(json_object_get(req, "denied_events")))
@@ -123,8 +123,8 @@ int psb__request_check(const json_t *req, char *msg, size_t msg_size) {
         const char *key = psb__limit_key((enum psb__limit_id)i);
         json_t *v = json_object_get(limits, key);
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-            psb__limit_check((enum psb__limit_id)i, (uint64_t)json_integer_value(v), key,
-                             NULL) != PSB_OK)
+            psb__limit_check((enum psb__limit_id)i, (uint64_t)json_integer_value(v), key, NULL) !=
+                PSB_OK)
             bad = key;
     }
     const char *k;

@@ -91,8 +91,8 @@ static psb_status start_helper(psb_sandbox *sb, psb_error *err) {
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(doc, "require"), i, e) {
-        snprintf(require + strlen(require), sizeof require - strlen(require), "%s%s",
-                 i ? "," : "", json_string_value(e));
+        snprintf(require + strlen(require), sizeof require - strlen(require), "%s%s", i ? "," : "",
+                 json_string_value(e));
     }
     for (unsigned bit = 1; bit <= PSB__LAYER_ALL; bit <<= 1)
         if (sb->test_layers & bit & PSB__LAYER_ALL)
@@ -130,8 +130,7 @@ static psb_status start_helper(psb_sandbox *sb, psb_error *err) {
     char *envp[] = {NULL};
 
     if (access(sb->helper_path, X_OK) != 0)
-        return psb__err_sys(err, errno, "helper executable '%s' is not usable",
-                            sb->helper_path);
+        return psb__err_sys(err, errno, "helper executable '%s' is not usable", sb->helper_path);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return psb__err_sys(err, errno, "socketpair");
     snprintf(fdarg, sizeof fdarg, "%d", HELPER_CONTROL_FD);
@@ -168,8 +167,7 @@ static psb_status start_helper(psb_sandbox *sb, psb_error *err) {
     if (n < (ssize_t)strlen(READY_MSG) || strncmp(msg, READY_MSG, strlen(READY_MSG)) != 0) {
         /* The helper reports why it could not start instead of "ready". */
         st = psb__err(err, PSB_EHELPER, "helper '%s' failed to start%s%s", sb->helper_path,
-                      n > 0 ? ": " : (prc == 0 ? ": no answer in time" : ""),
-                      n > 0 ? msg : "");
+                      n > 0 ? ": " : (prc == 0 ? ": no answer in time" : ""), n > 0 ? msg : "");
         close(sv[0]);
         sv[0] = -1;
         reap_helper(pid, 1000);
@@ -190,8 +188,7 @@ out:
     return st;
 }
 
-psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox,
-                           psb_error *err) {
+psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox, psb_error *err) {
     if (!config || !ret_sandbox)
         return psb__err(err, PSB_EINVAL, "psb_sandbox_new: NULL argument");
     psb_sandbox *sb = calloc(1, sizeof *sb);
@@ -238,7 +235,6 @@ void psb_sandbox_free(psb_sandbox *sb) {
     free(sb);
 }
 
-
 /* true if the helper process is still running. Caller holds the lock. */
 static bool helper_alive(psb_sandbox *sb) {
     if (sb->helper_pid <= 0)
@@ -256,8 +252,7 @@ static bool helper_alive(psb_sandbox *sb) {
 }
 
 /* Hands one end of a fresh socket to the helper, restarting it if needed. */
-static psb_status open_channel(psb_sandbox *sb, int *ret_fd, pid_t *ret_helper,
-                               psb_error *err) {
+static psb_status open_channel(psb_sandbox *sb, int *ret_fd, pid_t *ret_helper, psb_error *err) {
     int sv[2];
     psb_status st = PSB_OK;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
@@ -393,20 +388,20 @@ static int send_files(int fd, const psb_exec_options *options) {
 
 /* The outcome of an execution whose helper went away: kind internal. */
 static psb_status helper_lost_outcome(psb_outcome **ret, psb_error *err) {
-    json_t *reply = json_pack(
-        "{s:s,s:{s:s,s:s},s:{s:i,s:i,s:i}}", "status", "error", "error", "kind", "internal",
-        "message", "the sandbox helper process died during the execution; the next execution "
-                   "starts a new one",
-        "stats", "wall_ms", 0, "cpu_ms", 0, "peak_rss_kib", 0);
+    json_t *reply =
+        json_pack("{s:s,s:{s:s,s:s},s:{s:i,s:i,s:i}}", "status", "error", "error", "kind",
+                  "internal", "message",
+                  "the sandbox helper process died during the execution; the next execution "
+                  "starts a new one",
+                  "stats", "wall_ms", 0, "cpu_ms", 0, "peak_rss_kib", 0);
     psb__buf empty[3] = {{0}};
     *ret = reply ? psb__outcome_from_reply(reply, &empty[0], &empty[1], &empty[2], NULL, 0) : NULL;
     json_decref(reply);
     return *ret ? PSB_OK : psb__err(err, PSB_ENOMEM, "out of memory");
 }
 
-psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len,
-                    const psb_exec_options *options, psb_outcome **ret_outcome,
-                    psb_error *err) {
+psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len, const psb_exec_options *options,
+                    psb_outcome **ret_outcome, psb_error *err) {
     if (!sb || !ret_outcome)
         return psb__err(err, PSB_EINVAL, "psb_exec: NULL argument");
     psb_status st = PSB_OK;

@@ -51,7 +51,9 @@ bool psb__utf8_valid(const char *s, size_t len) {
     return true;
 }
 
-bool psb__has_nul(const char *s, size_t len) { return memchr(s, '\0', len) != NULL; }
+bool psb__has_nul(const char *s, size_t len) {
+    return memchr(s, '\0', len) != NULL;
+}
 
 json_t *psb__json_lossy_string(const char *s, size_t len) {
     if (psb__utf8_valid(s, len))

@@ -57,7 +57,6 @@ void psb__remove_tree(const char *dir) {
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
-
 /*
  * Prepared spare children (pid > 0 when present): two, so that two requests
  * arriving together both find one ready.
@@ -75,7 +74,6 @@ void psb__vessel_set_idle(pid_t pid, bool idle) {
     struct sched_param sp = {.sched_priority = 0};
     (void)sched_setscheduler(pid, idle ? SCHED_IDLE : SCHED_OTHER, &sp);
 }
-
 
 /* Mounts (or resizes) the size-capped tmpfs on a scratch dir, or hands the dir over. */
 static int prepare_scratch(const char *dir, uint64_t mib, bool remount, char *msg,
@@ -117,7 +115,7 @@ static void vessel_discard(struct psb__vessel *v) {
 
 /* Forks a child that prepares itself and waits for a request. 0, or -1 + msg. */
 int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t scratch_mib,
-                         char *msg, size_t msg_size) {
+                       char *msg, size_t msg_size) {
     int pipes[PSB__NSTREAMS][2] = {{-1, -1}, {-1, -1}, {-1, -1}}, ctl[2] = {-1, -1};
     memset(v, 0, sizeof *v);
     v->pid = -1;
@@ -145,9 +143,12 @@ int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t
     }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
         goto fail;
-    psb__child_spec spec = {.scratch = v->scratch, .stdout_fd = pipes[0][1],
-                            .stderr_fd = pipes[1][1], .result_fd = pipes[2][1],
-                            .ctl_fd = ctl[1], .keep_fds = psb__keep_fds,
+    psb__child_spec spec = {.scratch = v->scratch,
+                            .stdout_fd = pipes[0][1],
+                            .stderr_fd = pipes[1][1],
+                            .result_fd = pipes[2][1],
+                            .ctl_fd = ctl[1],
+                            .keep_fds = psb__keep_fds,
                             .n_keep_fds = psb__n_keep_fds,
                             .readable_paths = psb__helper.readable_paths};
     psb__interp_before_fork();
@@ -228,7 +229,8 @@ void psb__spare_prepare(const char *scratch_root) {
         bool lowered = geteuid() == 0 && psb__spare_have();
         if (lowered)
             psb__vessel_set_idle(0, true);
-        if (psb__vessel_create(&spares[i], scratch_root, psb__helper.scratch_mib, msg, sizeof msg)) {
+        if (psb__vessel_create(&spares[i], scratch_root, psb__helper.scratch_mib, msg,
+                               sizeof msg)) {
             spares[i].pid = -1;
             last_failure_ns = psb__now_ns();
         }
@@ -245,7 +247,6 @@ bool psb__spare_have(void) {
     return false;
 }
 
-
 bool psb__spare_missing(void) {
     for (int i = 0; i < SPARES; i++)
         if (spares[i].pid <= 0)
@@ -253,10 +254,8 @@ bool psb__spare_missing(void) {
     return false;
 }
 
-
 void psb__spare_drop(void) {
     for (int i = 0; i < SPARES; i++)
         if (spares[i].pid > 0)
             vessel_discard(&spares[i]);
 }
-

@@ -32,7 +32,8 @@ static const char code[] =
     "sales['month'] = sales['date'].dt.to_period('M').astype(str)\n"
     "\n"
     "by_region = sales.groupby('region')['revenue'].sum().sort_values(ascending=False)\n"
-    "by_month = sales.pivot_table(index='month', columns='region', values='revenue', aggfunc='sum')\n"
+    "by_month = sales.pivot_table(index='month', columns='region', values='revenue', "
+    "aggfunc='sum')\n"
     "\n"
     "fig, ax = plt.subplots(figsize=(7, 4), dpi=100)\n"
     "by_region.plot.bar(ax=ax, color='#4C72B0')\n"
@@ -91,7 +92,8 @@ int main(int argc, char **argv) {
         psb_sandbox_new(config, &sb, &err))
         goto fail;
     opts = psb_exec_options_new(&err);
-    const char inputs[] = "{\"seed\": 2025, \"regions\": [\"north\", \"south\", \"east\", \"west\"]}";
+    const char inputs[] =
+        "{\"seed\": 2025, \"regions\": [\"north\", \"south\", \"east\", \"west\"]}";
     if (!opts || psb_exec_options_set_inputs_json(opts, inputs, strlen(inputs), &err) ||
         psb_exec_options_set_timeout_ms(opts, 60000, &err) ||
         psb_exec(sb, code, strlen(code), opts, &outcome, &err))

@@ -13,9 +13,7 @@
 #include <pysandbox.h>
 
 /* Runs code; returns the outcome, or NULL after printing why the call failed. */
-static psb_outcome *run(psb_sandbox *sandbox, const char *code,
-                        const psb_exec_options *options)
-{
+static psb_outcome *run(psb_sandbox *sandbox, const char *code, const psb_exec_options *options) {
     psb_error err = {.code = PSB_OK};
     psb_outcome *outcome = NULL;
     psb_status st = psb_exec(sandbox, code, strlen(code), options, &outcome, &err);
@@ -26,10 +24,11 @@ static psb_outcome *run(psb_sandbox *sandbox, const char *code,
     return outcome;
 }
 
-static const char *or_dash(const char *s) { return s != NULL ? s : "-"; }
+static const char *or_dash(const char *s) {
+    return s != NULL ? s : "-";
+}
 
-static void print_outcome(const psb_outcome *outcome)
-{
+static void print_outcome(const psb_outcome *outcome) {
     if (psb_outcome_ok(outcome)) {
         size_t len = 0;
         const char *out = psb_outcome_stdout(outcome, &len, NULL);
@@ -52,41 +51,36 @@ static void print_outcome(const psb_outcome *outcome)
 }
 
 /* 1. A plain calculation: the value of `result` comes back as JSON. */
-static int demo_calculation(psb_sandbox *sandbox)
-{
+static int demo_calculation(psb_sandbox *sandbox) {
     static const char code[] = "result = sum(i * i for i in range(1, 11))";
     printf("== calculation: %s\n", code);
     psb_outcome *outcome = run(sandbox, code, NULL);
     if (outcome == NULL)
         return 0;
     print_outcome(outcome);
-    int good = psb_outcome_ok(outcome) &&
-               strcmp(psb_outcome_result_json(outcome), "385") == 0;
+    int good = psb_outcome_ok(outcome) && strcmp(psb_outcome_result_json(outcome), "385") == 0;
     psb_outcome_free(outcome);
     return good;
 }
 
 /* 2. JSON in, JSON out: the host passes data as `inputs`, Python summarizes it. */
-static int demo_statistics(psb_sandbox *sandbox)
-{
+static int demo_statistics(psb_sandbox *sandbox) {
     static const char inputs[] =
         "{\"city\": \"Oslo\", \"temperatures\": [21.5, 19.0, 23.25, 18.75, 22.0]}";
-    static const char code[] =
-        "import math\n"
-        "t = sorted(inputs['temperatures'])\n"
-        "n = len(t)\n"
-        "mean = sum(t) / n\n"
-        "median = t[n // 2] if n % 2 else (t[n // 2 - 1] + t[n // 2]) / 2\n"
-        "stdev = math.sqrt(sum((x - mean) ** 2 for x in t) / (n - 1))\n"
-        "print(f\"{inputs['city']}: {n} readings\")\n"
-        "result = {'count': n, 'min': t[0], 'max': t[-1], 'mean': mean,\n"
-        "          'median': median, 'stdev': round(stdev, 3)}\n";
+    static const char code[] = "import math\n"
+                               "t = sorted(inputs['temperatures'])\n"
+                               "n = len(t)\n"
+                               "mean = sum(t) / n\n"
+                               "median = t[n // 2] if n % 2 else (t[n // 2 - 1] + t[n // 2]) / 2\n"
+                               "stdev = math.sqrt(sum((x - mean) ** 2 for x in t) / (n - 1))\n"
+                               "print(f\"{inputs['city']}: {n} readings\")\n"
+                               "result = {'count': n, 'min': t[0], 'max': t[-1], 'mean': mean,\n"
+                               "          'median': median, 'stdev': round(stdev, 3)}\n";
     printf("\n== statistics over %s\n", inputs);
     psb_error err = {.code = PSB_OK};
     psb_exec_options *options = psb_exec_options_new(&err);
     if (options == NULL ||
-        psb_exec_options_set_inputs_json(options, inputs, strlen(inputs), &err) !=
-            PSB_OK) {
+        psb_exec_options_set_inputs_json(options, inputs, strlen(inputs), &err) != PSB_OK) {
         fprintf(stderr, "options: %s\n", err.message);
         psb_exec_options_free(options);
         return 0;
@@ -96,8 +90,8 @@ static int demo_statistics(psb_sandbox *sandbox)
     if (outcome == NULL)
         return 0;
     print_outcome(outcome);
-    int good = psb_outcome_ok(outcome) &&
-               strstr(psb_outcome_result_json(outcome), "\"count\":5") != NULL;
+    int good =
+        psb_outcome_ok(outcome) && strstr(psb_outcome_result_json(outcome), "\"count\":5") != NULL;
     psb_outcome_free(outcome);
     return good;
 }
@@ -109,28 +103,23 @@ struct attempt {
     const char *forbidden_file; /* must not exist afterwards, or NULL */
 };
 
-static int demo_security(psb_sandbox *sandbox)
-{
+static int demo_security(psb_sandbox *sandbox) {
     char tmp_path[96], tmp_code[192];
     snprintf(tmp_path, sizeof tmp_path, "/tmp/pysandbox-demo-%ld", (long)getpid());
     snprintf(tmp_code, sizeof tmp_code, "open('%s', 'w').write('pwned')", tmp_path);
     const struct attempt attempts[] = {
-        {"read a file outside the allowed paths",
-         "result = open('/etc/shadow').read()", NULL},
+        {"read a file outside the allowed paths", "result = open('/etc/shadow').read()", NULL},
         {"run a subprocess",
-         "import subprocess\nresult = subprocess.run(['id'], capture_output=True).stdout",
-         NULL},
-        {"run a shell command with os.system",
-         "import os\nos.system('cat /etc/passwd')", NULL},
+         "import subprocess\nresult = subprocess.run(['id'], capture_output=True).stdout", NULL},
+        {"run a shell command with os.system", "import os\nos.system('cat /etc/passwd')", NULL},
         {"open a network connection with socket",
-         "import socket\nsocket.create_connection(('example.com', 80), timeout=3)",
-         NULL},
+         "import socket\nsocket.create_connection(('example.com', 80), timeout=3)", NULL},
         {"fetch a URL with urllib.request",
          "import urllib.request\n"
          "result = urllib.request.urlopen('http://example.com', timeout=3).status",
          NULL},
-        {"write a file under /etc",
-         "open('/etc/pysandbox-demo', 'w').write('pwned')", "/etc/pysandbox-demo"},
+        {"write a file under /etc", "open('/etc/pysandbox-demo', 'w').write('pwned')",
+         "/etc/pysandbox-demo"},
         {"write a file under /tmp (outside the scratch dir)", tmp_code, tmp_path},
     };
     int refused_all = 1;
@@ -156,8 +145,7 @@ static int demo_security(psb_sandbox *sandbox)
     return refused_all;
 }
 
-int main(void)
-{
+int main(void) {
     psb_error err = {.code = PSB_OK};
     psb_sandbox *sandbox = NULL;
     psb_config *config = psb_config_new(&err);
@@ -177,8 +165,7 @@ int main(void)
     int secure = demo_security(sandbox);
     psb_sandbox_free(sandbox);
 
-    printf("\ncalculation: %s, statistics: %s, security checks: %s\n",
-           calc_ok ? "ok" : "FAILED", stats_ok ? "ok" : "FAILED",
-           secure ? "all refused" : "SOME NOT REFUSED");
+    printf("\ncalculation: %s, statistics: %s, security checks: %s\n", calc_ok ? "ok" : "FAILED",
+           stats_ok ? "ok" : "FAILED", secure ? "all refused" : "SOME NOT REFUSED");
     return calc_ok && stats_ok && secure ? 0 : 1;
 }

@@ -19,7 +19,9 @@
 
 struct psb__hooks_state psb__hooks;
 
-const psb__denial *psb__hooks_last_denial(void) { return &psb__hooks.last; }
+const psb__denial *psb__hooks_last_denial(void) {
+    return &psb__hooks.last;
+}
 
 int psb__hooks_deny(void *exc_type, const char *kind, const char *name, const char *fmt, ...) {
     psb__denial *d = &psb__hooks.last;
@@ -153,12 +155,23 @@ static const struct {
     const char *event;
     Py_ssize_t args[2]; /* -1: none */
 } write_events[] = {
-    {"os.remove", {0, -1}},      {"os.rmdir", {0, -1}},        {"os.rename", {0, 1}},
-    {"os.mkdir", {0, -1}},       {"os.symlink", {1, -1}},      {"os.link", {0, 1}},
-    {"os.chmod", {0, -1}},       {"os.chown", {0, -1}},        {"os.truncate", {0, -1}},
-    {"os.utime", {0, -1}},       {"os.setxattr", {0, -1}},     {"os.removexattr", {0, -1}},
-    {"os.chflags", {0, -1}},     {"os.lchflags", {0, -1}},     {"shutil.rmtree", {0, -1}},
-    {"shutil.move", {0, 1}},     {"shutil.make_archive", {0, -1}},
+    {"os.remove", {0, -1}},
+    {"os.rmdir", {0, -1}},
+    {"os.rename", {0, 1}},
+    {"os.mkdir", {0, -1}},
+    {"os.symlink", {1, -1}},
+    {"os.link", {0, 1}},
+    {"os.chmod", {0, -1}},
+    {"os.chown", {0, -1}},
+    {"os.truncate", {0, -1}},
+    {"os.utime", {0, -1}},
+    {"os.setxattr", {0, -1}},
+    {"os.removexattr", {0, -1}},
+    {"os.chflags", {0, -1}},
+    {"os.lchflags", {0, -1}},
+    {"shutil.rmtree", {0, -1}},
+    {"shutil.move", {0, 1}},
+    {"shutil.make_archive", {0, -1}},
 };
 
 /*
@@ -199,6 +212,10 @@ static int audit_hook(const char *event, PyObject *args, void *data) {
     return 0;
 }
 
-int psb__hooks_preinit(void) { return PySys_AddAuditHook(audit_hook, NULL); }
+int psb__hooks_preinit(void) {
+    return PySys_AddAuditHook(audit_hook, NULL);
+}
 
-void psb__hooks_arm(void) { psb__hooks.armed = true; }
+void psb__hooks_arm(void) {
+    psb__hooks.armed = true;
+}

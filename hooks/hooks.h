@@ -68,9 +68,9 @@ void psb__hooks_arm(void);
 
 /* The last denial: kind "import_denied" or "denied", the module or event. */
 typedef struct psb__denial {
-    char kind[16];      /* "" when nothing was denied */
-    char name[256];     /* module or event */
-    char message[512];  /* the exception message raised */
+    char kind[16];     /* "" when nothing was denied */
+    char name[256];    /* module or event */
+    char message[512]; /* the exception message raised */
 } psb__denial;
 const psb__denial *psb__hooks_last_denial(void);
 
@@ -79,16 +79,16 @@ void *psb__hooks_module_init(void);
 
 /* Shared state of audit.c and importfilter.c (defined in audit.c). */
 struct psb__hooks_state {
-    bool armed;                  /* enforcing (user code may run) */
-    psb__pathset readable;       /* reads allowed below these */
-    psb__pathset writable;       /* writes allowed below these (the scratch dir) */
-    psb__pathset trusted;        /* library roots for frame classification */
-    psb__pathset transparent;    /* stdlib importlib/ and ctypes/: look past them */
-    json_t *denied_events;       /* refused whoever raises them ("x.*" = prefix) */
-    json_t *user_denied_events;  /* refused when user code raises them */
-    json_t *import_rules;        /* array of {"module","allow"} */
-    bool import_default_allow;   /* no rule matched */
-    psb__denial last;            /* most recent denial */
+    bool armed;                 /* enforcing (user code may run) */
+    psb__pathset readable;      /* reads allowed below these */
+    psb__pathset writable;      /* writes allowed below these (the scratch dir) */
+    psb__pathset trusted;       /* library roots for frame classification */
+    psb__pathset transparent;   /* stdlib importlib/ and ctypes/: look past them */
+    json_t *denied_events;      /* refused whoever raises them ("x.*" = prefix) */
+    json_t *user_denied_events; /* refused when user code raises them */
+    json_t *import_rules;       /* array of {"module","allow"} */
+    bool import_default_allow;  /* no rule matched */
+    psb__denial last;           /* most recent denial */
 };
 extern struct psb__hooks_state psb__hooks;
 

@@ -26,8 +26,9 @@ static bool frame_in_module(PyFrameObject *f) {
         PyObject *modules = PySys_GetObject("modules");
         PyObject *mod = name && modules ? PyDict_GetItemWithError(modules, name) : NULL;
         if (mod && PyModule_Check(mod))
-            ok = PyModule_GetDict(mod) == globals &&
-                 !(PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "__main__") == 0);
+            ok =
+                PyModule_GetDict(mod) == globals &&
+                !(PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "__main__") == 0);
     }
     Py_XDECREF(globals);
     PyErr_Clear();
@@ -73,7 +74,9 @@ static bool caller_is_user(bool direct) {
     return user;
 }
 
-bool psb__hooks_caller_is_user(void) { return caller_is_user(false); }
+bool psb__hooks_caller_is_user(void) {
+    return caller_is_user(false);
+}
 
 /* 0 if module may be imported by the caller, else -1 with ImportError set. */
 static int check_name(const char *module, bool direct) {
@@ -104,8 +107,8 @@ static PyObject *check_import(PyObject *self, PyObject *arg) {
  */
 static int resolve_relative(PyObject *globals, const char *name, int level, char *out,
                             size_t out_size) {
-    PyObject *pkg = globals && PyDict_Check(globals) ? PyDict_GetItemString(globals, "__package__")
-                                                     : NULL;
+    PyObject *pkg =
+        globals && PyDict_Check(globals) ? PyDict_GetItemString(globals, "__package__") : NULL;
     const char *base = pkg && PyUnicode_Check(pkg) ? PyUnicode_AsUTF8(pkg) : NULL;
     if (!base || !base[0])
         return -2; /* no package: the original __import__ raises the proper error */
@@ -130,8 +133,8 @@ static PyObject *import_wrapper(PyObject *self, PyObject *args, PyObject *kwargs
     static char *kwlist[] = {name_kw, globals_kw, locals_kw, fromlist_kw, level_kw, NULL};
     PyObject *name, *globals = NULL, *locals = NULL, *fromlist = NULL;
     int level = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|OOOi:__import__", kwlist, &name,
-                                     &globals, &locals, &fromlist, &level))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|OOOi:__import__", kwlist, &name, &globals,
+                                     &locals, &fromlist, &level))
         return NULL;
     const char *n = PyUnicode_AsUTF8(name);
     if (!n)
@@ -185,11 +188,20 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_pysandbox", "pysandbox's in-child hooks.", -1, methods,
-    NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    "_pysandbox",
+    "pysandbox's in-child hooks.",
+    -1,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
-void *psb__hooks_module_init(void) { return PyModule_Create(&module_def); }
+void *psb__hooks_module_init(void) {
+    return PyModule_Create(&module_def);
+}
 
 /* Adds every absolute directory on sys.path to the trusted and readable sets. */
 static int add_sys_path(void) {

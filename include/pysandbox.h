@@ -41,14 +41,14 @@ extern "C" {
  * sandboxed code is not an API failure: psb_exec() returns PSB_OK and the
  * outcome says what went wrong.
  */
-#define PSB_STATUS_MAP(X)                                                      \
-    X(OK, "success")                                                           \
-    X(EINVAL, "invalid argument")                                              \
-    X(ENOMEM, "out of memory")                                                 \
-    X(ESYS, "system call failed")                                              \
-    X(EHELPER, "the sandbox helper process failed")                            \
-    X(EPROTO, "malformed message from the sandbox helper")                     \
-    X(EPOLICY, "invalid sandbox policy")                                       \
+#define PSB_STATUS_MAP(X)                                                                          \
+    X(OK, "success")                                                                               \
+    X(EINVAL, "invalid argument")                                                                  \
+    X(ENOMEM, "out of memory")                                                                     \
+    X(ESYS, "system call failed")                                                                  \
+    X(EHELPER, "the sandbox helper process failed")                                                \
+    X(EPROTO, "malformed message from the sandbox helper")                                         \
+    X(EPOLICY, "invalid sandbox policy")                                                           \
     X(EUNSUPPORTED, "required feature not available on this system")
 
 typedef enum psb_status {
@@ -76,19 +76,19 @@ typedef struct psb_error {
  * The kind of error of a failed execution. The names (psb_error_kind_name)
  * are stable and wire-visible. Values are only ever appended.
  */
-#define PSB_KIND_MAP(X)                                                        \
-    X(NONE, "none")                                                            \
-    X(TIMEOUT, "timeout")                                                      \
-    X(MEMORY_LIMIT, "memory_limit")                                            \
-    X(CPU_LIMIT, "cpu_limit")                                                  \
-    X(IMPORT_DENIED, "import_denied")                                          \
-    X(DENIED, "denied")                                                        \
-    X(SYNTAX_ERROR, "syntax_error")                                            \
-    X(EXCEPTION, "exception")                                                  \
-    X(RESULT_NOT_SERIALIZABLE, "result_not_serializable")                      \
-    X(OUTPUT_LIMIT, "output_limit")                                            \
-    X(CRASHED, "crashed")                                                      \
-    X(INVALID_REQUEST, "invalid_request")                                      \
+#define PSB_KIND_MAP(X)                                                                            \
+    X(NONE, "none")                                                                                \
+    X(TIMEOUT, "timeout")                                                                          \
+    X(MEMORY_LIMIT, "memory_limit")                                                                \
+    X(CPU_LIMIT, "cpu_limit")                                                                      \
+    X(IMPORT_DENIED, "import_denied")                                                              \
+    X(DENIED, "denied")                                                                            \
+    X(SYNTAX_ERROR, "syntax_error")                                                                \
+    X(EXCEPTION, "exception")                                                                      \
+    X(RESULT_NOT_SERIALIZABLE, "result_not_serializable")                                          \
+    X(OUTPUT_LIMIT, "output_limit")                                                                \
+    X(CRASHED, "crashed")                                                                          \
+    X(INVALID_REQUEST, "invalid_request")                                                          \
     X(INTERNAL, "internal")
 
 typedef enum psb_error_kind {
@@ -124,20 +124,17 @@ void psb_config_free(psb_config *config);
  * (unknown preset, unreadable file, bad JSON, unknown key, bad value: the
  * message names the offending key path) the config is unchanged.
  */
-psb_status psb_config_set_policy(psb_config *config, const char *name_or_path,
-                                 psb_error *err);
+psb_status psb_config_set_policy(psb_config *config, const char *name_or_path, psb_error *err);
 
 /* Same as psb_config_set_policy() with the policy document given as JSON. */
-psb_status psb_config_set_policy_json(psb_config *config, const char *json,
-                                      psb_error *err);
+psb_status psb_config_set_policy_json(psb_config *config, const char *json, psb_error *err);
 
 /*
  * Path of the helper executable (pysandbox-helper). By default the library
  * uses $PYSANDBOX_HELPER if set, then the installed helper, then the one in
  * the build tree. The string is copied.
  */
-psb_status psb_config_set_helper_path(psb_config *config, const char *path,
-                                      psb_error *err);
+psb_status psb_config_set_helper_path(psb_config *config, const char *path, psb_error *err);
 
 /* How a sandbox starts its executions. */
 typedef enum psb_mode {
@@ -160,15 +157,14 @@ psb_status psb_config_set_mode(psb_config *config, psb_mode mode, psb_error *err
  * With it, a module that fails to import makes psb_sandbox_new() fail.
  * count 0 preloads nothing. The strings are copied.
  */
-psb_status psb_config_set_preload(psb_config *config, const char *const *modules,
-                                  size_t count, psb_error *err);
+psb_status psb_config_set_preload(psb_config *config, const char *const *modules, size_t count,
+                                  psb_error *err);
 
 /*
  * How many executions may run at once on one sandbox (default 16, range
  * 1..1024). Further psb_exec() calls wait for a free slot.
  */
-psb_status psb_config_set_max_concurrency(psb_config *config, unsigned count,
-                                          psb_error *err);
+psb_status psb_config_set_max_concurrency(psb_config *config, unsigned count, psb_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Sandbox                                                                  */
@@ -182,8 +178,7 @@ typedef struct psb_sandbox psb_sandbox;
  * forks the calling process: the helper is started with posix_spawn() in a
  * clean environment. Thread-safe with respect to other sandboxes.
  */
-psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox,
-                           psb_error *err);
+psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox, psb_error *err);
 
 /*
  * Stops the helper (killing any running execution), reaps it and frees the
@@ -209,41 +204,36 @@ psb_exec_options *psb_exec_options_new(psb_error *err);
 void psb_exec_options_free(psb_exec_options *options);
 
 /* Wall-clock limit, 1 ms .. 24 h (default 30 s). */
-psb_status psb_exec_options_set_timeout_ms(psb_exec_options *options,
-                                           uint64_t timeout_ms, psb_error *err);
+psb_status psb_exec_options_set_timeout_ms(psb_exec_options *options, uint64_t timeout_ms,
+                                           psb_error *err);
 
 /* Memory limit in MiB, 32 .. 1048576 (default 512). */
-psb_status psb_exec_options_set_memory_limit_mib(psb_exec_options *options,
-                                                 uint64_t memory_mib,
+psb_status psb_exec_options_set_memory_limit_mib(psb_exec_options *options, uint64_t memory_mib,
                                                  psb_error *err);
 
 /* CPU time limit in seconds, 1 .. 86400 (default 30). */
-psb_status psb_exec_options_set_cpu_limit_s(psb_exec_options *options,
-                                            uint64_t cpu_s, psb_error *err);
+psb_status psb_exec_options_set_cpu_limit_s(psb_exec_options *options, uint64_t cpu_s,
+                                            psb_error *err);
 
 /*
  * Caps on captured stdout and stderr in bytes, 0 .. 1 GiB each (default
  * 1 MiB). Output past a cap is discarded and the truncated flag is set.
  */
-psb_status psb_exec_options_set_output_limits(psb_exec_options *options,
-                                              uint64_t stdout_bytes,
-                                              uint64_t stderr_bytes,
-                                              psb_error *err);
+psb_status psb_exec_options_set_output_limits(psb_exec_options *options, uint64_t stdout_bytes,
+                                              uint64_t stderr_bytes, psb_error *err);
 
 /*
  * Cap on the size of the `result` JSON in bytes, 2 .. 1 GiB (default
  * 16 MiB). A larger result ends the execution with kind output_limit.
  */
-psb_status psb_exec_options_set_result_limit_bytes(psb_exec_options *options,
-                                                   uint64_t result_bytes,
+psb_status psb_exec_options_set_result_limit_bytes(psb_exec_options *options, uint64_t result_bytes,
                                                    psb_error *err);
 
 /*
  * Data the child reads on stdin (copied; at most 64 MiB). Without it stdin
  * is /dev/null.
  */
-psb_status psb_exec_options_set_stdin(psb_exec_options *options,
-                                      const void *data, size_t len,
+psb_status psb_exec_options_set_stdin(psb_exec_options *options, const void *data, size_t len,
                                       psb_error *err);
 
 /*
@@ -252,15 +242,14 @@ psb_status psb_exec_options_set_stdin(psb_exec_options *options,
  * HOME/TMPDIR pointing at its scratch dir unless set. NAME must match
  * [A-Za-z_][A-Za-z0-9_]*; at most 256 variables, 64 KiB in all.
  */
-psb_status psb_exec_options_set_env(psb_exec_options *options, const char *name,
-                                    const char *value, psb_error *err);
+psb_status psb_exec_options_set_env(psb_exec_options *options, const char *name, const char *value,
+                                    psb_error *err);
 
 /*
  * Code run in the same globals before the user's code (so user code can use
  * the names it defines), under the same policy. UTF-8 without NUL, copied.
  */
-psb_status psb_exec_options_set_prelude(psb_exec_options *options,
-                                        const char *code, size_t len,
+psb_status psb_exec_options_set_prelude(psb_exec_options *options, const char *code, size_t len,
                                         psb_error *err);
 
 /*
@@ -270,17 +259,16 @@ psb_status psb_exec_options_set_prelude(psb_exec_options *options,
  * Python-level filter reads these: the kernel layers still refuse what the
  * module would do (allowing `socket` does not open the network).
  */
-psb_status psb_exec_options_allow_import(psb_exec_options *options,
-                                         const char *module, psb_error *err);
-psb_status psb_exec_options_deny_import(psb_exec_options *options,
-                                        const char *module, psb_error *err);
+psb_status psb_exec_options_allow_import(psb_exec_options *options, const char *module,
+                                         psb_error *err);
+psb_status psb_exec_options_deny_import(psb_exec_options *options, const char *module,
+                                        psb_error *err);
 
 /*
  * The `inputs` global: a JSON object (at most 64 MiB). Validated here:
  * malformed JSON or a non-object is PSB_EINVAL and nothing changes.
  */
-psb_status psb_exec_options_set_inputs_json(psb_exec_options *options,
-                                            const char *json, size_t len,
+psb_status psb_exec_options_set_inputs_json(psb_exec_options *options, const char *json, size_t len,
                                             psb_error *err);
 
 /*
@@ -289,8 +277,8 @@ psb_status psb_exec_options_set_inputs_json(psb_exec_options *options,
  * '/'-separated parts, none empty, "." or ".."; at most 1000 files and
  * 64 MiB in all. Adding a name twice replaces the earlier file.
  */
-psb_status psb_exec_options_add_file(psb_exec_options *options, const char *name,
-                                     const void *data, size_t len, psb_error *err);
+psb_status psb_exec_options_add_file(psb_exec_options *options, const char *name, const void *data,
+                                     size_t len, psb_error *err);
 
 /*
  * Cap on the PNG bytes of captured figures (default 16 MiB, 0 .. 256 MiB);
@@ -304,8 +292,8 @@ psb_status psb_exec_options_set_figures_limit_bytes(psb_exec_options *options,
  * 16 MiB in all, 0 .. 256 MiB). More ends the execution with kind
  * output_limit.
  */
-psb_status psb_exec_options_set_files_limit_bytes(psb_exec_options *options,
-                                                  uint64_t files_bytes, psb_error *err);
+psb_status psb_exec_options_set_files_limit_bytes(psb_exec_options *options, uint64_t files_bytes,
+                                                  psb_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Execution and outcome                                                    */
@@ -324,8 +312,7 @@ typedef struct psb_outcome psb_outcome;
  * returned only when no helper can be started at all.
  */
 psb_status psb_exec(psb_sandbox *sandbox, const char *code, size_t len,
-                    const psb_exec_options *options, psb_outcome **ret_outcome,
-                    psb_error *err);
+                    const psb_exec_options *options, psb_outcome **ret_outcome, psb_error *err);
 
 /* Frees an outcome and every string it handed out. NULL is a no-op. */
 void psb_outcome_free(psb_outcome *outcome);
@@ -356,10 +343,8 @@ const char *psb_outcome_result_json(const psb_outcome *outcome);
  * *ret_len gets the length; *ret_truncated (may be NULL) whether the cap cut
  * it. Owned by the outcome.
  */
-const char *psb_outcome_stdout(const psb_outcome *outcome, size_t *ret_len,
-                               int *ret_truncated);
-const char *psb_outcome_stderr(const psb_outcome *outcome, size_t *ret_len,
-                               int *ret_truncated);
+const char *psb_outcome_stdout(const psb_outcome *outcome, size_t *ret_len, int *ret_truncated);
+const char *psb_outcome_stderr(const psb_outcome *outcome, size_t *ret_len, int *ret_truncated);
 
 typedef struct psb_stats {
     uint64_t wall_ms;      /* fork to reap, milliseconds */

@@ -65,8 +65,7 @@ void psb__cgroup_sweep(bool (*gone)(long pid)) {
 bool psb__cgroup_init(void) {
     char dir[128];
     snprintf(dir, sizeof dir, PIDS_ROOT "/pysandbox-%d", (int)getpid());
-    if (access(PIDS_ROOT "/cgroup.procs", W_OK) != 0 ||
-        (mkdir(dir, 0755) != 0 && errno != EEXIST))
+    if (access(PIDS_ROOT "/cgroup.procs", W_OK) != 0 || (mkdir(dir, 0755) != 0 && errno != EEXIST))
         return false;
     snprintf(base, sizeof base, "%s", dir);
     return true;

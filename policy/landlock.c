@@ -45,8 +45,8 @@ struct path_beneath {
 
 /* What the interpreter itself reads: its libraries and the loader's cache. */
 static const char *const base_readable[] = {
-    "/usr/lib", "/usr/lib64", "/usr/local/lib", "/lib", "/lib64",
-    "/etc/ld.so.cache", "/usr/share/zoneinfo", "/dev/null", "/dev/zero", "/dev/urandom",
+    "/usr/lib",         "/usr/lib64",          "/usr/local/lib", "/lib",      "/lib64",
+    "/etc/ld.so.cache", "/usr/share/zoneinfo", "/dev/null",      "/dev/zero", "/dev/urandom",
 };
 
 int psb__landlock_abi(void) {
@@ -130,11 +130,10 @@ int psb__landlock_apply(const json_t *readable_paths, const char *scratch, bool 
         goto out;
     }
     rc = 0;
-out:
-    {
-        int e2 = errno;
-        close(ruleset);
-        errno = e2;
-    }
+out : {
+    int e2 = errno;
+    close(ruleset);
+    errno = e2;
+}
     return rc;
 }

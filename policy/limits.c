@@ -16,7 +16,9 @@ static const struct {
 #undef PSB__LIMIT_ROW
 };
 
-const char *psb__limit_key(enum psb__limit_id id) { return table[id].key; }
+const char *psb__limit_key(enum psb__limit_id id) {
+    return table[id].key;
+}
 
 void psb__limits_default(psb__limits *limits) {
     for (int i = 0; i < PSB__LIMIT_COUNT; i++)

@@ -19,7 +19,9 @@
 #include "embed/internal.h"
 #include "policy/policy.h"
 
-bool psb__ns_is_root(void) { return geteuid() == 0; }
+bool psb__ns_is_root(void) {
+    return geteuid() == 0;
+}
 
 static int write_file(const char *path, const char *text) {
     int fd = open(path, O_WRONLY | O_CLOEXEC);

@@ -102,8 +102,7 @@ static psb_status string_array(json_t *v, const char *path, bool (*valid)(const 
         if (!s)
             return psb__err(err, PSB_EPOLICY, "%s[%zu]: expected a string", path, i);
         if (valid && !valid(s))
-            return psb__err(err, PSB_EPOLICY, "%s[%zu]: '%s' is not a valid %s", path, i, s,
-                            what);
+            return psb__err(err, PSB_EPOLICY, "%s[%zu]: '%s' is not a valid %s", path, i, s, what);
     }
     return PSB_OK;
 }
@@ -118,13 +117,15 @@ static bool event_valid(const char *s) {
     if (!len || len > 128)
         return false;
     for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || (*p == '*' && !p[1])))
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '.' || (*p == '*' && !p[1])))
             return false;
     return true;
 }
 
-static bool layer_valid(const char *s) { return psb__layer_find(s) != 0; }
+static bool layer_valid(const char *s) {
+    return psb__layer_find(s) != 0;
+}
 
 static psb_status parse_run_as(json_t *v, json_t *out, psb_error *err) {
     if (!json_is_object(v))
@@ -171,8 +172,8 @@ static psb_status parse_imports(json_t *v, json_t *out, psb_error *err) {
                 if (json_array_size(rules) >= PSB__MAX_IMPORT_RULES)
                     return psb__err(err, PSB_EPOLICY, "policy.imports: at most %d rules",
                                     PSB__MAX_IMPORT_RULES);
-                json_array_append_new(rules, json_pack("{s:O,s:b}", "module", e, "allow",
-                                                       strcmp(key, "allow") == 0));
+                json_array_append_new(
+                    rules, json_pack("{s:O,s:b}", "module", e, "allow", strcmp(key, "allow") == 0));
             }
         } else {
             return psb__err(err, PSB_EPOLICY, "policy.imports.%s: unknown key", key);
@@ -191,13 +192,12 @@ static psb_status parse_limits(json_t *v, psb__limits *limits, psb_error *err) {
         if (id < 0)
             return psb__err(err, PSB_EPOLICY, "policy.limits.%s: unknown key", key);
         if (!json_is_integer(val) || json_integer_value(val) < 0)
-            return psb__err(err, PSB_EPOLICY,
-                            "policy.limits.%s: expected a non-negative integer", key);
+            return psb__err(err, PSB_EPOLICY, "policy.limits.%s: expected a non-negative integer",
+                            key);
         char what[96];
         snprintf(what, sizeof what, "policy.limits.%s", key);
         psb_error tmp = {0};
-        if (psb__limit_check((enum psb__limit_id)id, (uint64_t)json_integer_value(val), what,
-                             &tmp))
+        if (psb__limit_check((enum psb__limit_id)id, (uint64_t)json_integer_value(val), what, &tmp))
             return psb__err(err, PSB_EPOLICY, "%s", tmp.message);
         limits->v[id] = (uint64_t)json_integer_value(val);
     }
@@ -208,8 +208,7 @@ static psb_status parse_env(json_t *v, psb_error *err) {
     if (!json_is_object(v))
         return psb__err(err, PSB_EPOLICY, "policy.env: expected an object of strings");
     if (json_object_size(v) > PSB__MAX_ENV_VARS)
-        return psb__err(err, PSB_EPOLICY, "policy.env: at most %d variables",
-                        PSB__MAX_ENV_VARS);
+        return psb__err(err, PSB_EPOLICY, "policy.env: at most %d variables", PSB__MAX_ENV_VARS);
     const char *key;
     json_t *val;
     size_t total = 0;
@@ -222,8 +221,7 @@ static psb_status parse_env(json_t *v, psb_error *err) {
         total += strlen(key) + json_string_length(val) + 2;
     }
     if (total > PSB__MAX_ENV_BYTES)
-        return psb__err(err, PSB_EPOLICY, "policy.env: more than %u bytes",
-                        PSB__MAX_ENV_BYTES);
+        return psb__err(err, PSB_EPOLICY, "policy.env: more than %u bytes", PSB__MAX_ENV_BYTES);
     return PSB_OK;
 }
 
@@ -236,19 +234,18 @@ psb_status psb__policy_parse(const char *json_text, const char *name, psb__polic
     psb__limits limits;
     psb__limits_default(&limits);
     if (!in) {
-        st = psb__err(err, PSB_EPOLICY, "policy: invalid JSON at line %d column %d: %s",
-                      jerr.line, jerr.column, jerr.text);
+        st = psb__err(err, PSB_EPOLICY, "policy: invalid JSON at line %d column %d: %s", jerr.line,
+                      jerr.column, jerr.text);
         goto out;
     }
     if (!json_is_object(in)) {
         st = psb__err(err, PSB_EPOLICY, "policy: expected a JSON object");
         goto out;
     }
-    out = json_pack("{s:{s:b,s:[]},s:[],s:[],s:[],s:b,s:{},s:{},s:[ssss],s:{s:i,s:i}}",
-                    "imports", "default_allow", 1, "rules", "denied_events",
-                    "user_denied_events", "readable_paths", "network", 0, "env", "limits",
-                    "require", "seccomp", "landlock", "namespaces", "unprivileged", "run_as",
-                    "uid", 65534, "gid", 65534);
+    out = json_pack("{s:{s:b,s:[]},s:[],s:[],s:[],s:b,s:{},s:{},s:[ssss],s:{s:i,s:i}}", "imports",
+                    "default_allow", 1, "rules", "denied_events", "user_denied_events",
+                    "readable_paths", "network", 0, "env", "limits", "require", "seccomp",
+                    "landlock", "namespaces", "unprivileged", "run_as", "uid", 65534, "gid", 65534);
     if (!out) {
         st = psb__err(err, PSB_ENOMEM, "policy: out of memory");
         goto out;
@@ -258,8 +255,7 @@ psb_status psb__policy_parse(const char *json_text, const char *name, psb__polic
     json_object_foreach(in, key, val) {
         if (strcmp(key, "imports") == 0) {
             st = parse_imports(val, json_object_get(out, "imports"), err);
-        } else if (strcmp(key, "denied_events") == 0 ||
-                   strcmp(key, "user_denied_events") == 0) {
+        } else if (strcmp(key, "denied_events") == 0 || strcmp(key, "user_denied_events") == 0) {
             char path[64];
             snprintf(path, sizeof path, "policy.%s", key);
             st = string_array(val, path, event_valid, "audit event name", PSB__MAX_PATHS, err);
@@ -283,8 +279,7 @@ psb_status psb__policy_parse(const char *json_text, const char *name, psb__polic
                 json_object_set(out, key, val);
         } else if (strcmp(key, "require") == 0) {
             st = string_array(val, "policy.require", layer_valid,
-                              "layer (seccomp, landlock, namespaces, unprivileged, hooks)", 8,
-                              err);
+                              "layer (seccomp, landlock, namespaces, unprivileged, hooks)", 8, err);
             if (!st)
                 json_object_set(out, key, val);
         } else if (strcmp(key, "run_as") == 0) {
@@ -331,8 +326,7 @@ psb_status psb__policy_load(const char *name_or_path, psb__policy *ret, psb_erro
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
         if (text.len + n > (1u << 20)) {
-            st = psb__err(err, PSB_EPOLICY, "policy file '%s' is larger than 1 MiB",
-                          name_or_path);
+            st = psb__err(err, PSB_EPOLICY, "policy file '%s' is larger than 1 MiB", name_or_path);
             goto out;
         }
         if (psb__buf_append(&text, chunk, n)) {

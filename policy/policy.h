@@ -17,19 +17,19 @@
 #include "include/pysandbox.h"
 
 /* Every limit a user controls, by index into psb__limits.v. */
-#define PSB__LIMIT_MAP(X)                                                      \
-    /* name            key              min   max                 default */  \
-    X(TIMEOUT_MS, "timeout_ms", 1, 86400000ull, 30000ull)                      \
-    X(MEMORY_MIB, "memory_mib", 32, 1048576ull, 512ull)                        \
-    X(CPU_S, "cpu_s", 1, 86400ull, 30ull)                                      \
-    X(STDOUT_BYTES, "stdout_bytes", 0, 1073741824ull, 1048576ull)             \
-    X(STDERR_BYTES, "stderr_bytes", 0, 1073741824ull, 1048576ull)             \
-    X(RESULT_BYTES, "result_bytes", 2, 1073741824ull, 16777216ull)            \
-    X(OPEN_FILES, "open_files", 16, 65536ull, 256ull)                          \
-    X(FILE_SIZE_MIB, "file_size_mib", 1, 1048576ull, 64ull)                   \
-    X(SCRATCH_MIB, "scratch_mib", 1, 65536ull, 64ull)                         \
-    X(FIGURES_BYTES, "figures_bytes", 0, 268435456ull, 16777216ull)           \
-    X(FILES_BYTES, "files_bytes", 0, 268435456ull, 16777216ull)               \
+#define PSB__LIMIT_MAP(X)                                                                          \
+    /* name            key              min   max                 default */                       \
+    X(TIMEOUT_MS, "timeout_ms", 1, 86400000ull, 30000ull)                                          \
+    X(MEMORY_MIB, "memory_mib", 32, 1048576ull, 512ull)                                            \
+    X(CPU_S, "cpu_s", 1, 86400ull, 30ull)                                                          \
+    X(STDOUT_BYTES, "stdout_bytes", 0, 1073741824ull, 1048576ull)                                  \
+    X(STDERR_BYTES, "stderr_bytes", 0, 1073741824ull, 1048576ull)                                  \
+    X(RESULT_BYTES, "result_bytes", 2, 1073741824ull, 16777216ull)                                 \
+    X(OPEN_FILES, "open_files", 16, 65536ull, 256ull)                                              \
+    X(FILE_SIZE_MIB, "file_size_mib", 1, 1048576ull, 64ull)                                        \
+    X(SCRATCH_MIB, "scratch_mib", 1, 65536ull, 64ull)                                              \
+    X(FIGURES_BYTES, "figures_bytes", 0, 268435456ull, 16777216ull)                                \
+    X(FILES_BYTES, "files_bytes", 0, 268435456ull, 16777216ull)                                    \
     X(THREADS, "threads", 1, 4096ull, 64ull)
 
 enum psb__limit_id {
@@ -64,9 +64,9 @@ int psb__limit_find(const char *key);
 #define PSB__MAX_MODULE_NAME 255
 
 typedef struct psb__policy {
-    char name[64];          /* preset name or "file" */
-    json_t *doc;            /* the validated, normalized policy document */
-    psb__limits limits;     /* default limits of executions */
+    char name[64];      /* preset name or "file" */
+    json_t *doc;        /* the validated, normalized policy document */
+    psb__limits limits; /* default limits of executions */
 } psb__policy;
 
 /*
@@ -114,12 +114,11 @@ bool psb__import_allowed(const json_t *rules, bool default_allow, const char *mo
  * (baseline_bytes, what the process already maps, plus the memory limit, so
  * a warm interpreter's preloaded libraries do not count against the code),
  * CPU (soft = limit, hard = limit + 1 s), file size, open files, no core
- * dumps; RLIMIT_NPROC = nproc when not 0. Async-signal-safe. Returns 0, or -1 with errno and *ret_failed set
- * to the name of the rlimit that failed.
+ * dumps; RLIMIT_NPROC = nproc when not 0. Async-signal-safe. Returns 0, or -1 with errno and
+ * *ret_failed set to the name of the rlimit that failed.
  */
 int psb__rlimits_apply(const psb__limits *limits, uint64_t baseline_bytes, uint64_t nproc,
                        const char **ret_failed);
-
 
 /* ======================================================================== */
 /* Kernel confinement, built in the helper and applied in the child         */
@@ -128,11 +127,11 @@ int psb__rlimits_apply(const psb__limits *limits, uint64_t baseline_bytes, uint6
 
 /* Confinement layers, for the policy's "require" list and test switches. */
 enum psb__layer {
-    PSB__LAYER_SECCOMP = 1u << 0,    /* seccomp-bpf syscall allow-list */
-    PSB__LAYER_LANDLOCK = 1u << 1,   /* Landlock file system, TCP and scopes */
-    PSB__LAYER_NAMESPACES = 1u << 2, /* network, IPC, UTS (+user) namespaces */
+    PSB__LAYER_SECCOMP = 1u << 0,      /* seccomp-bpf syscall allow-list */
+    PSB__LAYER_LANDLOCK = 1u << 1,     /* Landlock file system, TCP and scopes */
+    PSB__LAYER_NAMESPACES = 1u << 2,   /* network, IPC, UTS (+user) namespaces */
     PSB__LAYER_UNPRIVILEGED = 1u << 3, /* never uid 0, no capabilities */
-    PSB__LAYER_HOOKS = 1u << 4,      /* audit hook and import filter */
+    PSB__LAYER_HOOKS = 1u << 4,        /* audit hook and import filter */
     PSB__LAYER_ALL = 0x1fu,
 };
 /* Name of a single layer ("seccomp"), or NULL. */
@@ -142,8 +141,8 @@ unsigned psb__layer_find(const char *name);
 
 /* A compiled seccomp program: built once in the helper, loaded in each child. */
 typedef struct psb__seccomp_prog {
-    void *filter;        /* struct sock_filter[], malloc'd */
-    unsigned short len;  /* instructions */
+    void *filter;       /* struct sock_filter[], malloc'd */
+    unsigned short len; /* instructions */
 } psb__seccomp_prog;
 
 /*

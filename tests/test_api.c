@@ -20,14 +20,14 @@
 #include <pysandbox.h>
 
 #define S(x) ((x) ? (x) : "(null)")
-#define ERR_INIT {.code = PSB_OK}
+#define ERR_INIT                                                                                   \
+    { .code = PSB_OK }
 
 /* One sandbox per test, created in the forked test process (checked fixture). */
 static psb_sandbox *sb;
 
 /* A sandbox with the given policy preset (NULL: the default policy). */
-static psb_sandbox *sandbox_create_policy(const char *policy)
-{
+static psb_sandbox *sandbox_create_policy(const char *policy) {
     psb_error err = ERR_INIT;
     psb_sandbox *s = NULL;
     psb_config *cfg = psb_config_new(&err);
@@ -39,46 +39,43 @@ static psb_sandbox *sandbox_create_policy(const char *policy)
     }
     psb_status st = psb_sandbox_new(cfg, &s, &err);
     psb_config_free(cfg);
-    ck_assert_msg(st == PSB_OK, "psb_sandbox_new: %s: %s", psb_status_str(st),
-                  err.message);
+    ck_assert_msg(st == PSB_OK, "psb_sandbox_new: %s: %s", psb_status_str(st), err.message);
     ck_assert_ptr_nonnull(s);
     return s;
 }
 
-static psb_sandbox *sandbox_create(void) { return sandbox_create_policy(NULL); }
+static psb_sandbox *sandbox_create(void) {
+    return sandbox_create_policy(NULL);
+}
 
 /* A sandbox whose Python layers allow everything: only the kernel confines. */
-static psb_sandbox *sandbox_create_kernel_only(void)
-{
-    static const char policy[] =
-        "{\"description\": \"python layers open, kernel layers only\","
-        " \"imports\": {\"default\": \"allow\"}, \"denied_events\": [],"
-        " \"network\": false}";
+static psb_sandbox *sandbox_create_kernel_only(void) {
+    static const char policy[] = "{\"description\": \"python layers open, kernel layers only\","
+                                 " \"imports\": {\"default\": \"allow\"}, \"denied_events\": [],"
+                                 " \"network\": false}";
     psb_error err = ERR_INIT;
     psb_sandbox *s = NULL;
     psb_config *cfg = psb_config_new(&err);
     ck_assert_ptr_nonnull(cfg);
     psb_status st = psb_config_set_policy_json(cfg, policy, &err);
-    ck_assert_msg(st == PSB_OK, "set_policy_json: %s: %s", psb_status_str(st),
-                  err.message);
+    ck_assert_msg(st == PSB_OK, "set_policy_json: %s: %s", psb_status_str(st), err.message);
     st = psb_sandbox_new(cfg, &s, &err);
     psb_config_free(cfg);
-    ck_assert_msg(st == PSB_OK, "psb_sandbox_new: %s: %s", psb_status_str(st),
-                  err.message);
+    ck_assert_msg(st == PSB_OK, "psb_sandbox_new: %s: %s", psb_status_str(st), err.message);
     return s;
 }
 
-static void sandbox_setup(void) { sb = sandbox_create(); }
+static void sandbox_setup(void) {
+    sb = sandbox_create();
+}
 
-static void sandbox_teardown(void)
-{
+static void sandbox_teardown(void) {
     psb_sandbox_free(sb);
     sb = NULL;
 }
 
 /* A one-line description of an outcome for failure messages (main thread only). */
-static const char *describe(const psb_outcome *o)
-{
+static const char *describe(const psb_outcome *o) {
     static char buf[3072];
     size_t olen = 0, elen = 0;
     const char *so = psb_outcome_stdout(o, &olen, NULL);
@@ -89,13 +86,11 @@ static const char *describe(const psb_outcome *o)
              psb_outcome_ok(o), psb_error_kind_name(psb_outcome_error_kind(o)),
              S(psb_outcome_error_type(o)), S(psb_outcome_error_message(o)),
              S(psb_outcome_error_module(o)), S(psb_outcome_error_event(o)),
-             S(psb_outcome_result_json(o)), S(so), S(se),
-             S(psb_outcome_error_traceback(o)));
+             S(psb_outcome_result_json(o)), S(so), S(se), S(psb_outcome_error_traceback(o)));
     return buf;
 }
 
-static psb_exec_options *opts_new(void)
-{
+static psb_exec_options *opts_new(void) {
     psb_error err = ERR_INIT;
     psb_exec_options *o = psb_exec_options_new(&err);
     ck_assert_msg(o != NULL, "psb_exec_options_new: %s", err.message);
@@ -103,86 +98,68 @@ static psb_exec_options *opts_new(void)
 }
 
 /* Asserts that an API call returned PSB_OK; err holds its details. */
-static void ck_psb(psb_status st, const psb_error *err, const char *what)
-{
-    ck_assert_msg(st == PSB_OK, "%s: %s: %s", what, psb_status_str(st),
-                  err->message);
+static void ck_psb(psb_status st, const psb_error *err, const char *what) {
+    ck_assert_msg(st == PSB_OK, "%s: %s: %s", what, psb_status_str(st), err->message);
 }
 
-static psb_outcome *run_on(psb_sandbox *s, const char *code,
-                           const psb_exec_options *o)
-{
+static psb_outcome *run_on(psb_sandbox *s, const char *code, const psb_exec_options *o) {
     psb_error err = ERR_INIT;
     psb_outcome *out = NULL;
     psb_status st = psb_exec(s, code, strlen(code), o, &out, &err);
-    ck_assert_msg(st == PSB_OK, "psb_exec(%s): %s: %s", code,
-                  psb_status_str(st), err.message);
+    ck_assert_msg(st == PSB_OK, "psb_exec(%s): %s: %s", code, psb_status_str(st), err.message);
     ck_assert_msg(out != NULL, "psb_exec(%s) returned no outcome", code);
     return out;
 }
 
-static psb_outcome *run(const char *code, const psb_exec_options *o)
-{
+static psb_outcome *run(const char *code, const psb_exec_options *o) {
     return run_on(sb, code, o);
 }
 
-static void expect_kind(const psb_outcome *o, psb_error_kind kind, const char *code)
-{
+static void expect_kind(const psb_outcome *o, psb_error_kind kind, const char *code) {
     psb_error_kind got = psb_outcome_error_kind(o);
-    ck_assert_msg(got == kind, "code %s: expected kind %s, got %s", code,
-                  psb_error_kind_name(kind), describe(o));
+    ck_assert_msg(got == kind, "code %s: expected kind %s, got %s", code, psb_error_kind_name(kind),
+                  describe(o));
     ck_assert_int_eq(psb_outcome_ok(o), kind == PSB_KIND_NONE);
 }
 
 /* Asserts status ok and that result_json equals expected_json as JSON. */
-static void expect_result(const psb_outcome *o, const char *expected_json,
-                          const char *code)
-{
+static void expect_result(const psb_outcome *o, const char *expected_json, const char *code) {
     expect_kind(o, PSB_KIND_NONE, code);
     const char *got = psb_outcome_result_json(o);
     ck_assert_ptr_nonnull(got);
     json_error_t je;
     json_t *g = json_loads(got, JSON_DECODE_ANY, &je);
-    ck_assert_msg(g != NULL, "code %s: result_json '%s' is not JSON: %s", code,
-                  got, je.text);
+    ck_assert_msg(g != NULL, "code %s: result_json '%s' is not JSON: %s", code, got, je.text);
     json_t *e = json_loads(expected_json, JSON_DECODE_ANY, &je);
     ck_assert_msg(e != NULL, "bad expected JSON %s", expected_json);
     int eq = json_equal(g, e);
     json_decref(g);
     json_decref(e);
-    ck_assert_msg(eq, "code %s: expected result %s, got %s", code, expected_json,
-                  got);
+    ck_assert_msg(eq, "code %s: expected result %s, got %s", code, expected_json, got);
 }
 
-static void check_result(const char *code, const char *expected_json)
-{
+static void check_result(const char *code, const char *expected_json) {
     psb_outcome *o = run(code, NULL);
     expect_result(o, expected_json, code);
     psb_outcome_free(o);
 }
 
-static void ck_contains(const char *hay, const char *needle, const char *what)
-{
-    ck_assert_msg(hay != NULL, "%s is NULL, expected it to contain '%s'", what,
-                  needle);
-    ck_assert_msg(strstr(hay, needle) != NULL, "%s '%s' does not contain '%s'",
-                  what, hay, needle);
+static void ck_contains(const char *hay, const char *needle, const char *what) {
+    ck_assert_msg(hay != NULL, "%s is NULL, expected it to contain '%s'", what, needle);
+    ck_assert_msg(strstr(hay, needle) != NULL, "%s '%s' does not contain '%s'", what, hay, needle);
 }
 
-static void ck_icontains(const char *hay, const char *needle, const char *what)
-{
-    ck_assert_msg(hay != NULL, "%s is NULL, expected it to contain '%s'", what,
+static void ck_icontains(const char *hay, const char *needle, const char *what) {
+    ck_assert_msg(hay != NULL, "%s is NULL, expected it to contain '%s'", what, needle);
+    ck_assert_msg(strcasestr(hay, needle) != NULL, "%s '%s' does not contain '%s'", what, hay,
                   needle);
-    ck_assert_msg(strcasestr(hay, needle) != NULL,
-                  "%s '%s' does not contain '%s'", what, hay, needle);
 }
 
 /* ------------------------------------------------------------------------ */
 /* ok and the result conversions                                            */
 /* ------------------------------------------------------------------------ */
 
-START_TEST(test_ok_simple)
-{
+START_TEST(test_ok_simple) {
     psb_outcome *o = run("result = 1 + 1", NULL);
     expect_kind(o, PSB_KIND_NONE, "result = 1 + 1");
     ck_assert_str_eq(psb_outcome_result_json(o), "2");
@@ -200,8 +177,7 @@ START_TEST(test_ok_simple)
 }
 END_TEST
 
-START_TEST(test_ok_conversions)
-{
+START_TEST(test_ok_conversions) {
     check_result("result = None", "null");
     check_result("result = True", "true");
     check_result("result = False", "false");
@@ -210,8 +186,7 @@ START_TEST(test_ok_conversions)
     check_result("result = 'h\\u00e9llo \\u2603'", "\"h\\u00e9llo \\u2603\"");
     check_result("result = [1, 'a', None]", "[1,\"a\",null]");
     check_result("result = (3, 4)", "[3,4]");
-    check_result("result = {'k': 'v', 'n': [True, 2.5]}",
-                 "{\"k\":\"v\",\"n\":[true,2.5]}");
+    check_result("result = {'k': 'v', 'n': [True, 2.5]}", "{\"k\":\"v\",\"n\":[true,2.5]}");
     check_result("result = {7}", "[7]");
     check_result("result = frozenset()", "[]");
     check_result("result = 2**63 - 1", "9223372036854775807");
@@ -231,8 +206,7 @@ START_TEST(test_ok_conversions)
 }
 END_TEST
 
-START_TEST(test_ok_bigint)
-{
+START_TEST(test_ok_bigint) {
     check_result("result = 2**100",
                  "{\"$type\":\"int\",\"value\":\"1267650600228229401496703205376\"}");
     check_result("result = -2**100",
@@ -240,8 +214,7 @@ START_TEST(test_ok_bigint)
 }
 END_TEST
 
-START_TEST(test_ok_nonfinite_float)
-{
+START_TEST(test_ok_nonfinite_float) {
     check_result("result = float('nan')", "{\"$type\":\"float\",\"value\":\"nan\"}");
     check_result("result = [float('inf'), float('-inf')]",
                  "[{\"$type\":\"float\",\"value\":\"inf\"},"
@@ -249,14 +222,12 @@ START_TEST(test_ok_nonfinite_float)
 }
 END_TEST
 
-START_TEST(test_ok_int_keys)
-{
+START_TEST(test_ok_int_keys) {
     check_result("result = {1: 'a'}", "{\"1\":\"a\"}");
 }
 END_TEST
 
-START_TEST(test_ok_no_result)
-{
+START_TEST(test_ok_no_result) {
     psb_outcome *o = run("x = 5", NULL);
     expect_kind(o, PSB_KIND_NONE, "x = 5");
     ck_assert_str_eq(psb_outcome_result_json(o), "null");
@@ -268,8 +239,7 @@ END_TEST
 /* result_not_serializable, output_limit                                    */
 /* ------------------------------------------------------------------------ */
 
-START_TEST(test_not_serializable_object)
-{
+START_TEST(test_not_serializable_object) {
     const char *code = "result = {\"rows\": [1, 2, 3, object()]}";
     psb_outcome *o = run(code, NULL);
     expect_kind(o, PSB_KIND_RESULT_NOT_SERIALIZABLE, code);
@@ -280,8 +250,7 @@ START_TEST(test_not_serializable_object)
 }
 END_TEST
 
-START_TEST(test_not_serializable_cycle)
-{
+START_TEST(test_not_serializable_cycle) {
     const char *code = "a = []\na.append(a)\nresult = a";
     psb_outcome *o = run(code, NULL);
     expect_kind(o, PSB_KIND_RESULT_NOT_SERIALIZABLE, code);
@@ -290,8 +259,7 @@ START_TEST(test_not_serializable_cycle)
 }
 END_TEST
 
-START_TEST(test_not_serializable_depth)
-{
+START_TEST(test_not_serializable_depth) {
     const char *code = "x = []\nfor _ in range(1000):\n    x = [x]\nresult = x";
     psb_outcome *o = run(code, NULL);
     expect_kind(o, PSB_KIND_RESULT_NOT_SERIALIZABLE, code);
@@ -302,8 +270,7 @@ START_TEST(test_not_serializable_depth)
 }
 END_TEST
 
-START_TEST(test_result_limit)
-{
+START_TEST(test_result_limit) {
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_new();
     ck_psb(psb_exec_options_set_result_limit_bytes(opt, 1000, &err), &err,
@@ -325,17 +292,14 @@ END_TEST
 /* exception, syntax_error                                                  */
 /* ------------------------------------------------------------------------ */
 
-static void ck_clean_traceback(const char *tb)
-{
+static void ck_clean_traceback(const char *tb) {
     ck_assert_ptr_nonnull(tb);
-    ck_assert_msg(strstr(tb, "pysandbox") == NULL,
-                  "traceback shows sandbox frames: %s", tb);
-    ck_assert_msg(strstr(tb, "<frozen importlib") == NULL,
-                  "traceback shows importlib frames: %s", tb);
+    ck_assert_msg(strstr(tb, "pysandbox") == NULL, "traceback shows sandbox frames: %s", tb);
+    ck_assert_msg(strstr(tb, "<frozen importlib") == NULL, "traceback shows importlib frames: %s",
+                  tb);
 }
 
-START_TEST(test_exception_simple)
-{
+START_TEST(test_exception_simple) {
     const char *code = "raise ValueError(\"boom\")";
     psb_outcome *o = run(code, NULL);
     expect_kind(o, PSB_KIND_EXCEPTION, code);
@@ -343,15 +307,13 @@ START_TEST(test_exception_simple)
     ck_assert_str_eq(S(psb_outcome_error_message(o)), "boom");
     const char *tb = psb_outcome_error_traceback(o);
     ck_clean_traceback(tb);
-    ck_assert_msg(strstr(tb, "line 1") || strstr(tb, code),
-                  "traceback lacks line 1: %s", tb);
+    ck_assert_msg(strstr(tb, "line 1") || strstr(tb, code), "traceback lacks line 1: %s", tb);
     ck_contains(tb, "ValueError", "traceback");
     psb_outcome_free(o);
 }
 END_TEST
 
-START_TEST(test_exception_user_class)
-{
+START_TEST(test_exception_user_class) {
     const char *code = "class MyError(Exception):\n    pass\n"
                        "raise MyError('h\u00e9 \u2603')";
     psb_outcome *o = run(code, NULL);
@@ -363,8 +325,7 @@ START_TEST(test_exception_user_class)
 }
 END_TEST
 
-START_TEST(test_exception_in_function)
-{
+START_TEST(test_exception_in_function) {
     const char *code = "def f():\n    raise KeyError('k')\n\nf()\n";
     psb_outcome *o = run(code, NULL);
     expect_kind(o, PSB_KIND_EXCEPTION, code);
@@ -378,8 +339,7 @@ START_TEST(test_exception_in_function)
 }
 END_TEST
 
-START_TEST(test_syntax_error)
-{
+START_TEST(test_syntax_error) {
     const char *code = "def f(:";
     psb_outcome *o = run(code, NULL);
     expect_kind(o, PSB_KIND_SYNTAX_ERROR, code);
@@ -394,18 +354,14 @@ END_TEST
 /* import_denied and the import filter                                      */
 /* ------------------------------------------------------------------------ */
 
-static void expect_import_denied(const psb_outcome *o, const char *module,
-                                 const char *code)
-{
+static void expect_import_denied(const psb_outcome *o, const char *module, const char *code) {
     expect_kind(o, PSB_KIND_IMPORT_DENIED, code);
-    ck_assert_msg(psb_outcome_error_module(o) &&
-                      strcmp(psb_outcome_error_module(o), module) == 0,
+    ck_assert_msg(psb_outcome_error_module(o) && strcmp(psb_outcome_error_module(o), module) == 0,
                   "code %s: expected module %s: %s", code, module, describe(o));
     ck_contains(psb_outcome_error_message(o), module, "message");
 }
 
-START_TEST(test_import_denied_default)
-{
+START_TEST(test_import_denied_default) {
     const char *code = "import socket";
     psb_outcome *o = run(code, NULL);
     expect_import_denied(o, "socket", code);
@@ -415,8 +371,7 @@ START_TEST(test_import_denied_default)
 }
 END_TEST
 
-START_TEST(test_import_denied_option)
-{
+START_TEST(test_import_denied_option) {
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_new();
     ck_psb(psb_exec_options_deny_import(opt, "json", &err), &err, "deny_import");
@@ -431,8 +386,7 @@ START_TEST(test_import_denied_option)
 }
 END_TEST
 
-START_TEST(test_import_allow_override)
-{
+START_TEST(test_import_allow_override) {
     /* On a default-deny policy, allow_import opens one module. */
     psb_sandbox *strict = sandbox_create_policy("strict");
     const char *code = "import pathlib\nresult = pathlib.PurePosixPath('a/b').name";
@@ -441,8 +395,7 @@ START_TEST(test_import_allow_override)
     psb_outcome_free(o);
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_new();
-    ck_psb(psb_exec_options_allow_import(opt, "pathlib", &err), &err,
-           "allow_import pathlib");
+    ck_psb(psb_exec_options_allow_import(opt, "pathlib", &err), &err, "allow_import pathlib");
     o = run_on(strict, code, opt);
     expect_result(o, "\"b\"", code);
     psb_outcome_free(o);
@@ -452,8 +405,7 @@ START_TEST(test_import_allow_override)
     /* An option rule replaces the policy's rule for the same module
      * (pysandbox.h): the default policy denies socket, allow_import opens it. */
     opt = opts_new();
-    ck_psb(psb_exec_options_allow_import(opt, "socket", &err), &err,
-           "allow_import socket");
+    ck_psb(psb_exec_options_allow_import(opt, "socket", &err), &err, "allow_import socket");
     code = "import socket\nresult = 1";
     o = run(code, opt);
     expect_result(o, "1", code);
@@ -470,8 +422,7 @@ START_TEST(test_import_allow_override)
 }
 END_TEST
 
-START_TEST(test_import_denied_cached_module)
-{
+START_TEST(test_import_denied_cached_module) {
     /* fnmatch imports os for itself, so os is in sys.modules when user code
      * asks for it; the filter must still refuse it. */
     psb_outcome *o = run("import os\nresult = os.sep", NULL);
@@ -495,8 +446,7 @@ START_TEST(test_import_denied_cached_module)
 }
 END_TEST
 
-START_TEST(test_import_denied_import_module)
-{
+START_TEST(test_import_denied_import_module) {
     const char *code = "import importlib\nimportlib.import_module(\"socket\")";
     psb_outcome *o = run(code, NULL);
     expect_import_denied(o, "socket", code);
@@ -508,8 +458,7 @@ START_TEST(test_import_denied_import_module)
 }
 END_TEST
 
-START_TEST(test_import_internal_allowed)
-{
+START_TEST(test_import_internal_allowed) {
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_new();
     /* json imports re internally; fnmatch imports os and re. */
@@ -535,18 +484,15 @@ END_TEST
 /* denied: files and processes                                              */
 /* ------------------------------------------------------------------------ */
 
-static void expect_denied(const psb_outcome *o, const char *event, const char *code)
-{
+static void expect_denied(const psb_outcome *o, const char *event, const char *code) {
     expect_kind(o, PSB_KIND_DENIED, code);
-    ck_assert_msg(psb_outcome_error_event(o) &&
-                      strcmp(psb_outcome_error_event(o), event) == 0,
+    ck_assert_msg(psb_outcome_error_event(o) && strcmp(psb_outcome_error_event(o), event) == 0,
                   "code %s: expected event %s: %s", code, event, describe(o));
     ck_assert_msg(psb_outcome_error_message(o) && psb_outcome_error_message(o)[0],
                   "denied without a message: %s", describe(o));
 }
 
-START_TEST(test_denied_read_shadow)
-{
+START_TEST(test_denied_read_shadow) {
     const char *code = "result = open(\"/etc/shadow\").read()";
     psb_outcome *o = run(code, NULL);
     expect_denied(o, "open", code);
@@ -555,8 +501,7 @@ START_TEST(test_denied_read_shadow)
 }
 END_TEST
 
-START_TEST(test_denied_os_system)
-{
+START_TEST(test_denied_os_system) {
     const char *code = "import os\nos.system(\"true\")";
     psb_outcome *o = run(code, NULL);
     expect_denied(o, "os.system", code);
@@ -564,11 +509,9 @@ START_TEST(test_denied_os_system)
 }
 END_TEST
 
-START_TEST(test_denied_write_outside)
-{
+START_TEST(test_denied_write_outside) {
     char path[128], code[256];
-    snprintf(path, sizeof path, "/tmp/psb_test_outside_%ld_%d", (long)getpid(),
-             rand());
+    snprintf(path, sizeof path, "/tmp/psb_test_outside_%ld_%d", (long)getpid(), rand());
     unlink(path);
     snprintf(code, sizeof code, "open(\"%s\", \"w\").write(\"x\")", path);
     psb_outcome *o = run(code, NULL);
@@ -580,8 +523,7 @@ START_TEST(test_denied_write_outside)
 }
 END_TEST
 
-START_TEST(test_not_root)
-{
+START_TEST(test_not_root) {
     /* Even when the host runs as root, the child does not. */
     check_result("import os\nresult = [os.getuid() != 0, os.geteuid() != 0,"
                  " os.getgid() != 0]",
@@ -589,10 +531,8 @@ START_TEST(test_not_root)
 }
 END_TEST
 
-START_TEST(test_scratch_write_ok)
-{
-    check_result("open(\"a.txt\", \"w\").write(\"hi\")\nresult = open(\"a.txt\").read()",
-                 "\"hi\"");
+START_TEST(test_scratch_write_ok) {
+    check_result("open(\"a.txt\", \"w\").write(\"hi\")\nresult = open(\"a.txt\").read()", "\"hi\"");
     /* A fresh child gets a fresh scratch dir. */
     check_result("import os\nresult = os.path.exists(\"a.txt\")", "false");
 }
@@ -604,8 +544,7 @@ END_TEST
 /* guarantee comes from the kernel layers").                                 */
 /* ------------------------------------------------------------------------ */
 
-START_TEST(test_kernel_blocks_loopback_connect)
-{
+START_TEST(test_kernel_blocks_loopback_connect) {
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     ck_assert_int_ge(lfd, 0);
     struct sockaddr_in addr;
@@ -633,19 +572,16 @@ START_TEST(test_kernel_blocks_loopback_connect)
     int connected = psb_outcome_ok(o) && res && strstr(res, "connected") != NULL;
     int afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     int accept_errno = errno;
-    ck_assert_msg(!connected, "the child reached a host loopback socket: %s",
-                  describe(o));
+    ck_assert_msg(!connected, "the child reached a host loopback socket: %s", describe(o));
     ck_assert_msg(afd < 0 && (accept_errno == EAGAIN || accept_errno == EWOULDBLOCK),
-                  "the host listener accepted a connection from the child: %s",
-                  describe(o));
+                  "the host listener accepted a connection from the child: %s", describe(o));
     psb_outcome_free(o);
     psb_sandbox_free(s);
     close(lfd);
 }
 END_TEST
 
-START_TEST(test_kernel_blocks_subprocess)
-{
+START_TEST(test_kernel_blocks_subprocess) {
     const char *code = "try:\n"
                        "    import subprocess\n"
                        "    r = subprocess.run(['/bin/echo', 'spawned'],"
@@ -656,8 +592,7 @@ START_TEST(test_kernel_blocks_subprocess)
     psb_sandbox *s = sandbox_create_kernel_only();
     psb_outcome *o = run_on(s, code, NULL);
     const char *res = psb_outcome_result_json(o);
-    ck_assert_msg(!(res && strstr(res, "spawned")),
-                  "the child started a process: %s", describe(o));
+    ck_assert_msg(!(res && strstr(res, "spawned")), "the child started a process: %s", describe(o));
     psb_outcome_free(o);
     psb_sandbox_free(s);
 }
@@ -667,24 +602,22 @@ END_TEST
 /* limits: timeout, memory, cpu; crashes                                    */
 /* ------------------------------------------------------------------------ */
 
-static psb_exec_options *opts_timeout(uint64_t ms)
-{
+static psb_exec_options *opts_timeout(uint64_t ms) {
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_new();
     ck_psb(psb_exec_options_set_timeout_ms(opt, ms, &err), &err, "set_timeout_ms");
     return opt;
 }
 
-START_TEST(test_timeout_busy)
-{
+START_TEST(test_timeout_busy) {
     psb_exec_options *opt = opts_timeout(1000);
     const char *code = "while True: pass";
     psb_outcome *o = run(code, opt);
     expect_kind(o, PSB_KIND_TIMEOUT, code);
     psb_stats st;
     psb_outcome_stats(o, &st);
-    ck_assert_msg(st.wall_ms >= 900 && st.wall_ms <= 2500,
-                  "wall_ms %" PRIu64 " not in [900, 2500]", st.wall_ms);
+    ck_assert_msg(st.wall_ms >= 900 && st.wall_ms <= 2500, "wall_ms %" PRIu64 " not in [900, 2500]",
+                  st.wall_ms);
     const char *tb = psb_outcome_error_traceback(o);
     if (tb != NULL)
         ck_contains(tb, "line 1", "traceback");
@@ -697,23 +630,21 @@ START_TEST(test_timeout_busy)
 }
 END_TEST
 
-START_TEST(test_timeout_sleep)
-{
+START_TEST(test_timeout_sleep) {
     psb_exec_options *opt = opts_timeout(1000);
     const char *code = "import time\ntime.sleep(100)";
     psb_outcome *o = run(code, opt);
     expect_kind(o, PSB_KIND_TIMEOUT, code);
     psb_stats st;
     psb_outcome_stats(o, &st);
-    ck_assert_msg(st.wall_ms >= 900 && st.wall_ms <= 2500,
-                  "wall_ms %" PRIu64 " not in [900, 2500]", st.wall_ms);
+    ck_assert_msg(st.wall_ms >= 900 && st.wall_ms <= 2500, "wall_ms %" PRIu64 " not in [900, 2500]",
+                  st.wall_ms);
     psb_outcome_free(o);
     psb_exec_options_free(opt);
 }
 END_TEST
 
-START_TEST(test_timeout_keeps_output)
-{
+START_TEST(test_timeout_keeps_output) {
     psb_exec_options *opt = opts_timeout(1000);
     const char *code = "print(\"before\", flush=True)\nwhile True: pass";
     psb_outcome *o = run(code, opt);
@@ -728,8 +659,7 @@ START_TEST(test_timeout_keeps_output)
 }
 END_TEST
 
-START_TEST(test_timeout_ignores_signals)
-{
+START_TEST(test_timeout_ignores_signals) {
     /* The kill must not depend on the child's cooperation. */
     psb_exec_options *opt = opts_timeout(1000);
     const char *code = "import signal\n"
@@ -745,19 +675,17 @@ START_TEST(test_timeout_ignores_signals)
     expect_kind(o, PSB_KIND_TIMEOUT, code);
     psb_stats st;
     psb_outcome_stats(o, &st);
-    ck_assert_msg(st.wall_ms >= 900 && st.wall_ms <= 2500,
-                  "wall_ms %" PRIu64 " not in [900, 2500]", st.wall_ms);
+    ck_assert_msg(st.wall_ms >= 900 && st.wall_ms <= 2500, "wall_ms %" PRIu64 " not in [900, 2500]",
+                  st.wall_ms);
     psb_outcome_free(o);
     psb_exec_options_free(opt);
 }
 END_TEST
 
-START_TEST(test_memory_limit)
-{
+START_TEST(test_memory_limit) {
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_new();
-    ck_psb(psb_exec_options_set_memory_limit_mib(opt, 128, &err), &err,
-           "set_memory_limit_mib");
+    ck_psb(psb_exec_options_set_memory_limit_mib(opt, 128, &err), &err, "set_memory_limit_mib");
     const char *code = "x = bytearray(512*1024*1024)";
     psb_outcome *o = run(code, opt);
     expect_kind(o, PSB_KIND_MEMORY_LIMIT, code);
@@ -766,30 +694,25 @@ START_TEST(test_memory_limit)
 }
 END_TEST
 
-START_TEST(test_memory_within_limit)
-{
+START_TEST(test_memory_within_limit) {
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_new();
-    ck_psb(psb_exec_options_set_memory_limit_mib(opt, 256, &err), &err,
-           "set_memory_limit_mib");
+    ck_psb(psb_exec_options_set_memory_limit_mib(opt, 256, &err), &err, "set_memory_limit_mib");
     const char *code = "x = bytearray(32*1024*1024)\nresult = len(x)";
     psb_outcome *o = run(code, opt);
     expect_result(o, "33554432", code);
     psb_stats st;
     psb_outcome_stats(o, &st);
-    ck_assert_msg(st.peak_rss_kib >= 32 * 1024, "peak_rss_kib %" PRIu64,
-                  st.peak_rss_kib);
+    ck_assert_msg(st.peak_rss_kib >= 32 * 1024, "peak_rss_kib %" PRIu64, st.peak_rss_kib);
     psb_outcome_free(o);
     psb_exec_options_free(opt);
 }
 END_TEST
 
-START_TEST(test_cpu_limit)
-{
+START_TEST(test_cpu_limit) {
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_timeout(10000);
-    ck_psb(psb_exec_options_set_cpu_limit_s(opt, 1, &err), &err,
-           "set_cpu_limit_s");
+    ck_psb(psb_exec_options_set_cpu_limit_s(opt, 1, &err), &err, "set_cpu_limit_s");
     const char *code = "while True: pass";
     psb_outcome *o = run(code, opt);
     expect_kind(o, PSB_KIND_CPU_LIMIT, code);
@@ -802,8 +725,7 @@ START_TEST(test_cpu_limit)
 }
 END_TEST
 
-START_TEST(test_crashed)
-{
+START_TEST(test_crashed) {
     const char *code = "import faulthandler\nfaulthandler._sigsegv()";
     psb_outcome *o = run(code, NULL);
     expect_kind(o, PSB_KIND_CRASHED, code);
@@ -818,16 +740,13 @@ END_TEST
 /* request validation (invalid_request at the API level)                    */
 /* ------------------------------------------------------------------------ */
 
-static void expect_einval(psb_status st, const psb_error *err, const char *what)
-{
-    ck_assert_msg(st == PSB_EINVAL, "%s: expected EINVAL, got %s", what,
-                  psb_status_str(st));
+static void expect_einval(psb_status st, const psb_error *err, const char *what) {
+    ck_assert_msg(st == PSB_EINVAL, "%s: expected EINVAL, got %s", what, psb_status_str(st));
     ck_assert_msg(err->code == PSB_EINVAL, "%s: err.code %d", what, (int)err->code);
     ck_assert_msg(err->message[0] != '\0', "%s: empty error message", what);
 }
 
-START_TEST(test_invalid_code)
-{
+START_TEST(test_invalid_code) {
     static const char nul_code[] = "a = 1\0b = 2";
     static const char bad_utf8[] = "result = '\xff\xfe'";
     static const char overlong[] = "result = '\xc0\xaf'";
@@ -852,36 +771,30 @@ START_TEST(test_invalid_code)
 }
 END_TEST
 
-START_TEST(test_invalid_options)
-{
+START_TEST(test_invalid_options) {
     psb_exec_options *opt = opts_new();
     psb_error err = ERR_INIT;
 
-    expect_einval(psb_exec_options_set_inputs_json(opt, "[1]", 3, &err), &err,
-                  "inputs [1]");
+    expect_einval(psb_exec_options_set_inputs_json(opt, "[1]", 3, &err), &err, "inputs [1]");
     err = (psb_error)ERR_INIT;
-    expect_einval(psb_exec_options_set_inputs_json(opt, "{bad", 4, &err), &err,
-                  "inputs {bad");
+    expect_einval(psb_exec_options_set_inputs_json(opt, "{bad", 4, &err), &err, "inputs {bad");
     err = (psb_error)ERR_INIT;
     expect_einval(psb_exec_options_set_timeout_ms(opt, 0, &err), &err, "timeout 0");
     err = (psb_error)ERR_INIT;
-    expect_einval(psb_exec_options_set_timeout_ms(opt, 24ull * 3600 * 1000 + 1, &err),
-                  &err, "timeout > 24 h");
+    expect_einval(psb_exec_options_set_timeout_ms(opt, 24ull * 3600 * 1000 + 1, &err), &err,
+                  "timeout > 24 h");
     err = (psb_error)ERR_INIT;
-    expect_einval(psb_exec_options_set_memory_limit_mib(opt, 1, &err), &err,
-                  "memory 1 MiB");
+    expect_einval(psb_exec_options_set_memory_limit_mib(opt, 1, &err), &err, "memory 1 MiB");
     err = (psb_error)ERR_INIT;
     expect_einval(psb_exec_options_set_cpu_limit_s(opt, 0, &err), &err, "cpu 0");
     err = (psb_error)ERR_INIT;
-    expect_einval(psb_exec_options_set_env(opt, "1BAD", "x", &err), &err,
-                  "env 1BAD");
+    expect_einval(psb_exec_options_set_env(opt, "1BAD", "x", &err), &err, "env 1BAD");
     err = (psb_error)ERR_INIT;
     expect_einval(psb_exec_options_set_env(opt, "A=B", "x", &err), &err, "env A=B");
     err = (psb_error)ERR_INIT;
     expect_einval(psb_exec_options_set_env(opt, "", "x", &err), &err, "env ''");
     err = (psb_error)ERR_INIT;
-    expect_einval(psb_exec_options_set_result_limit_bytes(opt, 1, &err), &err,
-                  "result limit 1");
+    expect_einval(psb_exec_options_set_result_limit_bytes(opt, 1, &err), &err, "result limit 1");
 
     /* Rejected settings changed nothing: the options still run with defaults. */
     psb_outcome *o = run("result = type(inputs).__name__", opt);
@@ -890,42 +803,36 @@ START_TEST(test_invalid_options)
 
     /* Good values are accepted. */
     err = (psb_error)ERR_INIT;
-    ck_psb(psb_exec_options_set_inputs_json(opt, "{\"a\": 1}", 8, &err), &err,
-           "inputs {a:1}");
+    ck_psb(psb_exec_options_set_inputs_json(opt, "{\"a\": 1}", 8, &err), &err, "inputs {a:1}");
     ck_psb(psb_exec_options_set_env(opt, "_GOOD_1", "x=y", &err), &err, "env");
     psb_exec_options_free(opt);
 }
 END_TEST
 
-START_TEST(test_invalid_policy)
-{
+START_TEST(test_invalid_policy) {
     psb_error err = ERR_INIT;
     psb_config *cfg = psb_config_new(&err);
     ck_assert_ptr_nonnull(cfg);
     psb_status st = psb_config_set_policy(cfg, "no-such-preset-xyz", &err);
-    ck_assert_msg(st == PSB_EPOLICY || st == PSB_EINVAL, "unknown preset: %s",
-                  psb_status_str(st));
+    ck_assert_msg(st == PSB_EPOLICY || st == PSB_EINVAL, "unknown preset: %s", psb_status_str(st));
     ck_assert_int_eq(err.code, st);
     ck_assert_msg(err.message[0] != '\0', "empty message");
 
     psb_error err2 = ERR_INIT;
     st = psb_config_set_policy_json(cfg, "{not json", &err2);
-    ck_assert_msg(st == PSB_EPOLICY || st == PSB_EINVAL, "bad policy JSON: %s",
-                  psb_status_str(st));
+    ck_assert_msg(st == PSB_EPOLICY || st == PSB_EINVAL, "bad policy JSON: %s", psb_status_str(st));
     ck_assert_msg(err2.message[0] != '\0', "empty message");
 
     psb_error err3 = ERR_INIT;
     ck_psb(psb_config_set_policy(cfg, "strict", &err3), &err3, "strict preset");
     ck_psb(psb_config_set_policy(cfg, "default", &err3), &err3, "default preset");
     psb_error err4 = ERR_INIT;
-    expect_einval(psb_config_set_max_concurrency(cfg, 0, &err4), &err4,
-                  "max_concurrency 0");
+    expect_einval(psb_config_set_max_concurrency(cfg, 0, &err4), &err4, "max_concurrency 0");
     psb_config_free(cfg);
 }
 END_TEST
 
-START_TEST(test_free_null_and_names)
-{
+START_TEST(test_free_null_and_names) {
     psb_config_free(NULL);
     psb_sandbox_free(NULL);
     psb_exec_options_free(NULL);
@@ -945,8 +852,7 @@ END_TEST
 /* output capture, inputs, stdin, env, prelude                              */
 /* ------------------------------------------------------------------------ */
 
-START_TEST(test_capture_streams)
-{
+START_TEST(test_capture_streams) {
     const char *code = "import sys, os\n"
                        "print('p1')\n"
                        "sys.stdout.write('w1\\n')\n"
@@ -973,12 +879,10 @@ START_TEST(test_capture_streams)
 }
 END_TEST
 
-START_TEST(test_output_cap)
-{
+START_TEST(test_output_cap) {
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_new();
-    ck_psb(psb_exec_options_set_output_limits(opt, 100, 100, &err), &err,
-           "set_output_limits");
+    ck_psb(psb_exec_options_set_output_limits(opt, 100, 100, &err), &err, "set_output_limits");
     const char *code = "print('a' * 10000)\nresult = 1";
     psb_outcome *o = run(code, opt);
     expect_result(o, "1", code);
@@ -996,8 +900,7 @@ START_TEST(test_output_cap)
 }
 END_TEST
 
-START_TEST(test_output_flood)
-{
+START_TEST(test_output_flood) {
     /* 5 MiB on each stream, interleaved: must not deadlock; capped at 1 MiB. */
     psb_exec_options *opt = opts_timeout(60000);
     const char *code = "import sys\n"
@@ -1024,13 +927,12 @@ START_TEST(test_output_flood)
 }
 END_TEST
 
-START_TEST(test_inputs)
-{
+START_TEST(test_inputs) {
     static const char inputs[] = "{\"x\": 21, \"s\": \"hi\", \"l\": [1,2], \"n\": null}";
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_new();
-    ck_psb(psb_exec_options_set_inputs_json(opt, inputs, strlen(inputs), &err),
-           &err, "set_inputs_json");
+    ck_psb(psb_exec_options_set_inputs_json(opt, inputs, strlen(inputs), &err), &err,
+           "set_inputs_json");
     const char *code = "result = [inputs['x'] * 2, inputs['s'].upper(), "
                        "sum(inputs['l']), inputs['n'] is None, "
                        "type(inputs).__name__, sorted(inputs)]";
@@ -1039,8 +941,8 @@ START_TEST(test_inputs)
     psb_outcome_free(o);
     /* Non-ASCII text and nested values survive the round trip. */
     static const char inputs2[] = "{\"s\": \"h\u00e9 \u2603\", \"d\": {\"f\": 0.5}}";
-    ck_psb(psb_exec_options_set_inputs_json(opt, inputs2, strlen(inputs2), &err),
-           &err, "set_inputs_json");
+    ck_psb(psb_exec_options_set_inputs_json(opt, inputs2, strlen(inputs2), &err), &err,
+           "set_inputs_json");
     code = "result = [inputs['s'], len(inputs['s']), inputs['d']['f'] * 2]";
     o = run(code, opt);
     expect_result(o, "[\"h\u00e9 \u2603\",4,1.0]", code);
@@ -1049,8 +951,7 @@ START_TEST(test_inputs)
 }
 END_TEST
 
-START_TEST(test_stdin)
-{
+START_TEST(test_stdin) {
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_new();
     ck_psb(psb_exec_options_set_stdin(opt, "hello\n", 6, &err), &err, "set_stdin");
@@ -1066,8 +967,7 @@ START_TEST(test_stdin)
 }
 END_TEST
 
-START_TEST(test_stdin_large)
-{
+START_TEST(test_stdin_large) {
     /* 4 MiB of stdin: read whole, and ignored (the child exits unread). */
     size_t len = 4u << 20;
     char *data = malloc(len);
@@ -1089,8 +989,7 @@ START_TEST(test_stdin_large)
 }
 END_TEST
 
-START_TEST(test_env)
-{
+START_TEST(test_env) {
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_new();
     ck_psb(psb_exec_options_set_env(opt, "FOO", "bar", &err), &err, "set_env");
@@ -1107,8 +1006,7 @@ START_TEST(test_env)
 }
 END_TEST
 
-START_TEST(test_env_host_not_leaked)
-{
+START_TEST(test_env_host_not_leaked) {
     /* Set in the test process before its sandbox (and helper) exists. */
     ck_assert_int_eq(setenv("PSB_SECRET_TEST", "x", 1), 0);
     psb_sandbox *s = sandbox_create();
@@ -1121,13 +1019,11 @@ START_TEST(test_env_host_not_leaked)
 }
 END_TEST
 
-START_TEST(test_prelude)
-{
+START_TEST(test_prelude) {
     static const char prelude[] = "def helper(x): return x + 1\n";
     psb_error err = ERR_INIT;
     psb_exec_options *opt = opts_new();
-    ck_psb(psb_exec_options_set_prelude(opt, prelude, strlen(prelude), &err), &err,
-           "set_prelude");
+    ck_psb(psb_exec_options_set_prelude(opt, prelude, strlen(prelude), &err), &err, "set_prelude");
     psb_outcome *o = run("result = helper(1)", opt);
     expect_result(o, "2", "result = helper(1)");
     psb_outcome_free(o);
@@ -1139,8 +1035,7 @@ END_TEST
 /* statistics and the outcome JSON                                          */
 /* ------------------------------------------------------------------------ */
 
-START_TEST(test_stats)
-{
+START_TEST(test_stats) {
     const char *code = "result = sum(range(10**7))";
     psb_outcome *o = run(code, NULL);
     expect_result(o, "49999995000000", code);
@@ -1155,11 +1050,9 @@ START_TEST(test_stats)
 }
 END_TEST
 
-static json_t *outcome_json(const psb_outcome *o)
-{
-    static const char *const keys[] = {"status", "result", "stdout",
-                                       "stdout_truncated", "stderr",
-                                       "stderr_truncated", "error", "stats"};
+static json_t *outcome_json(const psb_outcome *o) {
+    static const char *const keys[] = {"status", "result",           "stdout", "stdout_truncated",
+                                       "stderr", "stderr_truncated", "error",  "stats"};
     const char *text = psb_outcome_json(o);
     ck_assert_ptr_nonnull(text);
     json_error_t je;
@@ -1167,16 +1060,15 @@ static json_t *outcome_json(const psb_outcome *o)
     ck_assert_msg(j != NULL, "outcome JSON does not parse: %s: %s", je.text, text);
     ck_assert(json_is_object(j));
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        ck_assert_msg(json_object_get(j, keys[i]) != NULL,
-                      "outcome JSON lacks '%s': %s", keys[i], text);
+        ck_assert_msg(json_object_get(j, keys[i]) != NULL, "outcome JSON lacks '%s': %s", keys[i],
+                      text);
     json_t *stats = json_object_get(j, "stats");
     ck_assert(json_is_object(stats));
     ck_assert(json_is_integer(json_object_get(stats, "wall_ms")));
     return j;
 }
 
-START_TEST(test_outcome_json_ok)
-{
+START_TEST(test_outcome_json_ok) {
     psb_outcome *o = run("print('out')\nresult = {'a': [1, 2]}", NULL);
     expect_kind(o, PSB_KIND_NONE, "outcome json ok");
     json_t *j = outcome_json(o);
@@ -1194,8 +1086,7 @@ START_TEST(test_outcome_json_ok)
 }
 END_TEST
 
-START_TEST(test_outcome_json_error)
-{
+START_TEST(test_outcome_json_error) {
     const char *code = "import sys\nsys.stdout.buffer.write(b'a\\xffb')\n"
                        "raise ValueError('boom')";
     psb_outcome *o = run(code, NULL);
@@ -1203,20 +1094,22 @@ START_TEST(test_outcome_json_error)
     size_t len = 0;
     const char *raw = psb_outcome_stdout(o, &len, NULL);
     ck_assert_uint_eq(len, 3);
-    ck_assert(memcmp(raw, "a\xff" "b", 3) == 0);
+    ck_assert(memcmp(raw,
+                     "a\xff"
+                     "b",
+                     3) == 0);
     json_t *j = outcome_json(o);
     ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "error");
     ck_assert(json_is_null(json_object_get(j, "result")));
     /* Bytes that are not UTF-8 become U+FFFD in the JSON. */
-    ck_assert_str_eq(json_string_value(json_object_get(j, "stdout")),
-                     "a\xef\xbf\xbd" "b");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "stdout")), "a\xef\xbf\xbd"
+                                                                      "b");
     json_t *e = json_object_get(j, "error");
     ck_assert(json_is_object(e));
     ck_assert_str_eq(S(json_string_value(json_object_get(e, "kind"))), "exception");
     ck_assert_str_eq(S(json_string_value(json_object_get(e, "type"))), "ValueError");
     ck_assert_str_eq(S(json_string_value(json_object_get(e, "message"))), "boom");
-    ck_contains(json_string_value(json_object_get(e, "traceback")), "line 3",
-                "traceback");
+    ck_contains(json_string_value(json_object_get(e, "traceback")), "line 3", "traceback");
     json_decref(j);
     psb_outcome_free(o);
 }
@@ -1236,8 +1129,7 @@ struct worker {
     char failure[512]; /* first failure, empty if none */
 };
 
-static void *worker_main(void *arg)
-{
+static void *worker_main(void *arg) {
     struct worker *w = arg;
     static const char code[] = "result = inputs[\"i\"] * 3";
     for (int k = 0; k < N_PER_THREAD; k++) {
@@ -1248,23 +1140,20 @@ static void *worker_main(void *arg)
         psb_error err = ERR_INIT;
         psb_exec_options *opt = psb_exec_options_new(&err);
         psb_outcome *o = NULL;
-        psb_status st = opt ? psb_exec_options_set_inputs_json(opt, inputs,
-                                                               strlen(inputs), &err)
-                            : PSB_ENOMEM;
+        psb_status st =
+            opt ? psb_exec_options_set_inputs_json(opt, inputs, strlen(inputs), &err) : PSB_ENOMEM;
         if (st == PSB_OK)
             st = psb_exec(sb, code, strlen(code), opt, &o, &err);
         if (st != PSB_OK) {
             if (!w->failure[0])
-                snprintf(w->failure, sizeof w->failure, "n=%d: %s: %.400s", n,
-                         psb_status_str(st), err.message);
-        } else if (!psb_outcome_ok(o) ||
-                   strcmp(psb_outcome_result_json(o), expect) != 0) {
+                snprintf(w->failure, sizeof w->failure, "n=%d: %s: %.400s", n, psb_status_str(st),
+                         err.message);
+        } else if (!psb_outcome_ok(o) || strcmp(psb_outcome_result_json(o), expect) != 0) {
             if (!w->failure[0])
                 snprintf(w->failure, sizeof w->failure,
                          "n=%d: kind %s message %s result %s, expected %s", n,
                          psb_error_kind_name(psb_outcome_error_kind(o)),
-                         S(psb_outcome_error_message(o)),
-                         S(psb_outcome_result_json(o)), expect);
+                         S(psb_outcome_error_message(o)), S(psb_outcome_result_json(o)), expect);
         } else {
             w->ok_count++;
         }
@@ -1274,8 +1163,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-START_TEST(test_concurrency)
-{
+START_TEST(test_concurrency) {
     struct worker w[N_THREADS];
     memset(w, 0, sizeof w);
     for (int i = 0; i < N_THREADS; i++) {
@@ -1291,8 +1179,7 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
-static int count_fds(void)
-{
+static int count_fds(void) {
     DIR *d = opendir("/proc/self/fd");
     ck_assert_ptr_nonnull(d);
     int n = 0;
@@ -1304,8 +1191,7 @@ static int count_fds(void)
     return n;
 }
 
-START_TEST(test_fd_hygiene)
-{
+START_TEST(test_fd_hygiene) {
     /* One run first, so lazily created resources exist before counting. */
     check_result("result = 0", "0");
     int before = count_fds();
@@ -1315,15 +1201,13 @@ START_TEST(test_fd_hygiene)
         psb_outcome_free(o);
     }
     int after = count_fds();
-    ck_assert_msg(after <= before, "fds grew from %d to %d over 1000 runs", before,
-                  after);
+    ck_assert_msg(after <= before, "fds grew from %d to %d over 1000 runs", before, after);
 }
 END_TEST
 
 /* ------------------------------------------------------------------------ */
 
-static TCase *tcase(Suite *s, const char *name, int fixture, double timeout_s)
-{
+static TCase *tcase(Suite *s, const char *name, int fixture, double timeout_s) {
     TCase *tc = tcase_create(name);
     if (fixture)
         tcase_add_checked_fixture(tc, sandbox_setup, sandbox_teardown);
@@ -1332,8 +1216,7 @@ static TCase *tcase(Suite *s, const char *name, int fixture, double timeout_s)
     return tc;
 }
 
-static Suite *api_suite(void)
-{
+static Suite *api_suite(void) {
     Suite *s = suite_create("api");
     TCase *tc = tcase(s, "ok", 1, 120);
     tcase_add_test(tc, test_ok_simple);
@@ -1414,8 +1297,7 @@ static Suite *api_suite(void)
     return s;
 }
 
-int main(void)
-{
+int main(void) {
     SRunner *sr = srunner_create(api_suite());
     srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists each test */
     int failed = srunner_ntests_failed(sr);

@@ -34,23 +34,21 @@
 /* ---- running the CLI ---------------------------------------------------- */
 
 struct cli_run {
-    int status;     /* exit status, or 128 + signal */
-    char *out;      /* captured stdout, NUL-terminated */
+    int status; /* exit status, or 128 + signal */
+    char *out;  /* captured stdout, NUL-terminated */
     size_t out_len;
-    char *err;      /* captured stderr, NUL-terminated */
+    char *err; /* captured stderr, NUL-terminated */
     size_t err_len;
     double seconds; /* wall-clock time of the run */
 };
 
-static void cli_run_free(struct cli_run *r)
-{
+static void cli_run_free(struct cli_run *r) {
     free(r->out);
     free(r->err);
     memset(r, 0, sizeof(*r));
 }
 
-static void append(char **buf, size_t *len, const char *data, size_t n)
-{
+static void append(char **buf, size_t *len, const char *data, size_t n) {
     char *grown = realloc(*buf, *len + n + 1);
 
     ck_assert_ptr_nonnull(grown);
@@ -60,8 +58,7 @@ static void append(char **buf, size_t *len, const char *data, size_t n)
     *buf = grown;
 }
 
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -73,9 +70,8 @@ static double now_s(void)
  * env_set, if not NULL, is "NAME=VALUE" put into the CLI's environment
  * (which is otherwise ours, so PYSANDBOX_HELPER from ctest reaches it).
  */
-static void run_cli_argv(struct cli_run *r, const char *env_set, const char *in,
-                         size_t in_len, const char *const *args)
-{
+static void run_cli_argv(struct cli_run *r, const char *env_set, const char *in, size_t in_len,
+                         const char *const *args) {
     int pin[2], pout[2], perr[2];
     const char *argv[64];
     size_t nargs = 0, written = 0;
@@ -176,8 +172,7 @@ static void run_cli_argv(struct cli_run *r, const char *env_set, const char *in,
 }
 
 /* run_cli(&r, stdin_text, "run", "--json", END) */
-__attribute__((sentinel)) static void run_cli(struct cli_run *r, const char *in, ...)
-{
+__attribute__((sentinel)) static void run_cli(struct cli_run *r, const char *in, ...) {
     const char *args[62];
     size_t n = 0;
     va_list ap;
@@ -194,15 +189,13 @@ __attribute__((sentinel)) static void run_cli(struct cli_run *r, const char *in,
 /* ---- assertions on the output ------------------------------------------- */
 
 /* Prints what the CLI did, for a failed assertion's context. */
-static void dump(const char *what, const struct cli_run *r)
-{
+static void dump(const char *what, const struct cli_run *r) {
     fprintf(stderr, "--- %s: exit %d, %.2f s\n--- stdout:\n%s\n--- stderr:\n%s\n---\n", what,
             r->status, r->seconds, r->out, r->err);
 }
 
 /* stdout must be exactly one JSON object (whitespace around it allowed). */
-static json_t *parse_outcome(const struct cli_run *r)
-{
+static json_t *parse_outcome(const struct cli_run *r) {
     json_error_t jerr;
     json_t *root = json_loadb(r->out, r->out_len, 0, &jerr);
 
@@ -214,8 +207,7 @@ static json_t *parse_outcome(const struct cli_run *r)
 }
 
 /* root[key] or root[key][sub] (sub may be NULL); NULL when absent. */
-static json_t *jget(json_t *root, const char *key, const char *sub)
-{
+static json_t *jget(json_t *root, const char *key, const char *sub) {
     json_t *v = json_object_get(root, key);
 
     if (v != NULL && sub != NULL)
@@ -224,8 +216,7 @@ static json_t *jget(json_t *root, const char *key, const char *sub)
 }
 
 /* The string at root[key][sub], asserting that it is one. */
-static const char *jstr(json_t *root, const char *key, const char *sub)
-{
+static const char *jstr(json_t *root, const char *key, const char *sub) {
     json_t *v = jget(root, key, sub);
 
     ck_assert_msg(json_is_string(v), "%s.%s is not a string", key, sub ? sub : "");
@@ -233,8 +224,7 @@ static const char *jstr(json_t *root, const char *key, const char *sub)
 }
 
 /* Every key of the --json shape is there, with the right types. */
-static void assert_shape(json_t *o)
-{
+static void assert_shape(json_t *o) {
     static const char *const stats[] = {"wall_ms", "cpu_ms", "peak_rss_kib"};
     json_t *error = json_object_get(o, "error");
     size_t i;
@@ -255,8 +245,7 @@ static void assert_shape(json_t *o)
         ck_assert(json_object_get(error, "event") != NULL);
     }
     for (i = 0; i < 3; i++)
-        ck_assert_msg(json_is_integer(jget(o, "stats", stats[i])), "stats.%s missing",
-                      stats[i]);
+        ck_assert_msg(json_is_integer(jget(o, "stats", stats[i])), "stats.%s missing", stats[i]);
     ck_assert(json_is_array(json_object_get(o, "figures")));
     ck_assert(json_is_boolean(json_object_get(o, "figures_truncated")));
     ck_assert(json_is_array(json_object_get(o, "files")));
@@ -264,8 +253,7 @@ static void assert_shape(json_t *o)
 }
 
 /* A successful run: exit 0, status ok, error null; returns the outcome. */
-static json_t *assert_ok(const struct cli_run *r)
-{
+static json_t *assert_ok(const struct cli_run *r) {
     json_t *o = parse_outcome(r);
 
     if (r->status != 0)
@@ -278,8 +266,7 @@ static json_t *assert_ok(const struct cli_run *r)
 }
 
 /* A failed run of the given kind and exit status; returns the outcome. */
-static json_t *assert_failed(const struct cli_run *r, const char *kind, int status)
-{
+static json_t *assert_failed(const struct cli_run *r, const char *kind, int status) {
     json_t *o = parse_outcome(r);
 
     if (r->status != status)
@@ -291,18 +278,15 @@ static json_t *assert_failed(const struct cli_run *r, const char *kind, int stat
     return o;
 }
 
-static void assert_result_int(json_t *o, json_int_t expected)
-{
+static void assert_result_int(json_t *o, json_int_t expected) {
     json_t *result = json_object_get(o, "result");
 
     ck_assert_msg(json_is_integer(result), "result is not an integer");
     ck_assert_int_eq(json_integer_value(result), expected);
 }
 
-static void assert_contains(const char *haystack, const char *needle)
-{
-    ck_assert_msg(strstr(haystack, needle) != NULL, "'%s' not found in:\n%s", needle,
-                  haystack);
+static void assert_contains(const char *haystack, const char *needle) {
+    ck_assert_msg(strstr(haystack, needle) != NULL, "'%s' not found in:\n%s", needle, haystack);
 }
 
 /* ---- temporary files ---------------------------------------------------- */
@@ -312,15 +296,13 @@ static char *tmpfiles[16];
 static size_t n_tmpfiles;
 
 /* The directory is made on first use: a failed test skips the teardown. */
-static void tmp_setup(void)
-{
+static void tmp_setup(void) {
     tmpdir[0] = '\0';
     n_tmpfiles = 0;
 }
 
 /* nftw() callback: removes one entry, children first, never through a symlink. */
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st;
     (void)flag;
     (void)ftw;
@@ -328,8 +310,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return 0;
 }
 
-static void tmp_teardown(void)
-{
+static void tmp_teardown(void) {
     size_t i;
 
     for (i = 0; i < n_tmpfiles; i++) {
@@ -343,8 +324,7 @@ static void tmp_teardown(void)
 }
 
 /* The path of `name` in the test's directory (made on first use), in buf. */
-static const char *tmp_path(const char *name, char *buf, size_t size)
-{
+static const char *tmp_path(const char *name, char *buf, size_t size) {
     if (tmpdir[0] == '\0') {
         strcpy(tmpdir, "/tmp/psb-test-cli-XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(tmpdir));
@@ -354,8 +334,7 @@ static const char *tmp_path(const char *name, char *buf, size_t size)
 }
 
 /* Writes data to a new file in the test's directory; returns its path. */
-static const char *tmp_file(const char *name, const char *data, size_t len)
-{
+static const char *tmp_file(const char *name, const char *data, size_t len) {
     char path[256];
     FILE *f;
 
@@ -374,14 +353,12 @@ static const char *tmp_file(const char *name, const char *data, size_t len)
     return tmpfiles[n_tmpfiles++];
 }
 
-static const char *tmp_text(const char *name, const char *text)
-{
+static const char *tmp_text(const char *name, const char *text) {
     return tmp_file(name, text, strlen(text));
 }
 
 /* The whole contents of path (NUL-terminated; free() it), or NULL if unreadable. */
-static char *read_whole(const char *path, size_t *ret_len)
-{
+static char *read_whole(const char *path, size_t *ret_len) {
     char chunk[65536], *buf = calloc(1, 1);
     size_t len = 0;
     ssize_t n;
@@ -400,16 +377,14 @@ static char *read_whole(const char *path, size_t *ret_len)
 }
 
 /* 1 when path exists (as anything, a dangling symlink included). */
-static int exists(const char *path)
-{
+static int exists(const char *path) {
     struct stat st;
 
     return lstat(path, &st) == 0;
 }
 
 /* Checks the PNG signature and reads the IHDR width and height. */
-static void assert_png(const unsigned char *data, size_t len, unsigned width, unsigned height)
-{
+static void assert_png(const unsigned char *data, size_t len, unsigned width, unsigned height) {
     static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     unsigned w, h;
 
@@ -423,8 +398,7 @@ static void assert_png(const unsigned char *data, size_t len, unsigned width, un
 }
 
 /* Decodes standard base64 (with '=' padding); asserts it is well formed. */
-static unsigned char *base64_decode(const char *text, size_t *ret_len)
-{
+static unsigned char *base64_decode(const char *text, size_t *ret_len) {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t n = strlen(text), i, out = 0;
@@ -455,8 +429,7 @@ static unsigned char *base64_decode(const char *text, size_t *ret_len)
 
 /* ---- basic runs --------------------------------------------------------- */
 
-START_TEST(test_json_ok)
-{
+START_TEST(test_json_ok) {
     struct cli_run r;
     json_t *o;
 
@@ -473,8 +446,7 @@ START_TEST(test_json_ok)
 }
 END_TEST
 
-START_TEST(test_code_from_file)
-{
+START_TEST(test_code_from_file) {
     const char *path = tmp_text("code.py", "print('hi')\nresult = [1, 'a']\n");
     struct cli_run r;
     json_t *o, *result;
@@ -492,8 +464,7 @@ START_TEST(test_code_from_file)
 }
 END_TEST
 
-START_TEST(test_code_from_stdin)
-{
+START_TEST(test_code_from_stdin) {
     struct cli_run r;
     json_t *o;
 
@@ -505,8 +476,7 @@ START_TEST(test_code_from_stdin)
 }
 END_TEST
 
-START_TEST(test_inputs_inline)
-{
+START_TEST(test_inputs_inline) {
     struct cli_run r;
     json_t *o;
 
@@ -524,8 +494,7 @@ START_TEST(test_inputs_inline)
 }
 END_TEST
 
-START_TEST(test_inputs_file)
-{
+START_TEST(test_inputs_file) {
     const char *inputs = tmp_text("inputs.json", "{\"x\": 5, \"unused\": [1, 2]}\n");
     char flag[300];
     struct cli_run r;
@@ -546,14 +515,13 @@ START_TEST(test_inputs_file)
 }
 END_TEST
 
-START_TEST(test_stdin_file)
-{
+START_TEST(test_stdin_file) {
     const char *data = tmp_text("data.txt", "line one\nline two\n");
     struct cli_run r;
     json_t *o;
 
-    run_cli(&r, "import sys\nresult = sys.stdin.read()\n", "run", "--json", "--stdin-file",
-            data, END);
+    run_cli(&r, "import sys\nresult = sys.stdin.read()\n", "run", "--json", "--stdin-file", data,
+            END);
     o = assert_ok(&r);
     ck_assert_str_eq(jstr(o, "result", NULL), "line one\nline two\n");
     json_decref(o);
@@ -561,8 +529,7 @@ START_TEST(test_stdin_file)
 }
 END_TEST
 
-START_TEST(test_stdin_file_from_our_stdin)
-{
+START_TEST(test_stdin_file_from_our_stdin) {
     const char *code = tmp_text("code.py", "import sys\nresult = sys.stdin.read().upper()\n");
     struct cli_run r;
     json_t *o;
@@ -575,26 +542,22 @@ START_TEST(test_stdin_file_from_our_stdin)
 }
 END_TEST
 
-START_TEST(test_env)
-{
+START_TEST(test_env) {
     struct cli_run r;
     json_t *o;
 
     /* A later --env replaces an earlier one; the value may hold '='. */
-    run_cli(&r, "import os\nresult = [os.environ.get('GREETING'), os.environ.get('B')]\n",
-            "run", "--json", "--env", "GREETING=hello", "--env=B=x=y", "--env", "GREETING=hi",
-            END);
+    run_cli(&r, "import os\nresult = [os.environ.get('GREETING'), os.environ.get('B')]\n", "run",
+            "--json", "--env", "GREETING=hello", "--env=B=x=y", "--env", "GREETING=hi", END);
     o = assert_ok(&r);
     ck_assert_str_eq(json_string_value(json_array_get(json_object_get(o, "result"), 0)), "hi");
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(o, "result"), 1)),
-                     "x=y");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(o, "result"), 1)), "x=y");
     json_decref(o);
     cli_run_free(&r);
 }
 END_TEST
 
-START_TEST(test_prelude)
-{
+START_TEST(test_prelude) {
     const char *prelude = tmp_text("prelude.py", "def double(v):\n    return v * 2\n");
     struct cli_run r;
     json_t *o;
@@ -607,8 +570,7 @@ START_TEST(test_prelude)
 }
 END_TEST
 
-START_TEST(test_result_not_serializable)
-{
+START_TEST(test_result_not_serializable) {
     struct cli_run r;
     json_t *o;
 
@@ -622,8 +584,7 @@ END_TEST
 
 /* ---- policy ------------------------------------------------------------- */
 
-START_TEST(test_deny_import)
-{
+START_TEST(test_deny_import) {
     struct cli_run r;
     json_t *o;
 
@@ -636,14 +597,12 @@ START_TEST(test_deny_import)
 }
 END_TEST
 
-START_TEST(test_allow_import)
-{
+START_TEST(test_allow_import) {
     struct cli_run r;
     json_t *o;
 
     /* The strict preset does not allow csv... */
-    run_cli(&r, "import csv\nresult = csv.QUOTE_ALL\n", "run", "--json", "--policy", "strict",
-            END);
+    run_cli(&r, "import csv\nresult = csv.QUOTE_ALL\n", "run", "--json", "--policy", "strict", END);
     o = assert_failed(&r, "import_denied", 4);
     ck_assert_str_eq(jstr(o, "error", "module"), "csv");
     json_decref(o);
@@ -659,8 +618,7 @@ START_TEST(test_allow_import)
 }
 END_TEST
 
-START_TEST(test_policy_file)
-{
+START_TEST(test_policy_file) {
     const char *policy = tmp_text(
         "policy.json", "{\"imports\": {\"default\": \"allow\", \"deny\": [\"decimal\"]}}\n");
     struct cli_run r;
@@ -674,8 +632,7 @@ START_TEST(test_policy_file)
 }
 END_TEST
 
-START_TEST(test_readable_denied)
-{
+START_TEST(test_readable_denied) {
     struct cli_run r;
 
     run_cli(&r, "import json\n", "run", "--deny-import", "json", END);
@@ -690,8 +647,7 @@ END_TEST
 
 /* ---- limits and failures ------------------------------------------------ */
 
-START_TEST(test_timeout)
-{
+START_TEST(test_timeout) {
     struct cli_run r;
     json_t *o;
 
@@ -705,8 +661,7 @@ START_TEST(test_timeout)
 }
 END_TEST
 
-START_TEST(test_timeout_fraction)
-{
+START_TEST(test_timeout_fraction) {
     struct cli_run r;
     json_t *o;
 
@@ -719,13 +674,12 @@ START_TEST(test_timeout_fraction)
 }
 END_TEST
 
-START_TEST(test_cpu_limit)
-{
+START_TEST(test_cpu_limit) {
     struct cli_run r;
     json_t *o;
 
-    run_cli(&r, "while True:\n    pass\n", "run", "--json", "--cpu-seconds", "1", "--timeout",
-            "20", END);
+    run_cli(&r, "while True:\n    pass\n", "run", "--json", "--cpu-seconds", "1", "--timeout", "20",
+            END);
     o = assert_failed(&r, "cpu_limit", 3);
     ck_assert_int_ge(json_integer_value(jget(o, "stats", "cpu_ms")), 900);
     json_decref(o);
@@ -733,8 +687,7 @@ START_TEST(test_cpu_limit)
 }
 END_TEST
 
-START_TEST(test_memory_limit)
-{
+START_TEST(test_memory_limit) {
     struct cli_run r;
     json_t *o;
 #if defined(__SANITIZE_ADDRESS__)
@@ -752,8 +705,7 @@ START_TEST(test_memory_limit)
 }
 END_TEST
 
-START_TEST(test_exception)
-{
+START_TEST(test_exception) {
     struct cli_run r;
     json_t *o;
 
@@ -768,8 +720,7 @@ START_TEST(test_exception)
 }
 END_TEST
 
-START_TEST(test_syntax_error)
-{
+START_TEST(test_syntax_error) {
     struct cli_run r;
     json_t *o;
 
@@ -781,8 +732,7 @@ START_TEST(test_syntax_error)
 }
 END_TEST
 
-START_TEST(test_crash)
-{
+START_TEST(test_crash) {
     struct cli_run r;
     json_t *o;
     const char *kind;
@@ -807,14 +757,12 @@ START_TEST(test_crash)
 }
 END_TEST
 
-START_TEST(test_helper_missing)
-{
+START_TEST(test_helper_missing) {
     static const char *const args[] = {"run", "--json", NULL};
     struct cli_run r;
     json_t *o;
 
-    run_cli_argv(&r, "PYSANDBOX_HELPER=/nonexistent/pysandbox-helper", "result = 1\n", 11,
-                 args);
+    run_cli_argv(&r, "PYSANDBOX_HELPER=/nonexistent/pysandbox-helper", "result = 1\n", 11, args);
     o = assert_failed(&r, "internal", 6);
     ck_assert_int_gt(strlen(jstr(o, "error", "message")), 0);
     json_decref(o);
@@ -824,8 +772,7 @@ END_TEST
 
 /* ---- execution mode and input files -------------------------------------- */
 
-START_TEST(test_cold)
-{
+START_TEST(test_cold) {
     static const char has_numpy[] = "import sys\nresult = 'numpy' in sys.modules\n";
     struct cli_run r;
     json_t *o;
@@ -852,8 +799,7 @@ START_TEST(test_cold)
 }
 END_TEST
 
-START_TEST(test_file_input)
-{
+START_TEST(test_file_input) {
     static const char code[] =
         "import pandas as pd\nresult = int(pd.read_csv('data/in.csv').b.sum())\n";
     const char *csv = tmp_text("in.csv", "a,b\n1,10\n2,20\n3,12\n");
@@ -884,8 +830,7 @@ START_TEST(test_file_input)
             "run", flag, flag2, "--json", END);
     o = assert_ok(&r);
     ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(o, "result"), 0)), 6);
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(o, "result"), 1)),
-                     "first\n");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(o, "result"), 1)), "first\n");
     ck_assert(json_is_false(json_array_get(json_object_get(o, "result"), 2)));
     json_decref(o);
     cli_run_free(&r);
@@ -916,8 +861,7 @@ static const char writes_files[] = "import os\n"
                                    "open('sub/x.txt', 'w').write('hello')\n"
                                    "result = 'done'\n";
 
-START_TEST(test_output_dir)
-{
+START_TEST(test_output_dir) {
     char dir[256], path[300], top[256];
     struct cli_run r;
     struct stat st;
@@ -973,8 +917,7 @@ START_TEST(test_output_dir)
 }
 END_TEST
 
-START_TEST(test_output_dir_symlinks)
-{
+START_TEST(test_output_dir_symlinks) {
     const char *victim = tmp_text("victim", "precious\n");
     char dir[256], elsewhere[256], path[300], target[300];
     struct cli_run r;
@@ -991,10 +934,11 @@ START_TEST(test_output_dir_symlinks)
     snprintf(path, sizeof(path), "%s/out.csv", dir);
     ck_assert_int_eq(symlink(victim, path), 0);
 
-    run_cli(&r, "import os\nos.makedirs('sub', exist_ok=True)\n"
-                "open('sub/x.txt', 'w').write('hello')\n"
-                "open('out.csv', 'w').write('overwritten')\n"
-                "open('fine.txt', 'w').write('fine')\n",
+    run_cli(&r,
+            "import os\nos.makedirs('sub', exist_ok=True)\n"
+            "open('sub/x.txt', 'w').write('hello')\n"
+            "open('out.csv', 'w').write('overwritten')\n"
+            "open('fine.txt', 'w').write('fine')\n",
             "run", "--output-dir", dir, END);
     if (r.status != 6)
         dump("expected exit 6", &r);
@@ -1026,8 +970,7 @@ static const char draws_two[] = "import matplotlib.pyplot as plt\n"
                                 "plt.figure(figsize=(2,2), dpi=50)\n"
                                 "plt.bar(['a'],[1])\n";
 
-START_TEST(test_figures_dir)
-{
+START_TEST(test_figures_dir) {
     static const unsigned expect[2][2] = {{200, 150}, {100, 100}};
     char dir[256], path[300];
     struct cli_run r;
@@ -1083,8 +1026,7 @@ END_TEST
 
 /* ---- output caps ---------------------------------------------------------- */
 
-START_TEST(test_result_limit)
-{
+START_TEST(test_result_limit) {
     struct cli_run r;
     json_t *o;
 
@@ -1102,30 +1044,28 @@ START_TEST(test_result_limit)
 }
 END_TEST
 
-START_TEST(test_files_limit)
-{
+START_TEST(test_files_limit) {
     struct cli_run r;
     json_t *o;
 
-    run_cli(&r, "open('f.txt', 'w').write('x' * 100)\n", "run", "--json",
-            "--files-limit-bytes", "10", END);
+    run_cli(&r, "open('f.txt', 'w').write('x' * 100)\n", "run", "--json", "--files-limit-bytes",
+            "10", END);
     o = assert_failed(&r, "output_limit", 3);
     json_decref(o);
     cli_run_free(&r);
 
-    run_cli(&r, "open('f.txt', 'w').write('x' * 100)\n", "run", "--json",
-            "--files-limit-bytes=100", END);
+    run_cli(&r, "open('f.txt', 'w').write('x' * 100)\n", "run", "--json", "--files-limit-bytes=100",
+            END);
     o = assert_ok(&r);
-    ck_assert_int_eq(json_integer_value(json_object_get(
-                         json_array_get(json_object_get(o, "files"), 0), "size")),
-                     100);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_array_get(json_object_get(o, "files"), 0), "size")),
+        100);
     json_decref(o);
     cli_run_free(&r);
 }
 END_TEST
 
-START_TEST(test_figures_limit)
-{
+START_TEST(test_figures_limit) {
     struct cli_run r;
     json_t *o;
 
@@ -1138,8 +1078,7 @@ START_TEST(test_figures_limit)
 }
 END_TEST
 
-START_TEST(test_output_limits)
-{
+START_TEST(test_output_limits) {
     static const char code[] = "import sys\nprint('x' * 100)\nsys.stderr.write('y' * 100)\n";
     struct cli_run r;
     json_t *o;
@@ -1176,12 +1115,12 @@ END_TEST
 
 /* ---- readable output ---------------------------------------------------- */
 
-START_TEST(test_readable_ok)
-{
+START_TEST(test_readable_ok) {
     struct cli_run r;
 
-    run_cli(&r, "import sys\nprint('hello')\nprint('warn', file=sys.stderr)\n"
-                "result = {'a': [1, 2]}\n",
+    run_cli(&r,
+            "import sys\nprint('hello')\nprint('warn', file=sys.stderr)\n"
+            "result = {'a': [1, 2]}\n",
             "run", END);
     if (r.status != 0)
         dump("expected success", &r);
@@ -1195,8 +1134,7 @@ START_TEST(test_readable_ok)
 }
 END_TEST
 
-START_TEST(test_readable_no_result)
-{
+START_TEST(test_readable_no_result) {
     struct cli_run r;
 
     run_cli(&r, "print('only output', end='')\n", "run", END);
@@ -1208,8 +1146,7 @@ START_TEST(test_readable_no_result)
 }
 END_TEST
 
-START_TEST(test_readable_error)
-{
+START_TEST(test_readable_error) {
     struct cli_run r;
 
     run_cli(&r, "print('before')\nraise ValueError('boom')\n", "run", END);
@@ -1224,8 +1161,7 @@ START_TEST(test_readable_error)
 }
 END_TEST
 
-START_TEST(test_readable_truncated)
-{
+START_TEST(test_readable_truncated) {
     struct cli_run r;
 
     /* The default stdout cap is 1 MiB. */
@@ -1239,8 +1175,7 @@ START_TEST(test_readable_truncated)
 }
 END_TEST
 
-START_TEST(test_readable_files_note)
-{
+START_TEST(test_readable_files_note) {
     struct cli_run r;
     json_t *o, *files;
 
@@ -1261,14 +1196,14 @@ START_TEST(test_readable_files_note)
 }
 END_TEST
 
-START_TEST(test_readable_figures_note)
-{
+START_TEST(test_readable_figures_note) {
     char dir[256];
     struct cli_run r;
 
     /* A figure and a file, neither written: both flags are named. */
-    run_cli(&r, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n"
-                "open('out.txt', 'w').write('hi')\n",
+    run_cli(&r,
+            "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n"
+            "open('out.txt', 'w').write('hi')\n",
             "run", END);
     ck_assert_int_eq(r.status, 0);
     assert_contains(r.err, "1 figure(s) and 1 file(s) not shown");
@@ -1277,8 +1212,9 @@ START_TEST(test_readable_figures_note)
     cli_run_free(&r);
 
     /* The figures are written: the note is only about the file. */
-    run_cli(&r, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n"
-                "open('out.txt', 'w').write('hi')\n",
+    run_cli(&r,
+            "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n"
+            "open('out.txt', 'w').write('hi')\n",
             "run", "--figures-dir", tmp_path("figs", dir, sizeof(dir)), END);
     ck_assert_int_eq(r.status, 0);
     assert_contains(r.err, "1 file(s) not shown; write them with --output-dir DIR");
@@ -1364,8 +1300,7 @@ static const struct bad_case bad_cases[] = {
 #define N_BAD_CASES ((int)(sizeof(bad_cases) / sizeof(bad_cases[0])))
 
 /* Runs bad case i, with "--json" first when json. */
-static void run_bad_case(struct cli_run *r, int i, int json)
-{
+static void run_bad_case(struct cli_run *r, int i, int json) {
     const struct bad_case *c = &bad_cases[i];
     const char *args[10];
     size_t n = 0, k;
@@ -1381,8 +1316,7 @@ static void run_bad_case(struct cli_run *r, int i, int json)
         dump("expected exit 2", r);
 }
 
-START_TEST(test_bad_input_plain)
-{
+START_TEST(test_bad_input_plain) {
     struct cli_run r;
 
     run_bad_case(&r, _i, 0);
@@ -1394,8 +1328,7 @@ START_TEST(test_bad_input_plain)
 }
 END_TEST
 
-START_TEST(test_bad_input_json)
-{
+START_TEST(test_bad_input_json) {
     struct cli_run r;
     json_t *o;
 
@@ -1412,8 +1345,7 @@ START_TEST(test_bad_input_json)
 }
 END_TEST
 
-START_TEST(test_code_too_large)
-{
+START_TEST(test_code_too_large) {
     size_t len = ((size_t)16 << 20) + 1;
     char *big = malloc(len);
     const char *path;
@@ -1433,8 +1365,7 @@ END_TEST
 /* ---- doctor ---------------------------------------------------------------- */
 
 /* The line of the readable doctor table that starts with layer. */
-static const char *doctor_line(const char *out, const char *layer, char *buf, size_t size)
-{
+static const char *doctor_line(const char *out, const char *layer, char *buf, size_t size) {
     const char *p = out;
     size_t n = strlen(layer), len;
 
@@ -1452,8 +1383,7 @@ static const char *doctor_line(const char *out, const char *layer, char *buf, si
     return NULL;
 }
 
-START_TEST(test_doctor)
-{
+START_TEST(test_doctor) {
     static const char *const layers[] = {"seccomp", "landlock", "namespaces", "unprivileged"};
     char line[512];
     struct cli_run r;
@@ -1470,8 +1400,7 @@ START_TEST(test_doctor)
 }
 END_TEST
 
-START_TEST(test_doctor_json)
-{
+START_TEST(test_doctor_json) {
     struct cli_run r;
     json_t *o, *layers, *layer;
     size_t i;
@@ -1485,8 +1414,7 @@ START_TEST(test_doctor_json)
     layers = json_object_get(o, "layers");
     ck_assert(json_is_array(layers));
     ck_assert_uint_eq(json_array_size(layers), 5);
-    json_array_foreach(layers, i, layer)
-    {
+    json_array_foreach(layers, i, layer) {
         ck_assert(json_is_string(json_object_get(layer, "layer")));
         ck_assert_msg(json_is_true(json_object_get(layer, "proven")), "layer %s is not proven",
                       json_string_value(json_object_get(layer, "layer")));
@@ -1498,8 +1426,7 @@ START_TEST(test_doctor_json)
 }
 END_TEST
 
-START_TEST(test_doctor_bad_policy)
-{
+START_TEST(test_doctor_bad_policy) {
     struct cli_run r;
 
     run_cli(&r, NULL, "doctor", "--policy", "nope", END);
@@ -1512,8 +1439,7 @@ END_TEST
 
 /* ---- help, version, dispatch -------------------------------------------- */
 
-START_TEST(test_help)
-{
+START_TEST(test_help) {
     struct cli_run r;
 
     run_cli(&r, NULL, "--help", END);
@@ -1543,8 +1469,7 @@ START_TEST(test_help)
 }
 END_TEST
 
-START_TEST(test_version)
-{
+START_TEST(test_version) {
     struct cli_run r;
 
     run_cli(&r, NULL, "--version", END);
@@ -1559,8 +1484,7 @@ START_TEST(test_version)
 }
 END_TEST
 
-START_TEST(test_unknown_command)
-{
+START_TEST(test_unknown_command) {
     struct cli_run r;
 
     run_cli(&r, NULL, "frobnicate", END);
@@ -1575,8 +1499,7 @@ START_TEST(test_unknown_command)
 }
 END_TEST
 
-static Suite *cli_suite(void)
-{
+static Suite *cli_suite(void) {
     Suite *s = suite_create("cli");
     TCase *basic = tcase_create("basic");
     TCase *policy = tcase_create("policy");
@@ -1643,8 +1566,7 @@ static Suite *cli_suite(void)
     return s;
 }
 
-int main(void)
-{
+int main(void) {
     SRunner *sr = srunner_create(cli_suite());
     int failed;
 

@@ -77,8 +77,11 @@ START_TEST(utf8) {
     ck_assert(!psb__utf8_valid("\xe2\x82", 2));         /* truncated */
     ck_assert(psb__has_nul("a\0b", 3));
     ck_assert(!psb__has_nul("ab", 2));
-    json_t *s = psb__json_lossy_string("a\xff" "b", 3);
-    ck_assert_str_eq(json_string_value(s), "a\xef\xbf\xbd" "b");
+    json_t *s = psb__json_lossy_string("a\xff"
+                                       "b",
+                                       3);
+    ck_assert_str_eq(json_string_value(s), "a\xef\xbf\xbd"
+                                           "b");
     json_decref(s);
 }
 END_TEST
@@ -130,9 +133,9 @@ START_TEST(request_check_rejects_malformed) {
 END_TEST
 
 START_TEST(json_dump_shortest_floats) {
-    json_t *v = json_pack("[f,f,f,f,f,I,I,s,{s:n}]", 20.9, 0.1 + 0.2, 5.0, -0.0, 1e300,
-                          (json_int_t)-9223372036854775807LL - 1, (json_int_t)42,
-                          "a\"\n\x01\xc3\xa9", "k");
+    json_t *v =
+        json_pack("[f,f,f,f,f,I,I,s,{s:n}]", 20.9, 0.1 + 0.2, 5.0, -0.0, 1e300,
+                  (json_int_t)-9223372036854775807LL - 1, (json_int_t)42, "a\"\n\x01\xc3\xa9", "k");
     char *text = psb__json_dumps(v);
     ck_assert_str_eq(text, "[20.9,0.30000000000000004,5.0,-0.0,1e+300,"
                            "-9223372036854775808,42,\"a\\\"\\n\\u0001\xc3\xa9\",{\"k\":null}]");

@@ -77,19 +77,18 @@ START_TEST(frame_classes) {
                      PSB__FRAME_TRANSPARENT);
     ck_assert_int_eq(psb__frame_classify("<frozen os>", &trusted, &transparent),
                      PSB__FRAME_TRUSTED);
-    ck_assert_int_eq(psb__frame_classify("/usr/lib/python3.11/importlib/__init__.py", &trusted,
-                                         &transparent),
-                     PSB__FRAME_TRANSPARENT);
+    ck_assert_int_eq(
+        psb__frame_classify("/usr/lib/python3.11/importlib/__init__.py", &trusted, &transparent),
+        PSB__FRAME_TRANSPARENT);
     ck_assert_int_eq(psb__frame_classify("/usr/lib/python3/dist-packages/numpy/__init__.py",
                                          &trusted, &transparent),
                      PSB__FRAME_TRUSTED);
-    ck_assert_int_eq(psb__frame_classify("/tmp/pysandbox-x/run-y/mine.py", &trusted,
-                                         &transparent),
+    ck_assert_int_eq(psb__frame_classify("/tmp/pysandbox-x/run-y/mine.py", &trusted, &transparent),
                      PSB__FRAME_USER);
     /* A dotted path that only looks like it is inside a trusted root. */
-    ck_assert_int_eq(psb__frame_classify("/usr/lib/python3.11/../../../tmp/evil.py", &trusted,
-                                         &transparent),
-                     PSB__FRAME_USER);
+    ck_assert_int_eq(
+        psb__frame_classify("/usr/lib/python3.11/../../../tmp/evil.py", &trusted, &transparent),
+        PSB__FRAME_USER);
     psb__pathset_clear(&trusted);
     psb__pathset_clear(&transparent);
 }

@@ -117,7 +117,8 @@ START_TEST(random_streams_are_independent) {
                        "          float(np.random.default_rng().random())]\n";
     json_t *a = result_of(sb, code, NULL), *b = result_of(sb, code, NULL);
     for (size_t i = 0; i < 3; i++)
-        ck_assert_msg(json_real_value(json_array_get(a, i)) != json_real_value(json_array_get(b, i)),
+        ck_assert_msg(json_real_value(json_array_get(a, i)) !=
+                          json_real_value(json_array_get(b, i)),
                       "generator %zu repeated its stream across executions", i);
     json_decref(a);
     json_decref(b);
@@ -134,11 +135,12 @@ START_TEST(state_does_not_persist) {
                           "result = 1\n",
                           NULL);
     json_decref(r);
-    r = result_of(sb,
-                  "import os, builtins, numpy\n"
-                  "result = [hasattr(builtins, 'leak'), hasattr(numpy, 'leak'),\n"
-                  "          'LEAK' in os.environ, os.path.exists('left.txt'), 'inputs' in dir()]\n",
-                  NULL);
+    r = result_of(
+        sb,
+        "import os, builtins, numpy\n"
+        "result = [hasattr(builtins, 'leak'), hasattr(numpy, 'leak'),\n"
+        "          'LEAK' in os.environ, os.path.exists('left.txt'), 'inputs' in dir()]\n",
+        NULL);
     ck_assert(json_is_false(json_array_get(r, 0)));
     ck_assert(json_is_false(json_array_get(r, 1)));
     ck_assert(json_is_false(json_array_get(r, 2)));
@@ -435,21 +437,22 @@ END_TEST
 
 START_TEST(thread_bomb_is_capped) {
     psb_sandbox *sb = new_sandbox(PSB_MODE_WARM, NULL);
-    json_t *r = result_of(sb,
-                          "import threading, time\n"
-                          "threading.stack_size(65536)\n"
-                          "n = 0\n"
-                          "try:\n"
-                          "    for i in range(20000):\n"
-                          "        t = threading.Thread(target=time.sleep, args=(3,), daemon=True)\n"
-                          "        t.start(); n += 1\n"
-                          "except RuntimeError:\n"
-                          "    pass\n"
-                          "result = n\n",
-                          NULL);
+    json_t *r =
+        result_of(sb,
+                  "import threading, time\n"
+                  "threading.stack_size(65536)\n"
+                  "n = 0\n"
+                  "try:\n"
+                  "    for i in range(20000):\n"
+                  "        t = threading.Thread(target=time.sleep, args=(3,), daemon=True)\n"
+                  "        t.start(); n += 1\n"
+                  "except RuntimeError:\n"
+                  "    pass\n"
+                  "result = n\n",
+                  NULL);
     /* 64 tasks per execution (the pids cgroup), or the per-uid backstop of 1024. */
-    ck_assert_msg(json_integer_value(r) > 0 && json_integer_value(r) < 1024,
-                  "started %lld threads", (long long)json_integer_value(r));
+    ck_assert_msg(json_integer_value(r) > 0 && json_integer_value(r) < 1024, "started %lld threads",
+                  (long long)json_integer_value(r));
     printf("thread bomb: stopped after %lld threads\n", (long long)json_integer_value(r));
     json_decref(r);
     /* Ordinary thread use still works. */

@@ -82,9 +82,8 @@ START_TEST(valid_document_is_normalized) {
     json_t *imports = json_object_get(pol.doc, "imports");
     ck_assert(json_is_false(json_object_get(imports, "default_allow")));
     ck_assert_int_eq(json_array_size(json_object_get(imports, "rules")), 1);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(pol.doc, "limits"),
-                                                        "cpu_s")),
-                     30);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(pol.doc, "limits"), "cpu_s")), 30);
     psb__policy_clear(&pol);
 }
 END_TEST
@@ -99,13 +98,13 @@ START_TEST(import_decisions) {
                                0, NULL);
     ck_assert_ptr_nonnull(rules);
     ck_assert(!psb__import_allowed(rules, true, "os"));
-    ck_assert(psb__import_allowed(rules, true, "os.path"));       /* more specific wins */
+    ck_assert(psb__import_allowed(rules, true, "os.path")); /* more specific wins */
     ck_assert(!psb__import_allowed(rules, true, "os.x"));
-    ck_assert(psb__import_allowed(rules, true, "osmosis"));        /* not a submodule */
+    ck_assert(psb__import_allowed(rules, true, "osmosis")); /* not a submodule */
     ck_assert(psb__import_allowed(rules, false, "numpy.linalg"));
     ck_assert(!psb__import_allowed(rules, true, "numpy.ctypeslib.x"));
-    ck_assert(!psb__import_allowed(rules, false, "json"));         /* default deny */
-    ck_assert(!psb__import_allowed(rules, true, "x"));             /* deny wins a tie */
+    ck_assert(!psb__import_allowed(rules, false, "json")); /* default deny */
+    ck_assert(!psb__import_allowed(rules, true, "x"));     /* deny wins a tie */
     json_decref(rules);
 }
 END_TEST

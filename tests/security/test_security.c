@@ -49,23 +49,23 @@
 /* ------------------------------------------------------------------------ */
 
 static struct {
-    char canary[64];        /* /var/tmp/psb-canary-XXXXXX (outside the helper's private /tmp), root 0755 */
-    char base[64];          /* basename of canary: prefix of every attack path */
-    char secret_path[128];  /* canary/secret, root 0600 */
-    char secret[64];        /* its content */
-    char subdir[128];       /* canary/sub, root 0755 */
-    char sockdir[64];       /* /var/tmp/psb-sock-XXXXXX */
-    char unix_path[128];    /* sockdir/s, a listening unix socket (0777) */
-    char abstract[64];      /* name of an abstract unix listener (without the NUL) */
-    char tag[40];           /* comm name an escaped attack process would take */
+    char canary[64]; /* /var/tmp/psb-canary-XXXXXX (outside the helper's private /tmp), root 0755 */
+    char base[64];   /* basename of canary: prefix of every attack path */
+    char secret_path[128]; /* canary/secret, root 0600 */
+    char secret[64];       /* its content */
+    char subdir[128];      /* canary/sub, root 0755 */
+    char sockdir[64];      /* /var/tmp/psb-sock-XXXXXX */
+    char unix_path[128];   /* sockdir/s, a listening unix socket (0777) */
+    char abstract[64];     /* name of an abstract unix listener (without the NUL) */
+    char tag[40];          /* comm name an escaped attack process would take */
     int tcp_fd, udp_fd, unix_fd, abs_fd;
     int tcp_port, udp_port;
-    pid_t sentinel;         /* sleeping in pause(), must survive */
-    char env_secret[64];    /* value of PSB_HOST_SECRET in this process */
-    pid_t owner;            /* the test process that must clean up */
+    pid_t sentinel;      /* sleeping in pause(), must survive */
+    char env_secret[64]; /* value of PSB_HOST_SECRET in this process */
+    pid_t owner;         /* the test process that must clean up */
 } W;
 
-static pid_t runner_pid; /* the Check runner: names our temporary paths */
+static pid_t runner_pid;                /* the Check runner: names our temporary paths */
 static volatile sig_atomic_t sig_count; /* SIGUSR1/SIGTERM/SIGINT received */
 static psb_sandbox *sb;
 
@@ -221,7 +221,9 @@ static void world_cleanup(void) {
         nftw(W.sockdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
-static void world_teardown(void) { world_cleanup(); }
+static void world_teardown(void) {
+    world_cleanup();
+}
 
 /* In the runner after each case: what tests that failed left behind. */
 static void runner_sweep(void) {
@@ -401,8 +403,8 @@ static void world_check(int tcp_expected) {
     ck_assert(lstat(W.secret_path, &st) == 0);
     ck_assert_msg(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600 && st.st_uid == getuid() &&
                       st.st_nlink == 1,
-                  "secret metadata changed: mode %o uid %d links %d", st.st_mode,
-                  (int)st.st_uid, (int)st.st_nlink);
+                  "secret metadata changed: mode %o uid %d links %d", st.st_mode, (int)st.st_uid,
+                  (int)st.st_nlink);
     int fd = open(W.secret_path, O_RDONLY | O_CLOEXEC);
     ck_assert(fd >= 0);
     ssize_t r = read(fd, buf, sizeof buf - 1);
@@ -418,8 +420,10 @@ static void world_check(int tcp_expected) {
     ck_assert_msg(glob_count(pat, first, sizeof first) == 0, "attack file %s exists", first);
 
     /* Let anything in flight arrive before looking. */
-    struct pollfd pf[4] = {{W.tcp_fd, POLLIN, 0}, {W.udp_fd, POLLIN, 0},
-                           {W.unix_fd, POLLIN, 0}, {W.abs_fd, POLLIN, 0}};
+    struct pollfd pf[4] = {{W.tcp_fd, POLLIN, 0},
+                           {W.udp_fd, POLLIN, 0},
+                           {W.unix_fd, POLLIN, 0},
+                           {W.abs_fd, POLLIN, 0}};
     (void)poll(pf, 4, 200);
     int got = accept_count(W.tcp_fd);
     ck_assert_msg(got == tcp_expected, "TCP listener accepted %d connections (expected %d)", got,
@@ -530,8 +534,8 @@ static json_t *base_inputs(void) {
     return json_pack("{s:i,s:i,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:i}", "port", W.tcp_port,
                      "udp_port", W.udp_port, "unix_path", W.unix_path, "abstract", W.abstract,
                      "sentinel", (json_int_t)W.sentinel, "host", (json_int_t)getpid(), "canary",
-                     W.canary, "base", W.base, "secret", W.secret_path, "subdir", W.subdir,
-                     "tag", W.tag, "abi", (int)syscall(SYS_landlock_create_ruleset, NULL, 0, 1));
+                     W.canary, "base", W.base, "secret", W.secret_path, "subdir", W.subdir, "tag",
+                     W.tag, "abi", (int)syscall(SYS_landlock_create_ruleset, NULL, 0, 1));
 }
 
 /*
@@ -617,7 +621,8 @@ static void run_free(run_t *r) {
 
 static const char *describe(const run_t *r) {
     static char buf[2048];
-    snprintf(buf, sizeof buf, "kind=%s type=%s message=%.300s event=%s module=%s result=%.600s "
+    snprintf(buf, sizeof buf,
+             "kind=%s type=%s message=%.300s event=%s module=%s result=%.600s "
              "traceback=%.600s",
              r->kind, S(psb_outcome_error_type(r->o)), S(psb_outcome_error_message(r->o)),
              S(psb_outcome_error_event(r->o)), S(psb_outcome_error_module(r->o)),
@@ -751,18 +756,19 @@ static void expect_system_fails(void) {
 START_TEST(test_seccomp_network) {
     cur_case = "seccomp";
     sb = make_sandbox(PSB__LAYER_SECCOMP);
-    run_t r = run_attack("socket+connect", "import socket\n"
-                                           "r = {}\n"
-                                           "def py_connect():\n"
-                                           "    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
-                                           "    s.settimeout(3)\n"
-                                           "    s.connect(('127.0.0.1', inputs['port']))\n"
-                                           "r['py'] = tryit(py_connect)\n"
-                                           "r['inet'] = call(libc.socket, 2, 1, 0)\n"
-                                           "r['udp'] = call(libc.socket, 2, 2, 0)\n"
-                                           "r['unix'] = call(libc.socket, 1, 1, 0)\n"
-                                           "r['uid'] = os.getuid()\n"
-                                           "result = r\n",
+    run_t r = run_attack("socket+connect",
+                         "import socket\n"
+                         "r = {}\n"
+                         "def py_connect():\n"
+                         "    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+                         "    s.settimeout(3)\n"
+                         "    s.connect(('127.0.0.1', inputs['port']))\n"
+                         "r['py'] = tryit(py_connect)\n"
+                         "r['inet'] = call(libc.socket, 2, 1, 0)\n"
+                         "r['udp'] = call(libc.socket, 2, 2, 0)\n"
+                         "r['unix'] = call(libc.socket, 1, 1, 0)\n"
+                         "r['uid'] = os.getuid()\n"
+                         "result = r\n",
                          1, NULL, NULL);
     expect_kind(&r, "ok");
     expect_py_fail(&r, "py", "EPERM");
@@ -783,24 +789,23 @@ END_TEST
 START_TEST(test_seccomp_process) {
     cur_case = "seccomp";
     sb = make_sandbox(PSB__LAYER_SECCOMP);
-    run_t r = run_attack(
-        "fork/exec/clone3",
-        "r = {}\n"
-        "r['fork'] = call(libc.fork)\n"
-        "if r['fork']['ret'] == 0:\n"
-        "    libc.prctl(15, inputs['tag'].encode(), 0, 0, 0)\n"
-        "    libc.sleep(120)\n"
-        "    libc._exit(0)\n"
-        "r['wait'] = tryit(lambda: os.waitpid(-1, os.WNOHANG))\n"
-        "cmd = 'echo pwned > ' + inputs['canary'] + '/exec_pwned'\n"
-        "r['execv'] = tryit(lambda: os.execv('/bin/sh', ['sh', '-c', cmd]))\n"
-        "argv = (ctypes.c_char_p * 4)(b'/bin/sh', b'-c', cmd.encode(), None)\n"
-        "r['execve'] = call(libc.execve, b'/bin/sh', argv, None)\n"
-        "r['clone'] = sysc(56, 17, 0, 0, 0, 0)\n"
-        "r['vfork'] = sysc(58)\n"
-        "r['clone3'] = sysc(435, 0, 0)\n"
-        "result = r\n",
-        1, NULL, NULL);
+    run_t r = run_attack("fork/exec/clone3",
+                         "r = {}\n"
+                         "r['fork'] = call(libc.fork)\n"
+                         "if r['fork']['ret'] == 0:\n"
+                         "    libc.prctl(15, inputs['tag'].encode(), 0, 0, 0)\n"
+                         "    libc.sleep(120)\n"
+                         "    libc._exit(0)\n"
+                         "r['wait'] = tryit(lambda: os.waitpid(-1, os.WNOHANG))\n"
+                         "cmd = 'echo pwned > ' + inputs['canary'] + '/exec_pwned'\n"
+                         "r['execv'] = tryit(lambda: os.execv('/bin/sh', ['sh', '-c', cmd]))\n"
+                         "argv = (ctypes.c_char_p * 4)(b'/bin/sh', b'-c', cmd.encode(), None)\n"
+                         "r['execve'] = call(libc.execve, b'/bin/sh', argv, None)\n"
+                         "r['clone'] = sysc(56, 17, 0, 0, 0, 0)\n"
+                         "r['vfork'] = sysc(58)\n"
+                         "r['clone3'] = sysc(435, 0, 0)\n"
+                         "result = r\n",
+                         1, NULL, NULL);
     expect_kind(&r, "ok");
     expect_c_fail(&r, "fork", "EPERM");
     expect_py_fail(&r, "wait", NULL); /* ECHILD, or EPERM: wait4 is not allowed */
@@ -890,25 +895,26 @@ END_TEST
 START_TEST(test_namespaces_alone) {
     cur_case = "namespaces";
     sb = make_sandbox(PSB__LAYER_NAMESPACES);
-    run_t r = run_attack("net/uts",
-                         "import socket\n"
-                         "r = {'uid': os.getuid()}\n"
-                         "def tcp():\n"
-                         "    s = socket.socket(); s.settimeout(3)\n"
-                         "    s.connect(('127.0.0.1', inputs['port']))\n"
-                         "r['tcp'] = tryit(tcp)\n"
-                         "def udp():\n"
-                         "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-                         "    return s.sendto(b'psb-udp-attack', ('127.0.0.1', inputs['udp_port']))\n"
-                         "r['udp'] = tryit(udp)\n"
-                         "def abstract():\n"
-                         "    s = socket.socket(socket.AF_UNIX); s.settimeout(3)\n"
-                         "    s.connect('\\0' + inputs['abstract'])\n"
-                         "r['abstract'] = tryit(abstract)\n"
-                         "r['hostname'] = socket.gethostname()\n"
-                         "r['ifaces'] = [n for i, n in socket.if_nameindex()]\n"
-                         "result = r\n",
-                         0, NULL, NULL);
+    run_t r =
+        run_attack("net/uts",
+                   "import socket\n"
+                   "r = {'uid': os.getuid()}\n"
+                   "def tcp():\n"
+                   "    s = socket.socket(); s.settimeout(3)\n"
+                   "    s.connect(('127.0.0.1', inputs['port']))\n"
+                   "r['tcp'] = tryit(tcp)\n"
+                   "def udp():\n"
+                   "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                   "    return s.sendto(b'psb-udp-attack', ('127.0.0.1', inputs['udp_port']))\n"
+                   "r['udp'] = tryit(udp)\n"
+                   "def abstract():\n"
+                   "    s = socket.socket(socket.AF_UNIX); s.settimeout(3)\n"
+                   "    s.connect('\\0' + inputs['abstract'])\n"
+                   "r['abstract'] = tryit(abstract)\n"
+                   "r['hostname'] = socket.gethostname()\n"
+                   "r['ifaces'] = [n for i, n in socket.if_nameindex()]\n"
+                   "result = r\n",
+                   0, NULL, NULL);
     expect_kind(&r, "ok");
     ck_assert_int_eq(json_integer_value(jget(&r, "uid")), 0);
     expect_py_fail(&r, "tcp", "ENETUNREACH");
@@ -1000,15 +1006,17 @@ START_TEST(test_hooks_alone) {
                    "          sys.modules['_socket'].__name__]\n",
                    0, NULL, NULL);
     expect_kind(&r, "ok");
-    ck_assert_str_eq(psb_outcome_result_json(r.o), "[\"socket\",\"ctypes\",\"subprocess\",\"_socket\"]");
+    ck_assert_str_eq(psb_outcome_result_json(r.o),
+                     "[\"socket\",\"ctypes\",\"subprocess\",\"_socket\"]");
     run_free(&r);
 
     /* ...and library-looking frames get ctypes past the audit hook: a real connect. */
-    r = run_attack("bypass: libc connect",
-                   "fd = libc.socket(2, 1, 0)\n"
-                   "result = {'socket': fd, 'connect': call(libc.connect, fd, sa_in(inputs['port']), 16)}\n"
-                   "libc.close(fd)\n",
-                   1, NULL, NULL);
+    r = run_attack(
+        "bypass: libc connect",
+        "fd = libc.socket(2, 1, 0)\n"
+        "result = {'socket': fd, 'connect': call(libc.connect, fd, sa_in(inputs['port']), 16)}\n"
+        "libc.close(fd)\n",
+        1, NULL, NULL);
     expect_kind(&r, "ok");
     ck_assert_msg(json_integer_value(jget(&r, "socket")) >= 0, "%s", describe(&r));
     ck_assert_msg(json_integer_value(jget(&r, "connect.ret")) == 0, "%s", describe(&r));
@@ -1027,7 +1035,8 @@ START_TEST(test_all_files) {
     sb = make_sandbox(0);
     static const char *const plain[][2] = {
         {"read secret", "result = open(inputs['secret']).read()\n"},
-        {"read via symlink", "os.symlink(inputs['secret'], 'link')\nresult = open('link').read()\n"},
+        {"read via symlink",
+         "os.symlink(inputs['secret'], 'link')\nresult = open('link').read()\n"},
         {"read via ..", "rel = os.path.relpath(inputs['secret'], os.getcwd())\n"
                         "assert rel.startswith('..'), rel\n"
                         "result = open(rel).read()\n"},
@@ -1041,23 +1050,23 @@ START_TEST(test_all_files) {
         expect_kind(&r, "denied");
         run_free(&r);
     }
-    run_t r = run_attack(
-        "py file attacks",
-        "r = {}\n"
-        "r['mkdir'] = tryit(lambda: os.mkdir(inputs['canary'] + '/d'))\n"
-        "r['rename'] = tryit(lambda: os.rename(inputs['secret'], 'stolen'))\n"
-        "r['link'] = tryit(lambda: os.link(inputs['secret'], 'hl'))\n"
-        "r['chmod'] = tryit(lambda: os.chmod(inputs['secret'], 0o666))\n"
-        "r['unlink'] = tryit(lambda: os.unlink(inputs['secret']))\n"
-        "r['shm'] = tryit(lambda: open('/dev/shm/' + inputs['base'] + '-x', 'w'))\n"
-        "r['vartmp'] = tryit(lambda: open('/var/tmp/' + inputs['base'] + '-x', 'w'))\n"
-        "r['procmem'] = tryit(lambda: open('/proc/self/mem', 'r+b'))\n"
-        "r['listdir'] = tryit(lambda: os.listdir(inputs['canary']))\n"
-        "r['control'] = tryit(lambda: open('ok.txt', 'w').write('fine'))\n"
-        "result = r\n",
-        0, NULL, NULL);
+    run_t r =
+        run_attack("py file attacks",
+                   "r = {}\n"
+                   "r['mkdir'] = tryit(lambda: os.mkdir(inputs['canary'] + '/d'))\n"
+                   "r['rename'] = tryit(lambda: os.rename(inputs['secret'], 'stolen'))\n"
+                   "r['link'] = tryit(lambda: os.link(inputs['secret'], 'hl'))\n"
+                   "r['chmod'] = tryit(lambda: os.chmod(inputs['secret'], 0o666))\n"
+                   "r['unlink'] = tryit(lambda: os.unlink(inputs['secret']))\n"
+                   "r['shm'] = tryit(lambda: open('/dev/shm/' + inputs['base'] + '-x', 'w'))\n"
+                   "r['vartmp'] = tryit(lambda: open('/var/tmp/' + inputs['base'] + '-x', 'w'))\n"
+                   "r['procmem'] = tryit(lambda: open('/proc/self/mem', 'r+b'))\n"
+                   "r['listdir'] = tryit(lambda: os.listdir(inputs['canary']))\n"
+                   "r['control'] = tryit(lambda: open('ok.txt', 'w').write('fine'))\n"
+                   "result = r\n",
+                   0, NULL, NULL);
     expect_kind(&r, "ok");
-    const char *pykeys[] = {"mkdir", "rename", "link", "chmod", "unlink",
+    const char *pykeys[] = {"mkdir", "rename", "link",    "chmod",  "unlink",
                             "shm",   "vartmp", "procmem", "listdir"};
     for (size_t i = 0; i < sizeof pykeys / sizeof pykeys[0]; i++)
         expect_py_fail(&r, pykeys[i], NULL);
@@ -1065,37 +1074,36 @@ START_TEST(test_all_files) {
     run_free(&r);
 
     /* The same through libc, past the Python layer: the kernel refuses. */
-    r = run_attack(
-        "native file attacks",
-        "O_WR = 0o1 | 0o100 | 0o1000\n"
-        "r = {}\n"
-        "r['secret'] = lopen(inputs['secret'], 0)\n"
-        "r['symlink'] = call(libc.symlink, inputs['secret'].encode(), b'link')\n"
-        "r['via_link'] = lopen('link', 0)\n"
-        "r['dotdot'] = lopen(os.path.relpath(inputs['secret'], os.getcwd()), 0)\n"
-        "r['shadow'] = lopen('/etc/shadow', 0)\n"
-        "r['w_canary'] = lopen(inputs['canary'] + '/pwned', O_WR)\n"
-        "r['w_sub'] = lopen(inputs['subdir'] + '/pwned', O_WR)\n"
-        "r['w_tmp'] = lopen(inputs['canary'] + '-pwned', O_WR)\n"
-        "r['w_shm'] = lopen('/dev/shm/' + inputs['base'] + '-x', O_WR)\n"
-        "r['w_vartmp'] = lopen('/var/tmp/' + inputs['base'] + '-x', O_WR)\n"
-        "r['w_up'] = lopen('../' + inputs['base'] + '-x', O_WR)\n"
-        "r['hardlink'] = call(libc.link, inputs['secret'].encode(), b'hl')\n"
-        "r['rename'] = call(libc.rename, inputs['secret'].encode(), b'stolen')\n"
-        "r['chmod'] = call(libc.chmod, inputs['secret'].encode(), 0o666)\n"
-        "r['unlink'] = call(libc.unlink, inputs['secret'].encode())\n"
-        "r['procmem'] = lopen('/proc/self/mem', 2)\n"
-        "r['host_environ'] = lopen('/proc/%d/environ' % inputs['host'], 0)\n"
-        "r['control'] = lopen('ok2.txt', O_WR)\n"
-        "result = r\n",
-        1, NULL, NULL);
+    r = run_attack("native file attacks",
+                   "O_WR = 0o1 | 0o100 | 0o1000\n"
+                   "r = {}\n"
+                   "r['secret'] = lopen(inputs['secret'], 0)\n"
+                   "r['symlink'] = call(libc.symlink, inputs['secret'].encode(), b'link')\n"
+                   "r['via_link'] = lopen('link', 0)\n"
+                   "r['dotdot'] = lopen(os.path.relpath(inputs['secret'], os.getcwd()), 0)\n"
+                   "r['shadow'] = lopen('/etc/shadow', 0)\n"
+                   "r['w_canary'] = lopen(inputs['canary'] + '/pwned', O_WR)\n"
+                   "r['w_sub'] = lopen(inputs['subdir'] + '/pwned', O_WR)\n"
+                   "r['w_tmp'] = lopen(inputs['canary'] + '-pwned', O_WR)\n"
+                   "r['w_shm'] = lopen('/dev/shm/' + inputs['base'] + '-x', O_WR)\n"
+                   "r['w_vartmp'] = lopen('/var/tmp/' + inputs['base'] + '-x', O_WR)\n"
+                   "r['w_up'] = lopen('../' + inputs['base'] + '-x', O_WR)\n"
+                   "r['hardlink'] = call(libc.link, inputs['secret'].encode(), b'hl')\n"
+                   "r['rename'] = call(libc.rename, inputs['secret'].encode(), b'stolen')\n"
+                   "r['chmod'] = call(libc.chmod, inputs['secret'].encode(), 0o666)\n"
+                   "r['unlink'] = call(libc.unlink, inputs['secret'].encode())\n"
+                   "r['procmem'] = lopen('/proc/self/mem', 2)\n"
+                   "r['host_environ'] = lopen('/proc/%d/environ' % inputs['host'], 0)\n"
+                   "r['control'] = lopen('ok2.txt', O_WR)\n"
+                   "result = r\n",
+                   1, NULL, NULL);
     expect_kind(&r, "ok");
     expect_c_fail(&r, "secret", "EACCES");
     expect_c_fail(&r, "via_link", "EACCES");
     expect_c_fail(&r, "dotdot", "EACCES");
     expect_c_fail(&r, "shadow", "EACCES");
-    const char *ckeys[] = {"w_canary", "w_sub",  "w_tmp",  "w_shm",   "w_vartmp",     "w_up",
-                           "hardlink", "rename", "chmod", "unlink", "procmem", "host_environ"};
+    const char *ckeys[] = {"w_canary", "w_sub",  "w_tmp", "w_shm",  "w_vartmp", "w_up",
+                           "hardlink", "rename", "chmod", "unlink", "procmem",  "host_environ"};
     for (size_t i = 0; i < sizeof ckeys / sizeof ckeys[0]; i++)
         expect_c_fail(&r, ckeys[i], NULL);
     ck_assert_msg(json_integer_value(jget(&r, "control.ret")) >= 0, "control: %s", describe(&r));
@@ -1169,8 +1177,8 @@ START_TEST(test_all_network) {
         "result = r\n",
         1, NULL, NULL);
     expect_kind(&r, "ok");
-    const char *keys[] = {"tcp", "tcp6", "udp", "unix", "unix_dgram", "abstract",
-                          "netlink", "raw", "packet", "vsock"};
+    const char *keys[] = {"tcp",      "tcp6",    "udp", "unix",   "unix_dgram",
+                          "abstract", "netlink", "raw", "packet", "vsock"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         expect_c_fail(&r, keys[i], "EPERM");
     ck_assert_msg(json_integer_value(jget(&r, "socketpair.ret")) == 0, "control: %s", describe(&r));
@@ -1186,7 +1194,8 @@ START_TEST(test_all_processes) {
         {"import subprocess", "import subprocess\n", "import_denied"},
         {"os.system", "os.system('echo pwned > ' + inputs['canary'] + '/sys')\n", "denied"},
         {"os.fork", "os.fork()\n", "denied"},
-        {"os.execv", "os.execv('/bin/sh', ['sh', '-c', 'echo pwned > ' + inputs['canary'] + '/x'])\n",
+        {"os.execv",
+         "os.execv('/bin/sh', ['sh', '-c', 'echo pwned > ' + inputs['canary'] + '/x'])\n",
          "denied"},
         {"os.posix_spawn", "os.posix_spawn('/bin/sh', ['sh'], {})\n", "denied"},
     };
@@ -1195,10 +1204,11 @@ START_TEST(test_all_processes) {
         expect_kind(&r, plain[i][2]);
         run_free(&r);
     }
-    run_t r = run_attack("bypass subprocess.run",
-                         "import subprocess\n"
-                         "subprocess.run(['/bin/sh', '-c', 'echo pwned > ' + inputs['canary'] + '/sp'])\n",
-                         1, NULL, NULL);
+    run_t r = run_attack(
+        "bypass subprocess.run",
+        "import subprocess\n"
+        "subprocess.run(['/bin/sh', '-c', 'echo pwned > ' + inputs['canary'] + '/sp'])\n",
+        1, NULL, NULL);
     expect_kind(&r, "denied");
     run_free(&r);
 
@@ -1310,28 +1320,29 @@ START_TEST(test_all_signals) {
     expect_kind(&r, "denied");
     run_free(&r);
 
-    r = run_attack("native signals",
-                   "h, s = inputs['host'], inputs['sentinel']\n"
-                   "r = {}\n"
-                   "r['usr1_host'] = call(libc.kill, h, 10)\n"
-                   "r['term_host'] = call(libc.kill, h, 15)\n"
-                   "r['int_host'] = call(libc.kill, h, 2)\n"
-                   "r['kill_sentinel'] = call(libc.kill, s, 9)\n"
-                   "r['probe_helper'] = call(libc.kill, os.getppid(), 0)\n"
-                   "r['probe_init'] = call(libc.kill, 1, 0)\n"
-                   "r['probe_all'] = call(libc.kill, -1, 0)\n"
-                   "r['sweep'] = [p for p in range(2, inputs['pid_max'] + 1) if libc.kill(p, 0) == 0]\n"
-                   "r['me'] = os.getpid()\n"
-                   "r['pgrp_host'] = call(libc.kill, -h, 0)\n"
-                   "r['tgkill_host'] = sysc(234, h, h, 10)\n"
-                   "r['sigqueue_host'] = sysc(129, h, 10, 0)\n"
-                   "r['pidfd_open'] = sysc(434, s, 0)\n"
-                   "r['pidfd_send'] = sysc(424, 0, 9, 0, 0)\n"
-                   "result = r\n",
-                   1, NULL, json_pack("{s:i}", "pid_max", pid_max()));
+    r = run_attack(
+        "native signals",
+        "h, s = inputs['host'], inputs['sentinel']\n"
+        "r = {}\n"
+        "r['usr1_host'] = call(libc.kill, h, 10)\n"
+        "r['term_host'] = call(libc.kill, h, 15)\n"
+        "r['int_host'] = call(libc.kill, h, 2)\n"
+        "r['kill_sentinel'] = call(libc.kill, s, 9)\n"
+        "r['probe_helper'] = call(libc.kill, os.getppid(), 0)\n"
+        "r['probe_init'] = call(libc.kill, 1, 0)\n"
+        "r['probe_all'] = call(libc.kill, -1, 0)\n"
+        "r['sweep'] = [p for p in range(2, inputs['pid_max'] + 1) if libc.kill(p, 0) == 0]\n"
+        "r['me'] = os.getpid()\n"
+        "r['pgrp_host'] = call(libc.kill, -h, 0)\n"
+        "r['tgkill_host'] = sysc(234, h, h, 10)\n"
+        "r['sigqueue_host'] = sysc(129, h, 10, 0)\n"
+        "r['pidfd_open'] = sysc(434, s, 0)\n"
+        "r['pidfd_send'] = sysc(424, 0, 9, 0, 0)\n"
+        "result = r\n",
+        1, NULL, json_pack("{s:i}", "pid_max", pid_max()));
     expect_kind(&r, "ok");
-    const char *keys[] = {"usr1_host", "term_host", "int_host", "kill_sentinel", "probe_helper",
-                          "probe_init", "pgrp_host", "tgkill_host",
+    const char *keys[] = {"usr1_host",     "term_host",  "int_host",  "kill_sentinel",
+                          "probe_helper",  "probe_init", "pgrp_host", "tgkill_host",
                           "sigqueue_host", "pidfd_open", "pidfd_send"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         expect_c_fail(&r, keys[i], NULL);
@@ -1340,9 +1351,8 @@ START_TEST(test_all_signals) {
     /* kill(-1, 0) returns 0 whenever a process exists, even if every target refused
      * (kernel/signal.c kill_something_info); the sweep is the real test. */
     json_t *sweep = jget(&r, "sweep");
-    ck_assert_msg(json_array_size(sweep) == 1 &&
-                      json_integer_value(json_array_get(sweep, 0)) ==
-                          json_integer_value(jget(&r, "me")),
+    ck_assert_msg(json_array_size(sweep) == 1 && json_integer_value(json_array_get(sweep, 0)) ==
+                                                     json_integer_value(jget(&r, "me")),
                   "the sandbox may signal other processes: %s", describe(&r));
     run_free(&r);
     usleep(200 * 1000);
@@ -1507,18 +1517,17 @@ END_TEST
 START_TEST(test_all_env) {
     cur_case = "all/env";
     sb = make_sandbox(0);
-    run_t r = run_attack(
-        "host environment",
-        "r = {'environ': dict(os.environ)}\n"
-        "r['has'] = 'PSB_HOST_SECRET' in os.environ\n"
-        "def rd(p):\n"
-        "    data = open(p, 'rb').read()\n"
-        "    return b'PSB_HOST_SECRET' in data\n"
-        "r['self'] = tryit(lambda: rd('/proc/self/environ'))\n"
-        "r['host'] = tryit(lambda: rd('/proc/%d/environ' % inputs['host']))\n"
-        "r['helper'] = tryit(lambda: rd('/proc/%d/environ' % os.getppid()))\n"
-        "result = r\n",
-        0, NULL, NULL);
+    run_t r = run_attack("host environment",
+                         "r = {'environ': dict(os.environ)}\n"
+                         "r['has'] = 'PSB_HOST_SECRET' in os.environ\n"
+                         "def rd(p):\n"
+                         "    data = open(p, 'rb').read()\n"
+                         "    return b'PSB_HOST_SECRET' in data\n"
+                         "r['self'] = tryit(lambda: rd('/proc/self/environ'))\n"
+                         "r['host'] = tryit(lambda: rd('/proc/%d/environ' % inputs['host']))\n"
+                         "r['helper'] = tryit(lambda: rd('/proc/%d/environ' % os.getppid()))\n"
+                         "result = r\n",
+                         0, NULL, NULL);
     expect_kind(&r, "ok");
     ck_assert(json_is_false(jget(&r, "has")));
     ck_assert(!strstr(psb_outcome_result_json(r.o), "PSB_HOST_SECRET"));
@@ -1598,18 +1607,19 @@ END_TEST
 START_TEST(test_all_persistence) {
     cur_case = "all/persist";
     sb = make_sandbox(0);
-    run_t r = run_attack("plant state",
-                         "import builtins, json, sys\n"
-                         "r = {'cwd': os.getcwd()}\n"
-                         "r['cwd_file'] = tryit(lambda: open('persist.txt', 'w').write('x'))\n"
-                         "r['tmp'] = tryit(lambda: open(inputs['canary'] + '-persist', 'w'))\n"
-                         "r['shm'] = tryit(lambda: open('/dev/shm/' + inputs['base'] + '-p', 'w'))\n"
-                         "builtins.psb_persist = 1\n"
-                         "json.psb_persist = 1\n"
-                         "sys.psb_persist = 1\n"
-                         "os.environ['PSB_PERSIST'] = '1'\n"
-                         "result = r\n",
-                         0, NULL, NULL);
+    run_t r =
+        run_attack("plant state",
+                   "import builtins, json, sys\n"
+                   "r = {'cwd': os.getcwd()}\n"
+                   "r['cwd_file'] = tryit(lambda: open('persist.txt', 'w').write('x'))\n"
+                   "r['tmp'] = tryit(lambda: open(inputs['canary'] + '-persist', 'w'))\n"
+                   "r['shm'] = tryit(lambda: open('/dev/shm/' + inputs['base'] + '-p', 'w'))\n"
+                   "builtins.psb_persist = 1\n"
+                   "json.psb_persist = 1\n"
+                   "sys.psb_persist = 1\n"
+                   "os.environ['PSB_PERSIST'] = '1'\n"
+                   "result = r\n",
+                   0, NULL, NULL);
     expect_kind(&r, "ok");
     expect_py_ok(&r, "cwd_file");
     expect_py_fail(&r, "tmp", NULL);
@@ -1734,14 +1744,15 @@ START_TEST(test_all_interpreter) {
     expect_kind(&r, "import_denied");
     run_free(&r);
 
-    r = run_attack("replace builtins.__import__",
-                   "import builtins, importlib, sys\n"
-                   "builtins.__import__ = importlib._bootstrap.__import__\n"
-                   "sys.meta_path[:] = [f for f in sys.meta_path\n"
-                   "                    if type(f).__name__ != 'ImportFilter']\n"
-                   "import subprocess\n"
-                   "subprocess.run(['/bin/sh', '-c', 'echo pwned > ' + inputs['canary'] + '/imp'])\n",
-                   0, NULL, NULL);
+    r = run_attack(
+        "replace builtins.__import__",
+        "import builtins, importlib, sys\n"
+        "builtins.__import__ = importlib._bootstrap.__import__\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path\n"
+        "                    if type(f).__name__ != 'ImportFilter']\n"
+        "import subprocess\n"
+        "subprocess.run(['/bin/sh', '-c', 'echo pwned > ' + inputs['canary'] + '/imp'])\n",
+        0, NULL, NULL);
     expect_kind(&r, "denied");
     run_free(&r);
     world_check(0);
@@ -1762,12 +1773,13 @@ START_TEST(test_all_kernel) {
         {"kexec_load", "sysc(246, 0, 0, 0, 0)"},
         {"init_module", "sysc(175, 0, 0, 0)"},
         {"open_by_handle_at", "sysc(304, 0, 0, 0)"},
-        {"i386 int 0x80", "None\n"
-                          "buf = ctypes.create_string_buffer(bytes([0xb8, 20, 0, 0, 0, 0xcd, 0x80, 0xc3]))\n"
-                          "libc.mmap.restype = ctypes.c_void_p\n"
-                          "p = libc.mmap(None, 4096, 7, 0x22, -1, 0)\n"
-                          "ctypes.memmove(p, buf, 8)\n"
-                          "result = ctypes.CFUNCTYPE(ctypes.c_int)(p)()"},
+        {"i386 int 0x80",
+         "None\n"
+         "buf = ctypes.create_string_buffer(bytes([0xb8, 20, 0, 0, 0, 0xcd, 0x80, 0xc3]))\n"
+         "libc.mmap.restype = ctypes.c_void_p\n"
+         "p = libc.mmap(None, 4096, 7, 0x22, -1, 0)\n"
+         "ctypes.memmove(p, buf, 8)\n"
+         "result = ctypes.CFUNCTYPE(ctypes.c_int)(p)()"},
     };
     for (size_t i = 0; i < sizeof more_fatal / sizeof more_fatal[0]; i++) {
         char body[1024];
@@ -1795,8 +1807,8 @@ START_TEST(test_all_kernel) {
                          "result = r\n",
                          1, NULL, NULL);
     expect_kind(&r, "ok");
-    const char *keys[] = {"setuid0", "setresuid0", "chroot", "capset", "seccomp",
-                          "prctl_caps", "ioctl_tiocsti", "memfd_exec"};
+    const char *keys[] = {"setuid0", "setresuid0", "chroot",        "capset",
+                          "seccomp", "prctl_caps", "ioctl_tiocsti", "memfd_exec"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         expect_c_fail(&r, keys[i], NULL);
     run_free(&r);
