@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "embed/internal.h"
+#include "tests/suite.h"
 
 START_TEST(frame_roundtrip) {
     int sv[2];
@@ -181,9 +182,5 @@ int main(void) {
     tcase_add_test(tc, json_dump_shortest_floats);
     tcase_add_test(tc, base64_roundtrip);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return psb_test_run(s);
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "hooks/hooks.h"
+#include "tests/suite.h"
 
 static void norm(const char *in, const char *want) {
     char buf[256];
@@ -102,9 +103,5 @@ int main(void) {
     tcase_add_test(tc, pathset);
     tcase_add_test(tc, frame_classes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return psb_test_run(s);
 }

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "include/pysandbox.h"
+#include "tests/suite.h"
 
 static psb_sandbox *new_sandbox(psb_mode mode, const char *policy) {
     psb_error err = {0};
@@ -510,9 +511,5 @@ int main(void) {
     tcase_add_test(tc, network_policy_opens_the_network);
     tcase_add_test(tc, thread_bomb_is_capped);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return psb_test_run(s);
 }

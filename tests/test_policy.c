@@ -10,6 +10,7 @@
 
 #include "embed/internal.h"
 #include "policy/policy.h"
+#include "tests/suite.h"
 
 static psb_status parse(const char *json, psb__policy *pol, psb_error *err) {
     memset(err, 0, sizeof *err);
@@ -174,9 +175,5 @@ int main(void) {
     tcase_add_test(tc, names);
     tcase_add_test(tc, rlimits_are_applied);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return psb_test_run(s);
 }
