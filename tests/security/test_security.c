@@ -517,10 +517,11 @@ static uint64_t now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static psb_sandbox *make_sandbox(unsigned layers) {
+static psb_sandbox *make_sandbox_mode(unsigned layers, psb_mode mode) {
     psb_error err = {.code = PSB_OK};
     psb_config *cfg = psb_config_new(&err);
     ck_assert_ptr_nonnull(cfg);
+    ck_assert_int_eq(psb_config_set_mode(cfg, mode, &err), PSB_OK);
     if (layers)
         psb__config_set_test_layers(cfg, layers);
     psb_sandbox *s = NULL;
@@ -528,6 +529,10 @@ static psb_sandbox *make_sandbox(unsigned layers) {
     psb_config_free(cfg);
     ck_assert_msg(st == PSB_OK, "psb_sandbox_new: %s: %s", psb_status_str(st), err.message);
     return s;
+}
+
+static psb_sandbox *make_sandbox(unsigned layers) {
+    return make_sandbox_mode(layers, PSB_MODE_WARM);
 }
 
 static json_t *base_inputs(void) {
@@ -1604,6 +1609,37 @@ START_TEST(test_all_metadata_and_memfd) {
 }
 END_TEST
 
+/* Cold mode confines the same way: the kernel layers without the hooks. */
+START_TEST(test_cold_kernel_layers) {
+    cur_case = "cold";
+    sb = make_sandbox_mode(PSB__LAYER_SECCOMP | PSB__LAYER_LANDLOCK | PSB__LAYER_NAMESPACES |
+                               PSB__LAYER_UNPRIVILEGED,
+                           PSB_MODE_COLD);
+    run_t r = run_attack("cold: files, network, processes",
+                         "r = {}\n"
+                         "r['secret'] = lopen(inputs['secret'], os.O_RDONLY)\n"
+                         "r['write'] = lopen(inputs['canary'] + '/cold_pwned', os.O_WRONLY | "
+                         "os.O_CREAT)\n"
+                         "r['fork'] = call(libc.fork)\n"
+                         "if r['fork']['ret'] == 0:\n"
+                         "    libc._exit(0)\n"
+                         "r['socket'] = call(libc.socket, 2, 1, 0)\n"
+                         "r['chmod'] = call(libc.chmod, inputs['secret'].encode(), 0o777)\n"
+                         "r['uid'] = {'ret': -1 if os.getuid() != 0 else 0, 'errno': None}\n"
+                         "result = r\n",
+                         1, NULL, NULL);
+    expect_kind(&r, "ok");
+    expect_c_fail(&r, "secret", NULL);
+    expect_c_fail(&r, "write", NULL);
+    expect_c_fail(&r, "fork", "EPERM");
+    expect_c_fail(&r, "socket", "EPERM");
+    expect_c_fail(&r, "chmod", NULL);
+    expect_c_fail(&r, "uid", NULL);
+    run_free(&r);
+    world_check(0);
+}
+END_TEST
+
 START_TEST(test_all_persistence) {
     cur_case = "all/persist";
     sb = make_sandbox(0);
@@ -1851,6 +1887,7 @@ static Suite *security_suite(void) {
     tcase_add_test(tc, test_all_env);
     tcase_add_test(tc, test_all_persistence);
     tcase_add_test(tc, test_all_metadata_and_memfd);
+    tcase_add_test(tc, test_cold_kernel_layers);
     tcase_add_test(tc, test_all_interpreter);
     tcase_add_test(tc, test_all_kernel);
     return s;
