@@ -353,6 +353,18 @@ int psb__interp_prepare(char *msg, size_t msg_size) {
         return -1;
     }
     Py_DECREF(r);
+    /* Copy-on-write faults of a small run, taken now rather than after the request. */
+    r = PyObject_CallMethod(support, "pretouch", NULL);
+    if (r) {
+        char *error = NULL;
+        json_t *j = psb__py_to_json(r, NULL, &error);
+        char *text = j ? psb__json_dumps(j) : NULL;
+        free(text);
+        free(error);
+        json_decref(j);
+        Py_DECREF(r);
+    }
+    PyErr_Clear();
     return 0;
 }
 
