@@ -179,10 +179,15 @@ static int find_own_helper(char *buf, size_t size) {
     if (slash == NULL)
         goto out;
     *slash = '\0';
-    len = snprintf(buf, size, "%s/pysandbox-helper", exe);
-    if (len < 0 || (size_t)len >= size || access(buf, X_OK) != 0)
-        goto out;
-    rc = 0;
+    /* The build tree keeps them side by side; an install puts the helper in
+     * PREFIX/libexec/pysandbox next to PREFIX/bin. */
+    static const char *const places[] = {"/pysandbox-helper",
+                                         "/../libexec/pysandbox/pysandbox-helper"};
+    for (size_t i = 0; i < sizeof(places) / sizeof(places[0]) && rc != 0; i++) {
+        len = snprintf(buf, size, "%s%s", exe, places[i]);
+        if (len >= 0 && (size_t)len < size && access(buf, X_OK) == 0)
+            rc = 0;
+    }
 out:
     return rc;
 }
