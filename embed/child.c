@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "embed/internal.h"
+#include "hooks/hooks.h"
 
 extern char **environ;
 
@@ -196,8 +197,12 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     /* Before Landlock, which hides /proc. */
     uint64_t baseline = mapped_bytes();
     bool confined = spec->readable_paths != NULL;
-    if (confined)
+    if (confined) {
         confine(rfd, parent, spec->readable_paths, spec->scratch, true);
+        /* Sandbox-level too: resolved now, not on the request's path. */
+        if (psb__hooks_set_paths(spec->readable_paths, spec->scratch) != 0)
+            setup_failed(rfd, "resolving the scratch dir", errno);
+    }
 
     int stdin_fd = -1;
     if (psb__recv_fd(ctl, &stdin_fd) != 0)

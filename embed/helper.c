@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,16 +21,6 @@
 #include "embed/internal.h"
 
 #define MAX_JOBS 1024
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP || flag == FTW_D)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
 
 /*
  * Records the read-only regular files the warm interpreter holds open, so
@@ -84,7 +73,7 @@ static void sweep_stale_roots(void) {
         snprintf(path, sizeof path, "/tmp/%s", e->d_name);
         if (*end == '-' && pid_gone(pid) && lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
             st.st_uid == geteuid())
-            nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+            psb__remove_tree(path);
     }
     if (d)
         closedir(d);
@@ -250,7 +239,7 @@ int main(int argc, char **argv) {
             fail_start(ctl, "cannot create the matplotlib config dir");
         if (psb__interp_warm_init(preload, msg, sizeof msg) != 0) {
             (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
-            nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+            psb__remove_tree(root);
             return 1;
         }
         note_interpreter_fds(ctl);
@@ -335,7 +324,7 @@ shutdown:
         }
         psb__job_finish(jobs[j]);
     }
-    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    psb__remove_tree(root);
     psb__cgroup_fini();
     return 0;
 }

@@ -256,6 +256,7 @@ static int setup_interpreter(char *msg, size_t msg_size) {
         snprintf(msg, msg_size, "Python initialization failed: %s", st.err_msg ? st.err_msg : "?");
         return -1;
     }
+    psb__json_set_real_format(python_float_repr); /* every result of this interpreter */
     support = load_pyshim("support");
     if (!support || psb__hooks_install(support) != 0) {
         PyErr_Print();
@@ -435,7 +436,6 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd, b
                              NULL);
         _exit(0);
     }
-    psb__json_set_real_format(python_float_repr);
     char *text = psb__json_dumps(j);
     json_decref(j);
     if (!text) {

@@ -17,8 +17,6 @@
 
 #include "hooks/hooks.h"
 
-struct psb__hooks_state psb__hooks;
-
 const psb__denial *psb__hooks_last_denial(void) {
     return &psb__hooks.last;
 }

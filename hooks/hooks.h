@@ -58,9 +58,15 @@ int psb__hooks_preinit(void);
  */
 int psb__hooks_install(void *support_module);
 /*
- * Per execution: the request's denied events, readable paths and import
- * rules, and the scratch dir as the one writable place. 0, or -1 with a
- * Python exception set.
+ * The readable paths, and the scratch dir as the one writable place, for the
+ * audit hook (realpath'd now). Pure C: a spare child calls it before its
+ * request; later calls are no-ops. 0, or -1 when scratch cannot be resolved.
+ */
+int psb__hooks_set_paths(const json_t *readable_paths, const char *scratch);
+/*
+ * Per execution: the request's denied events and import rules, and its paths
+ * (psb__hooks_set_paths) unless already set. 0, or -1 with a Python
+ * exception set.
  */
 int psb__hooks_configure(const json_t *req, const char *scratch);
 /* Arms the audit hook and import filter for user code. */
@@ -77,11 +83,12 @@ const psb__denial *psb__hooks_last_denial(void);
 /* Init function of the built-in `_pysandbox` module (for PyImport_AppendInittab). */
 void *psb__hooks_module_init(void);
 
-/* Shared state of audit.c and importfilter.c (defined in audit.c). */
+/* Shared state of audit.c and importfilter.c (defined in paths.c). */
 struct psb__hooks_state {
     bool armed;                 /* enforcing (user code may run) */
     psb__pathset readable;      /* reads allowed below these */
     psb__pathset writable;      /* writes allowed below these (the scratch dir) */
+    bool paths_set;             /* readable and writable are filled in */
     psb__pathset trusted;       /* library roots for frame classification */
     psb__pathset transparent;   /* stdlib importlib/ and ctypes/: look past them */
     json_t *denied_events;      /* refused whoever raises them ("x.*" = prefix) */

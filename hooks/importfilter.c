@@ -262,16 +262,11 @@ static void add_stdlib_dir(const char *name) {
 
 int psb__hooks_configure(const json_t *req, const char *scratch) {
     const json_t *imports = json_object_get(req, "imports");
-    size_t i;
-    json_t *e;
     psb__hooks.denied_events = json_incref(json_object_get(req, "denied_events"));
     psb__hooks.user_denied_events = json_incref(json_object_get(req, "user_denied_events"));
     psb__hooks.import_rules = json_incref(json_object_get(imports, "rules"));
     psb__hooks.import_default_allow = json_is_true(json_object_get(imports, "default_allow"));
-    json_array_foreach(json_object_get(req, "readable_paths"), i, e) {
-        psb__pathset_add(&psb__hooks.readable, json_string_value(e));
-    }
-    if (psb__pathset_add(&psb__hooks.writable, scratch) != 0) {
+    if (psb__hooks_set_paths(json_object_get(req, "readable_paths"), scratch) != 0) {
         PyErr_SetString(PyExc_RuntimeError, "cannot resolve the scratch dir");
         return -1;
     }

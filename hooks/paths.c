@@ -124,6 +124,23 @@ void psb__pathset_clear(psb__pathset *set) {
     set->n = set->cap = 0;
 }
 
+/* The hooks' state: plain C, shared by audit.c and importfilter.c. */
+struct psb__hooks_state psb__hooks;
+
+int psb__hooks_set_paths(const json_t *readable_paths, const char *scratch) {
+    if (psb__hooks.paths_set)
+        return 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(readable_paths, i, e) {
+        psb__pathset_add(&psb__hooks.readable, json_string_value(e));
+    }
+    if (psb__pathset_add(&psb__hooks.writable, scratch) != 0)
+        return -1;
+    psb__hooks.paths_set = true;
+    return 0;
+}
+
 psb__frame_class psb__frame_classify(const char *filename, const psb__pathset *trusted,
                                      const psb__pathset *transparent) {
     if (strncmp(filename, "<pysandbox", 10) == 0 ||
