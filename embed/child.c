@@ -1,7 +1,9 @@
 /*
- * embed/child.c - the first steps of an execution child after fork():
- * signals, process group, fds, cwd, environment, rlimits; then the
- * interpreter. Set-up failures are reported as kind "internal".
+ * embed/child.c - an execution child from fork() to the code: signals,
+ * process group, fds, confinement; then its channels from the helper, its
+ * request, stdin and input files read from the library itself; cwd,
+ * environment, rlimits; then the interpreter. Set-up failures are reported
+ * as kind "internal".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -20,89 +23,33 @@
 
 extern char **environ;
 
-void psb__child_reply(int fd, const char *kind, const char *type, const char *message,
-                      const char *traceback, const char *module, const char *event,
-                      const char *result_json, size_t result_len, json_t *extra) {
-    json_t *reply;
-    if (!kind)
-        reply = json_pack("{s:s}", "status", "ok");
-    else
-        reply = json_pack("{s:s,s:{s:s,s:s?,s:s?,s:s?,s:s?,s:s?}}", "status", "error", "error",
-                          "kind", kind, "type", type, "message", message, "traceback", traceback,
-                          "module", module, "event", event);
-    if (reply && extra)
-        json_object_update(reply, extra);
-    /* Its own usage: the helper answers before it reaps this process. */
-    struct rusage ru;
-    if (reply && getrusage(RUSAGE_SELF, &ru) == 0)
-        json_object_set_new(
-            reply, "usage",
-            json_pack("{s:I,s:I}", "cpu_ms",
-                      (json_int_t)(ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
-                                   ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000),
-                      "maxrss_kib", (json_int_t)ru.ru_maxrss));
-    json_decref(extra);
-    char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
-    if (!text) {
-        /* Out of memory even for the reply: a fixed one still tells the helper. */
-        static const char fallback[] =
-            "{\"status\":\"error\",\"error\":{\"kind\":\"memory_limit\","
-            "\"message\":\"out of memory while reporting the outcome\"}}";
-        (void)psb__frame_write(fd, PSB__FRAME_REPLY, fallback, sizeof fallback - 1);
-    } else {
-        (void)psb__frame_write(fd, PSB__FRAME_REPLY, text, strlen(text));
-    }
-    if (!result_json || !kind) {
-        (void)psb__frame_write(fd, PSB__FRAME_RESULT, result_json ? result_json : "null",
-                               result_json ? result_len : 4);
-    } else {
-        (void)psb__frame_write(fd, PSB__FRAME_RESULT, "null", 4);
-    }
-    free(text);
-    json_decref(reply);
-}
-
 static _Noreturn void setup_failed(int fd, const char *what, int errno_value) {
     char msg[256];
     snprintf(msg, sizeof msg, "sandbox set-up failed: %s: %s", what, strerror(errno_value));
-    psb__child_reply(fd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);
+    psb__child_reply(fd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL, 0, false, NULL, 0);
     _exit(PSB__CHILD_SETUP_FAILED);
 }
 
 int psb__keep_fds[64];
 size_t psb__n_keep_fds;
 
-/* Closes every fd from `from` up, except the interpreter's own read-only files. */
-static int close_inherited(const psb__child_spec *spec, unsigned from) {
-    for (size_t i = 0; i < spec->n_keep_fds; i++) {
-        unsigned keep = (unsigned)spec->keep_fds[i];
-        if (keep < from)
+/* Closes every fd from `from` up, except the interpreter's own read-only files and also_keep. */
+static int close_inherited(const psb__child_spec *spec, unsigned from, int also_keep) {
+    int keep[65];
+    size_t n = 0;
+    for (size_t i = 0; i < spec->n_keep_fds && n < 64; i++)
+        keep[n++] = spec->keep_fds[i];
+    if (also_keep >= 0) /* above every kept fd (psb__child_main puts it there) */
+        keep[n++] = also_keep;
+    for (size_t i = 0; i < n; i++) {
+        unsigned k = (unsigned)keep[i];
+        if (k < from)
             continue;
-        if (keep > from && syscall(SYS_close_range, from, keep - 1, 0u) != 0)
+        if (k > from && syscall(SYS_close_range, from, k - 1, 0u) != 0)
             return -1;
-        from = keep + 1;
+        from = k + 1;
     }
     return (int)syscall(SYS_close_range, from, ~0u, 0u);
-}
-
-/*
- * Moves stdout/stderr/result to 1..3 without clobbering each other; the
- * control socket goes above the interpreter's own fds. Returns its number.
- */
-static int place_fds(const psb__child_spec *spec) {
-    int src[5] = {-1, spec->stdout_fd, spec->stderr_fd, spec->result_fd, spec->ctl_fd};
-    int tmp[5] = {-1, -1, -1, -1, -1};
-    /* Above every fd that must keep its number. */
-    int floor = spec->n_keep_fds ? spec->keep_fds[spec->n_keep_fds - 1] + 1 : 10;
-    for (int i = 1; i < 5; i++) {
-        tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, floor < 10 ? 10 : floor);
-        if (tmp[i] < 0)
-            return -1;
-    }
-    for (int i = 1; i < 4; i++)
-        if (dup2(tmp[i], i) != i) /* dup2 clears close-on-exec on the target */
-            return -1;
-    return tmp[4];
 }
 
 /* envp for the code: the request's env, HOME/TMPDIR defaulting to the scratch dir. */
@@ -143,29 +90,80 @@ int psb__child_load_seccomp(void) {
 
 /*
  * Uid, no_new_privs, Landlock, and (when `seccomp`) the syscall filter: the
- * confinement that depends only on the sandbox, not on the request.
+ * confinement that depends only on the sandbox, not on the request. 0, or
+ * -1 with errno and *ret_what naming the step.
  */
-static void confine(int rfd, pid_t parent, const json_t *readable_paths, const char *scratch,
-                    bool seccomp) {
-    const char *what = NULL;
+static int confine(pid_t parent, const json_t *readable_paths, const char *scratch, bool seccomp,
+                   const char **ret_what) {
     if ((psb__helper.layers & PSB__LAYER_UNPRIVILEGED) &&
-        psb__ns_drop_privileges(psb__helper.uid, psb__helper.gid, &what) != 0)
-        setup_failed(rfd, what, errno);
+        psb__ns_drop_privileges(psb__helper.uid, psb__helper.gid, ret_what) != 0)
+        return -1;
     /* The uid change cleared the parent-death signal: set it again. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
         _exit(PSB__CHILD_SETUP_FAILED);
+    *ret_what = "no_new_privs";
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        setup_failed(rfd, "no_new_privs", errno);
+        return -1;
     if ((psb__helper.layers & PSB__LAYER_LANDLOCK) &&
-        psb__landlock_apply(readable_paths, scratch, psb__helper.network, &what) != 0)
-        setup_failed(rfd, what, errno);
+        psb__landlock_apply(readable_paths, scratch, psb__helper.network, ret_what) != 0)
+        return -1;
     /* Everything after this point uses only syscalls the filter allows. */
+    *ret_what = "loading the seccomp filter";
     if (seccomp && psb__child_load_seccomp() != 0)
-        setup_failed(rfd, "loading the seccomp filter", errno);
+        return -1;
+    return 0;
+}
+
+/* fd moved to the lowest free number >= floor (close-on-exec); -1 on failure. */
+static int move_above(int fd, int floor) {
+    if (fd >= floor)
+        return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    close(fd);
+    return moved;
+}
+
+/* Writes a set-up failure where the helper can read it (before the channels arrive). */
+static _Noreturn void spare_failed(int ctl, const char *what, int errno_value) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "sandbox set-up failed: %s: %s", what, strerror(errno_value));
+    (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
+    _exit(PSB__CHILD_SETUP_FAILED);
+}
+
+/*
+ * stdin: a memfd the child fills from the STDIN frame and seals, so its
+ * pages are charged to this execution and the code cannot write to it.
+ * Made before the request (memfd_create is not in the seccomp allow-list).
+ */
+static int fill_stdin(int memfd, bool has_stdin) {
+    if (has_stdin) {
+        uint32_t type;
+        uint64_t len;
+        if (psb__frame_read_header(PSB__CHILD_RESULT_FD, &type, &len, 0, PSB__MAX_DATA_BYTES) !=
+                0 ||
+            type != PSB__FRAME_STDIN) {
+            errno = errno ? errno : EPROTO;
+            return -1;
+        }
+        char chunk[65536];
+        while (len) {
+            size_t k = len < sizeof chunk ? (size_t)len : sizeof chunk;
+            if (psb__read_exact(PSB__CHILD_RESULT_FD, chunk, k, 0) != 0 ||
+                psb__write_all(memfd, chunk, k) != 0)
+                return -1;
+            len -= k;
+        }
+    }
+    if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0 ||
+        lseek(memfd, 0, SEEK_SET) != 0 || dup2(memfd, 0) != 0)
+        return -1;
+    close(memfd);
+    return 0;
 }
 
 _Noreturn void psb__child_main(const psb__child_spec *spec) {
-    int rfd = spec->result_fd;
+    int rfd = PSB__CHILD_RESULT_FD;
     sigset_t none;
     sigemptyset(&none);
     for (int sig = 1; sig < NSIG; sig++)
@@ -173,15 +171,25 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     sigprocmask(SIG_SETMASK, &none, NULL);
     /* Its own process group, so the helper can kill everything it starts. */
     if (setpgid(0, 0) != 0)
-        setup_failed(rfd, "setpgid", errno);
+        _exit(PSB__CHILD_SETUP_FAILED);
     /* If the helper dies, so does the child. */
     pid_t parent = getppid();
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
         _exit(PSB__CHILD_SETUP_FAILED);
-    const int ctl = place_fds(spec);
-    if (ctl < 0)
-        setup_failed(rfd, "fd set-up", errno);
-    rfd = PSB__CHILD_RESULT_FD;
+    /*
+     * From the helper it keeps only its control socket (above the fds the
+     * interpreter must keep) and the interpreter's own read-only files:
+     * never another spare's socket.
+     */
+    int floor = spec->n_keep_fds ? spec->keep_fds[spec->n_keep_fds - 1] + 1 : 10;
+    floor = floor < 10 ? 10 : floor;
+    const int ctl = fcntl(spec->ctl_fd, F_DUPFD_CLOEXEC, floor);
+    if (ctl < 0 || close_inherited(spec, 3u, ctl) != 0)
+        _exit(PSB__CHILD_SETUP_FAILED);
+    /* Kept above the numbers 0..3 that the channels take below. */
+    int memfd = memfd_create("psb-stdin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (memfd < 0 || (memfd = move_above(memfd, floor)) < 0)
+        spare_failed(ctl, "memfd_create", errno);
 
     /*
      * Everything that does not depend on the request happens before it comes:
@@ -191,39 +199,71 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
      */
     char msg[256];
     if (psb__interp_prepare(msg, sizeof msg) != 0) {
-        psb__child_reply(rfd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);
+        (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
         _exit(PSB__CHILD_SETUP_FAILED);
     }
     /* Before Landlock, which hides /proc. */
     uint64_t baseline = mapped_bytes();
     bool confined = spec->readable_paths != NULL;
+    const char *what = NULL;
     if (confined) {
-        confine(rfd, parent, spec->readable_paths, spec->scratch, true);
+        if (confine(parent, spec->readable_paths, spec->scratch, true, &what) != 0)
+            spare_failed(ctl, what, errno);
         /* Sandbox-level too: resolved now, not on the request's path. */
         if (psb__hooks_set_paths(spec->readable_paths, spec->scratch) != 0)
-            setup_failed(rfd, "resolving the scratch dir", errno);
+            spare_failed(ctl, "resolving the scratch dir", errno);
     }
 
-    int stdin_fd = -1;
-    if (psb__recv_fd(ctl, &stdin_fd) != 0)
+    /* The channels: the request socket, stdout, stderr. */
+    int ch[3];
+    int r = psb__recv_fds(ctl, ch, 3, 0);
+    if (r == 1)
         _exit(0); /* a spare the helper no longer needs */
+    if (r != 0)
+        spare_failed(ctl, "receiving the channels", errno);
+    close(ctl);
+    for (int i = 0; i < 3; i++)
+        if ((ch[i] = move_above(ch[i], floor)) < 0)
+            _exit(PSB__CHILD_SETUP_FAILED);
+    for (int i = 0; i < 3; i++)
+        if (dup2(ch[i], i == 0 ? PSB__CHILD_RESULT_FD : i) < 0) /* clears close-on-exec */
+            _exit(PSB__CHILD_SETUP_FAILED);
+    for (int i = 0; i < 3; i++)
+        close(ch[i]);
+
+    /* The request, straight from the library: the helper never sees it. */
     uint32_t type;
     psb__buf text = {0};
     json_t *req = NULL;
-    if (psb__frame_read(ctl, &type, &text, 0, PSB__FRAME_MAX) != 0 || type != PSB__FRAME_REQUEST ||
+    char bad[160] = "";
+    errno = 0;
+    if (psb__frame_read(rfd, &type, &text, 0, PSB__FRAME_MAX) != 0 || type != PSB__FRAME_REQUEST ||
         !(req = json_loadb(text.data, text.len, 0, NULL)))
         setup_failed(rfd, "receiving the request", errno ? errno : EPROTO);
     psb__buf_free(&text);
-    if (dup2(stdin_fd, 0) != 0)
-        setup_failed(rfd, "stdin", errno);
-    if (stdin_fd != 0)
-        close(stdin_fd);
+    if (psb__request_check(req, bad, sizeof bad) != 0)
+        setup_failed(rfd, bad, EINVAL);
+    if (fill_stdin(memfd, json_is_true(json_object_get(req, "has_stdin"))) != 0)
+        setup_failed(rfd, "receiving stdin", errno ? errno : EPROTO);
     const json_t *readable = json_object_get(req, "readable_paths");
-    if (!confined)
-        confine(rfd, parent, readable, spec->scratch, false);
-    else if (!json_equal(readable, spec->readable_paths))
+    if (!confined) {
+        if (confine(parent, readable, spec->scratch, false, &what) != 0)
+            setup_failed(rfd, what, errno);
+    } else if (!json_equal(readable, spec->readable_paths)) {
         setup_failed(rfd, "confined for other readable paths", EINVAL); /* the helper checks */
-    if (close_inherited(spec, 4u) != 0)
+    }
+    struct psb__child_run run = {.req = req, .scratch = spec->scratch};
+    struct psb__input_stat *inputs = NULL;
+    size_t n_inputs = 0;
+    if (psb__inputs_place(rfd, spec->scratch, json_object_get(req, "files"), 0, &inputs, &n_inputs,
+                          bad, sizeof bad) != 0)
+        setup_failed(rfd, bad, EPROTO);
+    run.inputs = inputs;
+    run.n_inputs = n_inputs;
+    /* The request is in: from here on fd 3 only carries the reply out. */
+    if (shutdown(rfd, SHUT_RD) != 0)
+        setup_failed(rfd, "closing the request channel", errno);
+    if (close_inherited(spec, 4u, -1) != 0)
         setup_failed(rfd, "closing inherited fds", errno);
     if (chdir(spec->scratch) != 0)
         setup_failed(rfd, "chdir to the scratch dir", errno);
@@ -242,8 +282,9 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
      */
     bool dropped = (psb__helper.layers & PSB__LAYER_UNPRIVILEGED) && getuid() == psb__helper.uid;
     bool own_userns = (psb__helper.layers & PSB__LAYER_NAMESPACES) && !psb__ns_is_root();
-    uint64_t nproc = !psb__helper.cgroups && (dropped || own_userns) ? 1024u : 0u;
+    bool pids_cg = psb__helper.cgroups & (1u << PSB__CG_PIDS);
+    uint64_t nproc = !pids_cg && (dropped || own_userns) ? 1024u : 0u;
     if (psb__rlimits_apply(&limits, baseline, nproc, &failed) != 0)
         setup_failed(rfd, failed, errno);
-    psb__interp_run(req, spec->scratch, rfd, confined);
+    psb__interp_run(&run, rfd, confined);
 }

@@ -52,8 +52,7 @@ int psb__frame_write(int fd, uint32_t type, const void *data, size_t len) {
     return len ? psb__write_all(fd, data, len) : 0;
 }
 
-/* Reads exactly len bytes; 0, or -1 with errno (ECONNRESET on EOF). */
-static int read_exact(int fd, void *dst, size_t len, uint64_t deadline_ns) {
+int psb__read_exact(int fd, void *dst, size_t len, uint64_t deadline_ns) {
     char *p = dst;
     while (len) {
         if (deadline_ns) {
@@ -86,12 +85,12 @@ static int read_exact(int fd, void *dst, size_t len, uint64_t deadline_ns) {
     return 0;
 }
 
-int psb__frame_read(int fd, uint32_t *ret_type, psb__buf *ret_buf, uint64_t deadline_ns,
-                    uint64_t max_len) {
+int psb__frame_read_header(int fd, uint32_t *ret_type, uint64_t *ret_len, uint64_t deadline_ns,
+                           uint64_t max_len) {
     unsigned char hdr[16];
     uint32_t type, zero;
     uint64_t len;
-    if (read_exact(fd, hdr, sizeof hdr, deadline_ns))
+    if (psb__read_exact(fd, hdr, sizeof hdr, deadline_ns))
         return -1;
     memcpy(&type, hdr, 4);
     memcpy(&zero, hdr + 4, 4);
@@ -100,6 +99,17 @@ int psb__frame_read(int fd, uint32_t *ret_type, psb__buf *ret_buf, uint64_t dead
         errno = EPROTO;
         return -1;
     }
+    *ret_type = type;
+    *ret_len = len;
+    return 0;
+}
+
+int psb__frame_read(int fd, uint32_t *ret_type, psb__buf *ret_buf, uint64_t deadline_ns,
+                    uint64_t max_len) {
+    uint32_t type;
+    uint64_t len;
+    if (psb__frame_read_header(fd, &type, &len, deadline_ns, max_len))
+        return -1;
     psb__buf buf = {0};
     if (psb__buf_append(&buf, "", 0) || (len && psb__buf_append(&buf, NULL, 0)))
         goto nomem;
@@ -109,7 +119,7 @@ int psb__frame_read(int fd, uint32_t *ret_type, psb__buf *ret_buf, uint64_t dead
             goto nomem;
         buf.data = p;
         buf.cap = (size_t)len + 1;
-        if (read_exact(fd, buf.data, (size_t)len, deadline_ns)) {
+        if (psb__read_exact(fd, buf.data, (size_t)len, deadline_ns)) {
             int e = errno;
             psb__buf_free(&buf);
             errno = e;

@@ -1,7 +1,8 @@
 /*
  * embed/helper.c - pysandbox-helper: the zygote. Spawned once per sandbox
  * with a clean environment, it stays single-threaded, receives one socket
- * per execution over its control socket and forks one child for each.
+ * per execution over its control socket and forks one child for each. It
+ * sees control information only: limits, readable paths, exit statuses.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "embed/internal.h"
@@ -189,6 +191,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pysandbox-helper: internal program of libpysandbox, not for direct use\n");
         return 2;
     }
+    /*
+     * Only our channel passes: a host fd without close-on-exec (a shell's
+     * `exec 77<file`, a library that forgot the flag) would otherwise reach
+     * every child, which keeps the interpreter's read-only files.
+     */
+    if (dup2(ctl, 3) != 3 || (ctl != 3 && close(ctl) != 0) ||
+        syscall(SYS_close_range, 4u, ~0u, 0u) != 0) {
+        fprintf(stderr, "pysandbox-helper: cannot close inherited fds\n");
+        return 2;
+    }
+    ctl = 3;
     signal(SIGPIPE, SIG_IGN);
     /* Few malloc arenas: each reserves 64 MiB of address space, which counts
      * against a child's memory limit once it starts threads. */
@@ -246,7 +259,7 @@ int main(int argc, char **argv) {
     }
 
     static psb__job *jobs[MAX_JOBS];
-    static struct pollfd fds[1 + MAX_JOBS * 5];
+    static struct pollfd fds[1 + MAX_JOBS * 2];
     static int first_fd[MAX_JOBS], nfds_of[MAX_JOBS];
     size_t njobs = 0;
     if (send(ctl, "psb-ready", 9, MSG_NOSIGNAL) != 9)
@@ -290,7 +303,7 @@ int main(int argc, char **argv) {
          * and not right after an answer; with no spare at all, at once. */
         bool busy = false;
         for (size_t j = 0; j < njobs; j++)
-            busy |= !psb__job_responded(jobs[j]);
+            busy |= psb__job_running(jobs[j]);
         if (!psb__spare_have() ||
             (!busy && psb__now_ns() >= psb__last_response_ns + PSB__REFILL_DELAY_NS))
             psb__spare_prepare(root);
@@ -317,7 +330,7 @@ shutdown:
         psb__job_kill(jobs[j]);
     for (size_t j = 0; j < njobs; j++) {
         while (!psb__job_done(jobs[j])) {
-            struct pollfd pf[5];
+            struct pollfd pf[2];
             int k = psb__job_pollfds(jobs[j], pf);
             (void)poll(pf, (nfds_t)k, 100);
             psb__job_step(jobs[j], pf, psb__now_ns());

@@ -49,7 +49,7 @@ static _Noreturn void fatal(int fd, const char *what) {
     const char *detail = s ? PyUnicode_AsUTF8(s) : NULL;
     snprintf(msg, sizeof msg, "sandbox set-up failed: %s%s%s", what, detail ? ": " : "",
              detail ? detail : "");
-    psb__child_reply(fd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);
+    psb__child_reply(fd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL, 0, false, NULL, 0);
     _exit(PSB__CHILD_SETUP_FAILED);
 }
 
@@ -127,39 +127,82 @@ static const char *classify(PyObject *exc, const char **ret_module, const char *
     return "exception";
 }
 
-/* Sends the error outcome of the exception currently raised and exits. */
-/* The request being run (for limits quoted in messages). */
-static const json_t *request;
+/* The execution being run (for limits quoted in messages, and its files). */
+static const struct psb__child_run *current;
 /* The support module (pyshim/support.py), loaded once per interpreter. */
 static PyObject *support;
 
 static long long request_limit(const char *key) {
-    return (long long)json_integer_value(json_object_get(json_object_get(request, "limits"), key));
+    return (long long)json_integer_value(
+        json_object_get(json_object_get(current->req, "limits"), key));
 }
 
+/* What goes back besides the status and the result: figures and files. */
+struct extras {
+    PyObject *list;          /* the figures' PNG bytes (a list), or NULL */
+    psb__buf *figures;       /* views of them */
+    size_t n_figures;        /* entries in figures */
+    bool figures_trunc;      /* the caps dropped some */
+    struct psb__file *files; /* the files the code left in its working directory */
+    size_t n_files;          /* entries in files */
+    int files_over;          /* psb__outputs_collect(): 1 over the caps, -1 unreadable */
+};
+
 /*
- * {"figures": [...], "figures_truncated": bool}: every matplotlib figure shown
- * or still open, as PNG within the figure cap. NULL when there are none.
+ * Every matplotlib figure shown or still open, as PNG within the figure
+ * cap, and the files in the working directory; gathered before the reply
+ * so a cap that breaks can still change it.
  */
-static json_t *figures(void) {
-    PyObject *r =
-        PyObject_CallMethod(support, "collect_figures", "Li", request_limit("figures_bytes"), 64);
-    json_t *extra = NULL;
-    if (r && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2 &&
-        PyList_GET_SIZE(PyTuple_GET_ITEM(r, 0)) > 0) {
-        char *error = NULL;
-        json_t *list = psb__py_to_json(PyTuple_GET_ITEM(r, 0), NULL, &error);
-        free(error);
-        if (list)
-            extra = json_pack("{s:o,s:b}", "figures", list, "figures_truncated",
-                              PyObject_IsTrue(PyTuple_GET_ITEM(r, 1)) == 1);
-    } else if (r && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2 &&
-               PyObject_IsTrue(PyTuple_GET_ITEM(r, 1)) == 1) {
-        extra = json_pack("{s:[],s:b}", "figures", "figures_truncated", 1);
+static void gather(struct extras *x) {
+    memset(x, 0, sizeof *x);
+    PyObject *r = PyObject_CallMethod(support, "collect_figures", "Li",
+                                      request_limit("figures_bytes"), PSB__MAX_FIGURES);
+    if (r && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2 && PyList_Check(PyTuple_GET_ITEM(r, 0))) {
+        x->list = Py_NewRef(PyTuple_GET_ITEM(r, 0));
+        x->figures_trunc = PyObject_IsTrue(PyTuple_GET_ITEM(r, 1)) == 1;
+        Py_ssize_t n = PyList_GET_SIZE(x->list);
+        x->figures = n ? calloc((size_t)n, sizeof *x->figures) : NULL;
+        for (Py_ssize_t i = 0; x->figures && i < n; i++) {
+            PyObject *b = PyList_GET_ITEM(x->list, i);
+            if (!PyBytes_Check(b))
+                continue;
+            x->figures[x->n_figures].data = PyBytes_AS_STRING(b);
+            x->figures[x->n_figures++].len = (size_t)PyBytes_GET_SIZE(b);
+        }
     }
     Py_XDECREF(r);
     PyErr_Clear();
-    return extra;
+    x->files_over =
+        psb__outputs_collect(current->scratch, current->inputs, current->n_inputs,
+                             (uint64_t)request_limit("files_bytes"), &x->files, &x->n_files);
+}
+
+/* Sends the reply with the extras, and exits. */
+static _Noreturn void reply_and_exit(int fd, const char *kind, const char *type,
+                                     const char *message, const char *tb, const char *module,
+                                     const char *event, const char *result, size_t result_len,
+                                     bool with_extras) {
+    struct extras x;
+    char msg[200];
+    if (with_extras) {
+        gather(&x);
+    } else {
+        memset(&x, 0, sizeof x);
+    }
+    if (x.files_over != 0 && (!kind || strcmp(kind, "exception") == 0)) {
+        snprintf(msg, sizeof msg,
+                 x.files_over > 0 ? "the files written in the working directory exceed the limit "
+                                    "of %lld bytes or %d files"
+                                  : "reading the files written in the working directory failed "
+                                    "(limit %lld bytes, %d files)",
+                 request_limit("files_bytes"), PSB__MAX_FILES);
+        kind = x.files_over > 0 ? "output_limit" : "internal";
+        type = tb = module = event = NULL;
+        message = msg;
+    }
+    psb__child_reply(fd, kind, type, message, tb, module, event, result, result_len, x.figures,
+                     x.n_figures, x.figures_trunc, x.files, x.n_files);
+    _exit(0);
 }
 
 static _Noreturn void report_exception(int fd, PyObject *support_mod, const char *kind) {
@@ -184,11 +227,10 @@ static _Noreturn void report_exception(int fd, PyObject *support_mod, const char
         snprintf(mem_msg, sizeof mem_msg,
                  "out of memory: the execution reached its memory limit of %lld MiB",
                  (long long)json_integer_value(
-                     json_object_get(json_object_get(request, "limits"), "memory_mib")));
+                     json_object_get(json_object_get(current->req, "limits"), "memory_mib")));
         message = mem_msg;
     }
-    psb__child_reply(fd, kind, type, message, tb, module, event, NULL, 0, figures());
-    _exit(0);
+    reply_and_exit(fd, kind, type, message, tb, module, event, NULL, 0, true);
 }
 
 /* true if the raised exception is SystemExit(0 / None): a normal end. */
@@ -369,8 +411,10 @@ int psb__interp_prepare(char *msg, size_t msg_size) {
     return 0;
 }
 
-_Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd, bool seccomp_done) {
-    request = req;
+_Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool seccomp_done) {
+    current = run;
+    const json_t *req = run->req;
+    const char *scratch = run->scratch;
     if (!warm) {
         PyObject *r = PyObject_CallMethod(support, "after_fork", NULL);
         Py_XDECREF(r);
@@ -429,21 +473,16 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd, b
     Py_XDECREF(result);
     if (!j) {
         if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_MemoryError))
-            psb__child_reply(fd, "memory_limit", "MemoryError", error, NULL, NULL, NULL, NULL, 0,
-                             NULL);
-        else
-            psb__child_reply(fd, "result_not_serializable", NULL, error, NULL, NULL, NULL, NULL, 0,
-                             NULL);
-        _exit(0);
+            reply_and_exit(fd, "memory_limit", "MemoryError", error, NULL, NULL, NULL, NULL, 0,
+                           false);
+        reply_and_exit(fd, "result_not_serializable", NULL, error, NULL, NULL, NULL, NULL, 0,
+                       false);
     }
     char *text = psb__json_dumps(j);
     json_decref(j);
-    if (!text) {
-        psb__child_reply(fd, "memory_limit", "MemoryError",
-                         "out of memory while encoding the result", NULL, NULL, NULL, NULL, 0,
-                         NULL);
-        _exit(0);
-    }
+    if (!text)
+        reply_and_exit(fd, "memory_limit", "MemoryError", "out of memory while encoding the result",
+                       NULL, NULL, NULL, NULL, 0, false);
     size_t len = strlen(text);
     uint64_t cap = (uint64_t)json_integer_value(
         json_object_get(json_object_get(req, "limits"), "result_bytes"));
@@ -451,9 +490,7 @@ _Noreturn void psb__interp_run(const json_t *req, const char *scratch, int fd, b
         char msg[200];
         snprintf(msg, sizeof msg, "the result is %zu bytes of JSON, more than the limit of %llu",
                  len, (unsigned long long)cap);
-        psb__child_reply(fd, "output_limit", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);
-        _exit(0);
+        reply_and_exit(fd, "output_limit", NULL, msg, NULL, NULL, NULL, NULL, 0, false);
     }
-    psb__child_reply(fd, NULL, NULL, NULL, NULL, NULL, NULL, text, len, figures());
-    _exit(0);
+    reply_and_exit(fd, NULL, NULL, NULL, NULL, NULL, NULL, text, len, true);
 }

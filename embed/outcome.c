@@ -1,6 +1,6 @@
 /*
- * embed/outcome.c - psb_outcome: what one execution did, built from the
- * helper's reply, with accessors and the --json rendering.
+ * embed/outcome.c - psb_outcome: what one execution did (built in exec.c),
+ * its accessors and the --json rendering.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,99 +8,14 @@
 
 #include "embed/internal.h"
 
-static psb_error_kind kind_from_name(const char *name) {
-    for (int k = 0; name && k < PSB__KIND_COUNT; k++)
-        if (strcmp(psb_error_kind_name((psb_error_kind)k), name) == 0)
-            return (psb_error_kind)k;
-    return PSB_KIND_INTERNAL;
-}
-
-/* strdup of a JSON string member, NULL when absent; *failed on ENOMEM. */
-static char *dup_member(const json_t *obj, const char *key, bool *failed) {
-    const char *s = json_string_value(json_object_get(obj, key));
-    if (!s)
-        return NULL;
-    char *copy = strdup(s);
-    if (!copy)
-        *failed = true;
-    return copy;
-}
-
-static uint64_t stat_member(const json_t *stats, const char *key) {
-    json_int_t v = json_integer_value(json_object_get(stats, key));
-    return v > 0 ? (uint64_t)v : 0;
-}
-
-/* Decodes the reply's "figures" array into o->figures. false on bad data/ENOMEM. */
-static bool take_figures(psb_outcome *o, const json_t *reply) {
-    const json_t *figs = json_object_get(reply, "figures");
-    o->figures_trunc = json_is_true(json_object_get(reply, "figures_truncated"));
-    size_t n = json_array_size(figs);
-    if (!n)
-        return true;
-    o->figures = calloc(n, sizeof *o->figures);
-    if (!o->figures)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *f = json_array_get(figs, i);
-        const json_t *b64 = json_object_get(f, "base64");
-        struct psb__figure *dst = &o->figures[o->n_figures];
-        /* The child wrote these: a malformed entry is dropped, not trusted. */
-        if (!json_is_string(b64) ||
-            psb__base64_decode(json_string_value(b64), json_string_length(b64), &dst->data)) {
-            o->figures_trunc = true;
-            continue;
-        }
-        o->n_figures++;
-        snprintf(dst->mime, sizeof dst->mime, "%s",
-                 json_string_value(json_object_get(f, "mime"))
-                     ? json_string_value(json_object_get(f, "mime"))
-                     : "image/png");
-        dst->width = (unsigned)json_integer_value(json_object_get(f, "width"));
-        dst->height = (unsigned)json_integer_value(json_object_get(f, "height"));
-    }
-    return true;
-}
-
-psb_outcome *psb__outcome_from_reply(const json_t *reply, psb__buf *result, psb__buf *out,
-                                     psb__buf *err, struct psb__file *files, size_t n_files) {
+psb_outcome *psb__outcome_error(psb_error_kind kind, const char *message) {
     psb_outcome *o = calloc(1, sizeof *o);
-    bool failed = false;
-    if (!o) {
-        psb__files_free(files, n_files);
+    if (!o)
         return NULL;
-    }
-    o->files = files;
-    o->n_files = n_files;
-    if (!take_figures(o, reply))
-        failed = true;
-    const char *status = json_string_value(json_object_get(reply, "status"));
-    o->ok = status && strcmp(status, "ok") == 0;
-    const json_t *e = json_object_get(reply, "error");
-    if (!o->ok) {
-        o->kind = kind_from_name(json_string_value(json_object_get(e, "kind")));
-        if (o->kind == PSB_KIND_NONE)
-            o->kind = PSB_KIND_INTERNAL;
-        o->type = dup_member(e, "type", &failed);
-        o->message = dup_member(e, "message", &failed);
-        o->traceback = dup_member(e, "traceback", &failed);
-        o->module = dup_member(e, "module", &failed);
-        o->event = dup_member(e, "event", &failed);
-    }
-    o->result_json = (o->ok && result->len) ? psb__buf_steal(result) : strdup("null");
-    if (!o->result_json)
-        failed = true;
-    o->out = *out;
-    o->err = *err;
-    *out = (psb__buf){0};
-    *err = (psb__buf){0};
-    o->out_trunc = json_is_true(json_object_get(reply, "stdout_truncated"));
-    o->err_trunc = json_is_true(json_object_get(reply, "stderr_truncated"));
-    const json_t *stats = json_object_get(reply, "stats");
-    o->stats.wall_ms = stat_member(stats, "wall_ms");
-    o->stats.cpu_ms = stat_member(stats, "cpu_ms");
-    o->stats.peak_rss_kib = stat_member(stats, "peak_rss_kib");
-    if (failed) {
+    o->kind = kind;
+    o->message = strdup(message);
+    o->result_json = strdup("null");
+    if (!o->message || !o->result_json) {
         psb_outcome_free(o);
         return NULL;
     }
@@ -245,14 +160,19 @@ void psb_outcome_stats(const psb_outcome *o, psb_stats *ret_stats) {
     *ret_stats = o->stats;
 }
 
+/*
+ * The result text was checked when it arrived (psb__json_text_valid) and is
+ * copied in as it is: parsing it again would cost the host ~40 bytes per
+ * value of a result the child chose.
+ */
 const char *psb_outcome_json(const psb_outcome *o_const) {
     psb_outcome *o = (psb_outcome *)(uintptr_t)o_const;
     if (!o)
         return NULL;
     if (o->json)
         return o->json;
-    json_t *doc = NULL, *result = NULL, *error = NULL;
-    result = json_loads(o->result_json ? o->result_json : "null", JSON_DECODE_ANY, NULL);
+    json_t *doc = NULL, *error = NULL;
+    char *rest = NULL;
     if (!o->ok) {
         error = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?}", "kind", psb_error_kind_name(o->kind),
                           "type", o->type, "message", o->message, "traceback", o->traceback,
@@ -260,27 +180,39 @@ const char *psb_outcome_json(const psb_outcome *o_const) {
         if (!error)
             goto out;
     }
-    doc = json_pack("{s:s,s:O?,s:o,s:b,s:o,s:b,s:O?,s:{s:I,s:I,s:I}}", "status",
-                    o->ok ? "ok" : "error", "result", result, "stdout",
-                    psb__json_lossy_string(o->out.data ? o->out.data : "", o->out.len),
-                    "stdout_truncated", o->out_trunc, "stderr",
-                    psb__json_lossy_string(o->err.data ? o->err.data : "", o->err.len),
-                    "stderr_truncated", o->err_trunc, "error", error, "stats", "wall_ms",
-                    (json_int_t)o->stats.wall_ms, "cpu_ms", (json_int_t)o->stats.cpu_ms,
-                    "peak_rss_kib", (json_int_t)o->stats.peak_rss_kib);
+    /* Everything after "status" and "result", in the documented order. */
+    doc = json_pack(
+        "{s:o,s:b,s:o,s:b,s:O?,s:{s:I,s:I,s:I,s:I}}", "stdout",
+        psb__json_lossy_string(o->out.data ? o->out.data : "", o->out.len), "stdout_truncated",
+        o->out_trunc, "stderr", psb__json_lossy_string(o->err.data ? o->err.data : "", o->err.len),
+        "stderr_truncated", o->err_trunc, "error", error, "stats", "wall_ms",
+        (json_int_t)o->stats.wall_ms, "cpu_ms", (json_int_t)o->stats.cpu_ms, "peak_rss_kib",
+        (json_int_t)o->stats.peak_rss_kib, "peak_memory_kib", (json_int_t)o->stats.peak_memory_kib);
     json_t *figs = doc ? media_json(o, false) : NULL;
     json_t *files = doc ? media_json(o, true) : NULL;
-    if (doc && figs && files && json_object_set_new(doc, "figures", figs) == 0 &&
-        json_object_set_new(doc, "figures_truncated", json_boolean(o->figures_trunc)) == 0 &&
-        json_object_set_new(doc, "files", files) == 0)
-        o->json = psb__json_dumps(doc);
-    else if (doc) {
-        json_decref(figs);
-        json_decref(files);
+    if (!doc || !figs || !files || json_object_set_new(doc, "figures", figs) != 0 ||
+        json_object_set_new(doc, "figures_truncated", json_boolean(o->figures_trunc)) != 0 ||
+        json_object_set_new(doc, "files", files) != 0) {
+        if (doc) {
+            json_decref(figs);
+            json_decref(files);
+        }
+        goto out;
+    }
+    rest = psb__json_dumps(doc); /* "{...}": spliced in after its "{" */
+    const char *result = o->result_json ? o->result_json : "null";
+    const char *status =
+        o->ok ? "{\"status\":\"ok\",\"result\":" : "{\"status\":\"error\",\"result\":";
+    size_t a = strlen(status), b = strlen(result), c = rest ? strlen(rest) : 0;
+    if (rest && c >= 2 && (o->json = malloc(a + b + 1 + c))) {
+        memcpy(o->json, status, a);
+        memcpy(o->json + a, result, b);
+        o->json[a + b] = ',';
+        memcpy(o->json + a + b + 1, rest + 1, c); /* with its NUL */
     }
 out:
+    free(rest);
     json_decref(doc);
-    json_decref(result);
     json_decref(error);
     return o->json;
 }

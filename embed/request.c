@@ -1,7 +1,7 @@
 /*
  * embed/request.c - the request document of one execution: built by the
- * library from the policy and the options, checked again by the helper
- * before anything forks.
+ * library from the policy and the options; its control part (limits,
+ * readable paths) checked by the helper, the whole checked by the child.
  */
 #include <stdio.h>
 #include <string.h>
@@ -83,6 +83,36 @@ static bool strings_only(const json_t *arr) {
     return true;
 }
 
+/* The name of the first limit that is missing or out of range, or NULL. */
+static const char *bad_limit(const json_t *limits) {
+    if (!json_is_object(limits))
+        return "limits";
+    for (int i = 0; i < PSB__LIMIT_COUNT; i++) {
+        const char *key = psb__limit_key((enum psb__limit_id)i);
+        json_t *v = json_object_get(limits, key);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            psb__limit_check((enum psb__limit_id)i, (uint64_t)json_integer_value(v), key, NULL) !=
+                PSB_OK)
+            return key;
+    }
+    return NULL;
+}
+
+int psb__control_check(const json_t *control, char *msg, size_t msg_size) {
+    const char *bad = NULL;
+    if (!json_is_object(control))
+        bad = "control is not an object";
+    else if (!strings_only(json_object_get(control, "readable_paths")))
+        bad = "readable_paths";
+    else
+        bad = bad_limit(json_object_get(control, "limits"));
+    if (bad) {
+        snprintf(msg, msg_size, "malformed request: %s", bad);
+        return -1;
+    }
+    return 0;
+}
+
 int psb__request_check(const json_t *req, char *msg, size_t msg_size) {
     const char *bad = NULL;
     const json_t *limits = json_object_get(req, "limits");
@@ -119,14 +149,8 @@ int psb__request_check(const json_t *req, char *msg, size_t msg_size) {
     else if (!strings_only(json_object_get(req, "files")) ||
              json_array_size(json_object_get(req, "files")) > PSB__MAX_FILES)
         bad = "files";
-    for (int i = 0; !bad && i < PSB__LIMIT_COUNT; i++) {
-        const char *key = psb__limit_key((enum psb__limit_id)i);
-        json_t *v = json_object_get(limits, key);
-        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-            psb__limit_check((enum psb__limit_id)i, (uint64_t)json_integer_value(v), key, NULL) !=
-                PSB_OK)
-            bad = key;
-    }
+    if (!bad)
+        bad = bad_limit(limits);
     const char *k;
     json_t *v;
     if (!bad) {

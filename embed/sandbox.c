@@ -3,7 +3,9 @@
  * environment: the host is never forked), hands each execution a socket of
  * its own over the control channel, and restarts a helper that died.
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,13 +43,101 @@ struct psb_sandbox {
     char *preload;            /* comma-separated preload list or NULL (default) */
 };
 
-static const char *default_helper_path(void) {
+/*
+ * The directory of the object this code was linked into: libpysandbox.so,
+ * or the program that linked the static library. 0, or -1.
+ */
+static int own_dir(char *buf, size_t size) {
+    Dl_info info;
+    char exe[PATH_MAX];
+    const char *obj = NULL;
+    if (dladdr((void *)(uintptr_t)psb_sandbox_new, &info) && info.dli_fname &&
+        info.dli_fname[0] == '/')
+        obj = info.dli_fname;
+    if (!obj) { /* the main program: dladdr gives its name as it was run */
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n <= 0)
+            return -1;
+        exe[n] = '\0';
+        obj = exe;
+    }
+    if (!realpath(obj, buf) || strlen(buf) >= size)
+        return -1;
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    return 0;
+}
+
+/*
+ * Where the helper is: the configured path, else $PYSANDBOX_HELPER (which
+ * must be absolute), else next to this library as it was installed
+ * (PREFIX/libexec/pysandbox from PREFIX/lib or PREFIX/bin) or as it was
+ * built (side by side). Never a path compiled in: a build tree under /tmp
+ * would let anyone who creates that path later run code as the host.
+ */
+static psb_status find_helper(const psb_config *config, char **ret_path, psb_error *err) {
+    static const char *const beside[] = {PSB_HELPER_FROM_LIBDIR, PSB_HELPER_FROM_BINDIR,
+                                         "pysandbox-helper"};
     const char *env = getenv("PYSANDBOX_HELPER");
-    if (env && env[0] == '/')
-        return env;
-    if (access(PSB_HELPER_INSTALL_PATH, X_OK) == 0)
-        return PSB_HELPER_INSTALL_PATH;
-    return PSB_HELPER_BUILD_PATH;
+    char dir[PATH_MAX], path[PATH_MAX + 64];
+    const char *found = config->helper_path;
+    if (!found && env) {
+        if (env[0] != '/')
+            return psb__err(err, PSB_EINVAL, "PYSANDBOX_HELPER must be an absolute path, got '%s'",
+                            env);
+        found = env;
+    }
+    for (size_t i = 0; !found && i < sizeof beside / sizeof beside[0]; i++) {
+        if (own_dir(dir, sizeof dir) != 0)
+            break;
+        snprintf(path, sizeof path, "%s/%s", dir, beside[i]);
+        if (access(path, X_OK) == 0)
+            found = path;
+    }
+    if (!found)
+        return psb__err(err, PSB_EHELPER,
+                        "cannot find pysandbox-helper next to the library; set it with "
+                        "psb_config_set_helper_path() or $PYSANDBOX_HELPER");
+    if (!(*ret_path = strdup(found)))
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    return PSB_OK;
+}
+
+/*
+ * Refuses a helper that someone other than root or us could have replaced:
+ * the file writable by others or owned by another user, or a directory on
+ * its path writable by others (a sticky one like /tmp only above its own).
+ */
+static psb_status helper_trusted(const char *path, psb_error *err) {
+    char real[PATH_MAX];
+    struct stat st;
+    if (!realpath(path, real) || stat(real, &st) != 0)
+        return psb__err_sys(err, errno, "helper executable '%s' is not usable", path);
+    uid_t me = geteuid();
+    if (!S_ISREG(st.st_mode) || (st.st_mode & S_IWOTH) || (st.st_uid != 0 && st.st_uid != me))
+        return psb__err(err, PSB_EHELPER,
+                        "refusing helper '%s': it must be a regular file owned by root or by "
+                        "this user and not writable by others",
+                        real);
+    bool own = true; /* the helper's own directory first, then its ancestors */
+    for (char *slash = strrchr(real, '/'); slash; slash = strrchr(real, '/'), own = false) {
+        *slash = '\0';
+        const char *dir = real[0] ? real : "/";
+        if (stat(dir, &st) != 0)
+            return psb__err_sys(err, errno, "helper directory '%s' is not usable", dir);
+        /* In a sticky ancestor (/tmp) others cannot rename what lies below. */
+        bool others_write = (st.st_mode & S_IWOTH) && (own || !(st.st_mode & S_ISVTX));
+        if (others_write || (st.st_uid != 0 && st.st_uid != me))
+            return psb__err(err, PSB_EHELPER,
+                            "refusing helper '%s': directory '%s' is writable by others or owned "
+                            "by another user",
+                            path, dir);
+        if (!real[0])
+            break;
+    }
+    return PSB_OK;
 }
 
 /* Reaps the helper, killing it if it does not exit within wait_ms. */
@@ -204,14 +295,14 @@ psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox, 
         free(sb);
         return st;
     }
-    sb->helper_path = strdup(config->helper_path ? config->helper_path : default_helper_path());
     pthread_mutex_init(&sb->lock, NULL);
     pthread_cond_init(&sb->slot_free, NULL);
-    if (config->preload && !(sb->preload = strdup(config->preload)))
+    st = find_helper(config, &sb->helper_path, err);
+    if (!st)
+        st = helper_trusted(sb->helper_path, err);
+    if (!st && config->preload && !(sb->preload = strdup(config->preload)))
         st = psb__err(err, PSB_ENOMEM, "out of memory");
-    else if (!sb->helper_path)
-        st = psb__err(err, PSB_ENOMEM, "out of memory");
-    else
+    if (!st)
         st = start_helper(sb, err);
     if (st) {
         psb_sandbox_free(sb);
@@ -300,103 +391,11 @@ static void release_slot(psb_sandbox *sb) {
     pthread_mutex_unlock(&sb->lock);
 }
 
-/* Reads the reply frames: REPLY, RESULT, STDOUT, STDERR in that order. */
-static psb_status read_reply(int fd, uint64_t deadline_ns, psb_outcome **ret, psb_error *err) {
-    static const uint32_t order[] = {PSB__FRAME_REPLY, PSB__FRAME_RESULT, PSB__FRAME_STDOUT,
-                                     PSB__FRAME_STDERR};
-    psb__buf bufs[4] = {{0}};
-    psb_status st = PSB_OK;
-    json_t *reply = NULL;
-    struct psb__file *files = NULL;
-    size_t n_files = 0;
-    for (int i = 0; i < 4; i++) {
-        uint32_t type;
-        if (psb__frame_read(fd, &type, &bufs[i], deadline_ns, PSB__FRAME_MAX) != 0) {
-            st = errno == ENOMEM ? psb__err(err, PSB_ENOMEM, "out of memory")
-                 : errno == EPROTO
-                     ? psb__err(err, PSB_EPROTO, "malformed frame from the helper")
-                     : psb__err_sys(err, errno, "the helper did not answer (it died or hung)");
-            if (st == PSB_ESYS) {
-                st = PSB_EHELPER;
-                if (err)
-                    err->code = st;
-            }
-            goto out;
-        }
-        if (type != order[i]) {
-            st = psb__err(err, PSB_EPROTO, "unexpected frame from the helper");
-            goto out;
-        }
-    }
-    reply = json_loadb(bufs[0].data, bufs[0].len, 0, NULL);
-    if (!json_is_object(reply)) {
-        st = psb__err(err, PSB_EPROTO, "malformed reply from the helper");
-        goto out;
-    }
-    /* Then one FILE frame per file the code left in its working directory. */
-    json_int_t count = json_integer_value(json_object_get(reply, "files"));
-    if (count < 0 || count > PSB__MAX_FILES) {
-        st = psb__err(err, PSB_EPROTO, "malformed reply from the helper");
-        goto out;
-    }
-    if (count && !(files = calloc((size_t)count, sizeof *files))) {
-        st = psb__err(err, PSB_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (; n_files < (size_t)count; n_files++) {
-        uint32_t type;
-        psb__buf payload = {0};
-        const char *name, *data;
-        size_t len;
-        if (psb__frame_read(fd, &type, &payload, deadline_ns, PSB__FRAME_MAX) != 0 ||
-            type != PSB__FRAME_FILE || psb__file_frame_parse(&payload, &name, &data, &len) != 0 ||
-            !(files[n_files].name = strdup(name)) ||
-            psb__buf_append(&files[n_files].data, data, len) != 0) {
-            psb__buf_free(&payload);
-            st = psb__err(err, PSB_EPROTO, "malformed file frame from the helper");
-            n_files++;
-            goto out;
-        }
-        psb__buf_free(&payload);
-    }
-    *ret = psb__outcome_from_reply(reply, &bufs[1], &bufs[2], &bufs[3], files, n_files);
-    files = NULL;
-    if (!*ret)
-        st = psb__err(err, PSB_ENOMEM, "out of memory");
-out:
-    psb__files_free(files, n_files);
-    json_decref(reply);
-    for (int i = 0; i < 4; i++)
-        psb__buf_free(&bufs[i]);
-    return st;
-}
-
-/* FILE frames for the options' input files, in order. 0 or -1. */
-static int send_files(int fd, const psb_exec_options *options) {
-    for (size_t i = 0; options && i < options->n_files; i++) {
-        psb__buf frame = {0};
-        const psb__buf *d = &options->files[i].data;
-        if (psb__file_frame(options->files[i].name, d->data ? d->data : "", d->len, &frame))
-            return -1;
-        int rc = psb__frame_write(fd, PSB__FRAME_FILE, frame.data, frame.len);
-        psb__buf_free(&frame);
-        if (rc)
-            return -1;
-    }
-    return 0;
-}
-
 /* The outcome of an execution whose helper went away: kind internal. */
 static psb_status helper_lost_outcome(psb_outcome **ret, psb_error *err) {
-    json_t *reply =
-        json_pack("{s:s,s:{s:s,s:s},s:{s:i,s:i,s:i}}", "status", "error", "error", "kind",
-                  "internal", "message",
-                  "the sandbox helper process died during the execution; the next execution "
-                  "starts a new one",
-                  "stats", "wall_ms", 0, "cpu_ms", 0, "peak_rss_kib", 0);
-    psb__buf empty[3] = {{0}};
-    *ret = reply ? psb__outcome_from_reply(reply, &empty[0], &empty[1], &empty[2], NULL, 0) : NULL;
-    json_decref(reply);
+    *ret = psb__outcome_error(PSB_KIND_INTERNAL,
+                              "the sandbox helper process died during the execution; the next "
+                              "execution starts a new one");
     return *ret ? PSB_OK : psb__err(err, PSB_ENOMEM, "out of memory");
 }
 
@@ -410,37 +409,28 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len, const psb_exe
     json_t *req = psb__request_build(&sb->policy, options, code, len, err);
     if (!req)
         return err && err->code ? err->code : PSB_EINVAL;
-    uint64_t timeout_ms =
-        (uint64_t)json_integer_value(json_object_get(json_object_get(req, "limits"), "timeout_ms"));
+    psb__limits limits;
+    psb__request_limits(req, &limits);
     text = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    if (!text)
+    if (!text) {
+        json_decref(req);
         return psb__err(err, PSB_ENOMEM, "out of memory");
+    }
 
     acquire_slot(sb);
     pid_t used_helper = -1;
     st = open_channel(sb, &fd, &used_helper, err);
     if (st)
         goto out;
-    if (psb__frame_write(fd, PSB__FRAME_REQUEST, text, strlen(text)) ||
-        (options && options->has_stdin &&
-         psb__frame_write(fd, PSB__FRAME_STDIN, options->stdin_data.data,
-                          options->stdin_data.len)) ||
-        send_files(fd, options)) {
-        st = psb__err(err, PSB_EHELPER, "cannot send the request to the helper");
-        goto out;
-    }
-    /* The helper enforces the timeout; this bound only catches a hung helper. */
-    uint64_t deadline = psb__now_ns() + (timeout_ms + 15000u) * 1000000u;
-    psb_error read_err = {0};
-    st = read_reply(fd, deadline, ret_outcome, &read_err);
+    psb_error run_err = {0};
+    st = psb__exec_run(fd, req, text, options, &limits, ret_outcome, &run_err);
     if (st == PSB_EHELPER) {
         /*
          * The helper died (or hung) with this execution in flight: that is the
          * execution's outcome, kind internal. A hung helper is stopped; either
          * way the next psb_exec() starts a new one.
          */
-        if (read_err.sys_errno == ETIMEDOUT) {
+        if (run_err.sys_errno == ETIMEDOUT) {
             pthread_mutex_lock(&sb->lock);
             if (sb->helper_pid == used_helper) /* not one started meanwhile */
                 stop_helper(sb, 100);
@@ -448,12 +438,13 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len, const psb_exe
         }
         st = helper_lost_outcome(ret_outcome, err);
     } else if (st != PSB_OK && err && err->code == PSB_OK) {
-        *err = read_err;
+        *err = run_err;
     }
 out:
     if (fd >= 0)
         close(fd);
     release_slot(sb);
+    json_decref(req);
     free(text);
     return st;
 }

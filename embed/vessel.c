@@ -1,7 +1,7 @@
 /*
  * embed/vessel.c - children forked before their request: each gets its
- * pipes, control socket, scratch tmpfs and pids cgroup, prepares and
- * confines itself, and waits. Two spares are kept ready so the fork (~2 ms
+ * control socket, scratch tmpfs and cgroups, prepares and confines itself,
+ * and waits for its channels. Two spares are kept ready so the fork (~2 ms
  * of page-table copying for a warm helper) stays off the critical path.
  */
 #include <errno.h>
@@ -96,18 +96,17 @@ static int prepare_scratch(const char *dir, uint64_t mib, bool remount, char *ms
     return 0;
 }
 
-static void vessel_discard(struct psb__vessel *v) {
+void psb__vessel_discard(struct psb__vessel *v) {
     if (v->pid > 0) {
         kill(v->pid, SIGKILL);
         while (waitpid(v->pid, NULL, 0) < 0 && errno == EINTR) {
         }
     }
-    for (int i = 0; i < PSB__NSTREAMS; i++)
-        close_fd(&v->fd[i]);
     close_fd(&v->pidfd);
     close_fd(&v->ctl);
     psb__remove_tree(v->scratch);
-    psb__cgroup_remove(v->cgroup);
+    v->scratch[0] = '\0';
+    psb__cgroup_remove(&v->cg);
     json_decref(v->confined_for);
     v->confined_for = NULL;
     v->pid = -1;
@@ -116,12 +115,10 @@ static void vessel_discard(struct psb__vessel *v) {
 /* Forks a child that prepares itself and waits for a request. 0, or -1 + msg. */
 int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t scratch_mib,
                        char *msg, size_t msg_size) {
-    int pipes[PSB__NSTREAMS][2] = {{-1, -1}, {-1, -1}, {-1, -1}}, ctl[2] = {-1, -1};
+    int ctl[2] = {-1, -1};
     memset(v, 0, sizeof *v);
     v->pid = -1;
     v->pidfd = v->ctl = -1;
-    for (int i = 0; i < PSB__NSTREAMS; i++)
-        v->fd[i] = -1;
     if (snprintf(v->scratch, sizeof v->scratch, "%s/run-XXXXXX", scratch_root) >=
             (int)sizeof v->scratch ||
         !mkdtemp(v->scratch)) {
@@ -136,17 +133,9 @@ int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t
         return -1;
     }
     v->scratch_mib = scratch_mib;
-    for (int i = 0; i < PSB__NSTREAMS; i++) {
-        if (pipe2(pipes[i], O_CLOEXEC) != 0)
-            goto fail;
-        fcntl(pipes[i][0], F_SETFL, O_NONBLOCK);
-    }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
         goto fail;
     psb__child_spec spec = {.scratch = v->scratch,
-                            .stdout_fd = pipes[0][1],
-                            .stderr_fd = pipes[1][1],
-                            .result_fd = pipes[2][1],
                             .ctl_fd = ctl[1],
                             .keep_fds = psb__keep_fds,
                             .n_keep_fds = psb__n_keep_fds,
@@ -160,31 +149,23 @@ int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t
     if (pid == 0)
         psb__child_main(&spec);
     v->pid = pid;
-    /* Its own pids cgroup, before it can start a thread. */
-    if (psb__helper.cgroups)
-        if (psb__cgroup_attach(pid, v->cgroup, sizeof v->cgroup) == 0 &&
-            psb__cgroup_set_pids_max(v->cgroup, psb__helper.threads) == 0)
-            v->threads = psb__helper.threads;
+    /* Its own cgroups, before it can start a thread or touch much memory. */
+    if (psb__cgroup_attach(pid, &v->cg) & (1u << PSB__CG_PIDS) &&
+        psb__cgroup_set_pids_max(&v->cg, psb__helper.threads) == 0)
+        v->threads = psb__helper.threads;
     /* A spare prepares itself only when nothing else wants the CPU. */
     psb__vessel_set_idle(pid, true);
     v->confined_for = json_incref(psb__helper.readable_paths);
     v->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     v->ctl = ctl[0];
     close(ctl[1]);
-    for (int i = 0; i < PSB__NSTREAMS; i++) {
-        v->fd[i] = pipes[i][0];
-        close(pipes[i][1]);
-    }
     return 0;
 fail:
     snprintf(msg, msg_size, "cannot start the execution child: %s", strerror(errno));
-    for (int i = 0; i < PSB__NSTREAMS; i++) {
-        close_fd(&pipes[i][0]);
-        close_fd(&pipes[i][1]);
-    }
     close_fd(&ctl[0]);
     close_fd(&ctl[1]);
     psb__remove_tree(v->scratch);
+    v->scratch[0] = '\0';
     return -1;
 }
 
@@ -197,13 +178,13 @@ int psb__vessel_take_spare(struct psb__vessel *v, uint64_t scratch_mib, const js
             continue;
         if (waitpid(sp->pid, NULL, WNOHANG) != 0) {
             sp->pid = -1; /* reaped: never signal that id again */
-            vessel_discard(sp);
+            psb__vessel_discard(sp);
             continue;
         }
         if ((sp->confined_for && !json_equal(sp->confined_for, readable)) ||
             (sp->scratch_mib != scratch_mib &&
              prepare_scratch(sp->scratch, scratch_mib, true, msg, sizeof msg) != 0)) {
-            vessel_discard(sp); /* unsuitable */
+            psb__vessel_discard(sp); /* unsuitable */
             continue;
         }
         *v = *sp;
@@ -257,5 +238,5 @@ bool psb__spare_missing(void) {
 void psb__spare_drop(void) {
     for (int i = 0; i < SPARES; i++)
         if (spares[i].pid > 0)
-            vessel_discard(&spares[i]);
+            psb__vessel_discard(&spares[i]);
 }

@@ -350,6 +350,9 @@ typedef struct psb_stats {
     uint64_t wall_ms;      /* fork to reap, milliseconds */
     uint64_t cpu_ms;       /* user + system CPU of the child, milliseconds */
     uint64_t peak_rss_kib; /* peak resident set of the child, KiB */
+    /* Peak of the execution's memory cgroup (its pages, scratch files, stdin,
+     * pipe and kernel buffers), KiB; 0 where no memory cgroup was writable. */
+    uint64_t peak_memory_kib;
 } psb_stats;
 
 /*

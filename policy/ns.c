@@ -112,7 +112,7 @@ struct psb_mount_attr {
 #define SYS_mount_setattr 442
 #endif
 
-int psb__ns_private_fs(bool keep_cgroups_writable, const char **ret_what) {
+int psb__ns_private_fs(unsigned keep_cgroups_writable, const char **ret_what) {
     /*
      * Every mount read-only: Landlock does not cover metadata (chmod, utimes),
      * so without this a child could change the mode of any file its uid owns
@@ -130,9 +130,11 @@ int psb__ns_private_fs(bool keep_cgroups_writable, const char **ret_what) {
         *ret_what = "mount(/tmp)";
         return -1;
     }
-    if (keep_cgroups_writable) {
-        struct psb_mount_attr rw = {.attr_clr = PSB_MOUNT_ATTR_RDONLY};
+    /* The per-execution cgroups are made and removed after this. */
+    struct psb_mount_attr rw = {.attr_clr = PSB_MOUNT_ATTR_RDONLY};
+    if (keep_cgroups_writable & (1u << PSB__CG_PIDS))
         (void)syscall(SYS_mount_setattr, AT_FDCWD, "/sys/fs/cgroup/pids", 0, &rw, sizeof rw);
-    }
+    if (keep_cgroups_writable & (1u << PSB__CG_MEMORY))
+        (void)syscall(SYS_mount_setattr, AT_FDCWD, "/sys/fs/cgroup/memory", 0, &rw, sizeof rw);
     return 0;
 }

@@ -179,20 +179,36 @@ int psb__landlock_apply(const json_t *readable_paths, const char *scratch, bool 
  * them. Returns 0, or -1 with errno and *ret_what set.
  */
 int psb__ns_enter(bool network, const char **ret_what);
-/* ---- cgroup.c: a pids cgroup per execution (helper side) ---- */
+/* ---- cgroup.c: a pids and a memory cgroup per execution (helper side) ---- */
 
-/* Creates this helper's parent pids group; false when cgroups are not writable. */
-bool psb__cgroup_init(void);
-/* Removes the groups of helpers that are gone (gone(pid) says so). */
+enum { PSB__CG_PIDS, PSB__CG_MEMORY, PSB__CG_COUNT };
+#define PSB__CG_PATH_MAX 320
+
+/* One execution's groups; "" where a controller is not available. */
+struct psb__cgroup {
+    char path[PSB__CG_COUNT][PSB__CG_PATH_MAX];
+};
+
+/*
+ * Creates this helper's parent group in each controller it may write,
+ * beneath the group it runs in. Returns the bits (1 << PSB__CG_*) available.
+ */
+unsigned psb__cgroup_init(void);
+/* Removes the groups of helpers whose pid is gone. */
 void psb__cgroup_sweep(bool (*gone)(long pid));
-/* Removes the parent group (at helper exit). */
+/* Removes this helper's parent groups (empty by then). */
 void psb__cgroup_fini(void);
-/* Moves pid into a group of its own; path written to ret_path. 0 or -1. */
-int psb__cgroup_attach(pid_t pid, char *ret_path, size_t size);
-/* Sets the group's task cap (threads included). 0 or -1. */
-int psb__cgroup_set_pids_max(const char *path, uint64_t max);
-/* Removes an (empty) group; "" is a no-op. */
-void psb__cgroup_remove(const char *path);
+/* Moves pid into a new group of its own per available controller. Returns the bits attached. */
+unsigned psb__cgroup_attach(pid_t pid, struct psb__cgroup *ret);
+/* pids.max of the group. 0, or -1 when there is none or it failed. */
+int psb__cgroup_set_pids_max(const struct psb__cgroup *cg, uint64_t max);
+/* The memory (and memory+swap) limit. 0, or -1 when there is none or it failed. */
+int psb__cgroup_set_memory_max(const struct psb__cgroup *cg, uint64_t bytes);
+/* Peak usage and whether the OOM killer fired in the group (0/false without one). */
+void psb__cgroup_memory_report(const struct psb__cgroup *cg, uint64_t *ret_peak_bytes,
+                               bool *ret_oom);
+/* Removes the groups (their processes reaped) and empties cg. */
+void psb__cgroup_remove(struct psb__cgroup *cg);
 
 /*
  * In the helper, inside its own mount namespace: makes every mount
@@ -200,7 +216,7 @@ void psb__cgroup_remove(const char *path);
  * tmpfs on /tmp for the scratch dirs; keeps /sys/fs/cgroup/pids writable
  * when asked. 0, or -1 with errno and *ret_what.
  */
-int psb__ns_private_fs(bool keep_cgroups_writable, const char **ret_what);
+int psb__ns_private_fs(unsigned keep_cgroups_writable, const char **ret_what);
 /* true if the helper is root in the initial user namespace. */
 bool psb__ns_is_root(void);
 /*

@@ -351,18 +351,11 @@ def install_figure_capture():
     plt.show = show
 
 
-def _png_size(data):
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    return 0, 0
-
-
 def collect_figures(limit_bytes, limit_count):
     """Every figure shown or still open, as PNG, within the caps.
 
-    Returns (list of {"mime", "width", "height", "base64"}, truncated).
+    Returns (list of PNG bytes, truncated).
     """
-    import base64
     images = list(_shown)
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
@@ -376,7 +369,5 @@ def collect_figures(limit_bytes, limit_count):
             truncated = True
             break
         total += len(data)
-        width, height = _png_size(data)
-        out.append({"mime": "image/png", "width": width, "height": height,
-                    "base64": base64.b64encode(data).decode("ascii")})
+        out.append(bytes(data))
     return out, truncated

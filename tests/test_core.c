@@ -15,17 +15,17 @@
 START_TEST(frame_roundtrip) {
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    ck_assert_int_eq(psb__frame_write(sv[0], PSB__FRAME_STDOUT, "hello\0world", 11), 0);
-    ck_assert_int_eq(psb__frame_write(sv[0], PSB__FRAME_STDERR, NULL, 0), 0);
+    ck_assert_int_eq(psb__frame_write(sv[0], PSB__FRAME_RESULT, "hello\0world", 11), 0);
+    ck_assert_int_eq(psb__frame_write(sv[0], PSB__FRAME_STDIN, NULL, 0), 0);
     uint32_t type;
     psb__buf buf;
     ck_assert_int_eq(psb__frame_read(sv[1], &type, &buf, 0, 1024), 0);
-    ck_assert_uint_eq(type, PSB__FRAME_STDOUT);
+    ck_assert_uint_eq(type, PSB__FRAME_RESULT);
     ck_assert_uint_eq(buf.len, 11);
     ck_assert_mem_eq(buf.data, "hello\0world", 11);
     psb__buf_free(&buf);
     ck_assert_int_eq(psb__frame_read(sv[1], &type, &buf, 0, 1024), 0);
-    ck_assert_uint_eq(type, PSB__FRAME_STDERR);
+    ck_assert_uint_eq(type, PSB__FRAME_STDIN);
     ck_assert_uint_eq(buf.len, 0);
     ck_assert_str_eq(buf.data, "");
     psb__buf_free(&buf);

@@ -1,0 +1,81 @@
+/*
+ * embed/reply.c - the reply an execution child writes to the library on
+ * its request socket: REPLY, RESULT, then FIGURE and FILE frames. Messages
+ * and tracebacks are cut to fit the library's cap on the REPLY frame.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embed/internal.h"
+
+/* Within the library's 256 KiB cap on the REPLY frame, escapes included. */
+#define MESSAGE_MAX_BYTES (8u << 10)
+#define TRACEBACK_MAX_BYTES (32u << 10)
+
+/* A JSON string of s cut to max bytes: a traceback keeps its end, the line that failed. */
+static json_t *cut(const char *s, size_t max, bool keep_end) {
+    if (!s)
+        return NULL;
+    size_t len = strlen(s);
+    if (len <= max)
+        return psb__json_lossy_string(s, len);
+    const char *mark = "...";
+    char *buf = malloc(max + 4);
+    if (!buf)
+        return NULL;
+    if (keep_end) {
+        memcpy(buf, mark, 3);
+        memcpy(buf + 3, s + len - max, max);
+    } else {
+        memcpy(buf, s, max);
+        memcpy(buf + max, mark, 3);
+    }
+    json_t *j = psb__json_lossy_string(buf, max + 3); /* a cut code point becomes U+FFFD */
+    free(buf);
+    return j;
+}
+
+void psb__child_reply(int fd, const char *kind, const char *type, const char *message,
+                      const char *traceback, const char *module, const char *event,
+                      const char *result_json, size_t result_len, const psb__buf *figures,
+                      size_t n_figures, bool figures_truncated, const struct psb__file *files,
+                      size_t n_files) {
+    json_t *reply;
+    if (!kind)
+        reply = json_pack("{s:s}", "status", "ok");
+    else
+        reply = json_pack("{s:s,s:{s:s,s:o*,s:o*,s:o*,s:o*,s:o*}}", "status", "error", "error",
+                          "kind", kind, "type", cut(type, 256, false), "message",
+                          cut(message, MESSAGE_MAX_BYTES, false), "traceback",
+                          cut(traceback, TRACEBACK_MAX_BYTES, true), "module",
+                          cut(module, 256, false), "event", cut(event, 256, false));
+    if (reply && figures_truncated)
+        json_object_set_new(reply, "figures_truncated", json_true());
+    char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+    json_decref(reply);
+    if (!text) {
+        /* Out of memory even for the reply: a fixed one still tells the library. */
+        static const char fallback[] =
+            "{\"status\":\"error\",\"error\":{\"kind\":\"memory_limit\","
+            "\"message\":\"out of memory while reporting the outcome\"}}";
+        (void)psb__frame_write(fd, PSB__FRAME_REPLY, fallback, sizeof fallback - 1);
+        (void)psb__frame_write(fd, PSB__FRAME_RESULT, "null", 4);
+        return;
+    }
+    int rc = psb__frame_write(fd, PSB__FRAME_REPLY, text, strlen(text));
+    free(text);
+    if (!kind && result_json)
+        rc = rc ? rc : psb__frame_write(fd, PSB__FRAME_RESULT, result_json, result_len);
+    else
+        rc = rc ? rc : psb__frame_write(fd, PSB__FRAME_RESULT, "null", 4);
+    for (size_t i = 0; rc == 0 && i < n_figures; i++)
+        rc = psb__frame_write(fd, PSB__FRAME_FIGURE, figures[i].data, figures[i].len);
+    for (size_t i = 0; rc == 0 && i < n_files; i++) {
+        psb__buf frame = {0};
+        const psb__buf *d = &files[i].data;
+        rc = psb__file_frame(files[i].name, d->data ? d->data : "", d->len, &frame);
+        rc = rc ? rc : psb__frame_write(fd, PSB__FRAME_FILE, frame.data, frame.len);
+        psb__buf_free(&frame);
+    }
+}
