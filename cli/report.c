@@ -206,14 +206,15 @@ void cli_print_failure_json(psb_error_kind kind, const char *message) {
     json_t *root = NULL;
     char *text = NULL;
 
-    root = json_pack("{s:s, s:n, s:s, s:b, s:s, s:b,"
-                     " s:{s:s, s:n, s:o, s:n, s:n, s:n},"
-                     " s:{s:I, s:I, s:I}, s:[], s:b, s:[]}",
-                     "status", "error", "result", "stdout", "", "stdout_truncated", 0, "stderr", "",
-                     "stderr_truncated", 0, "error", "kind", psb_error_kind_name(kind), "type",
-                     "message", message_string(message), "traceback", "module", "event", "stats",
-                     "wall_ms", (json_int_t)0, "cpu_ms", (json_int_t)0, "peak_rss_kib",
-                     (json_int_t)0, "figures", "figures_truncated", 0, "files");
+    root =
+        json_pack("{s:s, s:n, s:s, s:b, s:s, s:b,"
+                  " s:{s:s, s:n, s:o, s:n, s:n, s:n},"
+                  " s:{s:I, s:I, s:I, s:I}, s:[], s:b, s:[]}",
+                  "status", "error", "result", "stdout", "", "stdout_truncated", 0, "stderr", "",
+                  "stderr_truncated", 0, "error", "kind", psb_error_kind_name(kind), "type",
+                  "message", message_string(message), "traceback", "module", "event", "stats",
+                  "wall_ms", (json_int_t)0, "cpu_ms", (json_int_t)0, "peak_rss_kib", (json_int_t)0,
+                  "peak_memory_kib", (json_int_t)0, "figures", "figures_truncated", 0, "files");
     if (root != NULL)
         text = json_dumps(root, JSON_COMPACT);
     if (text == NULL) {
@@ -222,7 +223,8 @@ void cli_print_failure_json(psb_error_kind kind, const char *message) {
               "\"stdout_truncated\":false,\"stderr\":\"\",\"stderr_truncated\":false,"
               "\"error\":{\"kind\":\"internal\",\"type\":null,"
               "\"message\":\"out of memory\",\"traceback\":null,\"module\":null,"
-              "\"event\":null},\"stats\":{\"wall_ms\":0,\"cpu_ms\":0,\"peak_rss_kib\":0},"
+              "\"event\":null},\"stats\":{\"wall_ms\":0,\"cpu_ms\":0,\"peak_rss_kib\":0,"
+              "\"peak_memory_kib\":0},"
               "\"figures\":[],\"figures_truncated\":false,\"files\":[]}\n",
               stdout);
         goto out;
