@@ -1,9 +1,13 @@
 /*
  * tests/test_core.c - the pieces the library and the helper share: frames,
- * UTF-8 checks and lossy decoding, error filling, request checks.
+ * UTF-8 checks and lossy decoding, error filling, request checks, fd
+ * passing, the checks of untrusted bytes, the STATUS frame and the outcome
+ * decision.
  */
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -169,6 +173,180 @@ START_TEST(base64_roundtrip) {
 }
 END_TEST
 
+/* The tree-free JSON check, case by case: valid texts and invalid ones. */
+START_TEST(json_text_valid_cases) {
+    static const char *const valid[] = {"null",
+                                        "true",
+                                        "false",
+                                        "0",
+                                        "-0",
+                                        "1.5e-3",
+                                        "-12E+4",
+                                        "\"\"",
+                                        "\"a\\n\\u00e9\\\"\"",
+                                        "[]",
+                                        "{}",
+                                        " [ 1 , 2 ] ",
+                                        "{\"a\":{\"b\":[null,{}]}}",
+                                        "\"\xc3\xa9\"",
+                                        "[[[]]]",
+                                        "{\"k\":\"v\",\"k2\":[1,\"x\"]}"};
+    static const char *const invalid[] = {"",
+                                          " ",
+                                          "{\"a\":",
+                                          "nan",
+                                          "NaN",
+                                          "[1] [2]",
+                                          "[1,]",
+                                          "{\"a\":1,}",
+                                          "01",
+                                          "1.",
+                                          ".5",
+                                          "1e",
+                                          "+1",
+                                          "tru",
+                                          "[",
+                                          "]",
+                                          "{1:2}",
+                                          "{\"a\" 1}",
+                                          "\"\\x\"",
+                                          "\"\\u12\"",
+                                          "\"\x01\"",
+                                          "\"\xff\"",
+                                          "\"\xed\xa0\x80\"",
+                                          "{\"a\"}",
+                                          "[1 2]",
+                                          "\"abc",
+                                          "[] x"};
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++)
+        ck_assert_msg(psb__json_text_valid(valid[i], strlen(valid[i]), 64), "rejected %s",
+                      valid[i]);
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
+        ck_assert_msg(!psb__json_text_valid(invalid[i], strlen(invalid[i]), 64), "accepted '%s'",
+                      invalid[i]);
+    ck_assert(!psb__json_text_valid("\"a\0b\"", 5, 64)); /* a raw NUL in a string */
+    /* Depth: exactly the cap passes, one more fails, however long the text. */
+    char deep[200];
+    memset(deep, '[', 100);
+    memset(deep + 100, ']', 100);
+    ck_assert(psb__json_text_valid(deep, 200, 100));
+    ck_assert(!psb__json_text_valid(deep, 200, 99));
+    ck_assert(!psb__json_text_valid(deep, 199, 100));
+}
+END_TEST
+
+START_TEST(png_size_checks) {
+    unsigned char png[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
+                             'I',  'H', 'D', 'R', 0,    0,    2,    128,  0, 0, 1, 224};
+    unsigned w = 0, h = 0;
+    ck_assert(psb__png_size(png, sizeof png, &w, &h));
+    ck_assert_uint_eq(w, 640);
+    ck_assert_uint_eq(h, 480);
+    ck_assert(!psb__png_size(png, 32, &w, &h)); /* cut short */
+    png[12] = 'X';
+    ck_assert(!psb__png_size(png, sizeof png, &w, &h)); /* no IHDR first */
+    png[12] = 'I';
+    png[19] = 0;
+    png[18] = 0;
+    ck_assert(!psb__png_size(png, sizeof png, &w, &h)); /* zero width */
+    ck_assert(!psb__png_size("<html><script>", 14, &w, &h));
+}
+END_TEST
+
+/* The outcome decision as a table: kernel facts, reply state, claim -> kind. */
+START_TEST(verdict_table) {
+    static const struct {
+        int code, signal;
+        bool timed_out, oom, killed;
+        uint64_t cpu_ms;
+        enum psb__reply_state reply;
+        const char *claim; /* NULL: ok */
+        psb_error_kind want;
+    } rows[] = {
+        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, NULL, PSB_KIND_NONE},
+        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, "exception", PSB_KIND_EXCEPTION},
+        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, "import_denied",
+         PSB_KIND_IMPORT_DENIED},
+        /* Kinds only the kernel may decide cannot be claimed. */
+        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, "timeout", PSB_KIND_CRASHED},
+        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, "cpu_limit", PSB_KIND_CRASHED},
+        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, "bogus", PSB_KIND_CRASHED},
+        /* The kernel's facts win over any claim. */
+        {0, SIGKILL, true, false, false, 5, PSB__REPLY_COMPLETE, NULL, PSB_KIND_TIMEOUT},
+        {0, SIGKILL, false, true, false, 5, PSB__REPLY_COMPLETE, NULL, PSB_KIND_MEMORY_LIMIT},
+        {0, SIGXCPU, false, false, false, 900, PSB__REPLY_COMPLETE, NULL, PSB_KIND_CPU_LIMIT},
+        {0, SIGKILL, false, false, false, 1990, PSB__REPLY_NONE, NULL, PSB_KIND_CPU_LIMIT},
+        {0, SIGKILL, false, false, true, 1990, PSB__REPLY_NONE, NULL, PSB_KIND_CRASHED},
+        {0, SIGSEGV, false, false, false, 5, PSB__REPLY_COMPLETE, NULL, PSB_KIND_CRASHED},
+        {0, 0, false, false, false, 5, PSB__REPLY_TOO_LARGE, NULL, PSB_KIND_OUTPUT_LIMIT},
+        {0, 0, false, false, false, 5, PSB__REPLY_MALFORMED, NULL, PSB_KIND_CRASHED},
+        {0, 0, false, false, false, 5, PSB__REPLY_NONE, NULL, PSB_KIND_CRASHED},
+        {PSB__CHILD_SETUP_FAILED, 0, false, false, false, 5, PSB__REPLY_NONE, NULL,
+         PSB_KIND_INTERNAL},
+    };
+    psb__limits limits;
+    psb__limits_default(&limits);
+    limits.v[PSB__LIMIT_CPU_S] = 2;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct psb__exit x = {.code = rows[i].code,
+                              .signal = rows[i].signal,
+                              .timed_out = rows[i].timed_out,
+                              .oom = rows[i].oom,
+                              .killed = rows[i].killed};
+        x.stats.cpu_ms = rows[i].cpu_ms;
+        char msg[256];
+        enum psb__verdict_detail detail;
+        psb_error_kind k =
+            psb__verdict(&x, rows[i].reply, rows[i].claim, &limits, msg, sizeof msg, &detail);
+        ck_assert_msg(k == rows[i].want, "row %zu: got %s, want %s (%s)", i, psb_error_kind_name(k),
+                      psb_error_kind_name(rows[i].want), msg);
+    }
+    struct psb__exit err = {.error_kind = PSB_KIND_INVALID_REQUEST};
+    snprintf(err.error_message, sizeof err.error_message, "bad");
+    char msg[64];
+    enum psb__verdict_detail detail;
+    ck_assert_int_eq(
+        psb__verdict(&err, PSB__REPLY_COMPLETE, NULL, &limits, msg, sizeof msg, &detail),
+        PSB_KIND_INVALID_REQUEST);
+    ck_assert_str_eq(msg, "bad");
+}
+END_TEST
+
+/* STATUS frames survive the trip; garbage is refused. */
+START_TEST(status_roundtrip) {
+    struct psb__exit x = {.code = 3, .signal = 0, .timed_out = true, .oom = true, .killed = true};
+    x.stats = (psb_stats){.wall_ms = 11, .cpu_ms = 7, .peak_rss_kib = 5, .peak_memory_kib = 9};
+    char *text = psb__exit_encode(&x);
+    struct psb__exit y;
+    ck_assert_int_eq(psb__exit_decode(text, strlen(text), &y), 0);
+    ck_assert(y.code == 3 && y.timed_out && y.oom && y.killed && y.error_kind == PSB_KIND_NONE);
+    ck_assert(y.stats.wall_ms == 11 && y.stats.cpu_ms == 7 && y.stats.peak_memory_kib == 9);
+    free(text);
+    ck_assert_int_eq(psb__exit_decode("{}", 2, &y), -1);
+    ck_assert_int_eq(psb__exit_decode("[1]", 3, &y), -1);
+}
+END_TEST
+
+/* Passing fds: exactly the count asked for, or an error with every fd closed. */
+START_TEST(fds_pass_exact_count) {
+    int sv[2], p[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(pipe(p), 0);
+    int two[2] = {p[0], p[1]}, got[3] = {-1, -1, -1};
+    ck_assert_int_eq(psb__send_fds(sv[0], two, 2), 0);
+    ck_assert_int_eq(psb__recv_fds(sv[1], got, 3, 0), -1); /* two, not three */
+    ck_assert_int_eq(errno, EPROTO);
+    ck_assert_int_eq(psb__send_fds(sv[0], two, 2), 0);
+    ck_assert_int_eq(psb__recv_fds(sv[1], got, 2, 0), 0);
+    ck_assert(got[0] > 2 && got[1] > 2);
+    close(got[0]);
+    close(got[1]);
+    close(sv[0]);
+    ck_assert_int_eq(psb__recv_fds(sv[1], got, 1, 0), 1); /* EOF */
+    close(sv[1]);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
@@ -181,6 +359,11 @@ int main(void) {
     tcase_add_test(tc, request_check_rejects_malformed);
     tcase_add_test(tc, json_dump_shortest_floats);
     tcase_add_test(tc, base64_roundtrip);
+    tcase_add_test(tc, json_text_valid_cases);
+    tcase_add_test(tc, png_size_checks);
+    tcase_add_test(tc, verdict_table);
+    tcase_add_test(tc, status_roundtrip);
+    tcase_add_test(tc, fds_pass_exact_count);
     suite_add_tcase(s, tc);
     return psb_test_run(s);
 }
