@@ -195,17 +195,52 @@ out:
     psb_config_free(config);
 }
 
-/* What the machine offers for cgroups: a line for humans, and whether pids caps apply. */
-static bool cgroups_note(char *note, size_t size) {
+/*
+ * Whether an execution's memory cgroup holds, proven: with a 32 MiB limit,
+ * 48 MiB written to the scratch tmpfs (which RLIMIT_AS does not see) must
+ * stop the execution.
+ */
+static bool memory_cgroup_holds(const char *policy) {
+    static const char code[] = "with open('fill', 'wb') as f:\n"
+                               "    for _ in range(48):\n"
+                               "        f.write(b'x' * (1 << 20))\n"
+                               "result = 'written'\n";
+    psb_error err = {0};
+    psb_config *config = psb_config_new(&err);
+    psb_sandbox *sb = NULL;
+    psb_exec_options *o = NULL;
+    psb_outcome *out = NULL;
+    const char *helper = cli_helper_path();
+    bool holds = false;
+    if (config && (!policy || !psb_config_set_policy(config, policy, &err)) &&
+        (!helper || !psb_config_set_helper_path(config, helper, &err)) &&
+        !psb_config_set_mode(config, PSB_MODE_COLD, &err) && !psb_sandbox_new(config, &sb, &err) &&
+        (o = psb_exec_options_new(&err)) && !psb_exec_options_set_memory_limit_mib(o, 32, &err) &&
+        !psb_exec(sb, code, sizeof code - 1, o, &out, &err)) {
+        psb_stats st;
+        psb_outcome_stats(out, &st);
+        holds = psb_outcome_error_kind(out) == PSB_KIND_MEMORY_LIMIT && st.peak_memory_kib > 0;
+    }
+    psb_outcome_free(out);
+    psb_exec_options_free(o);
+    psb_sandbox_free(sb);
+    psb_config_free(config);
+    return holds;
+}
+
+/* What the machine offers for cgroups: a line for humans; which per-execution caps apply. */
+static void cgroups_note(const char *policy, char *note, size_t size, bool *ret_pids,
+                         bool *ret_memory) {
     bool v1_pids = access("/sys/fs/cgroup/pids/cgroup.procs", W_OK) == 0;
-    bool v2 = access("/sys/fs/cgroup/cgroup.controllers", R_OK) == 0 ||
-              access("/sys/fs/cgroup/unified/cgroup.controllers", R_OK) == 0;
-    snprintf(note, size, "%s%s",
-             v1_pids ? "pids (v1) writable: a pids cgroup per execution caps"
-                       " its threads"
+    bool memory = memory_cgroup_holds(policy);
+    snprintf(note, size, "%s; %s",
+             v1_pids ? "pids (v1) writable: a pids cgroup per execution caps its threads"
                      : "no writable pids cgroup: RLIMIT_NPROC backstop only",
-             v2 ? "; cgroup v2 mounted" : "");
-    return v1_pids;
+             memory ? "memory (v1) holds: a memory cgroup per execution counts its pages, "
+                      "scratch files, stdin and buffers"
+                    : "no memory cgroup: RLIMIT_AS (address space) is the only memory limit");
+    *ret_pids = v1_pids;
+    *ret_memory = memory;
 }
 
 static const char doctor_help[] =
@@ -298,9 +333,12 @@ int cli_cmd_doctor(int argc, char **argv) {
                                         c->available, "proven", c->proven, "stops", c->what,
                                         "kernel", c->available_note, "proof", c->proof_note));
     }
-    char cg[160];
-    bool cg_pids = cgroups_note(cg, sizeof cg);
-    json_object_set_new(doc, "cgroups", json_pack("{s:b,s:s}", "pids", cg_pids, "note", cg));
+    char cg[256];
+    bool cg_pids, cg_memory;
+    cgroups_note(policy, cg, sizeof cg, &cg_pids, &cg_memory);
+    json_object_set_new(
+        doc, "cgroups",
+        json_pack("{s:b,s:b,s:s}", "pids", cg_pids, "memory", cg_memory, "note", cg));
     json_object_set_new(doc, "ok", json_boolean(ok));
     if (json_out) {
         char *text = json_dumps(doc, JSON_COMPACT);
@@ -317,7 +355,11 @@ int cli_cmd_doctor(int argc, char **argv) {
             printf("%-13s %-9s %-9s stops %s; proof: %s\n", "", "", "", c->what, c->proof_note);
         }
         json_t *eff = json_object_get(doc, "effective");
-        printf("%-13s %-9s %-9s %s\n", "cgroups", "no", cg_pids ? "yes" : "no", cg);
+        printf("%-13s %-9s %-9s %s\n", "cgroups", "no",
+               cg_pids && cg_memory   ? "yes"
+               : cg_pids || cg_memory ? "partly"
+                                      : "no",
+               cg);
         printf("\neffective kernel layers: %zu of 4 (", json_array_size(eff));
         for (i = 0; i < json_array_size(eff); i++)
             printf("%s%s", i ? ", " : "", json_string_value(json_array_get(eff, i)));
