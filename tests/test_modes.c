@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,9 +162,47 @@ struct slow_run {
 static void *slow_main(void *arg) {
     struct slow_run *r = arg;
     psb_error err = {0};
-    const char *code = "import time; time.sleep(30)";
+    const char *code = "while True: pass";
     r->st = psb_exec(r->sb, code, strlen(code), NULL, &r->out, &err);
     return NULL;
+}
+
+/*
+ * Waits until a child of helper has used 200 ms of CPU: the busy execution,
+ * not a spare (which uses a few ms to get ready). true once it has.
+ */
+static bool wait_busy_child(pid_t helper) {
+    for (int tries = 0; tries < 2000; tries++) {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        bool busy = false;
+        while (d && (e = readdir(d)) && !busy) {
+            char path[300], buf[1024];
+            snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+            FILE *f = fopen(path, "r");
+            if (!f)
+                continue;
+            size_t len = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[len] = '\0';
+            char *rp = strrchr(buf, ')');
+            int ppid = 0;
+            unsigned long utime = 0;
+            /* After the comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+             * cmajflt utime. */
+            if (rp &&
+                sscanf(rp + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu", &ppid, &utime) ==
+                    2 &&
+                ppid == helper && utime * 1000 / (unsigned long)sysconf(_SC_CLK_TCK) >= 200)
+                busy = true;
+        }
+        if (d)
+            closedir(d);
+        if (busy)
+            return true;
+        usleep(10 * 1000);
+    }
+    return false;
 }
 
 START_TEST(helper_death_is_an_internal_outcome_and_respawns) {
@@ -175,7 +214,8 @@ START_TEST(helper_death_is_an_internal_outcome_and_respawns) {
     struct slow_run slow = {.sb = sb};
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, slow_main, &slow), 0);
-    usleep(500 * 1000);
+    /* Killed while the execution runs, not before it reached the helper. */
+    ck_assert(wait_busy_child(pids[0]));
     ck_assert_int_eq(kill(pids[0], SIGKILL), 0);
     pthread_join(t, NULL);
     ck_assert_int_eq(slow.st, PSB_OK);
