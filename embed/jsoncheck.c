@@ -95,6 +95,11 @@ static bool literal(struct scan *s, const char *word) {
     return true;
 }
 
+/* true if the container open at level d (0-based) is an object. */
+static bool is_object(const unsigned char *kinds, unsigned d) {
+    return ((unsigned)kinds[d / 8] >> (d % 8) & 1u) != 0;
+}
+
 bool psb__json_text_valid(const char *text, size_t len, unsigned max_depth) {
     /* One bit per open container: 1 for an object, 0 for an array. */
     unsigned char kinds[PSB__JSON_MAX_DEPTH / 8 + 1];
@@ -135,7 +140,7 @@ bool psb__json_text_valid(const char *text, size_t len, unsigned max_depth) {
         } else if (!number(&s)) {
             return false;
         }
-        if (opened && (kinds[(depth - 1) / 8] >> ((depth - 1) % 8) & 1u)) {
+        if (opened && is_object(kinds, depth - 1)) {
             /* The first key of an object. */
             if (s.p == s.end || *s.p != '"')
                 return false;
@@ -156,7 +161,7 @@ bool psb__json_text_valid(const char *text, size_t len, unsigned max_depth) {
                 return s.p == s.end;
             if (s.p == s.end)
                 return false;
-            bool object = kinds[(depth - 1) / 8] >> ((depth - 1) % 8) & 1u;
+            bool object = is_object(kinds, depth - 1);
             c = *s.p++;
             if (c == (object ? '}' : ']')) {
                 depth--;
