@@ -83,18 +83,26 @@ static void close_fd(int *fd) {
     *fd = -1;
 }
 
-/* The caps of each frame type in the reply, by phase. */
+/* true if a frame of this type may come next: REPLY, RESULT, then figures and files. */
+static bool frame_expected(const struct run *r, uint32_t type) {
+    if (r->phase == 0)
+        return type == PSB__FRAME_REPLY;
+    if (r->phase == 1)
+        return type == PSB__FRAME_RESULT;
+    return (type == PSB__FRAME_FIGURE && r->n_figures < PSB__MAX_FIGURES) ||
+           (type == PSB__FRAME_FILE && r->n_files < PSB__MAX_FILES);
+}
+
+/* The most bytes the next frame of this (expected) type may hold. */
 static uint64_t frame_cap(const struct run *r, uint32_t type) {
     const psb__limits *l = r->limits;
-    if (r->phase == 0)
-        return type == PSB__FRAME_REPLY ? REPLY_MAX_BYTES : 0;
-    if (r->phase == 1)
-        return type == PSB__FRAME_RESULT ? l->v[PSB__LIMIT_RESULT_BYTES] : 0;
-    if (type == PSB__FRAME_FIGURE && r->n_figures < PSB__MAX_FIGURES)
+    if (type == PSB__FRAME_REPLY)
+        return REPLY_MAX_BYTES;
+    if (type == PSB__FRAME_RESULT)
+        return l->v[PSB__LIMIT_RESULT_BYTES];
+    if (type == PSB__FRAME_FIGURE)
         return l->v[PSB__LIMIT_FIGURES_BYTES] - r->figure_bytes;
-    if (type == PSB__FRAME_FILE && r->n_files < PSB__MAX_FILES)
-        return l->v[PSB__LIMIT_FILES_BYTES] - r->file_bytes + PSB__MAX_FILE_NAME + 1;
-    return 0;
+    return l->v[PSB__LIMIT_FILES_BYTES] - r->file_bytes + PSB__MAX_FILE_NAME + 1;
 }
 
 /* The reply broke its rules: stop believing it and stop the child. */
@@ -199,12 +207,11 @@ static void feed(struct run *r, const char *p, size_t n) {
             memcpy(&in->type, in->hdr, 4);
             memcpy(&zero, in->hdr + 4, 4);
             memcpy(&in->len, in->hdr + 8, 8);
-            uint64_t cap = frame_cap(r, in->type);
-            if (zero != 0 || (cap == 0 && in->type != PSB__FRAME_RESULT)) {
+            if (zero != 0 || !frame_expected(r, in->type)) {
                 reject(r, PSB__REPLY_MALFORMED);
                 return;
             }
-            if (in->len > cap) {
+            if (in->len > frame_cap(r, in->type)) {
                 reject(r,
                        in->type == PSB__FRAME_RESULT ? PSB__REPLY_TOO_LARGE : PSB__REPLY_MALFORMED);
                 return;

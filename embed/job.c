@@ -138,34 +138,40 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     }
 
     fail_kind = PSB_KIND_INTERNAL;
-    if (psb__vessel_take_spare(&job->v, psb__helper.scratch_mib, readable) != 0 &&
-        psb__vessel_create(&job->v, scratch_root, psb__helper.scratch_mib, msg, sizeof msg) != 0)
-        goto fail;
     struct psb__vessel *v = &job->v;
-    if (v->cg.path[PSB__CG_PIDS][0] && v->threads != job->limits.v[PSB__LIMIT_THREADS])
-        (void)psb__cgroup_set_pids_max(&v->cg, job->limits.v[PSB__LIMIT_THREADS]);
-    if (v->cg.path[PSB__CG_MEMORY][0] &&
-        psb__cgroup_set_memory_max(&v->cg, job->limits.v[PSB__LIMIT_MEMORY_MIB] << 20) != 0) {
-        /* A spare already past the limit (it cannot be lowered below its usage). */
-        fail_kind = PSB_KIND_MEMORY_LIMIT;
-        snprintf(msg, sizeof msg,
-                 "the memory limit of %llu MiB is below what the interpreter needs to start",
-                 (unsigned long long)job->limits.v[PSB__LIMIT_MEMORY_MIB]);
-        goto fail;
+    /* A spare that died while it waited is replaced by a fresh child, once. */
+    for (int attempt = 0;; attempt++) {
+        if ((attempt > 0 || psb__vessel_take_spare(v, psb__helper.scratch_mib, readable) != 0) &&
+            psb__vessel_create(v, scratch_root, psb__helper.scratch_mib, msg, sizeof msg) != 0)
+            goto fail;
+        if (v->cg.path[PSB__CG_PIDS][0] && v->threads != job->limits.v[PSB__LIMIT_THREADS])
+            (void)psb__cgroup_set_pids_max(&v->cg, job->limits.v[PSB__LIMIT_THREADS]);
+        if (v->cg.path[PSB__CG_MEMORY][0] &&
+            psb__cgroup_set_memory_max(&v->cg, job->limits.v[PSB__LIMIT_MEMORY_MIB] << 20) != 0) {
+            /* A spare already past the limit (it cannot be lowered below its usage). */
+            fail_kind = PSB_KIND_MEMORY_LIMIT;
+            snprintf(msg, sizeof msg,
+                     "the memory limit of %llu MiB is below what the interpreter needs to start",
+                     (unsigned long long)job->limits.v[PSB__LIMIT_MEMORY_MIB]);
+            goto fail;
+        }
+        psb__vessel_set_idle(v->pid, false);
+        /* Go: the channels, which only the child holds from here on. The clock starts now. */
+        job->start_ns = psb__now_ns();
+        job->deadline_ns = job->start_ns + job->limits.v[PSB__LIMIT_TIMEOUT_MS] * 1000000u;
+        if (psb__send_fds(v->ctl, ch, NCH) == 0)
+            break;
+        if (attempt == 1) {
+            snprintf(msg, sizeof msg, "the execution child did not take its channels: %s",
+                     strerror(errno));
+            goto fail;
+        }
+        psb__vessel_discard(v);
     }
-    psb__vessel_set_idle(v->pid, false);
-    /* Go: the channels, which only the child holds from here on. The clock starts now. */
-    job->start_ns = psb__now_ns();
-    job->deadline_ns = job->start_ns + job->limits.v[PSB__LIMIT_TIMEOUT_MS] * 1000000u;
-    int sent = psb__send_fds(v->ctl, ch, NCH);
     for (int i = 0; i < NCH; i++)
         close_fd(&ch[i]);
     close_fd(&v->ctl);
     json_decref(readable);
-    if (sent != 0) {
-        /* It died before taking them: report its exit like any other. */
-        psb__job_kill(job);
-    }
     fcntl(sock, F_SETFL, O_NONBLOCK);
     *ret_job = job;
     return 0;
