@@ -8,7 +8,21 @@
 
 #include "embed/internal.h"
 
+/*
+ * Length of the longest prefix of s (at most max bytes, up to its NUL) that
+ * is whole UTF-8: snprintf() into error_message cuts a long message at a
+ * byte count, maybe inside a character, and jansson refuses to pack or
+ * load text that is not UTF-8 (found by tests/fuzz/fuzz_status.c).
+ */
+static size_t utf8_prefix(const char *s, size_t max) {
+    size_t n = strnlen(s, max);
+    while (n > 0 && !psb__utf8_valid(s, n))
+        n--;
+    return n;
+}
+
 char *psb__exit_encode(const struct psb__exit *x) {
+    size_t message_len = utf8_prefix(x->error_message, sizeof x->error_message);
     json_t *doc = json_pack(
         "{s:i,s:i,s:b,s:b,s:b,s:{s:I,s:I,s:I,s:I}}", "code", x->code, "signal", x->signal,
         "timed_out", x->timed_out, "oom", x->oom, "killed", x->killed, "stats", "wall_ms",
@@ -16,8 +30,8 @@ char *psb__exit_encode(const struct psb__exit *x) {
         (json_int_t)x->stats.peak_rss_kib, "peak_memory_kib", (json_int_t)x->stats.peak_memory_kib);
     if (doc && x->error_kind != PSB_KIND_NONE &&
         json_object_set_new(doc, "error",
-                            json_pack("{s:s,s:s}", "kind", psb_error_kind_name(x->error_kind),
-                                      "message", x->error_message)) != 0) {
+                            json_pack("{s:s,s:s%}", "kind", psb_error_kind_name(x->error_kind),
+                                      "message", x->error_message, message_len)) != 0) {
         json_decref(doc);
         return NULL;
     }
@@ -58,6 +72,7 @@ int psb__exit_decode(const char *text, size_t len, struct psb__exit *ret) {
                 ret->error_kind = (psb_error_kind)k;
         snprintf(ret->error_message, sizeof ret->error_message, "%s",
                  message ? message : "the helper could not run the execution");
+        ret->error_message[utf8_prefix(ret->error_message, sizeof ret->error_message)] = '\0';
     }
     rc = 0;
 out:

@@ -324,6 +324,25 @@ START_TEST(status_roundtrip) {
     free(text);
     ck_assert_int_eq(psb__exit_decode("{}", 2, &y), -1);
     ck_assert_int_eq(psb__exit_decode("[1]", 3, &y), -1);
+    /* A message longer than error_message is cut between characters, not inside one. */
+    char long_msg[400];
+    memset(long_msg, 'a', 254);
+    strcpy(long_msg + 254, "\xc3\xa9 and more");
+    struct psb__exit z = {.error_kind = PSB_KIND_INTERNAL};
+    memcpy(z.error_message, long_msg, sizeof z.error_message - 1); /* as snprintf() cuts it */
+    text = psb__exit_encode(&z); /* the helper's side: 255 bytes, the last one half a character */
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(psb__exit_decode(text, strlen(text), &y), 0);
+    ck_assert_uint_eq(strlen(y.error_message), 254);
+    free(text);
+    char doc[600];
+    snprintf(doc, sizeof doc,
+             "{\"code\":0,\"signal\":0,\"stats\":{},\"error\":{\"kind\":\"internal\","
+             "\"message\":\"%s\"}}",
+             long_msg);
+    ck_assert_int_eq(psb__exit_decode(doc, strlen(doc), &y), 0); /* the library's side */
+    ck_assert_uint_eq(strlen(y.error_message), 254);
+    ck_assert(psb__utf8_valid(y.error_message, 254));
 }
 END_TEST
 
