@@ -427,15 +427,16 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len, const psb_exe
     if (st == PSB_EHELPER) {
         /*
          * The helper died (or hung) with this execution in flight: that is the
-         * execution's outcome, kind internal. A hung helper is stopped; either
-         * way the next psb_exec() starts a new one.
+         * execution's outcome, kind internal. It is stopped here, so the next
+         * psb_exec() starts a new one: its control socket may outlive it for a
+         * while (a spare forked just before, still waiting for the CPU as
+         * SCHED_IDLE, holds a copy until it runs), and a socket sent there
+         * would be lost with it.
          */
-        if (run_err.sys_errno == ETIMEDOUT) {
-            pthread_mutex_lock(&sb->lock);
-            if (sb->helper_pid == used_helper) /* not one started meanwhile */
-                stop_helper(sb, 100);
-            pthread_mutex_unlock(&sb->lock);
-        }
+        pthread_mutex_lock(&sb->lock);
+        if (sb->helper_pid == used_helper) /* not one started meanwhile */
+            stop_helper(sb, 100);
+        pthread_mutex_unlock(&sb->lock);
         st = helper_lost_outcome(ret_outcome, err);
     } else if (st != PSB_OK && err && err->code == PSB_OK) {
         *err = run_err;
