@@ -107,25 +107,7 @@ int psb__recv_fds(int sock, int *ret_fds, size_t n, uint64_t deadline_ns) {
 }
 
 int psb__recv_fd(int sock, int *ret_fd) {
-    char byte;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union fd_cmsg cm;
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
-    ssize_t n;
-    do {
-        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    if (n == 0)
-        return 1;
-    if (n < 0)
-        return errno == EAGAIN ? 2 : -1;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-        c->cmsg_len != CMSG_LEN(sizeof(int)) || CMSG_NXTHDR(&msg, c)) {
-        close_carried(&msg);
-        return 2; /* a byte without an fd */
-    }
-    memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
-    return 0;
+    int rc = psb__recv_fds(sock, ret_fd, 1, 0);
+    /* A byte without an fd (closed already), or nothing to read yet. */
+    return rc < 0 && (errno == EPROTO || errno == EAGAIN) ? 2 : rc;
 }
