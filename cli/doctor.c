@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +22,11 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
-#include "embed/internal.h"
+#include "include/pysandbox.h"
 
 /* A layer, how to see whether the kernel has it, and an attack it must stop. */
 struct check {
-    unsigned layer;     /* PSB__LAYER_* */
+    unsigned layer;     /* PSB_LAYER_* */
     const char *what;   /* one line on what it stops */
     const char *attack; /* Python code; sets result = {"blocked": bool, "detail": str} */
     bool available;     /* the kernel offers it */
@@ -97,12 +98,12 @@ static bool userns_works(char *note, size_t size) {
 
 static void probe(struct check *c) {
     switch (c->layer) {
-    case PSB__LAYER_SECCOMP:
+    case PSB_LAYER_SECCOMP:
         c->available = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
         snprintf(c->available_note, sizeof c->available_note, "%s",
                  c->available ? "seccomp-bpf filters" : "no seccomp in this kernel");
         break;
-    case PSB__LAYER_LANDLOCK: {
+    case PSB_LAYER_LANDLOCK: {
         long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1u /* VERSION */);
         c->available = abi >= 1;
         if (c->available)
@@ -115,10 +116,10 @@ static void probe(struct check *c) {
                      strerror(errno));
         break;
     }
-    case PSB__LAYER_NAMESPACES:
+    case PSB_LAYER_NAMESPACES:
         c->available = userns_works(c->available_note, sizeof c->available_note);
         break;
-    case PSB__LAYER_UNPRIVILEGED:
+    case PSB_LAYER_UNPRIVILEGED:
         c->available = true;
         snprintf(c->available_note, sizeof c->available_note, "%s",
                  geteuid() == 0 ? "root host: children drop to the policy's run_as uid"
@@ -159,7 +160,7 @@ static void prove(struct check *c, const char *policy, int port) {
     if (!config || (policy && psb_config_set_policy(config, policy, &err)) ||
         (helper && psb_config_set_helper_path(config, helper, &err)))
         goto fail;
-    psb__config_set_test_layers(config, c->layer);
+    psb_config_set_diagnostic_layers(config, c->layer, &err);
     /* Cold: the proof does not depend on what a warm helper preloaded. */
     if (psb_config_set_mode(config, PSB_MODE_COLD, &err) || psb_sandbox_new(config, &sb, &err))
         goto fail;
@@ -175,7 +176,7 @@ static void prove(struct check *c, const char *policy, int port) {
                  json_string_value(json_object_get(result, "detail"))
                      ? json_string_value(json_object_get(result, "detail"))
                      : "?");
-    } else if (c->layer == PSB__LAYER_SECCOMP && psb_outcome_error_kind(out) == PSB_KIND_DENIED) {
+    } else if (c->layer == PSB_LAYER_SECCOMP && psb_outcome_error_kind(out) == PSB_KIND_DENIED) {
         c->proven = true;
         snprintf(c->proof_note, sizeof c->proof_note, "refused: %s",
                  psb_outcome_error_event(out) ? psb_outcome_error_event(out) : "?");
@@ -251,22 +252,92 @@ static const char doctor_help[] =
     "audit hook and import filter) turned off. Exits 0 when every layer the\n"
     "policy requires (its \"require\" list) is there and holds, 1 otherwise.\n";
 
-int cli_cmd_doctor(int argc, char **argv) {
+/* The layers the policy requires; -1 (with a message) when it does not load. */
+static long required_layers(const char *policy) {
+    psb_error err = {0};
+    psb_config *config = psb_config_new(&err);
+    long required = -1;
+    if (config && (!policy || psb_config_set_policy(config, policy, &err) == PSB_OK))
+        required = (long)psb_config_required_layers(config);
+    else
+        fprintf(stderr, CLI_PROG ": error: --policy: %s\n", err.message);
+    psb_config_free(config);
+    return required;
+}
+
+/* What `doctor --json` prints; true in *ret_ok when every required layer holds. */
+static json_t *report_json(const struct check *checks, size_t n, unsigned required, const char *cg,
+                           bool cg_pids, bool cg_memory, bool *ret_ok) {
+    bool ok = true;
+    json_t *layers = json_array(), *effective = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct check *c = &checks[i];
+        bool req = (required & c->layer) != 0;
+        if (req && !(c->available && c->proven))
+            ok = false;
+        if (c->available && c->proven && c->layer != PSB_LAYER_HOOKS)
+            json_array_append_new(effective, json_string(psb_layer_name(c->layer)));
+        json_array_append_new(layers,
+                              json_pack("{s:s,s:b,s:b,s:b,s:s,s:s,s:s}", "layer",
+                                        psb_layer_name(c->layer), "required", req, "available",
+                                        c->available, "proven", c->proven, "stops", c->what,
+                                        "kernel", c->available_note, "proof", c->proof_note));
+    }
+    *ret_ok = ok;
+    return json_pack("{s:o,s:o,s:{s:b,s:b,s:s},s:b}", "layers", layers, "effective", effective,
+                     "cgroups", "pids", cg_pids, "memory", cg_memory, "note", cg, "ok", ok);
+}
+
+/* The table a person reads, from the --json document. */
+static void report_text(const json_t *doc) {
+    size_t i;
+    json_t *l;
+    printf("%-13s %-9s %-9s %s\n", "layer", "required", "status", "evidence");
+    json_array_foreach(json_object_get(doc, "layers"), i, l) {
+        bool available = json_is_true(json_object_get(l, "available"));
+        const char *status = !available                                   ? "missing"
+                             : json_is_true(json_object_get(l, "proven")) ? "holds"
+                                                                          : "FAILED";
+        printf("%-13s %-9s %-9s %s\n", json_string_value(json_object_get(l, "layer")),
+               json_is_true(json_object_get(l, "required")) ? "yes" : "no", status,
+               json_string_value(json_object_get(l, "kernel")));
+        printf("%-13s %-9s %-9s stops %s; proof: %s\n", "", "", "",
+               json_string_value(json_object_get(l, "stops")),
+               json_string_value(json_object_get(l, "proof")));
+    }
+    const json_t *cg = json_object_get(doc, "cgroups");
+    bool pids = json_is_true(json_object_get(cg, "pids"));
+    bool memory = json_is_true(json_object_get(cg, "memory"));
+    printf("%-13s %-9s %-9s %s\n", "cgroups", "no",
+           pids && memory   ? "yes"
+           : pids || memory ? "partly"
+                            : "no",
+           json_string_value(json_object_get(cg, "note")));
+    const json_t *eff = json_object_get(doc, "effective");
+    printf("\neffective kernel layers: %zu of 4 (", json_array_size(eff));
+    for (i = 0; i < json_array_size(eff); i++)
+        printf("%s%s", i ? ", " : "", json_string_value(json_array_get(eff, i)));
+    printf(")\n%s\n", json_is_true(json_object_get(doc, "ok"))
+                          ? "ok: every layer the policy requires holds on this machine"
+                          : "NOT OK: a layer the policy requires is missing or does not hold");
+}
+
+/* Parses doctor's flags; -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, const char **ret_policy, bool *ret_json) {
     static const struct option longopts[] = {
         {"policy", required_argument, NULL, 'p'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *policy = NULL;
-    int json_out = 0, opt;
+    int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (opt == 'p')
-            policy = optarg;
-        else if (opt == 'j')
-            json_out = 1;
-        else if (opt == 'h') {
+        if (opt == 'p') {
+            *ret_policy = optarg;
+        } else if (opt == 'j') {
+            *ret_json = true;
+        } else if (opt == 'h') {
             fputs(doctor_help, stdout);
             return CLI_EXIT_OK;
         } else {
@@ -278,36 +349,34 @@ int cli_cmd_doctor(int argc, char **argv) {
         fprintf(stderr, CLI_PROG ": error: doctor takes no arguments\n");
         return CLI_EXIT_USAGE;
     }
-    /* The policy's required layers. */
-    psb_error err = {0};
-    psb__policy pol;
-    if (psb__policy_load(policy ? policy : "default", &pol, &err) != PSB_OK) {
-        fprintf(stderr, CLI_PROG ": error: --policy: %s\n", err.message);
+    return -1;
+}
+
+int cli_cmd_doctor(int argc, char **argv) {
+    const char *policy = NULL;
+    bool json_out = false;
+    int rc = parse_args(argc, argv, &policy, &json_out);
+    if (rc >= 0)
+        return rc;
+    long required = required_layers(policy);
+    if (required < 0)
         return CLI_EXIT_USAGE;
-    }
-    unsigned required = 0;
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(pol.doc, "require"), i, e) {
-        required |= psb__layer_find(json_string_value(e));
-    }
-    psb__policy_clear(&pol);
 
     struct check checks[] = {
-        {PSB__LAYER_SECCOMP, "exec, fork, sockets, ptrace, io_uring, bpf, mount...", seccomp_attack,
+        {PSB_LAYER_SECCOMP, "exec, fork, sockets, ptrace, io_uring, bpf, mount...", seccomp_attack,
          false, "", false, ""},
-        {PSB__LAYER_LANDLOCK, "files outside the allow-list, writes, TCP", landlock_attack, false,
+        {PSB_LAYER_LANDLOCK, "files outside the allow-list, writes, TCP", landlock_attack, false,
          "", false, ""},
-        {PSB__LAYER_NAMESPACES, "the network, host IPC", namespaces_attack, false, "", false, ""},
-        {PSB__LAYER_UNPRIVILEGED, "uid 0 and capabilities", unprivileged_attack, false, "", false,
+        {PSB_LAYER_NAMESPACES, "the network, host IPC", namespaces_attack, false, "", false, ""},
+        {PSB_LAYER_UNPRIVILEGED, "uid 0 and capabilities", unprivileged_attack, false, "", false,
          ""},
-        {PSB__LAYER_HOOKS, "turns refusals into clear Python errors (not a boundary)", hooks_attack,
+        {PSB_LAYER_HOOKS, "turns refusals into clear Python errors (not a boundary)", hooks_attack,
          false, "", false, ""},
     };
     size_t n = sizeof checks / sizeof checks[0];
     int port = 0;
     int listener = listen_loopback(&port);
-    for (i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         probe(&checks[i]);
         if (checks[i].available)
             prove(&checks[i], policy, port);
@@ -317,54 +386,21 @@ int cli_cmd_doctor(int argc, char **argv) {
     if (listener >= 0)
         close(listener);
 
-    bool ok = true;
-    json_t *doc = json_pack("{s:[],s:[]}", "layers", "effective");
-    for (i = 0; i < n; i++) {
-        const struct check *c = &checks[i];
-        bool req = (required & c->layer) != 0;
-        if (req && !(c->available && c->proven))
-            ok = false;
-        if (c->available && c->proven && c->layer != PSB__LAYER_HOOKS)
-            json_array_append_new(json_object_get(doc, "effective"),
-                                  json_string(psb__layer_name(c->layer)));
-        json_array_append_new(json_object_get(doc, "layers"),
-                              json_pack("{s:s,s:b,s:b,s:b,s:s,s:s,s:s}", "layer",
-                                        psb__layer_name(c->layer), "required", req, "available",
-                                        c->available, "proven", c->proven, "stops", c->what,
-                                        "kernel", c->available_note, "proof", c->proof_note));
-    }
     char cg[256];
-    bool cg_pids, cg_memory;
+    bool cg_pids, cg_memory, ok;
     cgroups_note(policy, cg, sizeof cg, &cg_pids, &cg_memory);
-    json_object_set_new(
-        doc, "cgroups",
-        json_pack("{s:b,s:b,s:s}", "pids", cg_pids, "memory", cg_memory, "note", cg));
-    json_object_set_new(doc, "ok", json_boolean(ok));
+    json_t *doc = report_json(checks, n, (unsigned)required, cg, cg_pids, cg_memory, &ok);
+    if (!doc) {
+        fprintf(stderr, CLI_PROG ": error: out of memory\n");
+        return 1;
+    }
     if (json_out) {
         char *text = json_dumps(doc, JSON_COMPACT);
         if (text)
             puts(text);
         free(text);
     } else {
-        printf("%-13s %-9s %-9s %s\n", "layer", "required", "status", "evidence");
-        for (i = 0; i < n; i++) {
-            const struct check *c = &checks[i];
-            const char *status = !c->available ? "missing" : c->proven ? "holds" : "FAILED";
-            printf("%-13s %-9s %-9s %s\n", psb__layer_name(c->layer),
-                   (required & c->layer) ? "yes" : "no", status, c->available_note);
-            printf("%-13s %-9s %-9s stops %s; proof: %s\n", "", "", "", c->what, c->proof_note);
-        }
-        json_t *eff = json_object_get(doc, "effective");
-        printf("%-13s %-9s %-9s %s\n", "cgroups", "no",
-               cg_pids && cg_memory   ? "yes"
-               : cg_pids || cg_memory ? "partly"
-                                      : "no",
-               cg);
-        printf("\neffective kernel layers: %zu of 4 (", json_array_size(eff));
-        for (i = 0; i < json_array_size(eff); i++)
-            printf("%s%s", i ? ", " : "", json_string_value(json_array_get(eff, i)));
-        printf(")\n%s\n", ok ? "ok: every layer the policy requires holds on this machine"
-                             : "NOT OK: a layer the policy requires is missing or does not hold");
+        report_text(doc);
     }
     json_decref(doc);
     return ok ? CLI_EXIT_OK : 1;

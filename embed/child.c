@@ -18,7 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "embed/internal.h"
+#include "embed/embed.h"
 #include "hooks/hooks.h"
 
 extern char **environ;
@@ -83,7 +83,7 @@ static uint64_t mapped_bytes(void) {
 }
 
 int psb__child_load_seccomp(void) {
-    if (!(psb__helper.layers & PSB__LAYER_SECCOMP))
+    if (!(psb__helper.layers & PSB_LAYER_SECCOMP))
         return 0;
     return psb__seccomp_load(&psb__helper.seccomp);
 }
@@ -95,7 +95,7 @@ int psb__child_load_seccomp(void) {
  */
 static int confine(pid_t parent, const json_t *readable_paths, const char *scratch, bool seccomp,
                    const char **ret_what) {
-    if ((psb__helper.layers & PSB__LAYER_UNPRIVILEGED) &&
+    if ((psb__helper.layers & PSB_LAYER_UNPRIVILEGED) &&
         psb__ns_drop_privileges(psb__helper.uid, psb__helper.gid, ret_what) != 0)
         return -1;
     /* The uid change cleared the parent-death signal: set it again. */
@@ -104,7 +104,7 @@ static int confine(pid_t parent, const json_t *readable_paths, const char *scrat
     *ret_what = "no_new_privs";
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return -1;
-    if ((psb__helper.layers & PSB__LAYER_LANDLOCK) &&
+    if ((psb__helper.layers & PSB_LAYER_LANDLOCK) &&
         psb__landlock_apply(readable_paths, scratch, psb__helper.network, ret_what) != 0)
         return -1;
     /* Everything after this point uses only syscalls the filter allows. */
@@ -234,29 +234,30 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     /* The request, straight from the library: the helper never sees it. */
     uint32_t type;
     psb__buf text = {0};
-    json_t *req = NULL;
+    json_t *doc = NULL;
+    struct psb__request req;
     char bad[160] = "";
     errno = 0;
     if (psb__frame_read(rfd, &type, &text, 0, PSB__FRAME_MAX) != 0 || type != PSB__FRAME_REQUEST ||
-        !(req = json_loadb(text.data, text.len, 0, NULL)))
+        !(doc = json_loadb(text.data, text.len, 0, NULL)))
         setup_failed(rfd, "receiving the request", errno ? errno : EPROTO);
     psb__buf_free(&text);
-    if (psb__request_check(req, bad, sizeof bad) != 0)
+    if (psb__request_decode(doc, &req, bad, sizeof bad) != 0)
         setup_failed(rfd, bad, EINVAL);
-    if (fill_stdin(memfd, json_is_true(json_object_get(req, "has_stdin"))) != 0)
+    if (fill_stdin(memfd, req.has_stdin) != 0)
         setup_failed(rfd, "receiving stdin", errno ? errno : EPROTO);
-    const json_t *readable = json_object_get(req, "readable_paths");
+    const json_t *readable = req.readable_paths;
     if (!confined) {
         if (confine(parent, readable, spec->scratch, false, &what) != 0)
             setup_failed(rfd, what, errno);
     } else if (!json_equal(readable, spec->readable_paths)) {
         setup_failed(rfd, "confined for other readable paths", EINVAL); /* the helper checks */
     }
-    struct psb__child_run run = {.req = req, .scratch = spec->scratch};
+    struct psb__child_run run = {.req = &req, .scratch = spec->scratch};
     struct psb__input_stat *inputs = NULL;
     size_t n_inputs = 0;
-    if (psb__inputs_place(rfd, spec->scratch, json_object_get(req, "files"), 0, &inputs, &n_inputs,
-                          bad, sizeof bad) != 0)
+    if (psb__inputs_place(rfd, spec->scratch, req.files, 0, &inputs, &n_inputs, bad, sizeof bad) !=
+        0)
         setup_failed(rfd, bad, EPROTO);
     run.inputs = inputs;
     run.n_inputs = n_inputs;
@@ -267,12 +268,10 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
         setup_failed(rfd, "closing inherited fds", errno);
     if (chdir(spec->scratch) != 0)
         setup_failed(rfd, "chdir to the scratch dir", errno);
-    char **envp = build_env(json_object_get(req, "env"), spec->scratch);
+    char **envp = build_env(req.env, spec->scratch);
     if (!envp)
         setup_failed(rfd, "building the environment", ENOMEM);
     environ = envp;
-    psb__limits limits;
-    psb__request_limits(req, &limits);
     const char *failed = NULL;
     /*
      * Without a pids cgroup, RLIMIT_NPROC caps the tasks of the children's uid:
@@ -280,11 +279,11 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
      * the helper's user namespace (rlimit counts are per user namespace), so
      * never the host user's own processes. Shared by all executions.
      */
-    bool dropped = (psb__helper.layers & PSB__LAYER_UNPRIVILEGED) && getuid() == psb__helper.uid;
-    bool own_userns = (psb__helper.layers & PSB__LAYER_NAMESPACES) && !psb__ns_is_root();
+    bool dropped = (psb__helper.layers & PSB_LAYER_UNPRIVILEGED) && getuid() == psb__helper.uid;
+    bool own_userns = (psb__helper.layers & PSB_LAYER_NAMESPACES) && !psb__ns_is_root();
     bool pids_cg = psb__helper.cgroups & (1u << PSB__CG_PIDS);
     uint64_t nproc = !pids_cg && (dropped || own_userns) ? 1024u : 0u;
-    if (psb__rlimits_apply(&limits, baseline, nproc, &failed) != 0)
+    if (psb__rlimits_apply(&req.limits, baseline, nproc, &failed) != 0)
         setup_failed(rfd, failed, errno);
     psb__interp_run(&run, rfd, confined);
 }

@@ -15,7 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "embed/internal.h"
+#include "embed/embed.h"
 
 /* Creates the parent directories of name inside dir (mode 0755). */
 static int make_parents(int dirfd, const char *name) {
@@ -26,7 +26,7 @@ static int make_parents(int dirfd, const char *name) {
         if (mkdirat(dirfd, path, 0755) != 0) {
             if (errno != EEXIST)
                 return -1;
-        } else if ((psb__helper.layers & PSB__LAYER_UNPRIVILEGED) && geteuid() == 0 &&
+        } else if ((psb__helper.layers & PSB_LAYER_UNPRIVILEGED) && geteuid() == 0 &&
                    fchownat(dirfd, path, psb__helper.uid, psb__helper.gid, AT_SYMLINK_NOFOLLOW) !=
                        0) {
             return -1; /* the code must be able to write next to its inputs */

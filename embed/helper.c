@@ -20,7 +20,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "embed/internal.h"
+#include "embed/embed.h"
 
 #define MAX_JOBS 1024
 
@@ -115,20 +115,20 @@ static long parse_layers(const char *list) {
  * start: the sandbox never runs weaker than its policy demands.
  */
 static int set_up_confinement(unsigned wanted, unsigned required, char *msg, size_t msg_size) {
-    unsigned have = PSB__LAYER_HOOKS | PSB__LAYER_UNPRIVILEGED;
+    unsigned have = PSB_LAYER_HOOKS | PSB_LAYER_UNPRIVILEGED;
     char why[160] = "";
     if (psb__seccomp_available())
-        have |= PSB__LAYER_SECCOMP;
+        have |= PSB_LAYER_SECCOMP;
     else
         snprintf(why, sizeof why, "seccomp filters are not available");
     if (psb__landlock_abi() >= 1)
-        have |= PSB__LAYER_LANDLOCK;
+        have |= PSB_LAYER_LANDLOCK;
     else if (!why[0])
         snprintf(why, sizeof why, "Landlock is not enabled in this kernel");
-    if (wanted & PSB__LAYER_NAMESPACES) {
+    if (wanted & PSB_LAYER_NAMESPACES) {
         const char *what = "";
         if (psb__ns_enter(psb__helper.network, &what) == 0) {
-            have |= PSB__LAYER_NAMESPACES;
+            have |= PSB_LAYER_NAMESPACES;
             /* A private mount namespace for the size-capped scratch tmpfs mounts. */
             psb__helper.scratch_tmpfs =
                 unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
@@ -138,17 +138,17 @@ static int set_up_confinement(unsigned wanted, unsigned required, char *msg, siz
     }
     unsigned missing = required & ~have;
     if (missing) {
-        for (unsigned bit = 1; bit <= PSB__LAYER_ALL; bit <<= 1)
+        for (unsigned bit = 1; bit <= PSB_LAYERS_ALL; bit <<= 1)
             if (missing & bit) {
                 snprintf(msg, msg_size,
                          "the policy requires the '%s' confinement layer, which this system "
                          "does not provide (%s); run 'pysandbox doctor'",
-                         psb__layer_name(bit), why[0] ? why : "unavailable");
+                         psb_layer_name(bit), why[0] ? why : "unavailable");
                 return -1;
             }
     }
     psb__helper.layers = wanted & have;
-    if ((psb__helper.layers & PSB__LAYER_SECCOMP) &&
+    if ((psb__helper.layers & PSB_LAYER_SECCOMP) &&
         psb__seccomp_build(psb__helper.network, &psb__helper.seccomp, msg, msg_size) != 0)
         return -1;
     return 0;
@@ -158,7 +158,7 @@ int main(int argc, char **argv) {
     int ctl = -1;
     bool warm = true;
     const char *preload = NULL;
-    long wanted = PSB__LAYER_ALL, required = 0;
+    long wanted = PSB_LAYERS_ALL, required = 0;
     psb__helper.uid = psb__helper.gid = 65534;
     psb__helper.scratch_mib = 64;
     psb__helper.threads = 64;

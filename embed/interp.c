@@ -16,9 +16,9 @@
 #include <unistd.h>
 
 #include "embed/convert.h"
-#include "embed/internal.h"
+#include "embed/embed.h"
 #include "hooks/hooks.h"
-#include "pyshim_sources.h"
+#include "psb_pyshim_sources.h"
 
 #define USER_FILENAME "<sandbox>"
 #define PRELUDE_FILENAME "<prelude>"
@@ -132,9 +132,8 @@ static const struct psb__child_run *current;
 /* The support module (pyshim/support.py), loaded once per interpreter. */
 static PyObject *support;
 
-static long long request_limit(const char *key) {
-    return (long long)json_integer_value(
-        json_object_get(json_object_get(current->req, "limits"), key));
+static uint64_t request_limit(enum psb__limit_id id) {
+    return current->req->limits.v[id];
 }
 
 /* What goes back besides the status and the result: figures and files. */
@@ -155,8 +154,9 @@ struct extras {
  */
 static void gather(struct extras *x) {
     memset(x, 0, sizeof *x);
-    PyObject *r = PyObject_CallMethod(support, "collect_figures", "Li",
-                                      request_limit("figures_bytes"), PSB__MAX_FIGURES);
+    PyObject *r = PyObject_CallMethod(support, "collect_figures", "Ki",
+                                      (unsigned long long)request_limit(PSB__LIMIT_FIGURES_BYTES),
+                                      PSB__MAX_FIGURES);
     if (r && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2 && PyList_Check(PyTuple_GET_ITEM(r, 0))) {
         x->list = Py_NewRef(PyTuple_GET_ITEM(r, 0));
         x->figures_trunc = PyObject_IsTrue(PyTuple_GET_ITEM(r, 1)) == 1;
@@ -174,7 +174,7 @@ static void gather(struct extras *x) {
     PyErr_Clear();
     x->files_over =
         psb__outputs_collect(current->scratch, current->inputs, current->n_inputs,
-                             (uint64_t)request_limit("files_bytes"), &x->files, &x->n_files);
+                             request_limit(PSB__LIMIT_FILES_BYTES), &x->files, &x->n_files);
 }
 
 /* Sends the reply with the extras, and exits. */
@@ -192,10 +192,10 @@ static _Noreturn void reply_and_exit(int fd, const char *kind, const char *type,
     if (x.files_over != 0 && (!kind || strcmp(kind, "exception") == 0)) {
         snprintf(msg, sizeof msg,
                  x.files_over > 0 ? "the files written in the working directory exceed the limit "
-                                    "of %lld bytes or %d files"
+                                    "of %llu bytes or %d files"
                                   : "reading the files written in the working directory failed "
-                                    "(limit %lld bytes, %d files)",
-                 request_limit("files_bytes"), PSB__MAX_FILES);
+                                    "(limit %llu bytes, %d files)",
+                 (unsigned long long)request_limit(PSB__LIMIT_FILES_BYTES), PSB__MAX_FILES);
         kind = x.files_over > 0 ? "output_limit" : "internal";
         type = tb = module = event = NULL;
         message = msg;
@@ -225,9 +225,8 @@ static _Noreturn void report_exception(int fd, PyObject *support_mod, const char
     char mem_msg[160];
     if (strcmp(kind, "memory_limit") == 0 && (!message || !message[0])) {
         snprintf(mem_msg, sizeof mem_msg,
-                 "out of memory: the execution reached its memory limit of %lld MiB",
-                 (long long)json_integer_value(
-                     json_object_get(json_object_get(current->req, "limits"), "memory_mib")));
+                 "out of memory: the execution reached its memory limit of %llu MiB",
+                 (unsigned long long)request_limit(PSB__LIMIT_MEMORY_MIB));
         message = mem_msg;
     }
     reply_and_exit(fd, kind, type, message, tb, module, event, NULL, 0, true);
@@ -413,7 +412,7 @@ int psb__interp_prepare(char *msg, size_t msg_size) {
 
 _Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool seccomp_done) {
     current = run;
-    const json_t *req = run->req;
+    const struct psb__request *req = run->req;
     const char *scratch = run->scratch;
     if (!warm) {
         PyObject *r = PyObject_CallMethod(support, "after_fork", NULL);
@@ -428,9 +427,7 @@ _Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool se
     Py_XDECREF(env);
     if (!globals || !PyDict_Check(globals))
         fatal(fd, "preparing the interpreter");
-    const json_t *inputs_json = json_object_get(req, "inputs");
-    if (json_is_null(inputs_json))
-        inputs_json = NULL;
+    const json_t *inputs_json = req->inputs;
     json_t *empty = json_object();
     PyObject *inputs = psb__json_to_py(inputs_json ? inputs_json : empty);
     json_decref(empty);
@@ -441,15 +438,14 @@ _Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool se
     /* Seccomp goes last: everything above may use what user code may not. */
     if (!seccomp_done && psb__child_load_seccomp() != 0)
         fatal(fd, "loading the seccomp filter");
-    if (psb__helper.layers & PSB__LAYER_HOOKS)
+    if (psb__helper.layers & PSB_LAYER_HOOKS)
         psb__hooks_arm();
-    const char *prelude = json_string_value(json_object_get(req, "prelude"));
+    const char *prelude = req->prelude;
     int rc = 0;
     if (prelude)
         rc = run_source(fd, support, prelude, PRELUDE_FILENAME, globals);
     if (rc == 0)
-        rc = run_source(fd, support, json_string_value(json_object_get(req, "code")), USER_FILENAME,
-                        globals);
+        rc = run_source(fd, support, req->code, USER_FILENAME, globals);
     if (rc < 0)
         report_exception(fd, support, NULL);
 
@@ -484,8 +480,7 @@ _Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool se
         reply_and_exit(fd, "memory_limit", "MemoryError", "out of memory while encoding the result",
                        NULL, NULL, NULL, NULL, 0, false);
     size_t len = strlen(text);
-    uint64_t cap = (uint64_t)json_integer_value(
-        json_object_get(json_object_get(req, "limits"), "result_bytes"));
+    uint64_t cap = req->limits.v[PSB__LIMIT_RESULT_BYTES];
     if (len > cap) {
         char msg[200];
         snprintf(msg, sizeof msg, "the result is %zu bytes of JSON, more than the limit of %llu",

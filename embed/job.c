@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "embed/internal.h"
+#include "embed/embed.h"
 
 /* How long the channels and control frame may take once the library handed us its socket. */
 #define CONTROL_READ_TIMEOUT_NS (10ull * 1000000000ull)
@@ -75,10 +75,11 @@ static int read_control(int sock, uint64_t deadline, psb__limits *ret_limits, js
         goto out;
     }
     doc = json_loadb(text.data, text.len, 0, NULL);
-    if (psb__control_check(doc, msg, msg_size) != 0)
+    struct psb__control control;
+    if (psb__control_decode(doc, &control, msg, msg_size) != 0)
         goto out;
-    psb__request_limits(doc, ret_limits);
-    *ret_readable = json_incref(json_object_get(doc, "readable_paths"));
+    *ret_limits = control.limits;
+    *ret_readable = json_incref((json_t *)(uintptr_t)control.readable_paths);
     rc = 0;
 out:
     json_decref(doc);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "embed/internal.h"
+#include "embed/embed.h"
 
 /* Within the library's 256 KiB cap on the REPLY frame, escapes included. */
 #define MESSAGE_MAX_BYTES (8u << 10)

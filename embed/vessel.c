@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "embed/internal.h"
+#include "embed/embed.h"
 
 static void close_fd(int *fd) {
     if (*fd >= 0)
@@ -78,7 +78,7 @@ void psb__vessel_set_idle(pid_t pid, bool idle) {
 /* Mounts (or resizes) the size-capped tmpfs on a scratch dir, or hands the dir over. */
 static int prepare_scratch(const char *dir, uint64_t mib, bool remount, char *msg,
                            size_t msg_size) {
-    bool drop = (psb__helper.layers & PSB__LAYER_UNPRIVILEGED) && geteuid() == 0;
+    bool drop = (psb__helper.layers & PSB_LAYER_UNPRIVILEGED) && geteuid() == 0;
     if (psb__helper.scratch_tmpfs) {
         char opts[160];
         snprintf(opts, sizeof opts, "size=%lluk,nr_inodes=16384,mode=0700,uid=%u,gid=%u",

@@ -68,7 +68,8 @@ int psb__hooks_set_paths(const json_t *readable_paths, const char *scratch);
  * (psb__hooks_set_paths) unless already set. 0, or -1 with a Python
  * exception set.
  */
-int psb__hooks_configure(const json_t *req, const char *scratch);
+struct psb__request;
+int psb__hooks_configure(const struct psb__request *req, const char *scratch);
 /* Arms the audit hook and import filter for user code. */
 void psb__hooks_arm(void);
 

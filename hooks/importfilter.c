@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "hooks/hooks.h"
-#include "policy/policy.h"
+#include "policy/request.h"
 
 static PyObject *orig_import; /* builtins.__import__ before we replaced it */
 
@@ -260,13 +260,12 @@ static void add_stdlib_dir(const char *name) {
     PyErr_Clear();
 }
 
-int psb__hooks_configure(const json_t *req, const char *scratch) {
-    const json_t *imports = json_object_get(req, "imports");
-    psb__hooks.denied_events = json_incref(json_object_get(req, "denied_events"));
-    psb__hooks.user_denied_events = json_incref(json_object_get(req, "user_denied_events"));
-    psb__hooks.import_rules = json_incref(json_object_get(imports, "rules"));
-    psb__hooks.import_default_allow = json_is_true(json_object_get(imports, "default_allow"));
-    if (psb__hooks_set_paths(json_object_get(req, "readable_paths"), scratch) != 0) {
+int psb__hooks_configure(const struct psb__request *req, const char *scratch) {
+    psb__hooks.denied_events = json_incref((json_t *)(uintptr_t)req->denied_events);
+    psb__hooks.user_denied_events = json_incref((json_t *)(uintptr_t)req->user_denied_events);
+    psb__hooks.import_rules = json_incref((json_t *)(uintptr_t)req->import_rules);
+    psb__hooks.import_default_allow = req->default_allow;
+    if (psb__hooks_set_paths(req->readable_paths, scratch) != 0) {
         PyErr_SetString(PyExc_RuntimeError, "cannot resolve the scratch dir");
         return -1;
     }

@@ -391,6 +391,36 @@ void psb_outcome_stats(const psb_outcome *outcome, psb_stats *ret_stats);
  */
 const char *psb_outcome_json(const psb_outcome *outcome);
 
+/* ------------------------------------------------------------------------ */
+/* Diagnostics: proving each confinement layer on this machine              */
+/* ------------------------------------------------------------------------ */
+
+/* The confinement layers, as bits; their names are the policy's "require" words. */
+typedef enum psb_layer {
+    PSB_LAYER_SECCOMP = 1u << 0,      /* seccomp-bpf syscall allow-list */
+    PSB_LAYER_LANDLOCK = 1u << 1,     /* Landlock: file system, TCP, scopes */
+    PSB_LAYER_NAMESPACES = 1u << 2,   /* network, IPC, UTS (and user) namespaces */
+    PSB_LAYER_UNPRIVILEGED = 1u << 3, /* never uid 0, no capabilities */
+    PSB_LAYER_HOOKS = 1u << 4,        /* audit hook and import filter (not a boundary) */
+} psb_layer;
+#define PSB_LAYERS_ALL 0x1fu
+
+/* The name of one layer ("seccomp", "landlock", ...), or NULL. */
+const char *psb_layer_name(unsigned layer);
+
+/* The layers the config's policy requires (its "require" list), as bits. */
+unsigned psb_config_required_layers(const psb_config *config);
+
+/*
+ * For diagnostics only (`pysandbox doctor`, a deployment's own checks):
+ * sandboxes created from config confine executions with just these layers
+ * (PSB_LAYER_* bits, 0 for none), so that an attack run through one proves
+ * that layer holds on its own. The policy's "require" list is not enforced
+ * then. It weakens confinement: never run untrusted code so. PSB_EINVAL for
+ * unknown bits.
+ */
+psb_status psb_config_set_diagnostic_layers(psb_config *config, unsigned layers, psb_error *err);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

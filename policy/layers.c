@@ -10,12 +10,12 @@ static const struct {
     unsigned layer;
     const char *name;
 } names[] = {
-    {PSB__LAYER_SECCOMP, "seccomp"},       {PSB__LAYER_LANDLOCK, "landlock"},
-    {PSB__LAYER_NAMESPACES, "namespaces"}, {PSB__LAYER_UNPRIVILEGED, "unprivileged"},
-    {PSB__LAYER_HOOKS, "hooks"},
+    {PSB_LAYER_SECCOMP, "seccomp"},       {PSB_LAYER_LANDLOCK, "landlock"},
+    {PSB_LAYER_NAMESPACES, "namespaces"}, {PSB_LAYER_UNPRIVILEGED, "unprivileged"},
+    {PSB_LAYER_HOOKS, "hooks"},
 };
 
-const char *psb__layer_name(unsigned layer) {
+const char *psb_layer_name(unsigned layer) {
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].layer == layer)
             return names[i].name;

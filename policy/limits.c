@@ -4,7 +4,6 @@
  */
 #include <string.h>
 
-#include "embed/internal.h"
 #include "policy/policy.h"
 
 static const struct {

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "embed/internal.h"
 #include "policy/policy.h"
 
 bool psb__module_name_valid(const char *name) {
@@ -30,28 +29,6 @@ bool psb__module_name_valid(const char *name) {
         }
     }
     return !start;
-}
-
-bool psb__file_name_valid(const char *name) {
-    size_t len = strlen(name);
-    if (len == 0 || len > 1024 || name[0] == '/' || !psb__utf8_valid(name, len))
-        return false;
-    const char *p = name;
-    while (*p) {
-        const char *slash = strchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        if (n == 0 || n > 255 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-            return false;
-        for (size_t i = 0; i < n; i++)
-            if ((unsigned char)p[i] < 0x20 || p[i] == '\\')
-                return false;
-        p += n;
-        if (*p == '/')
-            p++;
-        if (slash && !*p)
-            return false; /* trailing slash */
-    }
-    return true;
 }
 
 bool psb__env_name_valid(const char *name) {

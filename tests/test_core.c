@@ -13,7 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "embed/internal.h"
+#include "host/host.h"
+#include "policy/request.h"
 #include "tests/suite.h"
 
 START_TEST(frame_roundtrip) {
@@ -119,21 +120,92 @@ START_TEST(first_error_wins) {
 }
 END_TEST
 
-START_TEST(request_check_rejects_malformed) {
+/* Builds the default policy's request for code, with the limits it carries. */
+static json_t *default_request(const char *code, psb__limits *ret_limits) {
     psb__policy pol;
     psb_error err = {0};
     ck_assert_int_eq(psb__policy_load("default", &pol, &err), PSB_OK);
-    json_t *req = psb__request_build(&pol, NULL, "x = 1", 5, &err);
-    ck_assert_ptr_nonnull(req);
-    char msg[128];
-    ck_assert_int_eq(psb__request_check(req, msg, sizeof msg), 0);
-    json_object_set_new(json_object_get(req, "limits"), "timeout_ms", json_integer(0));
-    ck_assert_int_eq(psb__request_check(req, msg, sizeof msg), -1);
-    ck_assert_str_eq(msg, "malformed request: timeout_ms");
-    json_decref(req);
-    req = psb__request_build(&pol, NULL, "x\0", 2, &err);
-    ck_assert_ptr_null(req);
+    json_t *req = psb__request_build(&pol, NULL, code, strlen(code), ret_limits, &err);
     psb__policy_clear(&pol);
+    ck_assert_ptr_nonnull(req);
+    return req;
+}
+
+START_TEST(request_decodes_what_the_library_built) {
+    psb__limits limits;
+    json_t *doc = default_request("x = 1", &limits);
+    struct psb__request req;
+    char msg[128];
+    ck_assert_int_eq(psb__request_decode(doc, &req, msg, sizeof msg), 0);
+    ck_assert_str_eq(req.code, "x = 1");
+    ck_assert_uint_eq(req.code_len, 5);
+    ck_assert_ptr_null(req.prelude);
+    ck_assert_ptr_null(req.inputs);
+    ck_assert(memcmp(&req.limits, &limits, sizeof limits) == 0);
+    ck_assert(req.default_allow);
+    ck_assert(!req.network && !req.has_stdin);
+    ck_assert_uint_gt(json_array_size(req.import_rules), 0);
+    ck_assert_uint_eq(json_array_size(req.files), 0);
+    struct psb__control control;
+    ck_assert_int_eq(psb__control_decode(doc, &control, msg, sizeof msg), 0);
+    ck_assert(memcmp(&control.limits, &limits, sizeof limits) == 0);
+    ck_assert_ptr_eq(control.readable_paths, req.readable_paths);
+    json_decref(doc);
+    psb_error err = {0};
+    psb__policy pol;
+    ck_assert_int_eq(psb__policy_load("default", &pol, &err), PSB_OK);
+    ck_assert_ptr_null(psb__request_build(&pol, NULL, "x\0", 2, &limits, &err));
+    psb__policy_clear(&pol);
+}
+END_TEST
+
+/* One change to a good request, and the key the refusal must name. */
+static const struct {
+    const char *path; /* "key" or "key.sub" */
+    const char *json; /* the new value */
+    const char *bad;  /* what the message names */
+} malformed_requests[] = {
+    {"limits.timeout_ms", "0", "timeout_ms"},
+    {"limits.memory_mib", "-1", "memory_mib"},
+    {"limits.cpu_s", "\"30\"", "cpu_s"},
+    {"limits", "[]", "limits"},
+    {"code", "1", "code"},
+    {"code", "\"a\\u0000b\"", "code"},
+    {"prelude", "[]", "prelude"},
+    {"inputs", "[1]", "inputs"},
+    {"env", "{\"A=B\": \"x\"}", "env"},
+    {"env", "{\"A\": 1}", "env"},
+    {"imports.rules", "[{\"module\": \"..\", \"allow\": true}]", "imports"},
+    {"imports.rules", "[{\"module\": \"os\"}]", "imports"},
+    {"imports.default_allow", "1", "imports"},
+    {"denied_events", "[1]", "denied_events"},
+    {"user_denied_events", "null", "user_denied_events"},
+    {"readable_paths", "\"/\"", "readable_paths"},
+    {"network", "\"no\"", "network"},
+    {"has_stdin", "0", "has_stdin"},
+    {"files", "[\"a\", 2]", "files"},
+};
+
+START_TEST(request_decode_names_the_bad_key) {
+    const char *path = malformed_requests[_i].path;
+    psb__limits limits;
+    json_t *doc = default_request("x = 1", &limits);
+    json_t *value = json_loads(malformed_requests[_i].json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    ck_assert_ptr_nonnull(value);
+    const char *dot = strchr(path, '.');
+    if (dot) {
+        char outer[32];
+        snprintf(outer, sizeof outer, "%.*s", (int)(dot - path), path);
+        json_object_set_new(json_object_get(doc, outer), dot + 1, value);
+    } else {
+        json_object_set_new(doc, path, value);
+    }
+    struct psb__request req;
+    char msg[128], want[128];
+    ck_assert_int_eq(psb__request_decode(doc, &req, msg, sizeof msg), -1);
+    snprintf(want, sizeof want, "malformed request: %s", malformed_requests[_i].bad);
+    ck_assert_str_eq(msg, want);
+    json_decref(doc);
 }
 END_TEST
 
@@ -375,7 +447,9 @@ int main(void) {
     tcase_add_test(tc, utf8);
     tcase_add_test(tc, code_check);
     tcase_add_test(tc, first_error_wins);
-    tcase_add_test(tc, request_check_rejects_malformed);
+    tcase_add_test(tc, request_decodes_what_the_library_built);
+    tcase_add_loop_test(tc, request_decode_names_the_bad_key, 0,
+                        (int)(sizeof malformed_requests / sizeof malformed_requests[0]));
     tcase_add_test(tc, json_dump_shortest_floats);
     tcase_add_test(tc, base64_roundtrip);
     tcase_add_test(tc, json_text_valid_cases);

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "embed/internal.h"
-#include "policy/policy.h"
+#include "host/host.h"
+#include "policy/confine/confine.h"
 #include "tests/suite.h"
 
 static psb_status parse(const char *json, psb__policy *pol, psb_error *err) {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "embed/internal.h"
+#include "host/host.h"
 
 /*
  * An independent UTF-8 check (Unicode 15, table 3-7, well-formed byte

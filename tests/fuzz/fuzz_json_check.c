@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "embed/internal.h"
+#include "host/host.h"
 
 #define MAX_DEPTH 512u
 

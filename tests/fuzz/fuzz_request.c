@@ -1,5 +1,5 @@
 /*
- * tests/fuzz/fuzz_request.c - the helper's checks of a REQUEST and a
+ * tests/fuzz/fuzz_request.c - the helper's decoding of a REQUEST and a
  * CONTROL document. Both arrive from the library over a socket; the child
  * and the job loop read them without further checks once these pass, so
  * every document they pass must have every limit in range.
@@ -9,14 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "embed/internal.h"
+#include "policy/request.h"
 
 /* Every limit is what psb__limit_check() allows, as the checks promise. */
-static void limits_in_range(const json_t *doc) {
-    psb__limits limits;
-    psb__request_limits(doc, &limits);
+static void limits_in_range(const psb__limits *limits) {
     for (int i = 0; i < PSB__LIMIT_COUNT; i++)
-        if (psb__limit_check((enum psb__limit_id)i, limits.v[i], "fuzz", NULL) != PSB_OK) {
+        if (psb__limit_check((enum psb__limit_id)i, limits->v[i], "fuzz", NULL) != PSB_OK) {
             fprintf(stderr, "request: %s out of range after the check\n",
                     psb__limit_key((enum psb__limit_id)i));
             abort();
@@ -25,18 +23,24 @@ static void limits_in_range(const json_t *doc) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char msg[256];
-    /* The flags embed/job.c and embed/child.c read them with. */
     json_t *doc = json_loadb((const char *)data, size, 0, NULL);
     if (!doc)
         return 0;
     msg[0] = '\0';
-    if (psb__request_check(doc, msg, sizeof msg) == 0)
-        limits_in_range(doc);
-    else if (!memchr(msg, '\0', sizeof msg) || msg[0] == '\0')
+    struct psb__request req;
+    if (psb__request_decode(doc, &req, msg, sizeof msg) == 0) {
+        limits_in_range(&req.limits);
+        /* What the child then reads without checks. */
+        if (!req.code || strlen(req.code) != req.code_len || !json_is_array(req.import_rules) ||
+            !json_is_object(req.env) || !json_is_array(req.files) ||
+            (req.inputs && !json_is_object(req.inputs)))
+            abort();
+    } else if (!memchr(msg, '\0', sizeof msg) || msg[0] == '\0')
         abort(); /* a refusal says why */
     msg[0] = '\0';
-    if (psb__control_check(doc, msg, sizeof msg) == 0)
-        limits_in_range(doc);
+    struct psb__control control;
+    if (psb__control_decode(doc, &control, msg, sizeof msg) == 0)
+        limits_in_range(&control.limits);
     else if (!memchr(msg, '\0', sizeof msg) || msg[0] == '\0')
         abort();
     json_decref(doc);

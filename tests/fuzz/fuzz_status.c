@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "embed/internal.h"
+#include "host/host.h"
 
 static bool same(const struct psb__exit *a, const struct psb__exit *b) {
     return a->error_kind == b->error_kind && strcmp(a->error_message, b->error_message) == 0 &&

@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "embed/internal.h"
+#include "host/host.h"
 
 #define S(x) ((x) ? (x) : "(null)")
 
@@ -523,7 +523,7 @@ static psb_sandbox *make_sandbox_mode(unsigned layers, psb_mode mode) {
     ck_assert_ptr_nonnull(cfg);
     ck_assert_int_eq(psb_config_set_mode(cfg, mode, &err), PSB_OK);
     if (layers)
-        psb__config_set_test_layers(cfg, layers);
+        ck_assert_int_eq(psb_config_set_diagnostic_layers(cfg, layers, &err), PSB_OK);
     psb_sandbox *s = NULL;
     psb_status st = psb_sandbox_new(cfg, &s, &err);
     psb_config_free(cfg);
@@ -760,7 +760,7 @@ static void expect_system_fails(void) {
 
 START_TEST(test_seccomp_network) {
     cur_case = "seccomp";
-    sb = make_sandbox(PSB__LAYER_SECCOMP);
+    sb = make_sandbox(PSB_LAYER_SECCOMP);
     run_t r = run_attack("socket+connect",
                          "import socket\n"
                          "r = {}\n"
@@ -793,7 +793,7 @@ END_TEST
 
 START_TEST(test_seccomp_process) {
     cur_case = "seccomp";
-    sb = make_sandbox(PSB__LAYER_SECCOMP);
+    sb = make_sandbox(PSB_LAYER_SECCOMP);
     run_t r = run_attack("fork/exec/clone3",
                          "r = {}\n"
                          "r['fork'] = call(libc.fork)\n"
@@ -827,7 +827,7 @@ END_TEST
 
 START_TEST(test_seccomp_fatal) {
     cur_case = "seccomp";
-    sb = make_sandbox(PSB__LAYER_SECCOMP);
+    sb = make_sandbox(PSB_LAYER_SECCOMP);
     run_fatal_set();
     world_check(0);
 }
@@ -844,7 +844,7 @@ START_TEST(test_landlock_alone) {
         printf("[landlock] SKIP part: ABI %d < 4, no TCP rules\n", abi);
     if (abi < 6)
         printf("[landlock] SKIP part: ABI %d < 6, no signal/abstract-socket scoping\n", abi);
-    sb = make_sandbox(PSB__LAYER_LANDLOCK);
+    sb = make_sandbox(PSB_LAYER_LANDLOCK);
     run_t r = run_attack(
         "files/tcp/scopes",
         "import socket, signal\n"
@@ -899,7 +899,7 @@ END_TEST
 
 START_TEST(test_namespaces_alone) {
     cur_case = "namespaces";
-    sb = make_sandbox(PSB__LAYER_NAMESPACES);
+    sb = make_sandbox(PSB_LAYER_NAMESPACES);
     run_t r =
         run_attack("net/uts",
                    "import socket\n"
@@ -941,7 +941,7 @@ START_TEST(test_unprivileged_alone) {
         printf("[unprivileged] SKIP: the test does not run as root\n");
         return;
     }
-    sb = make_sandbox(PSB__LAYER_UNPRIVILEGED);
+    sb = make_sandbox(PSB_LAYER_UNPRIVILEGED);
     run_t r = run_attack(
         "uid/caps/files/kill",
         "import signal\n"
@@ -989,7 +989,7 @@ END_TEST
 
 START_TEST(test_hooks_alone) {
     cur_case = "hooks";
-    sb = make_sandbox(PSB__LAYER_HOOKS);
+    sb = make_sandbox(PSB_LAYER_HOOKS);
     run_t r = run_attack("import socket", "import socket\n", 0, NULL, NULL);
     expect_kind(&r, "import_denied");
     ck_assert_str_eq(S(psb_outcome_error_module(r.o)), "socket");
@@ -1614,8 +1614,8 @@ END_TEST
 /* Cold mode confines the same way: the kernel layers without the hooks. */
 START_TEST(test_cold_kernel_layers) {
     cur_case = "cold";
-    sb = make_sandbox_mode(PSB__LAYER_SECCOMP | PSB__LAYER_LANDLOCK | PSB__LAYER_NAMESPACES |
-                               PSB__LAYER_UNPRIVILEGED,
+    sb = make_sandbox_mode(PSB_LAYER_SECCOMP | PSB_LAYER_LANDLOCK | PSB_LAYER_NAMESPACES |
+                               PSB_LAYER_UNPRIVILEGED,
                            PSB_MODE_COLD);
     run_t r = run_attack("cold: files, network, processes",
                          "r = {}\n"

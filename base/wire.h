@@ -1,0 +1,189 @@
+/*
+ * base/wire.h - the wire protocol between the three processes: how the
+ * library starts the helper (flags, ready message), the frames on every
+ * channel, the fds passed with them, the request's and the reply's keys,
+ * files and the STATUS frame of kernel facts. The one place these are
+ * written down; see HACKING.md for who sends what to whom.
+ */
+#ifndef PSB_BASE_WIRE_H
+#define PSB_BASE_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* ---- starting the helper ---- */
+
+/*
+ * The library runs `pysandbox-helper FLAGS` with the control socket as the
+ * only fd beyond 0..2; the helper answers PSB__READY_MSG on it once it can
+ * take executions, or a line saying why it cannot and exits.
+ */
+#define PSB__FLAG_CONTROL_FD "--control-fd" /* N: the control socket's fd */
+#define PSB__FLAG_COLD "--cold"             /* a fresh interpreter per execution */
+#define PSB__FLAG_WARM "--warm"             /* fork a preloaded interpreter (default) */
+#define PSB__FLAG_NETWORK "--network"       /* sockets allowed, no network namespace */
+#define PSB__FLAG_PRELOAD "--preload"       /* LIST: comma-separated modules to import */
+#define PSB__FLAG_UID "--uid"               /* N: what a root helper's children run as */
+#define PSB__FLAG_GID "--gid"               /* N */
+#define PSB__FLAG_LAYERS "--layers"         /* BITS: tests only, layers to turn on */
+#define PSB__FLAG_REQUIRE "--require"       /* NAME: fail unless this layer works */
+#define PSB__READY_MSG "psb-ready"
+
+/* ---- frames ---- */
+
+/*
+ * A frame is a 16-byte header {u32 type, u32 zero, u64 length} in host byte
+ * order (both ends run on one machine) followed by `length` bytes.
+ */
+#define PSB__FRAME_HEADER 16
+enum psb__frame_type {
+    PSB__FRAME_CONTROL = 0x4354524cu, /* JSON control (limits, readable paths): library -> helper */
+    PSB__FRAME_STATUS = 0x53544154u,  /* JSON kernel facts of one execution: helper -> library */
+    PSB__FRAME_REQUEST = 0x52455131u, /* JSON request, library -> child */
+    PSB__FRAME_STDIN = 0x53544449u,   /* raw stdin bytes, library -> child */
+    PSB__FRAME_FILE = 0x46494c45u,    /* a file: name, NUL, bytes (both ways) */
+    PSB__FRAME_REPLY = 0x52504c59u,   /* JSON {"status","error"}, child -> library */
+    PSB__FRAME_RESULT = 0x52534c54u,  /* JSON text of `result`, child -> library */
+    PSB__FRAME_FIGURE = 0x46494752u,  /* PNG bytes of one figure, child -> library */
+};
+
+/*
+ * Bytes a library sends the helper on an execution's socket after the
+ * CONTROL frame, and what they mean. Anything else is ignored.
+ */
+#define PSB__HOST_KILL 'K' /* stop the child now: its output broke a cap */
+
+/* Largest frame either side accepts (request with 64 MiB stdin etc.). */
+#define PSB__FRAME_MAX ((uint64_t)256 << 20)
+
+/*
+ * Writes a whole frame to a blocking fd, retrying on EINTR and short writes.
+ * Returns 0, or -1 with errno set. Uses MSG_NOSIGNAL on sockets.
+ */
+int psb__frame_write(int fd, uint32_t type, const void *data, size_t len);
+/*
+ * Reads one frame (blocking, with an overall deadline: deadline_ns on
+ * CLOCK_MONOTONIC, 0 for none). On success *ret_type and *ret_buf hold it.
+ * Returns 0; -1 with errno (EPROTO for a bad header or too large a frame,
+ * ETIMEDOUT at the deadline, ECONNRESET at EOF).
+ */
+int psb__frame_read(int fd, uint32_t *ret_type, psb__buf *ret_buf, uint64_t deadline_ns,
+                    uint64_t max_len);
+/* The header of a frame only (as psb__frame_read); the payload follows on fd. */
+int psb__frame_read_header(int fd, uint32_t *ret_type, uint64_t *ret_len, uint64_t deadline_ns,
+                           uint64_t max_len);
+
+/* ---- fd passing (fdpass.c) ---- */
+
+/*
+ * An execution's channels go library -> helper -> child as three fds with
+ * one byte: the request/reply socket and the stdout and stderr pipes'
+ * write ends, in this order.
+ */
+enum { PSB__CHAN_DATA, PSB__CHAN_STDOUT, PSB__CHAN_STDERR, PSB__CHAN_COUNT };
+
+/* Sends fd with one byte over a unix socket. 0, or -1 with errno. */
+int psb__send_fd(int sock, int fd);
+/* Sends n (1..4) fds with one byte. 0, or -1 with errno. */
+int psb__send_fds(int sock, const int *fds, size_t n);
+/*
+ * Receives one byte carrying exactly n (1..4) fds (close-on-exec) into
+ * ret_fds. 0; 1 at EOF; -1 with errno (EPROTO: other fds or none, all
+ * closed). Blocks up to deadline_ns (CLOCK_MONOTONIC, 0 = no deadline).
+ */
+int psb__recv_fds(int sock, int *ret_fds, size_t n, uint64_t deadline_ns);
+/*
+ * Receives one byte and the fd it carries (close-on-exec). 0 with *ret_fd
+ * set; 1 at EOF; 2 for a byte without an fd or no data yet; -1 with errno.
+ */
+int psb__recv_fd(int sock, int *ret_fd);
+
+/* ---- the request's keys (REQUEST and CONTROL frames) ---- */
+
+#define PSB__KEY_CODE "code"                             /* string: the user's code */
+#define PSB__KEY_PRELUDE "prelude"                       /* string or absent */
+#define PSB__KEY_INPUTS "inputs"                         /* object or absent: the `inputs` global */
+#define PSB__KEY_LIMITS "limits"                         /* object: every limit, by key */
+#define PSB__KEY_ENV "env"                               /* object NAME -> string */
+#define PSB__KEY_IMPORTS "imports"                       /* {"default_allow", "rules"} */
+#define PSB__KEY_DEFAULT_ALLOW "default_allow"           /* bool */
+#define PSB__KEY_RULES "rules"                           /* array of {"module", "allow"} */
+#define PSB__KEY_DENIED_EVENTS "denied_events"           /* array of audit event names */
+#define PSB__KEY_USER_DENIED_EVENTS "user_denied_events" /* array: the policy's own */
+#define PSB__KEY_READABLE_PATHS "readable_paths"         /* array of paths (also CONTROL) */
+#define PSB__KEY_NETWORK "network"                       /* bool */
+#define PSB__KEY_HAS_STDIN "has_stdin"                   /* bool: a STDIN frame follows */
+#define PSB__KEY_FILES "files"                           /* array of names: FILE frames follow */
+
+/* Largest code, prelude, stdin and inputs a request may carry. */
+#define PSB__MAX_CODE_BYTES ((size_t)16 << 20)
+#define PSB__MAX_DATA_BYTES ((size_t)64 << 20)
+
+/* ---- files (files.c) ---- */
+
+/* Longest file name in and out of an execution (psb__file_name_valid). */
+#define PSB__MAX_FILE_NAME 1024
+/* Most files given to or taken from an execution. */
+#define PSB__MAX_FILES 1000
+/* Most figures one execution hands back. */
+#define PSB__MAX_FIGURES 64
+
+/* A named file going into or coming out of an execution. */
+struct psb__file {
+    char *name;    /* relative name (psb__file_name_valid) */
+    psb__buf data; /* contents */
+};
+
+/*
+ * true if name is a safe relative file name for files in and out of the
+ * scratch dir: UTF-8, components separated by '/', none empty, "." or "..",
+ * no leading '/', at most PSB__MAX_FILE_NAME bytes.
+ */
+bool psb__file_name_valid(const char *name);
+/* Frees an array of files and their contents. */
+void psb__files_free(struct psb__file *files, size_t n);
+/* Encodes a FILE frame payload (name, NUL, bytes) into *ret. 0 or -1 (ENOMEM). */
+int psb__file_frame(const char *name, const void *data, size_t len, psb__buf *ret);
+/* Splits a FILE frame payload; 0, or -1 when malformed (bad name). Steals nothing. */
+int psb__file_frame_parse(const psb__buf *payload, const char **ret_name, const char **ret_data,
+                          size_t *ret_len);
+
+/* Exit status of a child whose set-up failed (after it sent an internal error). */
+#define PSB__CHILD_SETUP_FAILED 125
+
+/* ---- the reply (REPLY frame, child -> library) ---- */
+
+#define PSB__KEY_STATUS "status" /* "ok" or "error" */
+#define PSB__KEY_ERROR "error"   /* {"kind", "type", "message", ...} or null */
+#define PSB__KEY_KIND "kind"     /* an error kind's name (psb_error_kind_name) */
+#define PSB__KEY_FIGURES_TRUNCATED "figures_truncated" /* bool */
+
+/* ---- STATUS frame (status.c), helper -> library ---- */
+
+/*
+ * What the helper reports about an execution's process: facts from the
+ * kernel (wait4, the deadline it kept, the memory cgroup), never from the
+ * child. Error kinds travel by name; here they are the enum.
+ */
+struct psb__exit {
+    psb_error_kind error_kind; /* not NONE: the helper could not run it */
+    char error_message[256];   /* why, when error_kind is set */
+    int code;                  /* exit status when it exited */
+    int signal;                /* the signal that killed it, 0 if none */
+    bool timed_out;            /* the deadline passed (interrupt, then kill) */
+    bool oom;                  /* the memory cgroup's OOM killer stopped it */
+    bool killed;               /* the helper killed it (asked by the library) */
+    psb_stats stats;           /* wall and CPU time, peaks */
+};
+
+/* Decodes a STATUS frame's JSON into *ret. 0, or -1 when malformed. */
+int psb__exit_decode(const char *text, size_t len, struct psb__exit *ret);
+/* The JSON text of a STATUS frame (malloc'd), NULL when out of memory. */
+char *psb__exit_encode(const struct psb__exit *x);
+/* The kind of an error kind's name, or -1 when there is none. */
+int psb__kind_find(const char *name);
+
+#endif /* PSB_BASE_WIRE_H */

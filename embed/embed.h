@@ -1,0 +1,209 @@
+/*
+ * embed/embed.h - the helper executable and the children it forks: the
+ * helper's job loop, spare children (vessels), the child's set-up, files,
+ * reply, and the embedded interpreter.
+ */
+#ifndef PSB_EMBED_EMBED_H
+#define PSB_EMBED_EMBED_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "base/wire.h"
+#include "policy/confine/confine.h"
+#include "policy/request.h"
+
+/* The child's request and reply channel, a socket to the library (stdin/out/err are 0..2). */
+#define PSB__CHILD_RESULT_FD 3
+/* Grace between the interrupt at the deadline and the kill. */
+#define PSB__INTERRUPT_GRACE_MS 400
+
+typedef struct psb__job psb__job;
+
+/* How the helper was started; set once in main(), inherited by every child. */
+struct psb__helper_conf {
+    unsigned layers;           /* PSB_LAYER_* bits in force */
+    unsigned uid, gid;         /* what a root helper's children run as */
+    bool network;              /* sockets allowed, no network namespace */
+    bool scratch_tmpfs;        /* scratch dirs are size-capped tmpfs mounts */
+    uint64_t scratch_mib;      /* tmpfs size for the next spare (the last request's) */
+    json_t *readable_paths;    /* the last request's; spares confine themselves with it */
+    unsigned cgroups;          /* 1 << PSB__CG_* for each controller an execution gets */
+    uint64_t threads;          /* pids.max for the next spare (the last request's) */
+    psb__seccomp_prog seccomp; /* compiled once, loaded by every child */
+};
+extern struct psb__helper_conf psb__helper;
+
+/*
+ * Takes one execution from sock: the child's three channel ends (passed
+ * through, never read) and the CONTROL frame (limits, readable paths: no
+ * tenant data), hands the ends to a spare child and starts its clock. On
+ * success *ret_job owns sock. When it cannot run the execution it sends a
+ * STATUS frame with the error itself and returns 0 with *ret_job NULL.
+ * Returns -1 only when sock is unusable (then it is closed).
+ */
+int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job);
+/* Number of pollfds the job watches (fills fds, at most 2). */
+int psb__job_pollfds(const psb__job *job, struct pollfd *fds);
+/* Handles poll results for the fds from psb__job_pollfds() and timers. */
+void psb__job_step(psb__job *job, const struct pollfd *fds, uint64_t now_ns);
+/* The next time the job needs attention (CLOCK_MONOTONIC ns), or 0. */
+uint64_t psb__job_next_deadline(const psb__job *job);
+/* true once the child is reaped. */
+bool psb__job_done(const psb__job *job);
+/* Sends the STATUS frame (unless the library went away), removes the scratch dir, frees. */
+void psb__job_finish(psb__job *job);
+/* Kills the job's process group (helper shutdown). */
+void psb__job_kill(psb__job *job);
+
+/*
+ * What a child is forked with. It prepares what does not depend on a
+ * request (Python's fork bookkeeping, or a whole cold interpreter), then
+ * waits on ctl_fd for its channels: one byte carrying the request socket
+ * and the stdout and stderr pipes. A spare child waits there until an
+ * execution needs it; it reads its request from the socket itself.
+ */
+typedef struct psb__child_spec {
+    const char *scratch;          /* the execution's scratch dir (cwd) */
+    int ctl_fd;                   /* the channels arrive here */
+    const json_t *readable_paths; /* known: confine fully before the request arrives */
+    const int *keep_fds;          /* read-only files a warm interpreter holds open (sorted) */
+    size_t n_keep_fds;            /* entries in keep_fds */
+} psb__child_spec;
+
+/*
+ * The read-only regular files a warm helper's interpreter holds open (font
+ * files matplotlib keeps, say), sorted: children keep these fd numbers and
+ * close every other inherited fd. Set once by the helper after preloading.
+ */
+extern int psb__keep_fds[64];
+extern size_t psb__n_keep_fds;
+
+/* ---- vessel.c: children forked before their request ---- */
+
+/* A forked child waiting for its channels, with its scratch dir and cgroups. */
+struct psb__vessel {
+    pid_t pid;             /* the child, -1 when none */
+    int pidfd;             /* its pidfd */
+    int ctl;               /* where its channels go */
+    char scratch[4096];    /* its working directory */
+    uint64_t scratch_mib;  /* size of the scratch tmpfs */
+    json_t *confined_for;  /* readable paths it confined itself with, or NULL */
+    struct psb__cgroup cg; /* its cgroups */
+    uint64_t threads;      /* pids.max set on it (0: not yet) */
+};
+
+/* Forks a child that prepares itself and waits for a request. 0, or -1 + msg. */
+int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t scratch_mib,
+                       char *msg, size_t msg_size);
+/*
+ * Hands over a ready spare fit for a request (its tmpfs resized to
+ * scratch_mib, confined for these readable paths); 0, or -1 when none.
+ */
+int psb__vessel_take_spare(struct psb__vessel *v, uint64_t scratch_mib, const json_t *readable);
+/* Kills and reaps a vessel's child and removes its scratch dir and cgroups. */
+void psb__vessel_discard(struct psb__vessel *v);
+/* SCHED_IDLE (idle) or back to SCHED_OTHER for a process (0: the caller). */
+void psb__vessel_set_idle(pid_t pid, bool idle);
+/* Unmounts (if a tmpfs) and removes a scratch dir, whatever its permissions. */
+void psb__remove_tree(const char *dir);
+
+/* Keeps the spares ready: forks at most one per call. */
+void psb__spare_prepare(const char *scratch_root);
+/* Kills and reaps the spare children (helper shutdown). */
+void psb__spare_drop(void);
+/* true if a spare child is ready. */
+bool psb__spare_have(void);
+/* true if fewer spares are ready than the helper keeps. */
+bool psb__spare_missing(void);
+
+/* ---- files.c: files into and out of the scratch dir, in the child ---- */
+
+/* Identity of an input file as the child wrote it. */
+struct psb__input_stat {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+};
+
+/*
+ * Reads one FILE frame per name from sock and writes each into scratch as a
+ * read-only file. *ret_stats (free() it) identifies them. 0, or -1 + msg.
+ */
+int psb__inputs_place(int sock, const char *scratch, const json_t *names, uint64_t deadline,
+                      struct psb__input_stat **ret_stats, size_t *ret_n, char *msg,
+                      size_t msg_size);
+/*
+ * The regular files below scratch, sorted by name, leaving out unchanged
+ * inputs. 0; 1 when they exceed limit_bytes or PSB__MAX_FILES; -1 when
+ * reading failed. Nothing is returned unless 0.
+ */
+int psb__outputs_collect(const char *scratch, const struct psb__input_stat *inputs, size_t n_inputs,
+                         uint64_t limit_bytes, struct psb__file **ret_files, size_t *ret_n);
+/* true while the job's child runs (it has not exited yet). */
+bool psb__job_running(const psb__job *job);
+/* When the last execution ended (CLOCK_MONOTONIC ns). */
+extern uint64_t psb__last_response_ns;
+/*
+ * After an execution ends, spares are refilled only this much later: the
+ * host thread woken by the answer often lands on the helper's CPU, and a
+ * fork (~2 ms of page-table copying that does not yield) right away would
+ * keep it waiting.
+ */
+#define PSB__REFILL_DELAY_NS 1000000u
+
+/* Runs in the forked child: confine, take the request, run the code, reply. Never returns. */
+_Noreturn void psb__child_main(const psb__child_spec *spec);
+
+/* What the child knows of its request beyond the JSON document. */
+struct psb__child_run {
+    const struct psb__request *req;       /* the request */
+    const char *scratch;                  /* its working directory */
+    const struct psb__input_stat *inputs; /* the input files it placed */
+    size_t n_inputs;                      /* entries in inputs */
+};
+
+/*
+ * Writes the child's reply on fd: a REPLY frame {"status", "error",
+ * "figures_truncated"} (kind NULL means ok; messages and tracebacks cut to
+ * fit the library's cap), a RESULT frame (JSON text, "null" on error), one
+ * FIGURE frame per PNG in figures and one FILE frame per file in files.
+ */
+void psb__child_reply(int fd, const char *kind, const char *type, const char *message,
+                      const char *traceback, const char *module, const char *event,
+                      const char *result_json, size_t result_len, const psb__buf *figures,
+                      size_t n_figures, bool figures_truncated, const struct psb__file *files,
+                      size_t n_files);
+
+/*
+ * Warm mode, in the helper: initializes Python (audit hook added first,
+ * dormant), installs the import filter (dormant) and imports the preload
+ * list (comma-separated; NULL = the default set, skipping missing modules).
+ * Returns 0, or -1 with a message in msg.
+ */
+int psb__interp_warm_init(const char *preload, char *msg, size_t msg_size);
+/* Around fork() in the helper: Python's fork bookkeeping when warm. */
+void psb__interp_before_fork(void);
+void psb__interp_after_fork_parent(void);
+/* In the child, once confined: loads the seccomp filter when that layer is on. 0 or -1. */
+int psb__child_load_seccomp(void);
+/*
+ * In the child, before its request: Python's after-fork bookkeeping and the
+ * request-independent resets (warm), or a whole new interpreter (cold).
+ * 0, or -1 with a message.
+ */
+int psb__interp_prepare(char *msg, size_t msg_size);
+/*
+ * In the child: configures and arms the hooks, runs the request's code,
+ * replies on result_fd. seccomp_done: the filter is already loaded.
+ */
+_Noreturn void psb__interp_run(const struct psb__child_run *run, int result_fd, bool seccomp_done);
+
+#endif /* PSB_EMBED_EMBED_H */

@@ -1,0 +1,121 @@
+/*
+ * host/host.h - the library's internal interface (the host process:
+ * multithreaded, never Python, never fork): configurations, options,
+ * outcomes, the verdict on an execution and building its request.
+ */
+#ifndef PSB_HOST_HOST_H
+#define PSB_HOST_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "base/wire.h"
+#include "policy/policy.h"
+
+struct psb_config {
+    psb__policy policy;       /* validated policy (owns its JSON document) */
+    char *helper_path;        /* NULL: $PYSANDBOX_HELPER, install, build path */
+    unsigned max_concurrency; /* executions in flight per sandbox */
+    psb_mode mode;            /* warm (default) or cold */
+    char *preload;            /* comma-separated modules; NULL = default set */
+    unsigned test_layers;     /* diagnostics: layers to turn on (0 = all) */
+};
+
+/* test_layers for "no layer at all" (psb_config_set_diagnostic_layers(0)). */
+#define PSB__LAYERS_NONE 0x100u
+
+struct psb_exec_options {
+    bool has_limit[PSB__LIMIT_COUNT]; /* which limits override the policy */
+    psb__limits limits;               /* units as in psb__limit_key() */
+    bool has_stdin;                   /* stdin data given (may be empty) */
+    psb__buf stdin_data;              /* bytes for the child's stdin */
+    json_t *env;                      /* object NAME -> value, may be NULL */
+    char *prelude;                    /* UTF-8 code or NULL */
+    json_t *import_rules;             /* array of {"module","allow"} or NULL */
+    json_t *inputs;                   /* the `inputs` object or NULL */
+    struct psb__file *files;          /* files placed in the scratch dir */
+    size_t n_files;                   /* entries in files */
+    size_t files_bytes;               /* their total size */
+};
+
+/* A PNG captured from matplotlib. */
+struct psb__figure {
+    char mime[16];   /* "image/png" */
+    unsigned width;  /* pixels */
+    unsigned height; /* pixels */
+    psb__buf data;   /* the encoded image */
+};
+
+struct psb_outcome {
+    bool ok;                     /* status "ok" */
+    psb_error_kind kind;         /* PSB_KIND_NONE when ok */
+    char *type;                  /* Python exception type or NULL */
+    char *message;               /* error message or NULL */
+    char *traceback;             /* formatted user traceback or NULL */
+    char *module;                /* denied module or NULL */
+    char *event;                 /* denied audit event / syscall or NULL */
+    char *result_json;           /* compact JSON of `result` ("null" if none) */
+    psb__buf out, err;           /* captured stdout and stderr bytes */
+    bool out_trunc, err_trunc;   /* a cap cut the stream */
+    psb_stats stats;             /* wall, CPU, peak RSS */
+    struct psb__figure *figures; /* captured figures */
+    size_t n_figures;            /* entries in figures */
+    bool figures_trunc;          /* the figure cap dropped some */
+    struct psb__file *files;     /* files the code wrote in its working directory */
+    size_t n_files;              /* entries in files */
+    char *json;                  /* psb_outcome_json() cache, built on demand */
+};
+
+/* How far the child's reply got, as the library read it. */
+enum psb__reply_state {
+    PSB__REPLY_NONE,      /* no complete REPLY and RESULT frame */
+    PSB__REPLY_COMPLETE,  /* REPLY, RESULT and any figures and files, well-formed */
+    PSB__REPLY_MALFORMED, /* a frame of the wrong type, size or content */
+    PSB__REPLY_TOO_LARGE, /* the result broke its cap */
+};
+
+/* Which details of the child's claim an outcome keeps. */
+enum psb__verdict_detail {
+    PSB__DETAIL_NONE,      /* none: the message is the verdict's */
+    PSB__DETAIL_CLAIM,     /* type, message, traceback, module, event */
+    PSB__DETAIL_TRACEBACK, /* only the traceback (a timeout) */
+    PSB__DETAIL_SIGNAL,    /* none, and the signal name is worth reporting */
+};
+
+/*
+ * The kind of an execution's outcome (PSB_KIND_NONE for ok): the kernel's
+ * facts in x first, then the state of the reply, then claimed_kind (the
+ * child's "error.kind", NULL when it claimed ok), which may only name what
+ * the code could have caused itself. Writes the message for kinds it
+ * decides into msg. Pure.
+ */
+psb_error_kind psb__verdict(const struct psb__exit *x, enum psb__reply_state reply,
+                            const char *claimed_kind, const psb__limits *limits, char *msg,
+                            size_t msg_size, enum psb__verdict_detail *ret_detail);
+/*
+ * Runs one execution over helper, the execution's socket to the helper
+ * (not closed here): hands the child's channels over with the control
+ * part of req, sends req_text (the request), stdin and input files straight
+ * to the child, reads its output under the caps in limits and decides the
+ * outcome. PSB_EHELPER (err->sys_errno ETIMEDOUT for a hung helper) when
+ * the helper died or hung; other errors are the library's own.
+ */
+psb_status psb__exec_run(int helper, const json_t *req, const char *req_text,
+                         const psb_exec_options *options, const psb__limits *limits,
+                         psb_outcome **ret_outcome, psb_error *err);
+/* An outcome with an error of this kind and message; NULL when out of memory. */
+psb_outcome *psb__outcome_error(psb_error_kind kind, const char *message);
+
+/*
+ * Builds the request document for one execution: the policy merged with the
+ * options (options win), the code and prelude, and the limits in force. On
+ * error returns NULL and fills err.
+ */
+json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *options,
+                           const char *code, size_t len, psb__limits *ret_limits, psb_error *err);
+/* Validates code for psb_exec()/prelude: UTF-8, no NUL, size cap. */
+psb_status psb__code_check(const char *code, size_t len, const char *what, psb_error *err);
+
+#endif /* PSB_HOST_HOST_H */
