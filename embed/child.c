@@ -162,25 +162,23 @@ static int fill_stdin(int memfd, bool has_stdin) {
     return 0;
 }
 
-_Noreturn void psb__child_main(const psb__child_spec *spec) {
-    int rfd = PSB__CHILD_RESULT_FD;
+/*
+ * First thing after fork: default signals, its own process group (so the
+ * helper can kill everything it starts), death with the helper, and only
+ * its control socket (returned, above *ret_floor) and the interpreter's
+ * read-only files kept: never another spare's socket. *ret_memfd is the
+ * future stdin, made now so it is charged here and sealed later.
+ */
+static int become_child(const psb__child_spec *spec, pid_t parent, int *ret_floor, int *ret_memfd) {
     sigset_t none;
     sigemptyset(&none);
     for (int sig = 1; sig < NSIG; sig++)
         signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    /* Its own process group, so the helper can kill everything it starts. */
     if (setpgid(0, 0) != 0)
         _exit(PSB__CHILD_SETUP_FAILED);
-    /* If the helper dies, so does the child. */
-    pid_t parent = getppid();
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
         _exit(PSB__CHILD_SETUP_FAILED);
-    /*
-     * From the helper it keeps only its control socket (above the fds the
-     * interpreter must keep) and the interpreter's own read-only files:
-     * never another spare's socket.
-     */
     int floor = spec->n_keep_fds ? spec->keep_fds[spec->n_keep_fds - 1] + 1 : 10;
     floor = floor < 10 ? 10 : floor;
     const int ctl = fcntl(spec->ctl_fd, F_DUPFD_CLOEXEC, floor);
@@ -190,7 +188,92 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     int memfd = memfd_create("psb-stdin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (memfd < 0 || (memfd = move_above(memfd, floor)) < 0)
         spare_failed(ctl, "memfd_create", errno);
+    *ret_floor = floor;
+    *ret_memfd = memfd;
+    return ctl;
+}
 
+/*
+ * Waits on ctl for the channels (the request socket, stdout, stderr) and
+ * puts them at fd 3, 1 and 2. Exits quietly when the helper drops the spare.
+ */
+static void take_channels(int ctl, int floor) {
+    int ch[PSB__CHAN_COUNT];
+    int r = psb__recv_fds(ctl, ch, PSB__CHAN_COUNT, 0);
+    if (r == 1)
+        _exit(0); /* a spare the helper no longer needs */
+    if (r != 0)
+        spare_failed(ctl, "receiving the channels", errno);
+    close(ctl);
+    static const int at[PSB__CHAN_COUNT] = {PSB__CHILD_RESULT_FD, 1, 2};
+    for (int i = 0; i < PSB__CHAN_COUNT; i++)
+        if ((ch[i] = move_above(ch[i], floor)) < 0)
+            _exit(PSB__CHILD_SETUP_FAILED);
+    for (int i = 0; i < PSB__CHAN_COUNT; i++)
+        if (dup2(ch[i], at[i]) < 0) /* clears close-on-exec */
+            _exit(PSB__CHILD_SETUP_FAILED);
+    for (int i = 0; i < PSB__CHAN_COUNT; i++)
+        close(ch[i]);
+}
+
+/*
+ * The request, straight from the library (the helper never sees it):
+ * decoded into *req (borrowing from the document, kept for the process's
+ * life), then stdin into the memfd and the input files into the scratch
+ * dir; confines the child now if it could not before. Fills *run.
+ */
+static void take_request(int rfd, int memfd, const psb__child_spec *spec, pid_t parent,
+                         bool confined, struct psb__request *req, struct psb__child_run *run) {
+    uint32_t type;
+    psb__buf text = {0};
+    json_t *doc = NULL;
+    char bad[160] = "";
+    const char *what = NULL;
+    errno = 0;
+    if (psb__frame_read(rfd, &type, &text, 0, PSB__FRAME_MAX) != 0 || type != PSB__FRAME_REQUEST ||
+        !(doc = json_loadb(text.data, text.len, 0, NULL)))
+        setup_failed(rfd, "receiving the request", errno ? errno : EPROTO);
+    psb__buf_free(&text);
+    if (psb__request_decode(doc, req, bad, sizeof bad) != 0)
+        setup_failed(rfd, bad, EINVAL);
+    if (fill_stdin(memfd, req->has_stdin) != 0)
+        setup_failed(rfd, "receiving stdin", errno ? errno : EPROTO);
+    if (!confined) {
+        if (confine(parent, req->readable_paths, spec->scratch, false, &what) != 0)
+            setup_failed(rfd, what, errno);
+    } else if (!json_equal(req->readable_paths, spec->readable_paths)) {
+        setup_failed(rfd, "confined for other readable paths", EINVAL); /* the helper checks */
+    }
+    struct psb__input_stat *inputs = NULL;
+    size_t n_inputs = 0;
+    if (psb__inputs_place(rfd, spec->scratch, req->files, 0, &inputs, &n_inputs, bad, sizeof bad) !=
+        0)
+        setup_failed(rfd, bad, EPROTO);
+    *run = (struct psb__child_run){
+        .req = req, .scratch = spec->scratch, .inputs = inputs, .n_inputs = n_inputs};
+    /* The request is in: from here on fd 3 only carries the reply out. */
+    if (shutdown(rfd, SHUT_RD) != 0)
+        setup_failed(rfd, "closing the request channel", errno);
+}
+
+/*
+ * Without a pids cgroup, RLIMIT_NPROC caps the tasks of the children's uid:
+ * the dropped uid on a root host, or the host user's uid as counted inside
+ * the helper's user namespace (rlimit counts are per user namespace), so
+ * never the host user's own processes. Shared by all executions. 0: none.
+ */
+static uint64_t nproc_backstop(void) {
+    bool dropped = (psb__helper.layers & PSB_LAYER_UNPRIVILEGED) && getuid() == psb__helper.uid;
+    bool own_userns = (psb__helper.layers & PSB_LAYER_NAMESPACES) && !psb__ns_is_root();
+    bool pids_cg = psb__helper.cgroups & (1u << PSB__CG_PIDS);
+    return !pids_cg && (dropped || own_userns) ? 1024u : 0u;
+}
+
+_Noreturn void psb__child_main(const psb__child_spec *spec) {
+    const int rfd = PSB__CHILD_RESULT_FD;
+    pid_t parent = getppid();
+    int floor, memfd;
+    int ctl = become_child(spec, parent, &floor, &memfd);
     /*
      * Everything that does not depend on the request happens before it comes:
      * the interpreter, and (once the sandbox's readable paths are known) the
@@ -213,57 +296,11 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
         if (psb__hooks_set_paths(spec->readable_paths, spec->scratch) != 0)
             spare_failed(ctl, "resolving the scratch dir", errno);
     }
+    take_channels(ctl, floor);
 
-    /* The channels: the request socket, stdout, stderr. */
-    int ch[3];
-    int r = psb__recv_fds(ctl, ch, 3, 0);
-    if (r == 1)
-        _exit(0); /* a spare the helper no longer needs */
-    if (r != 0)
-        spare_failed(ctl, "receiving the channels", errno);
-    close(ctl);
-    for (int i = 0; i < 3; i++)
-        if ((ch[i] = move_above(ch[i], floor)) < 0)
-            _exit(PSB__CHILD_SETUP_FAILED);
-    for (int i = 0; i < 3; i++)
-        if (dup2(ch[i], i == 0 ? PSB__CHILD_RESULT_FD : i) < 0) /* clears close-on-exec */
-            _exit(PSB__CHILD_SETUP_FAILED);
-    for (int i = 0; i < 3; i++)
-        close(ch[i]);
-
-    /* The request, straight from the library: the helper never sees it. */
-    uint32_t type;
-    psb__buf text = {0};
-    json_t *doc = NULL;
-    struct psb__request req;
-    char bad[160] = "";
-    errno = 0;
-    if (psb__frame_read(rfd, &type, &text, 0, PSB__FRAME_MAX) != 0 || type != PSB__FRAME_REQUEST ||
-        !(doc = json_loadb(text.data, text.len, 0, NULL)))
-        setup_failed(rfd, "receiving the request", errno ? errno : EPROTO);
-    psb__buf_free(&text);
-    if (psb__request_decode(doc, &req, bad, sizeof bad) != 0)
-        setup_failed(rfd, bad, EINVAL);
-    if (fill_stdin(memfd, req.has_stdin) != 0)
-        setup_failed(rfd, "receiving stdin", errno ? errno : EPROTO);
-    const json_t *readable = req.readable_paths;
-    if (!confined) {
-        if (confine(parent, readable, spec->scratch, false, &what) != 0)
-            setup_failed(rfd, what, errno);
-    } else if (!json_equal(readable, spec->readable_paths)) {
-        setup_failed(rfd, "confined for other readable paths", EINVAL); /* the helper checks */
-    }
-    struct psb__child_run run = {.req = &req, .scratch = spec->scratch};
-    struct psb__input_stat *inputs = NULL;
-    size_t n_inputs = 0;
-    if (psb__inputs_place(rfd, spec->scratch, req.files, 0, &inputs, &n_inputs, bad, sizeof bad) !=
-        0)
-        setup_failed(rfd, bad, EPROTO);
-    run.inputs = inputs;
-    run.n_inputs = n_inputs;
-    /* The request is in: from here on fd 3 only carries the reply out. */
-    if (shutdown(rfd, SHUT_RD) != 0)
-        setup_failed(rfd, "closing the request channel", errno);
+    static struct psb__request req;
+    struct psb__child_run run;
+    take_request(rfd, memfd, spec, parent, confined, &req, &run);
     if (close_inherited(spec, 4u, -1) != 0)
         setup_failed(rfd, "closing inherited fds", errno);
     if (chdir(spec->scratch) != 0)
@@ -273,17 +310,7 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
         setup_failed(rfd, "building the environment", ENOMEM);
     environ = envp;
     const char *failed = NULL;
-    /*
-     * Without a pids cgroup, RLIMIT_NPROC caps the tasks of the children's uid:
-     * the dropped uid on a root host, or the host user's uid as counted inside
-     * the helper's user namespace (rlimit counts are per user namespace), so
-     * never the host user's own processes. Shared by all executions.
-     */
-    bool dropped = (psb__helper.layers & PSB_LAYER_UNPRIVILEGED) && getuid() == psb__helper.uid;
-    bool own_userns = (psb__helper.layers & PSB_LAYER_NAMESPACES) && !psb__ns_is_root();
-    bool pids_cg = psb__helper.cgroups & (1u << PSB__CG_PIDS);
-    uint64_t nproc = !pids_cg && (dropped || own_userns) ? 1024u : 0u;
-    if (psb__rlimits_apply(&req.limits, baseline, nproc, &failed) != 0)
+    if (psb__rlimits_apply(&req.limits, baseline, nproc_backstop(), &failed) != 0)
         setup_failed(rfd, failed, errno);
     psb__interp_run(&run, rfd, confined);
 }

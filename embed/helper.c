@@ -154,59 +154,66 @@ static int set_up_confinement(unsigned wanted, unsigned required, char *msg, siz
     return 0;
 }
 
-int main(int argc, char **argv) {
-    int ctl = -1;
-    bool warm = true;
-    const char *preload = NULL;
-    long wanted = PSB_LAYERS_ALL, required = 0;
+/* What the command line asks for (base/wire.h's flags). */
+struct flags {
+    int ctl;             /* the control socket, -1 when the flags are bad */
+    bool warm;           /* preload and fork, or a fresh interpreter per execution */
+    const char *preload; /* comma-separated modules, NULL for the default set */
+    long wanted;         /* layers to turn on */
+    long required;       /* layers the policy requires */
+};
+
+/* Parses the flags into *f and psb__helper. false when they are not the library's. */
+static bool parse_flags(int argc, char **argv, struct flags *f) {
+    *f = (struct flags){.ctl = -1, .warm = true, .wanted = PSB_LAYERS_ALL};
     psb__helper.uid = psb__helper.gid = 65534;
     psb__helper.scratch_mib = 64;
     psb__helper.threads = 64;
     for (int i = 1; i < argc; i++) {
-        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(argv[i], "--control-fd") == 0 && next)
-            ctl = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--cold") == 0)
-            warm = false;
-        else if (strcmp(argv[i], "--warm") == 0)
-            warm = true;
-        else if (strcmp(argv[i], "--network") == 0)
+        const char *arg = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes_value = true;
+        if (strcmp(arg, PSB__FLAG_COLD) == 0 || strcmp(arg, PSB__FLAG_WARM) == 0) {
+            f->warm = strcmp(arg, PSB__FLAG_WARM) == 0;
+            takes_value = false;
+        } else if (strcmp(arg, PSB__FLAG_NETWORK) == 0) {
             psb__helper.network = true;
-        else if (strcmp(argv[i], "--preload") == 0 && next)
-            preload = argv[++i];
-        else if (strcmp(argv[i], "--uid") == 0 && next)
-            psb__helper.uid = (unsigned)strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--gid") == 0 && next)
-            psb__helper.gid = (unsigned)strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--layers") == 0 && next)
-            wanted = parse_layers(argv[++i]);
-        else if (strcmp(argv[i], "--require") == 0 && next)
-            required = parse_layers(argv[++i]);
-        else
-            ctl = -1, i = argc;
+            takes_value = false;
+        } else if (!next) {
+            return false;
+        } else if (strcmp(arg, PSB__FLAG_CONTROL_FD) == 0) {
+            f->ctl = atoi(next);
+        } else if (strcmp(arg, PSB__FLAG_PRELOAD) == 0) {
+            f->preload = next;
+        } else if (strcmp(arg, PSB__FLAG_UID) == 0) {
+            psb__helper.uid = (unsigned)strtoul(next, NULL, 10);
+        } else if (strcmp(arg, PSB__FLAG_GID) == 0) {
+            psb__helper.gid = (unsigned)strtoul(next, NULL, 10);
+        } else if (strcmp(arg, PSB__FLAG_LAYERS) == 0) {
+            f->wanted = parse_layers(next);
+        } else if (strcmp(arg, PSB__FLAG_REQUIRE) == 0) {
+            f->required = parse_layers(next);
+        } else {
+            return false;
+        }
+        i += takes_value;
     }
-    if (wanted < 0 || required < 0 || psb__helper.uid == 0 || psb__helper.gid == 0)
-        ctl = -1;
-    if (ctl < 3) {
-        fprintf(stderr, "pysandbox-helper: internal program of libpysandbox, not for direct use\n");
-        return 2;
-    }
-    /*
-     * Only our channel passes: a host fd without close-on-exec (a shell's
-     * `exec 77<file`, a library that forgot the flag) would otherwise reach
-     * every child, which keeps the interpreter's read-only files.
-     */
+    return f->ctl >= 3 && f->wanted >= 0 && f->required >= 0 && psb__helper.uid != 0 &&
+           psb__helper.gid != 0;
+}
+
+/*
+ * Only our channel passes: a host fd without close-on-exec (a shell's
+ * `exec 77<file`, a library that forgot the flag) would otherwise reach
+ * every child, which keeps the interpreter's read-only files. The channel
+ * becomes fd 3 and the host's stdio /dev/null. Returns fd 3, or -1.
+ */
+static int isolate_fds(int ctl) {
     if (dup2(ctl, 3) != 3 || (ctl != 3 && close(ctl) != 0) ||
         syscall(SYS_close_range, 4u, ~0u, 0u) != 0) {
         fprintf(stderr, "pysandbox-helper: cannot close inherited fds\n");
-        return 2;
+        return -1;
     }
     ctl = 3;
-    signal(SIGPIPE, SIG_IGN);
-    /* Few malloc arenas: each reserves 64 MiB of address space, which counts
-     * against a child's memory limit once it starts threads. */
-    mallopt(M_ARENA_MAX, 2);
-    /* Nothing of the host's stdio stays open in the helper or its children. */
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0)
         fail_start(ctl, "open /dev/null");
@@ -215,129 +222,190 @@ int main(int argc, char **argv) {
     close(devnull);
     if (fcntl(ctl, F_SETFD, FD_CLOEXEC) != 0)
         fail_start(ctl, "control socket");
+    return ctl;
+}
 
+/* Reports why the helper cannot start on ctl (instead of the ready message). */
+static int refuse(int ctl, const char *msg) {
+    (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
+    return 1;
+}
+
+/*
+ * Everything before the first execution: confinement, cgroups, the
+ * read-only file systems, the scratch root (its name in root) and, when
+ * warm, the preloaded interpreter. 0, or 1 once it told the library why not.
+ */
+static int start(const struct flags *f, int ctl, char *root, size_t root_size) {
     char msg[512];
-    if (set_up_confinement((unsigned)wanted, (unsigned)required, msg, sizeof msg) != 0) {
-        (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
-        return 1;
-    }
-
+    if (set_up_confinement((unsigned)f->wanted, (unsigned)f->required, msg, sizeof msg) != 0)
+        return refuse(ctl, msg);
     psb__helper.cgroups = psb__cgroup_init();
-
     /* The scratch root's name carries our pid, so a later helper can tell a
      * killed helper's leftovers from a live one's. */
     sweep_stale_roots();
     /* From here on the host's file systems are read-only in this mount
      * namespace and /tmp is a private tmpfs. */
-    if (psb__helper.scratch_tmpfs) {
-        const char *what = "";
-        if (psb__ns_private_fs(psb__helper.cgroups, &what) != 0) {
-            snprintf(msg, sizeof msg, "cannot make the file systems read-only: %s: %s", what,
-                     strerror(errno));
-            (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
-            return 1;
-        }
+    const char *what = "";
+    if (psb__helper.scratch_tmpfs && psb__ns_private_fs(psb__helper.cgroups, &what) != 0) {
+        snprintf(msg, sizeof msg, "cannot make the file systems read-only: %s: %s", what,
+                 strerror(errno));
+        return refuse(ctl, msg);
     }
-    char root[64];
-    snprintf(root, sizeof root, "/tmp/pysandbox-%d-XXXXXX", (int)getpid());
+    snprintf(root, root_size, "/tmp/pysandbox-%d-XXXXXX", (int)getpid());
     if (!mkdtemp(root))
         fail_start(ctl, "cannot create the scratch root in /tmp");
     chmod(root, 0711);
-
-    if (warm) {
-        /* matplotlib's font cache and config live in the helper's own dir. */
-        char mpl[96];
-        snprintf(mpl, sizeof mpl, "%s/mplconfig", root);
-        if (mkdir(mpl, 0755) != 0 || setenv("MPLCONFIGDIR", mpl, 1) != 0)
-            fail_start(ctl, "cannot create the matplotlib config dir");
-        if (psb__interp_warm_init(preload, msg, sizeof msg) != 0) {
-            (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
-            psb__remove_tree(root);
-            return 1;
-        }
-        note_interpreter_fds(ctl);
+    if (!f->warm)
+        return 0;
+    /* matplotlib's font cache and config live in the helper's own dir. */
+    char mpl[96];
+    snprintf(mpl, sizeof mpl, "%s/mplconfig", root);
+    if (mkdir(mpl, 0755) != 0 || setenv("MPLCONFIGDIR", mpl, 1) != 0)
+        fail_start(ctl, "cannot create the matplotlib config dir");
+    if (psb__interp_warm_init(f->preload, msg, sizeof msg) != 0) {
+        psb__remove_tree(root);
+        return refuse(ctl, msg);
     }
+    note_interpreter_fds(ctl);
+    return 0;
+}
 
-    static psb__job *jobs[MAX_JOBS];
-    static struct pollfd fds[1 + MAX_JOBS * 2];
-    static int first_fd[MAX_JOBS], nfds_of[MAX_JOBS];
-    size_t njobs = 0;
-    if (send(ctl, "psb-ready", 9, MSG_NOSIGNAL) != 9)
-        goto shutdown;
+/* The executions in flight and the pollfds they watch. */
+struct loop {
+    int ctl;                             /* the control socket */
+    const char *root;                    /* the scratch root */
+    psb__job *jobs[MAX_JOBS];            /* running executions */
+    size_t njobs;                        /* entries in jobs */
+    struct pollfd fds[1 + MAX_JOBS * 2]; /* ctl, then each job's */
+    int first_fd[MAX_JOBS];              /* where each job's pollfds start */
+};
 
-    for (;;) {
-        size_t n = 0;
-        fds[n++] = (struct pollfd){.fd = ctl, .events = POLLIN};
-        uint64_t now = psb__now_ns(), next = 0;
-        for (size_t j = 0; j < njobs; j++) {
-            first_fd[j] = (int)n;
-            nfds_of[j] = psb__job_pollfds(jobs[j], &fds[n]);
-            n += (size_t)nfds_of[j];
-            uint64_t d = psb__job_next_deadline(jobs[j]);
-            if (d && (!next || d < next))
-                next = d;
+/* Fills the pollfds; returns their count and the next deadline in *ret_next. */
+static size_t loop_pollfds(struct loop *l, uint64_t now, uint64_t *ret_next) {
+    size_t n = 0;
+    uint64_t next = 0;
+    l->fds[n++] = (struct pollfd){.fd = l->ctl, .events = POLLIN};
+    for (size_t j = 0; j < l->njobs; j++) {
+        l->first_fd[j] = (int)n;
+        n += (size_t)psb__job_pollfds(l->jobs[j], &l->fds[n]);
+        uint64_t d = psb__job_next_deadline(l->jobs[j]);
+        if (d && (!next || d < next))
+            next = d;
+    }
+    /* Wake up for a refill that is waiting out its delay. */
+    uint64_t refill_at = psb__last_response_ns + PSB__REFILL_DELAY_NS;
+    if (psb__spare_missing() && refill_at > now && (!next || refill_at < next))
+        next = refill_at;
+    *ret_next = next;
+    return n;
+}
+
+/* Steps every job and finishes those whose child is reaped. */
+static void loop_step_jobs(struct loop *l, uint64_t now) {
+    for (size_t j = 0; j < l->njobs; j++)
+        psb__job_step(l->jobs[j], &l->fds[l->first_fd[j]], now);
+    for (size_t j = 0; j < l->njobs;) {
+        if (psb__job_done(l->jobs[j])) {
+            psb__job_finish(l->jobs[j]);
+            l->jobs[j] = l->jobs[--l->njobs];
+        } else {
+            j++;
         }
-        /* Wake up for a refill that is waiting out its delay. */
-        uint64_t refill_at = psb__last_response_ns + PSB__REFILL_DELAY_NS;
-        if (psb__spare_missing() && refill_at > now && (!next || refill_at < next))
-            next = refill_at;
+    }
+}
+
+/*
+ * Refills the spares only while no execution waits for its answer (a fork
+ * takes the helper ~2 ms it would otherwise spend replying) and not right
+ * after an answer; with no spare at all, at once.
+ */
+static void loop_refill(struct loop *l) {
+    bool busy = false;
+    for (size_t j = 0; j < l->njobs; j++)
+        busy |= psb__job_running(l->jobs[j]);
+    if (!psb__spare_have() ||
+        (!busy && psb__now_ns() >= psb__last_response_ns + PSB__REFILL_DELAY_NS))
+        psb__spare_prepare(l->root);
+}
+
+/* Takes a new execution's socket from ctl. false when the library went away. */
+static bool loop_accept(struct loop *l) {
+    int fd = -1;
+    int r = psb__recv_fd(l->ctl, &fd);
+    if (r == 1 || r < 0)
+        return false; /* the library closed the sandbox */
+    if (r != 0)
+        return true;
+    psb__job *job = NULL;
+    if (l->njobs == MAX_JOBS)
+        close(fd); /* the library caps concurrency far below this */
+    else if (psb__job_start(fd, l->root, &job) == 0 && job)
+        l->jobs[l->njobs++] = job;
+    /* No spare left: fork one now, while this execution runs. */
+    if (l->njobs < 4 && !psb__spare_have())
+        psb__spare_prepare(l->root);
+    return true;
+}
+
+/* Serves executions until the library closes the control socket. */
+static void serve(struct loop *l) {
+    for (;;) {
+        uint64_t now = psb__now_ns(), next;
+        size_t n = loop_pollfds(l, now, &next);
         int timeout = -1;
         if (next)
             timeout = next <= now ? 0 : (int)((next - now) / 1000000u + 1);
-        int rc = poll(fds, n, timeout);
+        int rc = poll(l->fds, n, timeout);
         if (rc < 0 && errno != EINTR)
-            goto shutdown;
-        now = psb__now_ns();
-        for (size_t j = 0; j < njobs; j++)
-            psb__job_step(jobs[j], &fds[first_fd[j]], now);
-        for (size_t j = 0; j < njobs;) {
-            if (psb__job_done(jobs[j])) {
-                psb__job_finish(jobs[j]);
-                jobs[j] = jobs[--njobs];
-            } else {
-                j++;
-            }
-        }
-        /* Refill the spares only while no execution waits for its answer
-         * (a fork takes the helper ~2 ms it would otherwise spend replying)
-         * and not right after an answer; with no spare at all, at once. */
-        bool busy = false;
-        for (size_t j = 0; j < njobs; j++)
-            busy |= psb__job_running(jobs[j]);
-        if (!psb__spare_have() ||
-            (!busy && psb__now_ns() >= psb__last_response_ns + PSB__REFILL_DELAY_NS))
-            psb__spare_prepare(root);
-        if (rc > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-            int fd = -1;
-            int r = psb__recv_fd(ctl, &fd);
-            if (r == 1 || r < 0)
-                goto shutdown; /* the library closed the sandbox */
-            if (r == 0) {
-                psb__job *job = NULL;
-                if (njobs == MAX_JOBS)
-                    close(fd); /* the library caps concurrency far below this */
-                else if (psb__job_start(fd, root, &job) == 0 && job)
-                    jobs[njobs++] = job;
-                /* No spare left: fork one now, while this execution runs. */
-                if (njobs < 4 && !psb__spare_have())
-                    psb__spare_prepare(root);
-            }
-        }
+            return;
+        loop_step_jobs(l, psb__now_ns());
+        loop_refill(l);
+        if (rc > 0 && (l->fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !loop_accept(l))
+            return;
     }
-shutdown:
+}
+
+/* Kills what still runs, waits for it, and removes the scratch root and cgroups. */
+static void shut_down(struct loop *l) {
     psb__spare_drop();
-    for (size_t j = 0; j < njobs; j++)
-        psb__job_kill(jobs[j]);
-    for (size_t j = 0; j < njobs; j++) {
-        while (!psb__job_done(jobs[j])) {
+    for (size_t j = 0; j < l->njobs; j++)
+        psb__job_kill(l->jobs[j]);
+    for (size_t j = 0; j < l->njobs; j++) {
+        while (!psb__job_done(l->jobs[j])) {
             struct pollfd pf[2];
-            int k = psb__job_pollfds(jobs[j], pf);
+            int k = psb__job_pollfds(l->jobs[j], pf);
             (void)poll(pf, (nfds_t)k, 100);
-            psb__job_step(jobs[j], pf, psb__now_ns());
+            psb__job_step(l->jobs[j], pf, psb__now_ns());
         }
-        psb__job_finish(jobs[j]);
+        psb__job_finish(l->jobs[j]);
     }
-    psb__remove_tree(root);
+    psb__remove_tree(l->root);
     psb__cgroup_fini();
+}
+
+int main(int argc, char **argv) {
+    struct flags f;
+    if (!parse_flags(argc, argv, &f)) {
+        fprintf(stderr, "pysandbox-helper: internal program of libpysandbox, not for direct use\n");
+        return 2;
+    }
+    int ctl = isolate_fds(f.ctl);
+    if (ctl < 0)
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    /* Few malloc arenas: each reserves 64 MiB of address space, which counts
+     * against a child's memory limit once it starts threads. */
+    mallopt(M_ARENA_MAX, 2);
+    char root[64];
+    if (start(&f, ctl, root, sizeof root) != 0)
+        return 1;
+    static struct loop loop;
+    loop.ctl = ctl;
+    loop.root = root;
+    if (send(ctl, PSB__READY_MSG, strlen(PSB__READY_MSG), MSG_NOSIGNAL) ==
+        (ssize_t)strlen(PSB__READY_MSG))
+        serve(&loop);
+    shut_down(&loop);
     return 0;
 }

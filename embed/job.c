@@ -28,8 +28,6 @@
 /* Largest CONTROL frame: limits and the readable paths. */
 #define CONTROL_MAX_BYTES ((uint64_t)1 << 20)
 
-enum { CH_DATA, CH_OUT, CH_ERR, NCH };
-
 struct psb__job {
     int sock;             /* the library's socket for this execution */
     psb__limits limits;   /* from the control frame */
@@ -88,18 +86,68 @@ out:
 }
 
 /* true if the three fds are a socket and two pipes, as the library makes them. */
-static bool channels_valid(const int fds[NCH]) {
+static bool channels_valid(const int fds[PSB__CHAN_COUNT]) {
     struct stat st;
-    if (fstat(fds[CH_DATA], &st) != 0 || !S_ISSOCK(st.st_mode))
+    if (fstat(fds[PSB__CHAN_DATA], &st) != 0 || !S_ISSOCK(st.st_mode))
         return false;
-    for (int i = CH_OUT; i < NCH; i++)
+    for (int i = PSB__CHAN_STDOUT; i < PSB__CHAN_COUNT; i++)
         if (fstat(fds[i], &st) != 0 || !S_ISFIFO(st.st_mode))
             return false;
     return true;
 }
 
+/*
+ * Gives the channels to a spare (or, once, a fresh child if the spare died
+ * while it waited) in cgroups set to the job's limits, and starts the
+ * clock. 0, or -1 with msg and *ret_kind.
+ */
+static int hand_over(psb__job *job, const int ch[PSB__CHAN_COUNT], const char *scratch_root,
+                     const json_t *readable, char *msg, size_t msg_size, psb_error_kind *ret_kind) {
+    struct psb__vessel *v = &job->v;
+    const psb__limits *lim = &job->limits;
+    *ret_kind = PSB_KIND_INTERNAL;
+    for (int attempt = 0;; attempt++) {
+        if ((attempt > 0 || psb__vessel_take_spare(v, psb__helper.scratch_mib, readable) != 0) &&
+            psb__vessel_create(v, scratch_root, psb__helper.scratch_mib, msg, msg_size) != 0)
+            return -1;
+        if (v->cg.path[PSB__CG_PIDS][0] && v->threads != lim->v[PSB__LIMIT_THREADS])
+            (void)psb__cgroup_set_pids_max(&v->cg, lim->v[PSB__LIMIT_THREADS]);
+        if (v->cg.path[PSB__CG_MEMORY][0] &&
+            psb__cgroup_set_memory_max(&v->cg, lim->v[PSB__LIMIT_MEMORY_MIB] << 20) != 0) {
+            /* A spare already past the limit (it cannot be lowered below its usage). */
+            *ret_kind = PSB_KIND_MEMORY_LIMIT;
+            snprintf(msg, msg_size,
+                     "the memory limit of %llu MiB is below what the interpreter needs to start",
+                     (unsigned long long)lim->v[PSB__LIMIT_MEMORY_MIB]);
+            return -1;
+        }
+        psb__vessel_set_idle(v->pid, false);
+        /* Go: the channels, which only the child holds from here on. The clock starts now. */
+        job->start_ns = psb__now_ns();
+        job->deadline_ns = job->start_ns + lim->v[PSB__LIMIT_TIMEOUT_MS] * 1000000u;
+        if (psb__send_fds(v->ctl, ch, PSB__CHAN_COUNT) == 0)
+            return 0;
+        if (attempt == 1) {
+            snprintf(msg, msg_size, "the execution child did not take its channels: %s",
+                     strerror(errno));
+            return -1;
+        }
+        psb__vessel_discard(v);
+    }
+}
+
+/* Makes the next spares fit the last request: scratch size, threads, readable paths. */
+static void note_last_request(const psb__job *job, const json_t *readable) {
+    psb__helper.scratch_mib = job->limits.v[PSB__LIMIT_SCRATCH_MIB];
+    psb__helper.threads = job->limits.v[PSB__LIMIT_THREADS];
+    if (!psb__helper.readable_paths || !json_equal(psb__helper.readable_paths, readable)) {
+        json_decref(psb__helper.readable_paths);
+        psb__helper.readable_paths = json_deep_copy(readable);
+    }
+}
+
 int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
-    int ch[NCH] = {-1, -1, -1};
+    int ch[PSB__CHAN_COUNT] = {-1, -1, -1};
     json_t *readable = NULL;
     psb__job *job = NULL;
     char msg[256];
@@ -110,8 +158,7 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     struct timeval send_timeout = {.tv_sec = 5, .tv_usec = 0};
     (void)setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
     uint64_t deadline = psb__now_ns() + CONTROL_READ_TIMEOUT_NS;
-    int r = psb__recv_fds(sock, ch, NCH, deadline);
-    if (r != 0) {
+    if (psb__recv_fds(sock, ch, PSB__CHAN_COUNT, deadline) != 0) {
         close(sock);
         return -1;
     }
@@ -130,48 +177,12 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
     }
     if (read_control(sock, deadline, &job->limits, &readable, msg, sizeof msg) != 0)
         goto fail;
-    /* What the next spares are made for. */
-    psb__helper.scratch_mib = job->limits.v[PSB__LIMIT_SCRATCH_MIB];
-    psb__helper.threads = job->limits.v[PSB__LIMIT_THREADS];
-    if (!psb__helper.readable_paths || !json_equal(psb__helper.readable_paths, readable)) {
-        json_decref(psb__helper.readable_paths);
-        psb__helper.readable_paths = json_deep_copy(readable);
-    }
-
-    fail_kind = PSB_KIND_INTERNAL;
-    struct psb__vessel *v = &job->v;
-    /* A spare that died while it waited is replaced by a fresh child, once. */
-    for (int attempt = 0;; attempt++) {
-        if ((attempt > 0 || psb__vessel_take_spare(v, psb__helper.scratch_mib, readable) != 0) &&
-            psb__vessel_create(v, scratch_root, psb__helper.scratch_mib, msg, sizeof msg) != 0)
-            goto fail;
-        if (v->cg.path[PSB__CG_PIDS][0] && v->threads != job->limits.v[PSB__LIMIT_THREADS])
-            (void)psb__cgroup_set_pids_max(&v->cg, job->limits.v[PSB__LIMIT_THREADS]);
-        if (v->cg.path[PSB__CG_MEMORY][0] &&
-            psb__cgroup_set_memory_max(&v->cg, job->limits.v[PSB__LIMIT_MEMORY_MIB] << 20) != 0) {
-            /* A spare already past the limit (it cannot be lowered below its usage). */
-            fail_kind = PSB_KIND_MEMORY_LIMIT;
-            snprintf(msg, sizeof msg,
-                     "the memory limit of %llu MiB is below what the interpreter needs to start",
-                     (unsigned long long)job->limits.v[PSB__LIMIT_MEMORY_MIB]);
-            goto fail;
-        }
-        psb__vessel_set_idle(v->pid, false);
-        /* Go: the channels, which only the child holds from here on. The clock starts now. */
-        job->start_ns = psb__now_ns();
-        job->deadline_ns = job->start_ns + job->limits.v[PSB__LIMIT_TIMEOUT_MS] * 1000000u;
-        if (psb__send_fds(v->ctl, ch, NCH) == 0)
-            break;
-        if (attempt == 1) {
-            snprintf(msg, sizeof msg, "the execution child did not take its channels: %s",
-                     strerror(errno));
-            goto fail;
-        }
-        psb__vessel_discard(v);
-    }
-    for (int i = 0; i < NCH; i++)
+    note_last_request(job, readable);
+    if (hand_over(job, ch, scratch_root, readable, msg, sizeof msg, &fail_kind) != 0)
+        goto fail;
+    for (int i = 0; i < PSB__CHAN_COUNT; i++)
         close_fd(&ch[i]);
-    close_fd(&v->ctl);
+    close_fd(&job->v.ctl);
     json_decref(readable);
     fcntl(sock, F_SETFL, O_NONBLOCK);
     *ret_job = job;
@@ -179,7 +190,7 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
 
 fail:
     status_error(sock, fail_kind, msg);
-    for (int i = 0; i < NCH; i++)
+    for (int i = 0; i < PSB__CHAN_COUNT; i++)
         close_fd(&ch[i]);
     json_decref(readable);
     if (job) {

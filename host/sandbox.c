@@ -22,8 +22,6 @@
 
 #include "host/host.h"
 
-/* The helper sends this on the control socket once it is ready. */
-#define READY_MSG "psb-ready"
 /* A warm helper imports numpy, pandas and matplotlib first. */
 #define HELPER_START_TIMEOUT_MS 60000
 /* fd number of the control socket in the helper. */
@@ -167,116 +165,127 @@ static void stop_helper(psb_sandbox *sb, int wait_ms) {
     sb->helper_pid = -1;
 }
 
-/* Starts the helper and waits for its ready message. Caller holds the lock. */
-static psb_status start_helper(psb_sandbox *sb, psb_error *err) {
-    int sv[2] = {-1, -1};
-    psb_status st = PSB_OK;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    bool fa_init = false, attr_init = false;
-    pid_t pid = -1;
-    char fdarg[16], uid[16], gid[16], require[128] = "", layers[128] = "";
+/* The helper's command line (base/wire.h's flags) and the strings it points to. */
+struct helper_argv {
     char *argv[20];
-    int argc = 0;
+    char fd[16], uid[16], gid[16], require[128], layers[128];
+};
+
+/* Appends a comma and s to a list (truncating at size). */
+static void list_add(char *list, size_t size, const char *s) {
+    size_t len = strlen(list);
+    snprintf(list + len, size - len, "%s%s", len ? "," : "", s);
+}
+
+static void helper_argv(const psb_sandbox *sb, struct helper_argv *a) {
     const json_t *doc = sb->policy.doc;
-    size_t i;
+    const json_t *run_as = json_object_get(doc, "run_as");
+    size_t i, n = 0;
     json_t *e;
+    memset(a, 0, sizeof *a);
     json_array_foreach(json_object_get(doc, "require"), i, e) {
-        snprintf(require + strlen(require), sizeof require - strlen(require), "%s%s", i ? "," : "",
-                 json_string_value(e));
+        list_add(a->require, sizeof a->require, json_string_value(e));
     }
     for (unsigned bit = 1; bit <= PSB_LAYERS_ALL; bit <<= 1)
         if (sb->test_layers & bit & PSB_LAYERS_ALL)
-            snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%s",
-                     layers[0] ? "," : "", psb_layer_name(bit));
-    snprintf(uid, sizeof uid, "%lld",
-             (long long)json_integer_value(json_object_get(json_object_get(doc, "run_as"), "uid")));
-    snprintf(gid, sizeof gid, "%lld",
-             (long long)json_integer_value(json_object_get(json_object_get(doc, "run_as"), "gid")));
-    argv[argc++] = sb->helper_path;
-    argv[argc++] = (char *)(uintptr_t) "--control-fd";
-    argv[argc++] = fdarg;
-    argv[argc++] = (char *)(uintptr_t)(sb->mode == PSB_MODE_COLD ? "--cold" : "--warm");
-    if (sb->mode == PSB_MODE_WARM && sb->preload) {
-        argv[argc++] = (char *)(uintptr_t) "--preload";
-        argv[argc++] = sb->preload;
-    }
-    argv[argc++] = (char *)(uintptr_t) "--uid";
-    argv[argc++] = uid;
-    argv[argc++] = (char *)(uintptr_t) "--gid";
-    argv[argc++] = gid;
-    /* The test switch turns layers off on purpose; requirements do not apply then. */
-    if (require[0] && !sb->test_layers) {
-        argv[argc++] = (char *)(uintptr_t) "--require";
-        argv[argc++] = require;
-    }
-    if (sb->test_layers) {
-        argv[argc++] = (char *)(uintptr_t) "--layers";
-        argv[argc++] = layers[0] ? layers : (char *)(uintptr_t) "none";
-    }
+            list_add(a->layers, sizeof a->layers, psb_layer_name(bit));
+    snprintf(a->fd, sizeof a->fd, "%d", HELPER_CONTROL_FD);
+    snprintf(a->uid, sizeof a->uid, "%lld",
+             (long long)json_integer_value(json_object_get(run_as, "uid")));
+    snprintf(a->gid, sizeof a->gid, "%lld",
+             (long long)json_integer_value(json_object_get(run_as, "gid")));
+#define ARG(s) (a->argv[n++] = (char *)(uintptr_t)(s))
+    ARG(sb->helper_path);
+    ARG(PSB__FLAG_CONTROL_FD), ARG(a->fd);
+    ARG(sb->mode == PSB_MODE_COLD ? PSB__FLAG_COLD : PSB__FLAG_WARM);
+    if (sb->mode == PSB_MODE_WARM && sb->preload)
+        ARG(PSB__FLAG_PRELOAD), ARG(sb->preload);
+    ARG(PSB__FLAG_UID), ARG(a->uid);
+    ARG(PSB__FLAG_GID), ARG(a->gid);
+    /* Diagnostics turn layers off on purpose; requirements do not apply then. */
+    if (a->require[0] && !sb->test_layers)
+        ARG(PSB__FLAG_REQUIRE), ARG(a->require);
+    if (sb->test_layers)
+        ARG(PSB__FLAG_LAYERS), ARG(a->layers[0] ? a->layers : "none");
     if (json_is_true(json_object_get(doc, "network")))
-        argv[argc++] = (char *)(uintptr_t) "--network";
-    argv[argc] = NULL;
-    /* A clean environment: the helper's memory is inherited by every child. */
-    char *envp[] = {NULL};
+        ARG(PSB__FLAG_NETWORK);
+#undef ARG
+    a->argv[n] = NULL;
+}
 
-    if (access(sb->helper_path, X_OK) != 0)
-        return psb__err_sys(err, errno, "helper executable '%s' is not usable", sb->helper_path);
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return psb__err_sys(err, errno, "socketpair");
-    snprintf(fdarg, sizeof fdarg, "%d", HELPER_CONTROL_FD);
-    if (posix_spawn_file_actions_init(&fa) != 0 || posix_spawnattr_init(&attr) != 0) {
-        st = psb__err(err, PSB_ENOMEM, "out of memory");
-        goto out;
+/*
+ * Spawns the helper with sock as its only fd beyond stdio (at
+ * HELPER_CONTROL_FD), a clean environment (the helper's memory is
+ * inherited by every child), default signals and a session of its own.
+ */
+static psb_status spawn_helper(const psb_sandbox *sb, int sock, pid_t *ret_pid, psb_error *err) {
+    struct helper_argv a;
+    helper_argv(sb, &a);
+    char *envp[] = {NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    if (posix_spawn_file_actions_init(&fa) != 0)
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    if (posix_spawnattr_init(&attr) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return psb__err(err, PSB_ENOMEM, "out of memory");
     }
-    fa_init = attr_init = true;
+    psb_status st = PSB_OK;
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
     /* dup2 onto fd 3 clears close-on-exec there; every other fd stays closed. */
-    if (posix_spawn_file_actions_adddup2(&fa, sv[1], HELPER_CONTROL_FD) ||
+    if (posix_spawn_file_actions_adddup2(&fa, sock, HELPER_CONTROL_FD) ||
         posix_spawnattr_setsigmask(&attr, &none) || posix_spawnattr_setsigdefault(&attr, &all) ||
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
                                             POSIX_SPAWN_SETSID)) {
         st = psb__err(err, PSB_ENOMEM, "cannot prepare the helper's spawn attributes");
-        goto out;
+    } else {
+        int rc = posix_spawn(ret_pid, sb->helper_path, &fa, &attr, a.argv, envp);
+        if (rc != 0)
+            st = psb__err_sys(err, rc, "cannot start helper '%s'", sb->helper_path);
     }
-    int rc = posix_spawn(&pid, sb->helper_path, &fa, &attr, argv, envp);
-    if (rc != 0) {
-        st = psb__err_sys(err, rc, "cannot start helper '%s'", sb->helper_path);
-        goto out;
-    }
-    close(sv[1]);
-    sv[1] = -1;
-    struct pollfd pfd = {.fd = sv[0], .events = POLLIN};
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return st;
+}
+
+/* Waits for the helper's ready message on sock; its failure text otherwise. */
+static psb_status await_ready(const psb_sandbox *sb, int sock, psb_error *err) {
+    struct pollfd pfd = {.fd = sock, .events = POLLIN};
     int prc;
     do {
         prc = poll(&pfd, 1, HELPER_START_TIMEOUT_MS);
     } while (prc < 0 && errno == EINTR);
     char msg[512] = {0};
-    ssize_t n = prc > 0 ? recv(sv[0], msg, sizeof msg - 1, 0) : -1;
-    if (n < (ssize_t)strlen(READY_MSG) || strncmp(msg, READY_MSG, strlen(READY_MSG)) != 0) {
-        /* The helper reports why it could not start instead of "ready". */
-        st = psb__err(err, PSB_EHELPER, "helper '%s' failed to start%s%s", sb->helper_path,
-                      n > 0 ? ": " : (prc == 0 ? ": no answer in time" : ""), n > 0 ? msg : "");
-        close(sv[0]);
-        sv[0] = -1;
+    ssize_t n = prc > 0 ? recv(sock, msg, sizeof msg - 1, 0) : -1;
+    size_t want = strlen(PSB__READY_MSG);
+    if (n == (ssize_t)want && memcmp(msg, PSB__READY_MSG, want) == 0)
+        return PSB_OK;
+    /* The helper reports why it could not start instead of "ready". */
+    return psb__err(err, PSB_EHELPER, "helper '%s' failed to start%s%s", sb->helper_path,
+                    n > 0 ? ": " : (prc == 0 ? ": no answer in time" : ""), n > 0 ? msg : "");
+}
+
+/* Starts the helper and waits for its ready message. Caller holds the lock. */
+static psb_status start_helper(psb_sandbox *sb, psb_error *err) {
+    int sv[2];
+    pid_t pid = -1;
+    if (access(sb->helper_path, X_OK) != 0)
+        return psb__err_sys(err, errno, "helper executable '%s' is not usable", sb->helper_path);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return psb__err_sys(err, errno, "socketpair");
+    psb_status st = spawn_helper(sb, sv[1], &pid, err);
+    close(sv[1]);
+    if (st == PSB_OK && (st = await_ready(sb, sv[0], err)) != PSB_OK)
         reap_helper(pid, 1000);
-        goto out;
+    if (st != PSB_OK) {
+        close(sv[0]);
+        return st;
     }
     sb->helper_pid = pid;
     sb->ctl_fd = sv[0];
-    sv[0] = -1;
-out:
-    if (fa_init)
-        posix_spawn_file_actions_destroy(&fa);
-    if (attr_init)
-        posix_spawnattr_destroy(&attr);
-    if (sv[0] >= 0)
-        close(sv[0]);
-    if (sv[1] >= 0)
-        close(sv[1]);
-    return st;
+    return PSB_OK;
 }
 
 psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox, psb_error *err) {
