@@ -21,8 +21,6 @@
 
 #include "host/host.h"
 
-/* The REPLY frame is metadata: the child cuts messages and tracebacks to fit. */
-#define REPLY_MAX_BYTES ((uint64_t)256 << 10)
 /* Largest STATUS frame from the helper. */
 #define STATUS_MAX_BYTES ((uint64_t)64 << 10)
 /* Bytes read from one fd per poll round, so no stream starves the others. */
@@ -51,17 +49,16 @@ struct run {
     psb__buf out, err;              /* kept stdout and stderr */
     bool out_trunc, err_trunc;      /* bytes were dropped past the caps */
     struct frame_in in;             /* the frame being read from the data socket */
-    int phase;                      /* 0: want REPLY, 1: want RESULT, 2: figures and files */
+    enum psb__reply_phase phase;    /* which frames may come next */
+    struct psb__reply_count count;  /* figures and files so far, for the caps */
     enum psb__reply_state reply;    /* how far the reply got */
     json_t *claim;                  /* the REPLY document */
     psb__buf result;                /* the RESULT text, checked */
     struct psb__figure *figures;    /* checked PNGs */
     size_t n_figures;               /* entries in figures */
-    uint64_t figure_bytes;          /* their total size */
     bool figures_dropped;           /* a figure was not a PNG */
     struct psb__file *files;        /* the files the child sent */
     size_t n_files;                 /* entries in files */
-    uint64_t file_bytes;            /* their total size */
     const psb_exec_options *inputs; /* what the library sent (unchanged inputs left out) */
     bool kill_sent;                 /* asked the helper to stop the child */
     bool have_exit;                 /* the STATUS frame arrived */
@@ -81,28 +78,6 @@ static void close_fd(int *fd) {
     if (*fd >= 0)
         close(*fd);
     *fd = -1;
-}
-
-/* true if a frame of this type may come next: REPLY, RESULT, then figures and files. */
-static bool frame_expected(const struct run *r, uint32_t type) {
-    if (r->phase == 0)
-        return type == PSB__FRAME_REPLY;
-    if (r->phase == 1)
-        return type == PSB__FRAME_RESULT;
-    return (type == PSB__FRAME_FIGURE && r->n_figures < PSB__MAX_FIGURES) ||
-           (type == PSB__FRAME_FILE && r->n_files < PSB__MAX_FILES);
-}
-
-/* The most bytes the next frame of this (expected) type may hold. */
-static uint64_t frame_cap(const struct run *r, uint32_t type) {
-    const psb__limits *l = r->limits;
-    if (type == PSB__FRAME_REPLY)
-        return REPLY_MAX_BYTES;
-    if (type == PSB__FRAME_RESULT)
-        return l->v[PSB__LIMIT_RESULT_BYTES];
-    if (type == PSB__FRAME_FIGURE)
-        return l->v[PSB__LIMIT_FIGURES_BYTES] - r->figure_bytes;
-    return l->v[PSB__LIMIT_FILES_BYTES] - r->file_bytes + PSB__MAX_FILE_NAME + 1;
 }
 
 /* The reply broke its rules: stop believing it and stop the child. */
@@ -140,15 +115,18 @@ static int take_frame(struct run *r) {
         if (!status || (strcmp(status, "ok") != 0 && strcmp(status, "error") != 0) ||
             (strcmp(status, "error") == 0 && !json_is_string(json_object_get(e, "kind"))))
             return -1;
-        r->phase = 1;
+        r->phase = PSB__PHASE_RESULT;
     } else if (in->type == PSB__FRAME_RESULT) {
         if (!psb__json_text_valid(data, len, RESULT_MAX_DEPTH))
             return -1;
         r->result = in->body;
         in->body = (psb__buf){0};
-        r->phase = 2;
+        r->phase = PSB__PHASE_EXTRAS;
     } else if (in->type == PSB__FRAME_FIGURE) {
         unsigned w, h;
+        /* Every figure frame counts against the caps, kept or not. */
+        r->count.figures++;
+        r->count.figure_bytes += len;
         if (!psb__png_size(data, len, &w, &h)) {
             r->figures_dropped = true; /* not a PNG: never handed on */
             return 0;
@@ -164,13 +142,13 @@ static int take_frame(struct run *r) {
         f->height = h;
         f->data = in->body;
         in->body = (psb__buf){0};
-        r->figure_bytes += len;
     } else if (in->type == PSB__FRAME_FILE) {
         const char *name, *bytes;
         size_t n;
         if (psb__file_frame_parse(&in->body, &name, &bytes, &n) != 0)
             return -1;
-        r->file_bytes += n;
+        r->count.files++; /* every file frame counts, kept or not */
+        r->count.file_bytes += n;
         if (unchanged_input(r, name, bytes, n))
             return 0;
         struct psb__file *grown = realloc(r->files, (r->n_files + 1) * sizeof *grown);
@@ -207,13 +185,11 @@ static void feed(struct run *r, const char *p, size_t n) {
             memcpy(&in->type, in->hdr, 4);
             memcpy(&zero, in->hdr + 4, 4);
             memcpy(&in->len, in->hdr + 8, 8);
-            if (zero != 0 || !frame_expected(r, in->type)) {
-                reject(r, PSB__REPLY_MALFORMED);
-                return;
-            }
-            if (in->len > frame_cap(r, in->type)) {
-                reject(r,
-                       in->type == PSB__FRAME_RESULT ? PSB__REPLY_TOO_LARGE : PSB__REPLY_MALFORMED);
+            enum psb__reply_state no =
+                zero != 0 ? PSB__REPLY_MALFORMED
+                          : psb__frame_admit(r->phase, in->type, in->len, &r->count, r->limits);
+            if (no != PSB__REPLY_NONE) {
+                reject(r, no);
                 return;
             }
             /* Buffered only as it arrives, never sized by the announced length. */
@@ -254,9 +230,9 @@ static void drain(struct run *r, int which) {
         if (n <= 0) {
             if (which == S_DATA) {
                 /* EOF: the reply is whole if it ended between frames, after RESULT. */
-                if (r->reply == PSB__REPLY_NONE && r->phase == 2 && r->in.have == 0)
+                if (r->reply == PSB__REPLY_NONE && r->phase == PSB__PHASE_EXTRAS && r->in.have == 0)
                     r->reply = PSB__REPLY_COMPLETE;
-                else if (r->reply == PSB__REPLY_NONE && r->phase == 2)
+                else if (r->reply == PSB__REPLY_NONE && r->phase == PSB__PHASE_EXTRAS)
                     r->reply = PSB__REPLY_MALFORMED;
             }
             close_fd(&r->fd[which]);
@@ -501,8 +477,9 @@ psb_status psb__exec_run(int helper, const json_t *req, const char *req_text,
         if (r.have_exit && now >= r.exit_ns + DRAIN_AFTER_EXIT_NS) {
             /* Held open past the child's exit (an fd passed away): close by force. */
             if (r.fd[S_DATA] >= 0)
-                reject(&r, r.reply == PSB__REPLY_NONE && r.phase < 2 ? PSB__REPLY_NONE
-                                                                     : PSB__REPLY_MALFORMED);
+                reject(&r, r.reply == PSB__REPLY_NONE && r.phase != PSB__PHASE_EXTRAS
+                               ? PSB__REPLY_NONE
+                               : PSB__REPLY_MALFORMED);
             close_fd(&r.fd[S_OUT]);
             close_fd(&r.fd[S_ERR]);
             break;

@@ -84,6 +84,33 @@ enum psb__verdict_detail {
     PSB__DETAIL_SIGNAL,    /* none, and the signal name is worth reporting */
 };
 
+/* Which frames of the reply may come next. */
+enum psb__reply_phase {
+    PSB__PHASE_REPLY,  /* the REPLY frame */
+    PSB__PHASE_RESULT, /* the RESULT frame */
+    PSB__PHASE_EXTRAS, /* FIGURE and FILE frames, until the child closes the socket */
+};
+
+/* What the reply has brought so far, against the caps. */
+struct psb__reply_count {
+    size_t figures, files;             /* frames taken */
+    uint64_t figure_bytes, file_bytes; /* their payload bytes */
+};
+
+/* The REPLY frame is metadata: the child cuts messages and tracebacks to fit. */
+#define PSB__REPLY_MAX_BYTES ((uint64_t)256 << 10)
+
+/*
+ * Whether the library reads a frame whose header announces type and len,
+ * before reading a byte of it: PSB__REPLY_NONE to read it; MALFORMED for a
+ * frame out of order, past the count caps or over a metadata cap;
+ * TOO_LARGE for a result over result_bytes (an output_limit, not a lie).
+ * Figures share figures_bytes, files files_bytes (plus a name). Pure.
+ */
+enum psb__reply_state psb__frame_admit(enum psb__reply_phase phase, uint32_t type, uint64_t len,
+                                       const struct psb__reply_count *count,
+                                       const psb__limits *limits);
+
 /*
  * The kind of an execution's outcome (PSB_KIND_NONE for ok): the kernel's
  * facts in x first, then the state of the reply, then claimed_kind (the

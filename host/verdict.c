@@ -4,7 +4,8 @@
  * kill, CPU time) and what the child claimed in its reply. The kernel's
  * facts always win; the child's claim decides only between the outcomes
  * its own code could have chosen anyway (ok, exception, a refused import,
- * ...). A pure function, tested in test_core.
+ * ...). Also which frames of a reply the library reads at all. Pure
+ * functions, tested in test_core.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -89,4 +90,22 @@ psb_error_kind psb__verdict(const struct psb__exit *x, enum psb__reply_state rep
         }
     snprintf(msg, msg_size, "the execution sent a malformed reply");
     return PSB_KIND_CRASHED;
+}
+
+enum psb__reply_state psb__frame_admit(enum psb__reply_phase phase, uint32_t type, uint64_t len,
+                                       const struct psb__reply_count *count,
+                                       const psb__limits *limits) {
+    uint64_t cap;
+    if (phase == PSB__PHASE_REPLY && type == PSB__FRAME_REPLY)
+        cap = PSB__REPLY_MAX_BYTES;
+    else if (phase == PSB__PHASE_RESULT && type == PSB__FRAME_RESULT)
+        return len > limits->v[PSB__LIMIT_RESULT_BYTES] ? PSB__REPLY_TOO_LARGE : PSB__REPLY_NONE;
+    else if (phase == PSB__PHASE_EXTRAS && type == PSB__FRAME_FIGURE &&
+             count->figures < PSB__MAX_FIGURES)
+        cap = limits->v[PSB__LIMIT_FIGURES_BYTES] - count->figure_bytes;
+    else if (phase == PSB__PHASE_EXTRAS && type == PSB__FRAME_FILE && count->files < PSB__MAX_FILES)
+        cap = limits->v[PSB__LIMIT_FILES_BYTES] - count->file_bytes + PSB__MAX_FILE_NAME + 1;
+    else
+        return PSB__REPLY_MALFORMED;
+    return len > cap ? PSB__REPLY_MALFORMED : PSB__REPLY_NONE;
 }

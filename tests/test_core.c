@@ -385,6 +385,59 @@ START_TEST(verdict_table) {
 END_TEST
 
 /* STATUS frames survive the trip; garbage is refused. */
+START_TEST(frame_admit_table) {
+    psb__limits l;
+    psb__limits_default(&l);
+    l.v[PSB__LIMIT_RESULT_BYTES] = 100;
+    l.v[PSB__LIMIT_FIGURES_BYTES] = 1000;
+    l.v[PSB__LIMIT_FILES_BYTES] = 2000;
+    const uint64_t name = PSB__MAX_FILE_NAME + 1;
+    static const struct psb__reply_count none = {0};
+    const struct psb__reply_count some = {
+        .figures = 2, .files = 3, .figure_bytes = 900, .file_bytes = 1500};
+    const struct psb__reply_count full = {.figures = PSB__MAX_FIGURES, .files = PSB__MAX_FILES};
+    const struct {
+        enum psb__reply_phase phase;
+        uint32_t type;
+        uint64_t len;
+        const struct psb__reply_count *count;
+        enum psb__reply_state want;
+    } cases[] = {
+        /* Order: REPLY, RESULT, then figures and files; nothing else, nothing twice. */
+        {PSB__PHASE_REPLY, PSB__FRAME_REPLY, 10, &none, PSB__REPLY_NONE},
+        {PSB__PHASE_REPLY, PSB__FRAME_RESULT, 10, &none, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_REPLY, PSB__FRAME_FIGURE, 10, &none, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_RESULT, PSB__FRAME_REPLY, 10, &none, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_RESULT, PSB__FRAME_RESULT, 100, &none, PSB__REPLY_NONE},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_RESULT, 10, &none, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_REPLY, 10, &none, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_STATUS, 10, &none, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_REQUEST, 10, &none, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_EXTRAS, 0x12345678u, 0, &none, PSB__REPLY_MALFORMED},
+        /* Caps: the reply's own; the result's is an output limit. */
+        {PSB__PHASE_REPLY, PSB__FRAME_REPLY, PSB__REPLY_MAX_BYTES, &none, PSB__REPLY_NONE},
+        {PSB__PHASE_REPLY, PSB__FRAME_REPLY, PSB__REPLY_MAX_BYTES + 1, &none, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_RESULT, PSB__FRAME_RESULT, 101, &none, PSB__REPLY_TOO_LARGE},
+        {PSB__PHASE_RESULT, PSB__FRAME_RESULT, UINT64_MAX, &none, PSB__REPLY_TOO_LARGE},
+        /* Figures and files share their byte caps across frames. */
+        {PSB__PHASE_EXTRAS, PSB__FRAME_FIGURE, 1000, &none, PSB__REPLY_NONE},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_FIGURE, 100, &some, PSB__REPLY_NONE},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_FIGURE, 101, &some, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_FILE, 2000 + name, &none, PSB__REPLY_NONE},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_FILE, 500 + name, &some, PSB__REPLY_NONE},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_FILE, 501 + name, &some, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_FILE, UINT64_MAX, &none, PSB__REPLY_MALFORMED},
+        /* And their counts. */
+        {PSB__PHASE_EXTRAS, PSB__FRAME_FIGURE, 1, &full, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_FILE, 1, &full, PSB__REPLY_MALFORMED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_msg(psb__frame_admit(cases[i].phase, cases[i].type, cases[i].len, cases[i].count,
+                                       &l) == cases[i].want,
+                      "case %zu", i);
+}
+END_TEST
+
 START_TEST(status_roundtrip) {
     struct psb__exit x = {.code = 3, .signal = 0, .timed_out = true, .oom = true, .killed = true};
     x.stats = (psb_stats){.wall_ms = 11, .cpu_ms = 7, .peak_rss_kib = 5, .peak_memory_kib = 9};
@@ -455,6 +508,7 @@ int main(void) {
     tcase_add_test(tc, json_text_valid_cases);
     tcase_add_test(tc, png_size_checks);
     tcase_add_test(tc, verdict_table);
+    tcase_add_test(tc, frame_admit_table);
     tcase_add_test(tc, status_roundtrip);
     tcase_add_test(tc, fds_pass_exact_count);
     suite_add_tcase(s, tc);
