@@ -156,10 +156,39 @@ int psb__file_frame_parse(const psb__buf *payload, const char **ret_name, const 
 
 /* ---- the reply (REPLY frame, child -> library) ---- */
 
-#define PSB__KEY_STATUS "status" /* "ok" or "error" */
-#define PSB__KEY_ERROR "error"   /* {"kind", "type", "message", ...} or null */
-#define PSB__KEY_KIND "kind"     /* an error kind's name (psb_error_kind_name) */
-#define PSB__KEY_FIGURES_TRUNCATED "figures_truncated" /* bool */
+#define PSB__KEY_STATUS "status"                       /* "ok" or "error" */
+#define PSB__KEY_ERROR "error"                         /* the error's members, when "error" */
+#define PSB__KEY_KIND "kind"                           /* its kind's name (psb_error_kind_name) */
+#define PSB__KEY_TYPE "type"                           /* the Python exception type */
+#define PSB__KEY_MESSAGE "message"                     /* its message */
+#define PSB__KEY_TRACEBACK "traceback"                 /* the user's traceback */
+#define PSB__KEY_MODULE "module"                       /* a refused import */
+#define PSB__KEY_EVENT "event"                         /* a refused audit event or syscall */
+#define PSB__KEY_FIGURES_TRUNCATED "figures_truncated" /* bool: the figure cap dropped some */
+
+/*
+ * What a child claims in its REPLY frame, decoded. Untrusted: the library
+ * believes only what psb__verdict() lets it. Strings borrow from the
+ * document psb__claim_decode() returns.
+ */
+struct psb__claim {
+    bool ok;          /* status "ok" */
+    const char *kind; /* the error's kind name; NULL when ok */
+    const char *type; /* NULL when absent, for each of these */
+    const char *message;
+    const char *traceback;
+    const char *module;
+    const char *event;
+    bool figures_truncated; /* the child's figure cap dropped some */
+};
+
+/*
+ * Decodes a REPLY frame's JSON: status "ok", or "error" with an object
+ * holding a string kind; the other members strings when present. On
+ * success *ret_doc holds the document (json_decref it) and 0 is returned;
+ * -1 when malformed.
+ */
+int psb__claim_decode(const char *text, size_t len, json_t **ret_doc, struct psb__claim *ret);
 
 /* ---- STATUS frame (status.c), helper -> library ---- */
 
@@ -183,7 +212,5 @@ struct psb__exit {
 int psb__exit_decode(const char *text, size_t len, struct psb__exit *ret);
 /* The JSON text of a STATUS frame (malloc'd), NULL when out of memory. */
 char *psb__exit_encode(const struct psb__exit *x);
-/* The kind of an error kind's name, or -1 when there is none. */
-int psb__kind_find(const char *name);
 
 #endif /* PSB_BASE_WIRE_H */

@@ -43,15 +43,16 @@ void psb__child_reply(int fd, const char *kind, const char *type, const char *me
                       size_t n_files) {
     json_t *reply;
     if (!kind)
-        reply = json_pack("{s:s}", "status", "ok");
+        reply = json_pack("{s:s}", PSB__KEY_STATUS, "ok");
     else
-        reply = json_pack("{s:s,s:{s:s,s:o*,s:o*,s:o*,s:o*,s:o*}}", "status", "error", "error",
-                          "kind", kind, "type", cut(type, 256, false), "message",
-                          cut(message, MESSAGE_MAX_BYTES, false), "traceback",
-                          cut(traceback, TRACEBACK_MAX_BYTES, true), "module",
-                          cut(module, 256, false), "event", cut(event, 256, false));
+        reply =
+            json_pack("{s:s,s:{s:s,s:o*,s:o*,s:o*,s:o*,s:o*}}", PSB__KEY_STATUS, "error",
+                      PSB__KEY_ERROR, PSB__KEY_KIND, kind, PSB__KEY_TYPE, cut(type, 256, false),
+                      PSB__KEY_MESSAGE, cut(message, MESSAGE_MAX_BYTES, false), PSB__KEY_TRACEBACK,
+                      cut(traceback, TRACEBACK_MAX_BYTES, true), PSB__KEY_MODULE,
+                      cut(module, 256, false), PSB__KEY_EVENT, cut(event, 256, false));
     if (reply && figures_truncated)
-        json_object_set_new(reply, "figures_truncated", json_true());
+        json_object_set_new(reply, PSB__KEY_FIGURES_TRUNCATED, json_true());
     char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
     json_decref(reply);
     if (!text) {

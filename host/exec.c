@@ -52,7 +52,8 @@ struct run {
     enum psb__reply_phase phase;    /* which frames may come next */
     struct psb__reply_count count;  /* figures and files so far, for the caps */
     enum psb__reply_state reply;    /* how far the reply got */
-    json_t *claim;                  /* the REPLY document */
+    json_t *claim_doc;              /* the REPLY document */
+    struct psb__claim claim;        /* what it says */
     psb__buf result;                /* the RESULT text, checked */
     struct psb__figure *figures;    /* checked PNGs */
     size_t n_figures;               /* entries in figures */
@@ -109,11 +110,7 @@ static int take_frame(struct run *r) {
     const char *data = in->body.data ? in->body.data : "";
     size_t len = in->body.len;
     if (in->type == PSB__FRAME_REPLY) {
-        r->claim = json_loadb(data, len, 0, NULL);
-        const char *status = json_string_value(json_object_get(r->claim, "status"));
-        const json_t *e = json_object_get(r->claim, "error");
-        if (!status || (strcmp(status, "ok") != 0 && strcmp(status, "error") != 0) ||
-            (strcmp(status, "error") == 0 && !json_is_string(json_object_get(e, "kind"))))
+        if (psb__claim_decode(data, len, &r->claim_doc, &r->claim) != 0)
             return -1;
         r->phase = PSB__PHASE_RESULT;
     } else if (in->type == PSB__FRAME_RESULT) {
@@ -340,8 +337,9 @@ static int send_request(struct run *r, const char *text, const psb_exec_options 
 
 /* Hands the child's ends of the channels and the control frame to the helper. */
 static int hand_over(int helper, const json_t *req, int child_ends[3]) {
-    json_t *control = json_pack("{s:O,s:O}", "limits", json_object_get(req, "limits"),
-                                "readable_paths", json_object_get(req, "readable_paths"));
+    json_t *control =
+        json_pack("{s:O,s:O}", PSB__KEY_LIMITS, json_object_get(req, PSB__KEY_LIMITS),
+                  PSB__KEY_READABLE_PATHS, json_object_get(req, PSB__KEY_READABLE_PATHS));
     char *text = control ? json_dumps(control, JSON_COMPACT) : NULL;
     json_decref(control);
     int rc = text && psb__send_fds(helper, child_ends, 3) == 0 &&
@@ -360,20 +358,17 @@ static void run_free(struct run *r) {
     psb__buf_free(&r->err);
     psb__buf_free(&r->in.body);
     psb__buf_free(&r->result);
-    json_decref(r->claim);
+    json_decref(r->claim_doc);
     for (size_t i = 0; i < r->n_figures; i++)
         psb__buf_free(&r->figures[i].data);
     free(r->figures);
     psb__files_free(r->files, r->n_files);
 }
 
-/* strdup of a string member of the claim's error, cut to max bytes; NULL when absent. */
-static char *claim_member(const json_t *claim, const char *key, bool *failed) {
-    const char *s = json_string_value(json_object_get(json_object_get(claim, "error"), key));
-    if (!s)
-        return NULL;
-    char *copy = strdup(s);
-    if (!copy)
+/* A copy of a member of the claim; NULL when absent, *failed when out of memory. */
+static char *claim_copy(const char *s, bool *failed) {
+    char *copy = s ? strdup(s) : NULL;
+    if (s && !copy)
         *failed = true;
     return copy;
 }
@@ -385,25 +380,19 @@ static psb_outcome *build_outcome(struct run *r) {
         return NULL;
     char msg[320];
     enum psb__verdict_detail detail;
-    const char *status = json_string_value(json_object_get(r->claim, "status"));
-    const char *claimed =
-        status && strcmp(status, "ok") == 0
-            ? NULL
-            : json_string_value(json_object_get(json_object_get(r->claim, "error"), "kind"));
-    if (r->reply == PSB__REPLY_COMPLETE && !claimed && (!status || strcmp(status, "ok") != 0))
-        r->reply = PSB__REPLY_MALFORMED;
-    o->kind = psb__verdict(&r->exit, r->reply, claimed, r->limits, msg, sizeof msg, &detail);
+    const struct psb__claim *c = &r->claim;
+    o->kind = psb__verdict(&r->exit, r->reply, c->kind, r->limits, msg, sizeof msg, &detail);
     o->ok = o->kind == PSB_KIND_NONE;
     bool failed = false;
     if (detail == PSB__DETAIL_CLAIM) {
-        o->type = claim_member(r->claim, "type", &failed);
-        o->message = claim_member(r->claim, "message", &failed);
-        o->traceback = claim_member(r->claim, "traceback", &failed);
-        o->module = claim_member(r->claim, "module", &failed);
-        o->event = claim_member(r->claim, "event", &failed);
+        o->type = claim_copy(c->type, &failed);
+        o->message = claim_copy(c->message, &failed);
+        o->traceback = claim_copy(c->traceback, &failed);
+        o->module = claim_copy(c->module, &failed);
+        o->event = claim_copy(c->event, &failed);
     } else if (!o->ok) {
         if (detail == PSB__DETAIL_TRACEBACK)
-            o->traceback = claim_member(r->claim, "traceback", &failed);
+            o->traceback = claim_copy(c->traceback, &failed);
         if (!(o->message = strdup(msg)))
             failed = true;
     }
@@ -424,8 +413,7 @@ static psb_outcome *build_outcome(struct run *r) {
         r->figures = NULL;
         r->files = NULL;
         r->n_figures = r->n_files = 0;
-        o->figures_trunc =
-            r->figures_dropped || json_is_true(json_object_get(r->claim, "figures_truncated"));
+        o->figures_trunc = r->figures_dropped || c->figures_truncated;
     }
     if (failed) {
         psb_outcome_free(o);

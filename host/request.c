@@ -53,23 +53,25 @@ json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *o,
         }
         json_array_extend(rules, o->import_rules);
     }
-    imports = json_pack("{s:O,s:O}", "default_allow", json_object_get(pol_imports, "default_allow"),
-                        "rules", rules);
+    imports = json_pack("{s:O,s:O}", PSB__KEY_DEFAULT_ALLOW,
+                        json_object_get(pol_imports, "default_allow"), PSB__KEY_RULES, rules);
     if (!limits || !env || !imports)
         goto nomem;
-    req = json_pack("{s:s%,s:s?,s:O?,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:b}", "code", code ? code : "",
-                    len, "prelude", o ? o->prelude : NULL, "inputs", o ? o->inputs : NULL, "limits",
-                    limits, "env", env, "imports", imports, "denied_events",
-                    json_object_get(pol, "denied_events"), "user_denied_events",
-                    json_object_get(pol, "user_denied_events"), "readable_paths",
-                    json_object_get(pol, "readable_paths"), "network",
-                    json_object_get(pol, "network"), "has_stdin", o && o->has_stdin);
+    /* The policy document's keys on the right, the wire's on the left. */
+    req = json_pack("{s:s%,s:s?,s:O?,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:b}", PSB__KEY_CODE,
+                    code ? code : "", len, PSB__KEY_PRELUDE, o ? o->prelude : NULL, PSB__KEY_INPUTS,
+                    o ? o->inputs : NULL, PSB__KEY_LIMITS, limits, PSB__KEY_ENV, env,
+                    PSB__KEY_IMPORTS, imports, PSB__KEY_DENIED_EVENTS,
+                    json_object_get(pol, "denied_events"), PSB__KEY_USER_DENIED_EVENTS,
+                    json_object_get(pol, "user_denied_events"), PSB__KEY_READABLE_PATHS,
+                    json_object_get(pol, "readable_paths"), PSB__KEY_NETWORK,
+                    json_object_get(pol, "network"), PSB__KEY_HAS_STDIN, o && o->has_stdin);
     if (!req)
         goto nomem;
     json_t *names = json_array();
     for (size_t k = 0; names && o && k < o->n_files; k++)
         json_array_append_new(names, json_string(o->files[k].name));
-    if (!names || json_object_set_new(req, "files", names) != 0) {
+    if (!names || json_object_set_new(req, PSB__KEY_FILES, names) != 0) {
         json_decref(req);
         req = NULL;
         goto nomem;

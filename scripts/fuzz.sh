@@ -10,7 +10,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
 seconds="${FUZZ_SECONDS:-60}"
 artifacts="${FUZZ_ARTIFACTS:-$build/artifacts}"
-all=(json_check status request policy frames)
+all=(json_check status request policy frames claim)
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else

@@ -438,6 +438,41 @@ START_TEST(frame_admit_table) {
 }
 END_TEST
 
+START_TEST(claim_decode_table) {
+    static const struct {
+        const char *text;
+        int rc;           /* what psb__claim_decode returns */
+        const char *kind; /* the kind, when it decodes */
+    } cases[] = {
+        {"{\"status\":\"ok\"}", 0, NULL},
+        {"{\"status\":\"ok\",\"error\":{\"kind\":\"timeout\"}}", 0, NULL},
+        {"{\"status\":\"error\",\"error\":{\"kind\":\"exception\",\"type\":\"E\"}}", 0,
+         "exception"},
+        {"{\"status\":\"error\",\"error\":{\"kind\":\"denied\",\"event\":null}}", 0, "denied"},
+        {"{\"status\":\"error\"}", -1, NULL},
+        {"{\"status\":\"error\",\"error\":{}}", -1, NULL},
+        {"{\"status\":\"error\",\"error\":{\"kind\":3}}", -1, NULL},
+        {"{\"status\":\"error\",\"error\":{\"kind\":\"x\",\"message\":[1]}}", -1, NULL},
+        {"{\"status\":\"fine\"}", -1, NULL},
+        {"{\"status\":\"ok\",\"figures_truncated\":1}", -1, NULL},
+        {"{}", -1, NULL},
+        {"[\"ok\"]", -1, NULL},
+        {"not json", -1, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *doc = NULL;
+        struct psb__claim c;
+        int rc = psb__claim_decode(cases[i].text, strlen(cases[i].text), &doc, &c);
+        ck_assert_msg(rc == cases[i].rc, "case %zu: %s", i, cases[i].text);
+        if (rc == 0) {
+            ck_assert_msg(c.ok == !cases[i].kind, "case %zu", i);
+            ck_assert(cases[i].kind ? c.kind && strcmp(c.kind, cases[i].kind) == 0 : !c.kind);
+            json_decref(doc);
+        }
+    }
+}
+END_TEST
+
 START_TEST(status_roundtrip) {
     struct psb__exit x = {.code = 3, .signal = 0, .timed_out = true, .oom = true, .killed = true};
     x.stats = (psb_stats){.wall_ms = 11, .cpu_ms = 7, .peak_rss_kib = 5, .peak_memory_kib = 9};
@@ -509,6 +544,7 @@ int main(void) {
     tcase_add_test(tc, png_size_checks);
     tcase_add_test(tc, verdict_table);
     tcase_add_test(tc, frame_admit_table);
+    tcase_add_test(tc, claim_decode_table);
     tcase_add_test(tc, status_roundtrip);
     tcase_add_test(tc, fds_pass_exact_count);
     suite_add_tcase(s, tc);
