@@ -27,6 +27,8 @@ psb_status psb__err(psb_error *err, psb_status code, const char *fmt, ...)
 /* Same, recording errno_value as sys_errno and appending strerror(). */
 psb_status psb__err_sys(psb_error *err, int errno_value, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The kind a name stands for (psb_error_kind_name's inverse), or -1. */
+int psb__kind_find(const char *name);
 /* Clears err to "no error". NULL is a no-op. */
 void psb__err_clear(psb_error *err);
 

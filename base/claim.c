@@ -24,9 +24,9 @@ int psb__claim_decode(const char *text, size_t len, json_t **ret_doc, struct psb
     struct psb__claim c = {.ok = status && strcmp(status, "ok") == 0};
     bool bad = !json_is_object(doc) || !status || (trunc && !json_is_boolean(trunc));
     if (!bad && !c.ok) {
-        bad = strcmp(status, "error") != 0 || !json_is_object(e) ||
-              !json_is_string(json_object_get(e, PSB__KEY_KIND));
-        c.kind = json_string_value(json_object_get(e, PSB__KEY_KIND));
+        int kind = psb__kind_find(json_string_value(json_object_get(e, PSB__KEY_KIND)));
+        bad = strcmp(status, "error") != 0 || !json_is_object(e) || kind <= PSB_KIND_NONE;
+        c.kind = kind > PSB_KIND_NONE ? (psb_error_kind)kind : PSB_KIND_INTERNAL;
         c.type = member(e, PSB__KEY_TYPE, &bad);
         c.message = member(e, PSB__KEY_MESSAGE, &bad);
         c.traceback = member(e, PSB__KEY_TRACEBACK, &bad);

@@ -32,6 +32,13 @@ const char *psb_error_kind_name(psb_error_kind kind) {
     return kind_names[kind];
 }
 
+int psb__kind_find(const char *name) {
+    for (int k = 0; name && k < PSB__KIND_COUNT; k++)
+        if (strcmp(name, kind_names[k]) == 0)
+            return k;
+    return -1;
+}
+
 void psb__err_clear(psb_error *err) {
     if (!err)
         return;

@@ -66,10 +66,8 @@ int psb__exit_decode(const char *text, size_t len, struct psb__exit *ret) {
     if (error) {
         const char *kind = json_string_value(json_object_get(error, "kind"));
         const char *message = json_string_value(json_object_get(error, "message"));
-        ret->error_kind = PSB_KIND_INTERNAL;
-        for (int k = 1; kind && k < PSB__KIND_COUNT; k++)
-            if (strcmp(kind, psb_error_kind_name((psb_error_kind)k)) == 0)
-                ret->error_kind = (psb_error_kind)k;
+        int k = psb__kind_find(kind);
+        ret->error_kind = k > PSB_KIND_NONE ? (psb_error_kind)k : PSB_KIND_INTERNAL;
         snprintf(ret->error_message, sizeof ret->error_message, "%s",
                  message ? message : "the helper could not run the execution");
         ret->error_message[utf8_prefix(ret->error_message, sizeof ret->error_message)] = '\0';

@@ -172,9 +172,9 @@ int psb__file_frame_parse(const psb__buf *payload, const char **ret_name, const 
  * document psb__claim_decode() returns.
  */
 struct psb__claim {
-    bool ok;          /* status "ok" */
-    const char *kind; /* the error's kind name; NULL when ok */
-    const char *type; /* NULL when absent, for each of these */
+    bool ok;             /* status "ok" */
+    psb_error_kind kind; /* the error's kind; PSB_KIND_NONE when ok */
+    const char *type;    /* NULL when absent, for each of these */
     const char *message;
     const char *traceback;
     const char *module;
@@ -182,9 +182,9 @@ struct psb__claim {
     bool figures_truncated; /* the child's figure cap dropped some */
 };
 
-/*
- * Decodes a REPLY frame's JSON: status "ok", or "error" with an object
- * holding a string kind; the other members strings when present. On
+/* * Decodes a REPLY frame's JSON: status "ok", or "error" with an object
+ * holding the name of a kind other than none; the other members strings
+ * when present. On
  * success *ret_doc holds the document (json_decref it) and 0 is returned;
  * -1 when malformed.
  */

@@ -172,11 +172,11 @@ struct psb__child_run {
 
 /*
  * Writes the child's reply on fd: a REPLY frame {"status", "error",
- * "figures_truncated"} (kind NULL means ok; messages and tracebacks cut to
+ * "figures_truncated"} (PSB_KIND_NONE means ok; messages and tracebacks cut to
  * fit the library's cap), a RESULT frame (JSON text, "null" on error), one
  * FIGURE frame per PNG in figures and one FILE frame per file in files.
  */
-void psb__child_reply(int fd, const char *kind, const char *type, const char *message,
+void psb__child_reply(int fd, psb_error_kind kind, const char *type, const char *message,
                       const char *traceback, const char *module, const char *event,
                       const char *result_json, size_t result_len, const psb__buf *figures,
                       size_t n_figures, bool figures_truncated, const struct psb__file *files,

@@ -49,7 +49,8 @@ static _Noreturn void fatal(int fd, const char *what) {
     const char *detail = s ? PyUnicode_AsUTF8(s) : NULL;
     snprintf(msg, sizeof msg, "sandbox set-up failed: %s%s%s", what, detail ? ": " : "",
              detail ? detail : "");
-    psb__child_reply(fd, "internal", NULL, msg, NULL, NULL, NULL, NULL, 0, NULL, 0, false, NULL, 0);
+    psb__child_reply(fd, PSB_KIND_INTERNAL, NULL, msg, NULL, NULL, NULL, NULL, 0, NULL, 0, false,
+                     NULL, 0);
     _exit(PSB__CHILD_SETUP_FAILED);
 }
 
@@ -90,11 +91,11 @@ static PyStatus init_python(void) {
 }
 
 /* Kind of an uncaught exception, and the denied module/event if ours. */
-static const char *classify(PyObject *exc, const char **ret_module, const char **ret_event) {
+static psb_error_kind classify(PyObject *exc, const char **ret_module, const char **ret_event) {
     const psb__denial *d = psb__hooks_last_denial();
     *ret_module = *ret_event = NULL;
     if (PyErr_GivenExceptionMatches(exc, PyExc_MemoryError))
-        return "memory_limit";
+        return PSB_KIND_MEMORY_LIMIT;
     /* A syscall the seccomp filter refused surfaces as OSError(EPERM). */
     const char *sys = psb__seccomp_last_denied();
     if (sys && PyErr_GivenExceptionMatches(exc, PyExc_OSError)) {
@@ -106,25 +107,25 @@ static const char *classify(PyObject *exc, const char **ret_module, const char *
             static char event[80];
             snprintf(event, sizeof event, "syscall:%s", sys);
             *ret_event = event;
-            return "denied";
+            return PSB_KIND_DENIED;
         }
     }
-    if (d->kind[0]) {
+    if (d->kind != PSB_KIND_NONE) {
         PyObject *s = PyObject_Str(exc);
         const char *text = s ? PyUnicode_AsUTF8(s) : NULL;
         bool ours = text && strcmp(text, d->message) == 0;
         Py_XDECREF(s);
         PyErr_Clear();
-        if (ours && strcmp(d->kind, "import_denied") == 0) {
+        if (ours && d->kind == PSB_KIND_IMPORT_DENIED) {
             *ret_module = d->name;
-            return "import_denied";
+            return PSB_KIND_IMPORT_DENIED;
         }
         if (ours) {
             *ret_event = d->name;
-            return "denied";
+            return PSB_KIND_DENIED;
         }
     }
-    return "exception";
+    return PSB_KIND_EXCEPTION;
 }
 
 /* The execution being run (for limits quoted in messages, and its files). */
@@ -178,7 +179,7 @@ static void gather(struct extras *x) {
 }
 
 /* Sends the reply with the extras, and exits. */
-static _Noreturn void reply_and_exit(int fd, const char *kind, const char *type,
+static _Noreturn void reply_and_exit(int fd, psb_error_kind kind, const char *type,
                                      const char *message, const char *tb, const char *module,
                                      const char *event, const char *result, size_t result_len,
                                      bool with_extras) {
@@ -189,14 +190,14 @@ static _Noreturn void reply_and_exit(int fd, const char *kind, const char *type,
     } else {
         memset(&x, 0, sizeof x);
     }
-    if (x.files_over != 0 && (!kind || strcmp(kind, "exception") == 0)) {
+    if (x.files_over != 0 && (kind == PSB_KIND_NONE || kind == PSB_KIND_EXCEPTION)) {
         snprintf(msg, sizeof msg,
                  x.files_over > 0 ? "the files written in the working directory exceed the limit "
                                     "of %llu bytes or %d files"
                                   : "reading the files written in the working directory failed "
                                     "(limit %llu bytes, %d files)",
                  (unsigned long long)request_limit(PSB__LIMIT_FILES_BYTES), PSB__MAX_FILES);
-        kind = x.files_over > 0 ? "output_limit" : "internal";
+        kind = x.files_over > 0 ? PSB_KIND_OUTPUT_LIMIT : PSB_KIND_INTERNAL;
         type = tb = module = event = NULL;
         message = msg;
     }
@@ -205,10 +206,11 @@ static _Noreturn void reply_and_exit(int fd, const char *kind, const char *type,
     _exit(0);
 }
 
-static _Noreturn void report_exception(int fd, PyObject *support_mod, const char *kind) {
+/* Replies with the raised exception; kind PSB_KIND_NONE: classify it. */
+static _Noreturn void report_exception(int fd, PyObject *support_mod, psb_error_kind kind) {
     PyObject *exc = take_exception();
     const char *module = NULL, *event = NULL;
-    if (!kind)
+    if (kind == PSB_KIND_NONE)
         kind = classify(exc, &module, &event);
     PyObject *fmt = PyObject_CallMethod(support_mod, "format_exception", "O", exc);
     const char *type = NULL, *message = NULL, *tb = NULL;
@@ -223,7 +225,7 @@ static _Noreturn void report_exception(int fd, PyObject *support_mod, const char
         message = "(the exception could not be formatted)";
     }
     char mem_msg[160];
-    if (strcmp(kind, "memory_limit") == 0 && (!message || !message[0])) {
+    if (kind == PSB_KIND_MEMORY_LIMIT && (!message || !message[0])) {
         snprintf(mem_msg, sizeof mem_msg,
                  "out of memory: the execution reached its memory limit of %llu MiB",
                  (unsigned long long)request_limit(PSB__LIMIT_MEMORY_MIB));
@@ -262,7 +264,8 @@ static int run_source(int fd, PyObject *support_mod, const char *source, const c
     PyObject *code = Py_CompileStringExFlags(source, filename, Py_file_input, NULL, 0);
     if (!code)
         report_exception(fd, support_mod,
-                         PyErr_ExceptionMatches(PyExc_SyntaxError) ? "syntax_error" : NULL);
+                         PyErr_ExceptionMatches(PyExc_SyntaxError) ? PSB_KIND_SYNTAX_ERROR
+                                                                   : PSB_KIND_NONE);
     PyObject *ret = PyEval_EvalCode(code, globals, globals);
     Py_DECREF(code);
     if (ret) {
@@ -447,7 +450,7 @@ _Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool se
     if (rc == 0)
         rc = run_source(fd, support, req->code, USER_FILENAME, globals);
     if (rc < 0)
-        report_exception(fd, support, NULL);
+        report_exception(fd, support, PSB_KIND_NONE);
 
     /* stdio is unbuffered, but a replaced sys.stdout may still hold text. */
     const char *const streams[] = {"stdout", "stderr"};
@@ -469,23 +472,23 @@ _Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool se
     Py_XDECREF(result);
     if (!j) {
         if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_MemoryError))
-            reply_and_exit(fd, "memory_limit", "MemoryError", error, NULL, NULL, NULL, NULL, 0,
-                           false);
-        reply_and_exit(fd, "result_not_serializable", NULL, error, NULL, NULL, NULL, NULL, 0,
+            reply_and_exit(fd, PSB_KIND_MEMORY_LIMIT, "MemoryError", error, NULL, NULL, NULL, NULL,
+                           0, false);
+        reply_and_exit(fd, PSB_KIND_RESULT_NOT_SERIALIZABLE, NULL, error, NULL, NULL, NULL, NULL, 0,
                        false);
     }
     char *text = psb__json_dumps(j);
     json_decref(j);
     if (!text)
-        reply_and_exit(fd, "memory_limit", "MemoryError", "out of memory while encoding the result",
-                       NULL, NULL, NULL, NULL, 0, false);
+        reply_and_exit(fd, PSB_KIND_MEMORY_LIMIT, "MemoryError",
+                       "out of memory while encoding the result", NULL, NULL, NULL, NULL, 0, false);
     size_t len = strlen(text);
     uint64_t cap = req->limits.v[PSB__LIMIT_RESULT_BYTES];
     if (len > cap) {
         char msg[200];
         snprintf(msg, sizeof msg, "the result is %zu bytes of JSON, more than the limit of %llu",
                  len, (unsigned long long)cap);
-        reply_and_exit(fd, "output_limit", NULL, msg, NULL, NULL, NULL, NULL, 0, false);
+        reply_and_exit(fd, PSB_KIND_OUTPUT_LIMIT, NULL, msg, NULL, NULL, NULL, NULL, 0, false);
     }
-    reply_and_exit(fd, NULL, NULL, NULL, NULL, NULL, NULL, text, len, true);
+    reply_and_exit(fd, PSB_KIND_NONE, NULL, NULL, NULL, NULL, NULL, text, len, true);
 }

@@ -36,21 +36,21 @@ static json_t *cut(const char *s, size_t max, bool keep_end) {
     return j;
 }
 
-void psb__child_reply(int fd, const char *kind, const char *type, const char *message,
+void psb__child_reply(int fd, psb_error_kind kind, const char *type, const char *message,
                       const char *traceback, const char *module, const char *event,
                       const char *result_json, size_t result_len, const psb__buf *figures,
                       size_t n_figures, bool figures_truncated, const struct psb__file *files,
                       size_t n_files) {
     json_t *reply;
-    if (!kind)
+    if (kind == PSB_KIND_NONE)
         reply = json_pack("{s:s}", PSB__KEY_STATUS, "ok");
     else
-        reply =
-            json_pack("{s:s,s:{s:s,s:o*,s:o*,s:o*,s:o*,s:o*}}", PSB__KEY_STATUS, "error",
-                      PSB__KEY_ERROR, PSB__KEY_KIND, kind, PSB__KEY_TYPE, cut(type, 256, false),
-                      PSB__KEY_MESSAGE, cut(message, MESSAGE_MAX_BYTES, false), PSB__KEY_TRACEBACK,
-                      cut(traceback, TRACEBACK_MAX_BYTES, true), PSB__KEY_MODULE,
-                      cut(module, 256, false), PSB__KEY_EVENT, cut(event, 256, false));
+        reply = json_pack("{s:s,s:{s:s,s:o*,s:o*,s:o*,s:o*,s:o*}}", PSB__KEY_STATUS, "error",
+                          PSB__KEY_ERROR, PSB__KEY_KIND, psb_error_kind_name(kind), PSB__KEY_TYPE,
+                          cut(type, 256, false), PSB__KEY_MESSAGE,
+                          cut(message, MESSAGE_MAX_BYTES, false), PSB__KEY_TRACEBACK,
+                          cut(traceback, TRACEBACK_MAX_BYTES, true), PSB__KEY_MODULE,
+                          cut(module, 256, false), PSB__KEY_EVENT, cut(event, 256, false));
     if (reply && figures_truncated)
         json_object_set_new(reply, PSB__KEY_FIGURES_TRUNCATED, json_true());
     char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
@@ -66,7 +66,7 @@ void psb__child_reply(int fd, const char *kind, const char *type, const char *me
     }
     int rc = psb__frame_write(fd, PSB__FRAME_REPLY, text, strlen(text));
     free(text);
-    if (!kind && result_json)
+    if (kind == PSB_KIND_NONE && result_json)
         rc = rc ? rc : psb__frame_write(fd, PSB__FRAME_RESULT, result_json, result_len);
     else
         rc = rc ? rc : psb__frame_write(fd, PSB__FRAME_RESULT, "null", 4);

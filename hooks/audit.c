@@ -21,13 +21,13 @@ const psb__denial *psb__hooks_last_denial(void) {
     return &psb__hooks.last;
 }
 
-int psb__hooks_deny(void *exc_type, const char *kind, const char *name, const char *fmt, ...) {
+int psb__hooks_deny(void *exc_type, psb_error_kind kind, const char *name, const char *fmt, ...) {
     psb__denial *d = &psb__hooks.last;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(d->message, sizeof d->message, fmt, ap);
     va_end(ap);
-    snprintf(d->kind, sizeof d->kind, "%s", kind);
+    d->kind = kind;
     snprintf(d->name, sizeof d->name, "%s", name);
     if (exc_type == PyExc_ImportError) {
         PyObject *msg = PyUnicode_FromString(d->message);
@@ -93,11 +93,11 @@ static int arg_path(PyObject *arg, char *out, size_t out_size) {
 
 static int deny_path(const char *event, const char *path, bool write) {
     if (write)
-        return psb__hooks_deny(PyExc_PermissionError, "denied", event,
+        return psb__hooks_deny(PyExc_PermissionError, PSB_KIND_DENIED, event,
                                "writing '%s' is not allowed by the sandbox policy: files may "
                                "be written only in the working directory (audit event '%s')",
                                path, event);
-    return psb__hooks_deny(PyExc_PermissionError, "denied", event,
+    return psb__hooks_deny(PyExc_PermissionError, PSB_KIND_DENIED, event,
                            "reading '%s' is not allowed by the sandbox policy (audit event "
                            "'%s')",
                            path, event);
@@ -191,7 +191,7 @@ static int audit_hook(const char *event, PyObject *args, void *data) {
         return 0;
     if (event_matches(psb__hooks.denied_events, event) ||
         (event_matches(psb__hooks.user_denied_events, event) && psb__hooks_caller_is_user()))
-        return psb__hooks_deny(PyExc_PermissionError, "denied", event,
+        return psb__hooks_deny(PyExc_PermissionError, PSB_KIND_DENIED, event,
                                "'%s' is not allowed by the sandbox policy (audit event '%s')",
                                event, event);
     if (strcmp(event, "open") == 0)

@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "include/pysandbox.h"
+
 /* ---- paths.c: pure path logic, no Python ---- */
 
 /* A set of absolute directory or file prefixes. */
@@ -73,11 +75,11 @@ int psb__hooks_configure(const struct psb__request *req, const char *scratch);
 /* Arms the audit hook and import filter for user code. */
 void psb__hooks_arm(void);
 
-/* The last denial: kind "import_denied" or "denied", the module or event. */
+/* The last denial: an import or an audit event, the module or event. */
 typedef struct psb__denial {
-    char kind[16];     /* "" when nothing was denied */
-    char name[256];    /* module or event */
-    char message[512]; /* the exception message raised */
+    psb_error_kind kind; /* IMPORT_DENIED or DENIED; NONE when nothing was denied */
+    char name[256];      /* module or event */
+    char message[512];   /* the exception message raised */
 } psb__denial;
 const psb__denial *psb__hooks_last_denial(void);
 
@@ -108,7 +110,7 @@ extern struct psb__hooks_state psb__hooks;
 bool psb__hooks_caller_is_user(void);
 
 /* Records a denial and raises exc_type(message). Returns -1. */
-int psb__hooks_deny(void *exc_type, const char *kind, const char *name, const char *fmt, ...)
+int psb__hooks_deny(void *exc_type, psb_error_kind kind, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 #endif /* PSB_HOOKS_H */

@@ -86,7 +86,7 @@ static int check_name(const char *module, bool direct) {
         return 0;
     if (!caller_is_user(direct))
         return 0;
-    return psb__hooks_deny(PyExc_ImportError, "import_denied", module,
+    return psb__hooks_deny(PyExc_ImportError, PSB_KIND_IMPORT_DENIED, module,
                            "import of '%s' is not allowed by the sandbox policy", module);
 }
 
@@ -154,7 +154,7 @@ static PyObject *import_wrapper(PyObject *self, PyObject *args, PyObject *kwargs
         return NULL;
     /* A name the filter cannot judge (a crafted __package__) is not let through. */
     if (!have && unresolvable && psb__hooks.armed && caller_is_user(true)) {
-        psb__hooks_deny(PyExc_ImportError, "import_denied", n,
+        psb__hooks_deny(PyExc_ImportError, PSB_KIND_IMPORT_DENIED, n,
                         "relative import of '%.200s' could not be checked, so it is not "
                         "allowed by the sandbox policy",
                         n);

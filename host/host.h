@@ -113,13 +113,13 @@ enum psb__reply_state psb__frame_admit(enum psb__reply_phase phase, uint32_t typ
 
 /*
  * The kind of an execution's outcome (PSB_KIND_NONE for ok): the kernel's
- * facts in x first, then the state of the reply, then claimed_kind (the
- * child's "error.kind", NULL when it claimed ok), which may only name what
+ * facts in x first, then the state of the reply, then claimed (the
+ * child's kind, PSB_KIND_NONE when it claimed ok), which may only name what
  * the code could have caused itself. Writes the message for kinds it
  * decides into msg. Pure.
  */
 psb_error_kind psb__verdict(const struct psb__exit *x, enum psb__reply_state reply,
-                            const char *claimed_kind, const psb__limits *limits, char *msg,
+                            psb_error_kind claimed, const psb__limits *limits, char *msg,
                             size_t msg_size, enum psb__verdict_detail *ret_detail);
 /*
  * Runs one execution over helper, the execution's socket to the helper

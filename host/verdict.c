@@ -26,7 +26,7 @@ static const psb_error_kind claimable[] = {
 };
 
 psb_error_kind psb__verdict(const struct psb__exit *x, enum psb__reply_state reply,
-                            const char *claimed_kind, const psb__limits *limits, char *msg,
+                            psb_error_kind claimed, const psb__limits *limits, char *msg,
                             size_t msg_size, enum psb__verdict_detail *ret_detail) {
     *ret_detail = PSB__DETAIL_NONE;
     msg[0] = '\0';
@@ -81,10 +81,10 @@ psb_error_kind psb__verdict(const struct psb__exit *x, enum psb__reply_state rep
                  x->code);
         return PSB_KIND_CRASHED;
     }
-    if (!claimed_kind)
+    if (claimed == PSB_KIND_NONE)
         return PSB_KIND_NONE;
     for (size_t i = 0; i < sizeof claimable / sizeof claimable[0]; i++)
-        if (strcmp(claimed_kind, psb_error_kind_name(claimable[i])) == 0) {
+        if (claimed == claimable[i]) {
             *ret_detail = PSB__DETAIL_CLAIM;
             return claimable[i];
         }

@@ -332,28 +332,31 @@ START_TEST(verdict_table) {
         bool timed_out, oom, killed;
         uint64_t cpu_ms;
         enum psb__reply_state reply;
-        const char *claim; /* NULL: ok */
+        psb_error_kind claim; /* PSB_KIND_NONE: ok */
         psb_error_kind want;
     } rows[] = {
-        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, NULL, PSB_KIND_NONE},
-        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, "exception", PSB_KIND_EXCEPTION},
-        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, "import_denied",
+        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, PSB_KIND_NONE, PSB_KIND_NONE},
+        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, PSB_KIND_EXCEPTION, PSB_KIND_EXCEPTION},
+        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, PSB_KIND_IMPORT_DENIED,
          PSB_KIND_IMPORT_DENIED},
         /* Kinds only the kernel may decide cannot be claimed. */
-        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, "timeout", PSB_KIND_CRASHED},
-        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, "cpu_limit", PSB_KIND_CRASHED},
-        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, "bogus", PSB_KIND_CRASHED},
+        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, PSB_KIND_TIMEOUT, PSB_KIND_CRASHED},
+        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, PSB_KIND_CPU_LIMIT, PSB_KIND_CRASHED},
+        {0, 0, false, false, false, 5, PSB__REPLY_COMPLETE, PSB_KIND_INVALID_REQUEST,
+         PSB_KIND_CRASHED},
         /* The kernel's facts win over any claim. */
-        {0, SIGKILL, true, false, false, 5, PSB__REPLY_COMPLETE, NULL, PSB_KIND_TIMEOUT},
-        {0, SIGKILL, false, true, false, 5, PSB__REPLY_COMPLETE, NULL, PSB_KIND_MEMORY_LIMIT},
-        {0, SIGXCPU, false, false, false, 900, PSB__REPLY_COMPLETE, NULL, PSB_KIND_CPU_LIMIT},
-        {0, SIGKILL, false, false, false, 1990, PSB__REPLY_NONE, NULL, PSB_KIND_CPU_LIMIT},
-        {0, SIGKILL, false, false, true, 1990, PSB__REPLY_NONE, NULL, PSB_KIND_CRASHED},
-        {0, SIGSEGV, false, false, false, 5, PSB__REPLY_COMPLETE, NULL, PSB_KIND_CRASHED},
-        {0, 0, false, false, false, 5, PSB__REPLY_TOO_LARGE, NULL, PSB_KIND_OUTPUT_LIMIT},
-        {0, 0, false, false, false, 5, PSB__REPLY_MALFORMED, NULL, PSB_KIND_CRASHED},
-        {0, 0, false, false, false, 5, PSB__REPLY_NONE, NULL, PSB_KIND_CRASHED},
-        {PSB__CHILD_SETUP_FAILED, 0, false, false, false, 5, PSB__REPLY_NONE, NULL,
+        {0, SIGKILL, true, false, false, 5, PSB__REPLY_COMPLETE, PSB_KIND_NONE, PSB_KIND_TIMEOUT},
+        {0, SIGKILL, false, true, false, 5, PSB__REPLY_COMPLETE, PSB_KIND_NONE,
+         PSB_KIND_MEMORY_LIMIT},
+        {0, SIGXCPU, false, false, false, 900, PSB__REPLY_COMPLETE, PSB_KIND_NONE,
+         PSB_KIND_CPU_LIMIT},
+        {0, SIGKILL, false, false, false, 1990, PSB__REPLY_NONE, PSB_KIND_NONE, PSB_KIND_CPU_LIMIT},
+        {0, SIGKILL, false, false, true, 1990, PSB__REPLY_NONE, PSB_KIND_NONE, PSB_KIND_CRASHED},
+        {0, SIGSEGV, false, false, false, 5, PSB__REPLY_COMPLETE, PSB_KIND_NONE, PSB_KIND_CRASHED},
+        {0, 0, false, false, false, 5, PSB__REPLY_TOO_LARGE, PSB_KIND_NONE, PSB_KIND_OUTPUT_LIMIT},
+        {0, 0, false, false, false, 5, PSB__REPLY_MALFORMED, PSB_KIND_NONE, PSB_KIND_CRASHED},
+        {0, 0, false, false, false, 5, PSB__REPLY_NONE, PSB_KIND_NONE, PSB_KIND_CRASHED},
+        {PSB__CHILD_SETUP_FAILED, 0, false, false, false, 5, PSB__REPLY_NONE, PSB_KIND_NONE,
          PSB_KIND_INTERNAL},
     };
     psb__limits limits;
@@ -378,7 +381,7 @@ START_TEST(verdict_table) {
     char msg[64];
     enum psb__verdict_detail detail;
     ck_assert_int_eq(
-        psb__verdict(&err, PSB__REPLY_COMPLETE, NULL, &limits, msg, sizeof msg, &detail),
+        psb__verdict(&err, PSB__REPLY_COMPLETE, PSB_KIND_NONE, &limits, msg, sizeof msg, &detail),
         PSB_KIND_INVALID_REQUEST);
     ck_assert_str_eq(msg, "bad");
 }
@@ -454,6 +457,8 @@ START_TEST(claim_decode_table) {
         {"{\"status\":\"error\",\"error\":{\"kind\":3}}", -1, NULL},
         {"{\"status\":\"error\",\"error\":{\"kind\":\"x\",\"message\":[1]}}", -1, NULL},
         {"{\"status\":\"fine\"}", -1, NULL},
+        {"{\"status\":\"error\",\"error\":{\"kind\":\"bogus\"}}", -1, NULL},
+        {"{\"status\":\"error\",\"error\":{\"kind\":\"none\"}}", -1, NULL},
         {"{\"status\":\"ok\",\"figures_truncated\":1}", -1, NULL},
         {"{}", -1, NULL},
         {"[\"ok\"]", -1, NULL},
@@ -466,7 +471,8 @@ START_TEST(claim_decode_table) {
         ck_assert_msg(rc == cases[i].rc, "case %zu: %s", i, cases[i].text);
         if (rc == 0) {
             ck_assert_msg(c.ok == !cases[i].kind, "case %zu", i);
-            ck_assert(cases[i].kind ? c.kind && strcmp(c.kind, cases[i].kind) == 0 : !c.kind);
+            ck_assert(cases[i].kind ? strcmp(psb_error_kind_name(c.kind), cases[i].kind) == 0
+                                    : c.kind == PSB_KIND_NONE);
             json_decref(doc);
         }
     }

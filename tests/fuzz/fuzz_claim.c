@@ -23,11 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             abort(); /* nothing is handed back on failure */
         return 0;
     }
-    if (!doc || c.ok == (c.kind != NULL))
+    if (!doc || c.ok == (c.kind != PSB_KIND_NONE) || (unsigned)c.kind >= PSB__KIND_COUNT)
         abort();
     if (c.ok && (c.type || c.message || c.traceback || c.module || c.event))
         abort(); /* an ok claim carries no error members */
-    c_string(c.kind);
     c_string(c.type);
     c_string(c.message);
     c_string(c.traceback);
