@@ -60,6 +60,11 @@ for dir in include base policy policy/confine hooks host embed cli bench example
       echo "check-deps: $f includes Python.h: only embed/ and hooks/ run the interpreter" >&2
       fail=1
     fi
+    # Only the kernel facilities compile seccomp filters.
+    if [[ $dir != policy/confine ]] && grep -qE '#[[:space:]]*include[[:space:]]*<seccomp\.h>' "$f"; then
+      echo "check-deps: $f includes seccomp.h: only policy/confine/ builds filters" >&2
+      fail=1
+    fi
   done
 done
 
