@@ -1,7 +1,9 @@
 /*
  * bench/bench.h - internal interface shared by the files of pysandbox-bench:
- * result rows, timing and percentile helpers, the subprocess/bwrap runner,
- * /proc readers (machine facts, helper RSS) and the table/JSON report.
+ * the workloads and methods, the settings and the run's state, the rows
+ * through pysandbox and through the baselines, result rows, timing and
+ * percentile helpers, the subprocess/bwrap runner, /proc readers (machine
+ * facts, helper RSS) and the table/JSON report.
  */
 #ifndef PSB_BENCH_H
 #define PSB_BENCH_H
@@ -11,6 +13,7 @@
 #include <stdio.h>
 
 #include <jansson.h>
+#include <pysandbox.h>
 
 /* One line of the report: a (workload, method) pair and its measurements. */
 typedef struct bench_row {
@@ -121,5 +124,109 @@ double bench_vs_subprocess(const bench_rows *rows, const bench_row *row);
 
 /* The rows as a new JSON array of objects (NULL when out of memory). */
 json_t *bench_rows_json(const bench_rows *rows);
+
+/* A piece of Python run by every method. */
+typedef struct bench_workload {
+    const char *name;            /* the --workload name */
+    const char *code;            /* the same code for every method */
+    int warm_only;               /* 1: pysandbox-warm only (result conversion) */
+    uint64_t result_limit_bytes; /* 0: the default cap */
+} bench_workload;
+
+/* Entries of bench_workloads (checked against the table where it is defined). */
+#define BENCH_N_WORKLOADS 6
+
+/* The workloads, in the order of the table and of --help (workloads.c). */
+extern const bench_workload *const bench_workloads;
+
+/* The workload of the 2-thread rows and of a sandbox's first execution. */
+#define BENCH_THREAD_WORKLOAD (&bench_workloads[0])
+
+/* The ways of running a workload; names in bench_method_names. */
+typedef enum bench_method {
+    BENCH_M_WARM,
+    BENCH_M_COLD,
+    BENCH_M_SUBPROCESS,
+    BENCH_M_BWRAP,
+    BENCH_M_WARM_2T,
+    BENCH_M_COLD_2T,
+    BENCH_M__COUNT
+} bench_method;
+
+/* The --method name of each method, in the order of --help. */
+extern const char *const bench_method_names[BENCH_M__COUNT];
+
+/* The order of methods within a workload in the table. */
+extern const char *const bench_table_method_order[BENCH_M__COUNT];
+
+/* Filters given more often than this are a usage error. */
+#define BENCH_MAX_FILTERS 32
+
+/* Command-line settings. */
+typedef struct bench_settings {
+    int json;                                 /* --json */
+    int quick;                                /* --quick */
+    long n;                                   /* --n, or -1 */
+    const char *workloads[BENCH_MAX_FILTERS]; /* --workload names (borrowed from argv) */
+    size_t n_workload_filters;
+    const char *methods[BENCH_MAX_FILTERS]; /* --method names (borrowed from argv) */
+    size_t n_method_filters;
+    size_t n_warm;     /* timed executions, pysandbox-warm */
+    size_t n_other;    /* timed executions, everything else */
+    size_t n_threaded; /* executions of a 2-thread row */
+} bench_settings;
+
+/* Everything main() owns, freed in one place. */
+typedef struct bench_state {
+    bench_settings set;
+    bench_rows rows;
+    json_t *helper_mem; /* {"warm": {...}, "cold": {...}} */
+    json_t *notes;      /* array of strings */
+    char *helper_path;  /* next to the executable, or NULL */
+    char *bwrap_path;   /* NULL when bwrap is missing or broken */
+    char tmp_root[64];  /* mkdtemp directory, "" if none */
+    char work_dir[128]; /* tmp_root/work: cwd of the baselines */
+    char err_path[128]; /* tmp_root/stderr.txt: their stderr */
+} bench_state;
+
+/*
+ * Parses the command line into *set (set->n preset to -1). Returns 0, 1 for
+ * --help (usage printed on stdout), or 2 after printing a usage error.
+ */
+int bench_parse_args(int argc, char **argv, bench_settings *set);
+
+/* Whether the filters select workload w / method m. */
+int bench_want_workload(const bench_settings *set, const bench_workload *w);
+int bench_want_method(const bench_settings *set, bench_method m);
+
+/* A new row for workload w and method m: names set, peak RSS known, rest 0. */
+bench_row bench_row_for(const bench_workload *w, bench_method m);
+
+/* Adds a note (a line printed under the table and listed in the JSON). */
+void bench_add_note(bench_state *st, const char *text);
+
+/*
+ * All rows of a pysandbox mode (warm: BENCH_M_WARM and BENCH_M_WARM_2T,
+ * cold: BENCH_M_COLD and BENCH_M_COLD_2T) on one sandbox, appended to
+ * st->rows, with the helper's memory in st->helper_mem. Returns 0, or -1
+ * after printing why.
+ */
+int bench_run_pysandbox(bench_state *st, psb_mode mode);
+
+/*
+ * Rows of the baselines (a fresh python per execution, and the same under
+ * bwrap when it works here; a note says why not), appended to st->rows.
+ * Returns 0, or -1 after printing why.
+ */
+int bench_run_baselines(bench_state *st);
+
+/* Prints the progress line of a finished row to stderr. */
+void bench_report_progress(const bench_row *row);
+
+/* Adds a note on whether converting the large list stayed linear. */
+void bench_note_linearity(bench_state *st);
+
+/* Prints the table, the machine line, the helper's memory and the notes. */
+void bench_print_report(FILE *out, const bench_state *st, const json_t *machine);
 
 #endif /* PSB_BENCH_H */

@@ -1,7 +1,9 @@
 /*
  * bench/report.c - turns pysandbox-bench's rows into the human table (grouped
- * by workload, with a "vs subprocess" latency ratio) and into JSON rows.
+ * by workload, with a "vs subprocess" latency ratio) and into JSON rows, and
+ * prints the progress lines and the whole report around the table.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "bench/bench.h"
@@ -90,4 +92,68 @@ json_t *bench_rows_json(const bench_rows *rows) {
         }
     }
     return arr;
+}
+
+void bench_report_progress(const bench_row *row) {
+    fprintf(stderr, "  %-15s %-24s n=%-4zu p50=%9.2f ms  %8.1f exec/s\n", row->workload,
+            row->method, row->n, row->p50_ms, row->throughput_per_s);
+}
+
+void bench_note_linearity(bench_state *st) {
+    const bench_row *small = NULL, *big = NULL;
+    for (size_t i = 0; i < st->rows.len; i++) {
+        const bench_row *r = &st->rows.items[i];
+        if (strcmp(r->method, "pysandbox-warm") != 0)
+            continue;
+        if (strcmp(r->workload, "tolist-100k") == 0)
+            small = r;
+        else if (strcmp(r->workload, "tolist-1m") == 0)
+            big = r;
+    }
+    if (small == NULL || big == NULL || small->p50_ms <= 0)
+        return;
+    char note[256];
+    snprintf(note, sizeof note,
+             "tolist: 10x the elements took %.1fx the time (p50 %.1f ms vs %.1f ms; "
+             "%.0f ns per extra element)",
+             big->p50_ms / small->p50_ms, big->p50_ms, small->p50_ms,
+             (big->p50_ms - small->p50_ms) * 1e6 / 900000.0);
+    bench_add_note(st, note);
+}
+
+void bench_print_report(FILE *out, const bench_state *st, const json_t *machine) {
+    const char *order[BENCH_N_WORKLOADS];
+    for (size_t i = 0; i < BENCH_N_WORKLOADS; i++)
+        order[i] = bench_workloads[i].name;
+
+    fprintf(out, "machine: %s, %lld cores, %lld MiB, %s, Python %s\n",
+            json_string_value(json_object_get(machine, "cpu_model")),
+            (long long)json_integer_value(json_object_get(machine, "cores")),
+            (long long)json_integer_value(json_object_get(machine, "memory_kib")) / 1024,
+            json_string_value(json_object_get(machine, "kernel")),
+            json_string_value(json_object_get(machine, "python_version")));
+    fprintf(out,
+            "timed executions: pysandbox-warm %zu, others %zu, 2-thread rows %zu "
+            "(after one warm-up each)\n\n",
+            st->set.n_warm, st->set.n_other, st->set.n_threaded);
+    bench_print_table(out, &st->rows, order, BENCH_N_WORKLOADS, bench_table_method_order,
+                      BENCH_M__COUNT);
+
+    const char *key;
+    json_t *v;
+    int header = 0;
+    json_object_foreach(st->helper_mem, key, v) {
+        if (!header++)
+            fputc('\n', out);
+        fprintf(out,
+                "helper (%s): VmRSS %.1f MiB, Pss %.1f MiB, VmHWM %.1f MiB, started in %.0f ms\n",
+                key, (double)json_integer_value(json_object_get(v, "vm_rss_kib")) / 1024.0,
+                (double)json_integer_value(json_object_get(v, "pss_kib")) / 1024.0,
+                (double)json_integer_value(json_object_get(v, "vm_hwm_kib")) / 1024.0,
+                json_number_value(json_object_get(v, "sandbox_start_ms")));
+    }
+    size_t i;
+    if (json_array_size(st->notes) > 0)
+        fputc('\n', out);
+    json_array_foreach(st->notes, i, v) fprintf(out, "note: %s\n", json_string_value(v));
 }

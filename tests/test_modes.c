@@ -8,13 +8,17 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <dirent.h>
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -56,30 +60,55 @@ static json_t *result_of(psb_sandbox *sb, const char *code, const psb_exec_optio
     return r;
 }
 
+/*
+ * Whether /proc/PID/stat (PID a /proc entry's name) is a live
+ * pysandbox-helper whose parent is this process. The kernel cuts the comm to
+ * 15 bytes: "pysandbox-helpe".
+ */
+static bool own_helper(const char *pid) {
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    char *rp = strrchr(buf, ')');
+    int ppid = 0;
+    char state;
+    return strstr(buf, "(pysandbox-helpe") && rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 &&
+           ppid == getpid() && state != 'Z';
+}
+
 /* The pysandbox-helper processes that are children of this process. */
 static int helper_pids(pid_t *pids, int max) {
     DIR *d = opendir("/proc");
     struct dirent *e;
     int n = 0;
-    while (d && (e = readdir(d)) && n < max) {
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *rp = strrchr(buf, ')');
-        int ppid = 0;
-        char state;
-        if (strstr(buf, "(pysandbox-helpe") && rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 &&
-            ppid == getpid() && state != 'Z')
+    while (d && (e = readdir(d)) && n < max)
+        if (own_helper(e->d_name))
             pids[n++] = atoi(e->d_name);
-    }
     if (d)
         closedir(d);
     return n;
+}
+
+/*
+ * A pidfd for a helper that helper_pids() found, checked again once open:
+ * from then on it names that process, so a signal sent through it cannot
+ * reach another process that got the pid after the library reaped the
+ * helper. -1 when pid is no longer this process's helper.
+ */
+static int open_helper(pid_t pid) {
+    char name[32];
+    snprintf(name, sizeof name, "%d", (int)pid);
+    int fd = pidfd_open(pid, 0);
+    if (fd >= 0 && !own_helper(name)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
 }
 
 START_TEST(warm_and_cold_differ_where_they_should) {
@@ -167,42 +196,62 @@ static void *slow_main(void *arg) {
     return NULL;
 }
 
-/*
- * Waits until a child of helper has used 200 ms of CPU: the busy execution,
- * not a spare (which uses a few ms to get ready). true once it has.
- */
-static bool wait_busy_child(pid_t helper) {
-    for (int tries = 0; tries < 2000; tries++) {
-        DIR *d = opendir("/proc");
-        struct dirent *e;
-        bool busy = false;
-        while (d && (e = readdir(d)) && !busy) {
-            char path[300], buf[1024];
-            snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-            FILE *f = fopen(path, "r");
-            if (!f)
-                continue;
-            size_t len = fread(buf, 1, sizeof buf - 1, f);
-            fclose(f);
-            buf[len] = '\0';
-            char *rp = strrchr(buf, ')');
-            int ppid = 0;
-            unsigned long utime = 0;
-            /* After the comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt
-             * cmajflt utime. */
-            if (rp &&
-                sscanf(rp + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu", &ppid, &utime) ==
-                    2 &&
-                ppid == helper && utime * 1000 / (unsigned long)sysconf(_SC_CLK_TCK) >= 200)
-                busy = true;
-        }
-        if (d)
-            closedir(d);
-        if (busy)
-            return true;
-        usleep(10 * 1000);
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether a child of helper has used 200 ms of CPU (a spare uses a few ms to get ready). */
+static bool busy_child_of(pid_t helper) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    bool busy = false;
+    while (d && (e = readdir(d)) && !busy) {
+        char path[300], buf[1024];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        unsigned long utime = 0;
+        /* After the comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+         * cmajflt utime. */
+        if (rp &&
+            sscanf(rp + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu", &ppid, &utime) == 2 &&
+            ppid == helper && utime * 1000 / (unsigned long)sysconf(_SC_CLK_TCK) >= 200)
+            busy = true;
     }
-    return false;
+    if (d)
+        closedir(d);
+    return busy;
+}
+
+/*
+ * Waits until the execution runs in a child of helper: it has used 200 ms of
+ * CPU, which no spare does. CPU time has no event to wait for, so /proc is
+ * read again every 10 ms; in between, the wait is on the helper's pidfd, so
+ * a helper that dies first ends it at once instead of running out a count of
+ * sleeps. NULL once the child is busy, else why not.
+ */
+static const char *wait_busy_child(pid_t helper, int helper_fd) {
+    long long deadline = now_ms() + 60000;
+    for (;;) {
+        if (busy_child_of(helper))
+            return NULL;
+        struct pollfd p = {.fd = helper_fd, .events = POLLIN};
+        int rc = poll(&p, 1, 10);
+        if (rc > 0)
+            return "the helper exited before the execution was running";
+        if (rc < 0 && errno != EINTR)
+            return "poll on the helper's pidfd failed";
+        if (now_ms() >= deadline)
+            return "no child of the helper was busy within 60 s";
+    }
 }
 
 START_TEST(helper_death_is_an_internal_outcome_and_respawns) {
@@ -211,17 +260,24 @@ START_TEST(helper_death_is_an_internal_outcome_and_respawns) {
     json_decref(r);
     pid_t pids[4];
     ck_assert_int_eq(helper_pids(pids, 4), 1);
+    int helper_fd = open_helper(pids[0]);
+    ck_assert_msg(helper_fd >= 0, "pidfd of helper %d: %s", (int)pids[0], strerror(errno));
     struct slow_run slow = {.sb = sb};
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, slow_main, &slow), 0);
     /* Killed while the execution runs, not before it reached the helper. */
-    ck_assert(wait_busy_child(pids[0]));
-    ck_assert_int_eq(kill(pids[0], SIGKILL), 0);
+    const char *not_busy = wait_busy_child(pids[0], helper_fd);
+    ck_assert_msg(not_busy == NULL, "%s", not_busy);
+    ck_assert_int_eq(pidfd_send_signal(helper_fd, SIGKILL, NULL, 0), 0);
     pthread_join(t, NULL);
     ck_assert_int_eq(slow.st, PSB_OK);
     ck_assert_int_eq(psb_outcome_error_kind(slow.out), PSB_KIND_INTERNAL);
     ck_assert_ptr_nonnull(strstr(psb_outcome_error_message(slow.out), "helper"));
     psb_outcome_free(slow.out);
+    /* psb_exec stopped the dead helper before it returned: its pidfd says it is gone. */
+    struct pollfd gone = {.fd = helper_fd, .events = POLLIN};
+    ck_assert_int_eq(poll(&gone, 1, 0), 1);
+    close(helper_fd);
     /* The next execution starts a new helper; the old one is reaped. */
     r = result_of(sb, "result = 2", NULL);
     ck_assert_int_eq(json_integer_value(r), 2);
@@ -542,7 +598,6 @@ int main(void) {
     tcase_add_test(tc, warm_and_cold_differ_where_they_should);
     tcase_add_test(tc, random_streams_are_independent);
     tcase_add_test(tc, state_does_not_persist);
-    tcase_add_test(tc, helper_death_is_an_internal_outcome_and_respawns);
     tcase_add_test(tc, data_science_stack_under_both_policies);
     tcase_add_test(tc, typed_results_round_trip);
     tcase_add_test(tc, figures_and_files_come_back);
@@ -551,5 +606,10 @@ int main(void) {
     tcase_add_test(tc, network_policy_opens_the_network);
     tcase_add_test(tc, thread_bomb_is_capped);
     suite_add_tcase(s, tc);
+    /* Its own case, so that CK_RUN_CASE=helper runs it alone (and in a loop). */
+    TCase *helper = tcase_create("helper");
+    tcase_set_timeout(helper, 300);
+    tcase_add_test(helper, helper_death_is_an_internal_outcome_and_respawns);
+    suite_add_tcase(s, helper);
     return psb_test_run(s);
 }
