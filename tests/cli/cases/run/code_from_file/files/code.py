@@ -1,0 +1,2 @@
+print('hi')
+result = [1, 'a']

@@ -1,0 +1,2 @@
+import sys
+result = sys.stdin.read().upper()
