@@ -26,55 +26,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include "include/pysandbox.h"
+#include "tests/security/attack.h"
 #include "tests/suite.h"
-
-#define S(x) ((x) ? (x) : "(null)")
-#define MIB (1024ull * 1024ull)
 
 /* ------------------------------------------------------------------------ */
 /* Measuring from outside                                                   */
 /* ------------------------------------------------------------------------ */
 
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* A "Field:   123 kB" line of a /proc file, in KiB; -1 if absent. */
-static long proc_kib(const char *path, const char *field) {
-    char line[256];
-    long v = -1;
-    size_t flen = strlen(field);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, field, flen) && line[flen] == ':') {
-            v = strtol(line + flen + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return v;
-}
-
-/* VmRSS, VmHWM, PPid... of a process (0: this one), in KiB (PPid: the pid). */
-static long status_field(pid_t pid, const char *field) {
-    char path[64];
-    if (pid)
-        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    else
-        snprintf(path, sizeof path, "/proc/self/status");
-    return proc_kib(path, field);
-}
-
 static long mem_available_kib(void) {
-    return proc_kib("/proc/meminfo", "MemAvailable");
+    return sec_proc_kib("/proc/meminfo", "MemAvailable");
 }
 
 /* Peak RSS of this (forked test) process, KiB. */
@@ -82,33 +45,6 @@ static long self_maxrss_kib(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss;
-}
-
-/* The helper: our child whose comm is "pysandbox-helpe"; -1 if none. */
-static pid_t helper_pid(void) {
-    DIR *d = opendir("/proc");
-    pid_t found = -1;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        pid_t pid = (pid_t)atoi(e->d_name);
-        if (status_field(pid, "PPid") != (long)getpid())
-            continue;
-        char path[64], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-        FILE *f = fopen(path, "re");
-        if (f) {
-            if (fgets(comm, sizeof comm, f))
-                comm[strcspn(comm, "\n")] = '\0';
-            fclose(f);
-        }
-        if (!strcmp(comm, "pysandbox-helpe"))
-            found = pid;
-    }
-    if (d)
-        closedir(d);
-    return found;
 }
 
 /*
@@ -128,7 +64,7 @@ static void *sampler_main(void *arg) {
     sampler *s = arg;
     while (!atomic_load(&s->stop)) {
         if (s->pid > 0) {
-            long rss = status_field(s->pid, "VmRSS");
+            long rss = sec_status_field(s->pid, "VmRSS");
             if (rss > s->max_rss_kib)
                 s->max_rss_kib = rss;
         }
@@ -145,7 +81,7 @@ static void *sampler_main(void *arg) {
 static void sampler_start(sampler *s, pid_t pid) {
     memset(s, 0, sizeof *s);
     s->pid = pid;
-    s->max_rss_kib = pid > 0 ? status_field(pid, "VmRSS") : -1;
+    s->max_rss_kib = pid > 0 ? sec_status_field(pid, "VmRSS") : -1;
     s->min_avail_kib = mem_available_kib();
     atomic_store(&s->stop, false);
     ck_assert(pthread_create(&s->thread, NULL, sampler_main, s) == 0);
@@ -168,30 +104,9 @@ static bool reset_hwm(pid_t pid) {
     return ok;
 }
 
-static bool valid_json(const char *text) {
-    if (!text)
-        return false;
-    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
-    json_decref(v);
-    return v != NULL;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Running executions                                                       */
 /* ------------------------------------------------------------------------ */
-
-static psb_sandbox *make_sandbox(unsigned max_concurrency) {
-    psb_error err = {.code = PSB_OK};
-    psb_config *cfg = psb_config_new(&err);
-    ck_assert_ptr_nonnull(cfg);
-    if (max_concurrency)
-        ck_assert_int_eq(psb_config_set_max_concurrency(cfg, max_concurrency, &err), PSB_OK);
-    psb_sandbox *s = NULL;
-    psb_status st = psb_sandbox_new(cfg, &s, &err);
-    psb_config_free(cfg);
-    ck_assert_msg(st == PSB_OK, "psb_sandbox_new: %s: %s", psb_status_str(st), err.message);
-    return s;
-}
 
 typedef struct spec {
     const char *name;
@@ -250,9 +165,9 @@ static void run_exec(run *r) {
     }
     if (r->go)
         pthread_barrier_wait(r->go);
-    r->start_ms = now_ms();
+    r->start_ms = sec_now_ms();
     r->st = psb_exec(r->sb, code, strlen(code), opt, &r->o, &err);
-    r->wall_ms = now_ms() - r->start_ms;
+    r->wall_ms = sec_now_ms() - r->start_ms;
 out:
     snprintf(r->err, sizeof r->err, "%s", err.message);
     if (r->st == PSB_OK)
@@ -262,7 +177,8 @@ out:
 }
 
 static const char *describe(const run *r) {
-    static char buf[1024];
+    static char buf[3072];
+    char o[2048];
     if (r->st != PSB_OK) {
         snprintf(buf, sizeof buf, "%s: psb_exec failed: %s: %s", r->sp.name, psb_status_str(r->st),
                  r->err);
@@ -273,12 +189,11 @@ static const char *describe(const run *r) {
     size_t olen = 0;
     psb_outcome_stdout(r->o, &olen, NULL);
     snprintf(buf, sizeof buf,
-             "%s: kind=%s after %llu ms (stats wall %llu cpu %llu ms rss %llu KiB) type=%s "
-             "message=%.200s result=%.120s stdout=%zu bytes figures=%zu",
-             r->sp.name, r->kind, (unsigned long long)r->wall_ms, (unsigned long long)stats.wall_ms,
-             (unsigned long long)stats.cpu_ms, (unsigned long long)stats.peak_rss_kib,
-             S(psb_outcome_error_type(r->o)), S(psb_outcome_error_message(r->o)),
-             S(psb_outcome_result_json(r->o)), olen, psb_outcome_figure_count(r->o));
+             "%s: after %llu ms (stats wall %llu cpu %llu ms rss %llu KiB), stdout %zu bytes, "
+             "figures %zu: %.1500s",
+             r->sp.name, (unsigned long long)r->wall_ms, (unsigned long long)stats.wall_ms,
+             (unsigned long long)stats.cpu_ms, (unsigned long long)stats.peak_rss_kib, olen,
+             psb_outcome_figure_count(r->o), sec_describe(r->o, o, sizeof o));
     return buf;
 }
 
@@ -381,11 +296,12 @@ static void expect_png_figures(const run *r) {
 /* The outcome hands out only valid JSON, whatever the child sent. */
 static void expect_json_intact(const run *r) {
     const char *res = psb_outcome_result_json(r->o);
-    ck_assert_msg(res == NULL || valid_json(res),
+    ck_assert_msg(res == NULL || sec_valid_json(res),
                   "%s: psb_outcome_result_json is not JSON: %.80s (status %s)", r->sp.name, res,
                   r->kind);
     const char *all = psb_outcome_json(r->o);
-    ck_assert_msg(valid_json(all), "%s: psb_outcome_json is not JSON: %.200s", r->sp.name, S(all));
+    ck_assert_msg(sec_valid_json(all), "%s: psb_outcome_json is not JSON: %.200s", r->sp.name,
+                  S(all));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -393,7 +309,7 @@ static void expect_json_intact(const run *r) {
 /* ------------------------------------------------------------------------ */
 
 START_TEST(test_forged_ok_then_raise) {
-    psb_sandbox *sb = make_sandbox(0);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
     run r = run_one(sb, (spec){.name = "forged ok + 42, then raise",
                                .code = "reply({'status': 'ok'})\n"
                                        "frame(RESULT, '42')\n"
@@ -420,7 +336,7 @@ START_TEST(test_forged_ok_then_raise) {
 END_TEST
 
 START_TEST(test_forged_stats) {
-    psb_sandbox *sb = make_sandbox(0);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
     const char *forgeries[] = {
         /* The reply the code itself would have sent, with usage made up. */
         "reply({'status': 'ok', 'usage': {'cpu_ms': 123456789, 'maxrss_kib': 987654321},\n"
@@ -434,7 +350,7 @@ START_TEST(test_forged_stats) {
         "frame(RESULT, 'null')\n"
         "raise ValueError('x')\n",
     };
-    long mem_total = proc_kib("/proc/meminfo", "MemTotal");
+    long mem_total = sec_proc_kib("/proc/meminfo", "MemTotal");
     for (size_t i = 0; i < sizeof forgeries / sizeof forgeries[0]; i++) {
         run r = run_one(sb, (spec){.name = "forged usage", .code = forgeries[i]});
         psb_stats st;
@@ -486,7 +402,7 @@ static const char FORGED_FIGURES_NEW[] =
     "result = 1\n";
 
 START_TEST(test_forged_figures) {
-    psb_sandbox *sb = make_sandbox(0);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
     /* Control: a real figure comes back as a PNG of its real size. */
     run r = run_one(sb, (spec){.name = "real figure",
                                .code = "import matplotlib.pyplot as plt\n"
@@ -511,7 +427,7 @@ START_TEST(test_forged_figures) {
 END_TEST
 
 START_TEST(test_forged_result_not_json) {
-    psb_sandbox *sb = make_sandbox(0);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
     static const struct {
         const char *name;
         const char *payload; /* a Python bytes literal */
@@ -594,21 +510,21 @@ static void check_memory_limit(psb_sandbox *sb, const char *when, findings *f) {
  */
 static void huge_reply_attack(spec attack, uint64_t prompt_ms) {
     findings f = {{0}};
-    psb_sandbox *sb = make_sandbox(4);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 4);
     run warm = run_one(sb, (spec){.name = "warm-up", .code = "result = 1\n"});
     run_free(&warm);
     check_memory_limit(sb, "before the attack", &f);
     ck_assert_msg(!f.text[0], "the memory limit does not hold even without an attack: %s", f.text);
-    pid_t helper = helper_pid();
+    pid_t helper = sec_find_helper(getpid());
     ck_assert_msg(helper > 0, "no helper process found");
-    long rss0 = status_field(helper, "VmRSS"), hwm0 = status_field(helper, "VmHWM");
+    long rss0 = sec_status_field(helper, "VmRSS"), hwm0 = sec_status_field(helper, "VmHWM");
     bool reset = reset_hwm(helper);
     sampler s;
     sampler_start(&s, helper);
     run rs[2] = {{.sp = attack, .sb = sb}, {.sp = neighbour(), .sb = sb}};
     run_parallel(rs, 2);
     sampler_stop(&s);
-    long hwm1 = status_field(helper, "VmHWM"), rss1 = status_field(helper, "VmRSS");
+    long hwm1 = sec_status_field(helper, "VmHWM"), rss1 = sec_status_field(helper, "VmRSS");
     long peak = s.max_rss_kib > hwm1 || !reset ? s.max_rss_kib : hwm1;
     fprintf(stderr,
             "  helper %d: VmRSS %ld -> %ld KiB, VmHWM %ld (reset %s) -> %ld KiB, sampled max "
@@ -618,7 +534,7 @@ static void huge_reply_attack(spec attack, uint64_t prompt_ms) {
     if (!strcmp(rs[0].kind, "ok"))
         found(&f, "the forged reply came back ok");
     const char *res = psb_outcome_result_json(rs[0].o);
-    if ((res && !valid_json(res)) || !valid_json(psb_outcome_json(rs[0].o)))
+    if ((res && !sec_valid_json(res)) || !sec_valid_json(psb_outcome_json(rs[0].o)))
         found(&f, "the outcome holds invalid JSON");
     if (rs[0].wall_ms > prompt_ms)
         found(&f, "the attack took %llu ms (limit %llu)", (unsigned long long)rs[0].wall_ms,
@@ -632,7 +548,7 @@ static void huge_reply_attack(spec attack, uint64_t prompt_ms) {
         found(&f, "the helper grew by %ld KiB (VmRSS %ld -> peak %ld, %ld KiB after)", peak - rss0,
               rss0, peak, rss1);
     char what[512];
-    snprintf(what, sizeof what, "%s", describe(&rs[0]));
+    snprintf(what, sizeof what, "%.500s", describe(&rs[0]));
     run_free(&rs[0]);
     run_free(&rs[1]);
     check_memory_limit(sb, "after the attack", &f);
@@ -686,7 +602,7 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 
 START_TEST(test_stdout_flood) {
-    psb_sandbox *sb = make_sandbox(4);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 4);
     run warm = run_one(sb, (spec){.name = "warm-up", .code = "result = 1\n"});
     run_free(&warm);
     long rss0 = self_maxrss_kib();
@@ -755,7 +671,7 @@ static void render_cost(psb_sandbox *sb, spec sp, bool must_be_ok, size_t sent_b
 }
 
 START_TEST(test_render_two_million_dicts) {
-    psb_sandbox *sb = make_sandbox(0);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
     render_cost(sb,
                 (spec){.name = "2e6 empty dicts",
                        .code = "result = [{} for _ in range(2_000_000)]\n",
@@ -767,7 +683,7 @@ START_TEST(test_render_two_million_dicts) {
 END_TEST
 
 START_TEST(test_render_forged_dicts) {
-    psb_sandbox *sb = make_sandbox(0);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
     render_cost(sb,
                 (spec){.name = "forged 15 MiB of [{},{},...]",
                        .code = "reply({'status': 'ok'})\n"
@@ -780,7 +696,7 @@ START_TEST(test_render_forged_dicts) {
 END_TEST
 
 START_TEST(test_render_forged_nesting) {
-    psb_sandbox *sb = make_sandbox(0);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
     render_cost(sb,
                 (spec){.name = "forged 15 MiB of [[[[",
                        .code = "reply({'status': 'ok'})\n"
@@ -871,7 +787,7 @@ static const char PIN[] =
     "result = r\n";
 
 START_TEST(test_pinned_memory) {
-    psb_sandbox *sb = make_sandbox(0);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
     size_t in_len = 32u << 20;
     char *in = malloc(in_len);
     ck_assert_ptr_nonnull(in);
