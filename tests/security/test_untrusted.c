@@ -1,14 +1,13 @@
 /*
- * test_untrusted.c - attacks by the execution child on what it writes: its
- * reply channel (fd 3), its output streams and memory outside its heap.
- * The child is the attacker: code in the sandbox forges frames with
- * os.write(3, struct.pack('=IIQ', type, 0, len) + payload), floods stdout
- * and pins kernel memory. Each attack is judged from outside: the outcome
- * the host gets, the helper's and the host's resident memory, MemAvailable,
- * and how long neighbouring executions take (CLOCK_MONOTONIC).
- *
- * Frames are forged in both figure forms: the old one (a "figures" array in
- * the REPLY JSON) and the new one (FIGR frames holding raw PNG bytes).
+ * test_untrusted.c - attacks by the execution child on what it writes that
+ * need more than one file with an expectation: forged huge replies beside a
+ * timed neighbour, output floods, the host's cost of rendering huge outcomes
+ * and memory pinned outside the heap. Code in the sandbox forges frames with
+ * frame(type, payload) from attacks/lib/forge.py, floods stdout and pins
+ * kernel memory; each attack is judged from outside: the outcome the host
+ * gets, the helper's and the host's resident memory, MemAvailable, and how
+ * long neighbouring executions take (CLOCK_MONOTONIC). The forged outcomes,
+ * statistics, figures and results are attack files (attacks/forged/).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -31,6 +30,10 @@
 #include "include/pysandbox.h"
 #include "tests/security/attack.h"
 #include "tests/suite.h"
+
+#ifndef PSB_ATTACKS_DIR
+#define PSB_ATTACKS_DIR "tests/security/attacks"
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Measuring from outside                                                   */
@@ -110,7 +113,7 @@ static bool reset_hwm(pid_t pid) {
 
 typedef struct spec {
     const char *name;
-    const char *code;       /* appended to FORGE */
+    const char *code;       /* appended to attacks/lib/forge.py */
     uint64_t timeout_ms;    /* 0: 30 s */
     uint64_t memory_mib;    /* 0: the policy's */
     uint64_t result_bytes;  /* 0: the policy's */
@@ -131,18 +134,17 @@ typedef struct run {
 } run;
 
 /* Available to every attack: frame(type, payload[, announced length]). */
-static const char FORGE[] = "import os, struct, json, base64, time\n"
-                            "REPLY, RESULT, FIGR = 0x52504c59, 0x52534c54, 0x46494752\n"
-                            "def put(b, fd=3):\n"
-                            "    v = memoryview(b)\n"
-                            "    while len(v):\n"
-                            "        v = v[os.write(fd, v):]\n"
-                            "def frame(t, p, n=None):\n"
-                            "    if isinstance(p, str):\n"
-                            "        p = p.encode()\n"
-                            "    put(struct.pack('=IIQ', t, 0, len(p) if n is None else n) + p)\n"
-                            "def reply(doc):\n"
-                            "    frame(REPLY, json.dumps(doc))\n";
+static char *forge;
+
+static void load_forge(void) {
+    forge = sec_read_file(PSB_ATTACKS_DIR "/lib/forge.py", NULL);
+    ck_assert_msg(forge != NULL, "cannot read %s/lib/forge.py", PSB_ATTACKS_DIR);
+}
+
+static void free_forge(void) {
+    free(forge);
+    forge = NULL;
+}
 
 /* Runs r->sp on r->sb; never asserts (it may run on another thread). */
 static void run_exec(run *r) {
@@ -150,7 +152,7 @@ static void run_exec(run *r) {
     psb_exec_options *opt = psb_exec_options_new(&err);
     char *code = NULL;
     r->st = PSB_ENOMEM;
-    if (!opt || asprintf(&code, "%s%s", FORGE, r->sp.code) < 0)
+    if (!opt || asprintf(&code, "%s%s", forge, r->sp.code) < 0)
         goto out;
     (void)psb_exec_options_set_timeout_ms(opt, r->sp.timeout_ms ? r->sp.timeout_ms : 30000, &err);
     if (r->sp.memory_mib)
@@ -257,42 +259,6 @@ static void expect_neighbour(const run *r) {
                   NEIGHBOUR_TIMEOUT_MS + NEIGHBOUR_SLACK_MS, describe(r));
 }
 
-/* Every figure is a PNG whose declared size is its real (IHDR) size. */
-static void expect_png_figures(const run *r) {
-    for (size_t i = 0; i < psb_outcome_figure_count(r->o); i++) {
-        const unsigned char *data = NULL;
-        const void *raw = NULL;
-        size_t len = 0;
-        const char *mime = NULL;
-        unsigned w = 0, h = 0;
-        ck_assert(psb_outcome_figure(r->o, i, &raw, &len, &mime, &w, &h) == 0);
-        data = raw;
-        fprintf(stderr, "    figure %zu: mime %s, %zu bytes, %ux%u, starts %02x %02x %02x %02x\n",
-                i, S(mime), len, w, h, len > 0 ? data[0] : 0, len > 1 ? data[1] : 0,
-                len > 2 ? data[2] : 0, len > 3 ? data[3] : 0);
-        ck_assert_msg(mime && !strcmp(mime, "image/png"), "%s: figure %zu has MIME type %s",
-                      r->sp.name, i, S(mime));
-        ck_assert_msg(len >= 24 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8),
-                      "%s: figure %zu (%zu bytes) is not a PNG", r->sp.name, i, len);
-        unsigned iw = (unsigned)data[16] << 24 | (unsigned)data[17] << 16 |
-                      (unsigned)data[18] << 8 | data[19];
-        unsigned ih = (unsigned)data[20] << 24 | (unsigned)data[21] << 16 |
-                      (unsigned)data[22] << 8 | data[23];
-        ck_assert_msg(w == iw && h == ih, "%s: figure %zu claims %ux%u, its PNG is %ux%u",
-                      r->sp.name, i, w, h, iw, ih);
-    }
-    json_t *doc = json_loads(psb_outcome_json(r->o), 0, NULL);
-    ck_assert_msg(doc != NULL, "%s: psb_outcome_json is not JSON", r->sp.name);
-    size_t i;
-    json_t *f;
-    json_array_foreach(json_object_get(doc, "figures"), i, f) {
-        const char *mime = json_string_value(json_object_get(f, "mime"));
-        ck_assert_msg(mime && !strcmp(mime, "image/png"), "%s: outcome JSON figure %zu is %s",
-                      r->sp.name, i, S(mime));
-    }
-    json_decref(doc);
-}
-
 /* The outcome hands out only valid JSON, whatever the child sent. */
 static void expect_json_intact(const run *r) {
     const char *res = psb_outcome_result_json(r->o);
@@ -305,158 +271,7 @@ static void expect_json_intact(const run *r) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* 1. Forged outcomes                                                       */
-/* ------------------------------------------------------------------------ */
-
-START_TEST(test_forged_ok_then_raise) {
-    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
-    run r = run_one(sb, (spec){.name = "forged ok + 42, then raise",
-                               .code = "reply({'status': 'ok'})\n"
-                                       "frame(RESULT, '42')\n"
-                                       "raise ValueError('the real outcome')\n"});
-    ck_assert_msg(!psb_outcome_ok(r.o), "a forged REPLY was believed: %s", describe(&r));
-    ck_assert_msg(strcmp(psb_outcome_result_json(r.o), "42") != 0, "%s", describe(&r));
-    run_free(&r);
-
-    /* The same forgery, then a result of its own and another exception. */
-    r = run_one(sb, (spec){.name = "forged ok, then result set and raise",
-                           .code = "reply({'status': 'ok', 'files': 0})\n"
-                                   "frame(RESULT, '{\"admin\":true}')\n"
-                                   "result = 1\n"
-                                   "1 / 0\n"});
-    ck_assert_msg(!psb_outcome_ok(r.o), "a forged REPLY was believed: %s", describe(&r));
-    run_free(&r);
-
-    /* Control: a plain exception is an exception. */
-    r = run_one(sb, (spec){.name = "control: raise", .code = "raise ValueError('x')\n"});
-    ck_assert_str_eq(r.kind, "exception");
-    run_free(&r);
-    psb_sandbox_free(sb);
-}
-END_TEST
-
-START_TEST(test_forged_stats) {
-    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
-    const char *forgeries[] = {
-        /* The reply the code itself would have sent, with usage made up. */
-        "reply({'status': 'ok', 'usage': {'cpu_ms': 123456789, 'maxrss_kib': 987654321},\n"
-        "       'stats': {'wall_ms': 1, 'cpu_ms': 123456789, 'peak_rss_kib': 987654321}})\n"
-        "frame(RESULT, '1')\n"
-        "result = 1\n",
-        /* An error reply carrying the same numbers. */
-        "reply({'status': 'error', 'error': {'kind': 'exception', 'message': 'm'},\n"
-        "       'usage': {'cpu_ms': 123456789, 'maxrss_kib': 987654321},\n"
-        "       'stats': {'wall_ms': 1, 'cpu_ms': 123456789, 'peak_rss_kib': 987654321}})\n"
-        "frame(RESULT, 'null')\n"
-        "raise ValueError('x')\n",
-    };
-    long mem_total = sec_proc_kib("/proc/meminfo", "MemTotal");
-    for (size_t i = 0; i < sizeof forgeries / sizeof forgeries[0]; i++) {
-        run r = run_one(sb, (spec){.name = "forged usage", .code = forgeries[i]});
-        psb_stats st;
-        psb_outcome_stats(r.o, &st);
-        ck_assert_msg(st.cpu_ms != 123456789 && st.peak_rss_kib != 987654321,
-                      "the child's own statistics were believed: %s", describe(&r));
-        /* What the kernel can have measured for a run this long, on this machine. */
-        ck_assert_msg(st.cpu_ms <= (r.wall_ms + 100) * (uint64_t)sysconf(_SC_NPROCESSORS_ONLN),
-                      "cpu_ms %llu in a %llu ms run", (unsigned long long)st.cpu_ms,
-                      (unsigned long long)r.wall_ms);
-        ck_assert_msg(st.peak_rss_kib <= (uint64_t)mem_total, "peak_rss_kib %llu > MemTotal %ld",
-                      (unsigned long long)st.peak_rss_kib, mem_total);
-        const char *all = psb_outcome_json(r.o);
-        ck_assert_msg(all && !strstr(all, "123456789") && !strstr(all, "987654321"),
-                      "forged numbers in psb_outcome_json: %.300s", S(all));
-        run_free(&r);
-    }
-    psb_sandbox_free(sb);
-}
-END_TEST
-
-/* Old form: figures inside the REPLY JSON. */
-static const char FORGED_FIGURES_OLD[] =
-    "html = b'<html><script>alert(document.domain)</script></html>'\n"
-    "b64 = base64.b64encode(html).decode()\n"
-    "png_head = b'\\x89PNG\\r\\n\\x1a\\n' + struct.pack('>I4sII', 13, b'IHDR', 640, 480)\n"
-    "reply({'status': 'ok', 'figures': [\n"
-    "    {'mime': 'text/html', 'base64': b64, 'width': 1, 'height': 1},\n"
-    "    {'mime': 'image/png', 'base64': b64, 'width': 1, 'height': 1},\n"
-    "    {'mime': 'image/svg+xml', 'base64': base64.b64encode(b'<svg onload=alert(1)/>')"
-    ".decode(), 'width': 1, 'height': 1},\n"
-    "    {'mime': 'image/png', 'base64': base64.b64encode(png_head).decode(),\n"
-    "     'width': 100000, 'height': 100000}],\n"
-    "    'figures_truncated': False})\n"
-    "frame(RESULT, '1')\n"
-    "result = 1\n";
-
-/* New form: FIGR frames of raw bytes, before and after a forged reply. */
-static const char FORGED_FIGURES_NEW[] =
-    "html = b'<html><script>alert(document.domain)</script></html>'\n"
-    "frame(FIGR, html)\n"
-    "frame(FIGR, b'\\x89PNG\\r\\n\\x1a\\n' + html)\n"
-    "reply({'status': 'ok'})\n"
-    "frame(RESULT, '1')\n"
-    "frame(FIGR, html)\n"
-    "import matplotlib.pyplot as plt\n"
-    "plt.plot([1, 2, 3])\n"
-    "plt.show()\n"
-    "result = 1\n";
-
-START_TEST(test_forged_figures) {
-    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
-    /* Control: a real figure comes back as a PNG of its real size. */
-    run r = run_one(sb, (spec){.name = "real figure",
-                               .code = "import matplotlib.pyplot as plt\n"
-                                       "plt.plot([1, 2, 3])\n"
-                                       "plt.show()\n"
-                                       "result = 1\n"});
-    ck_assert_msg(!strcmp(r.kind, "ok") && psb_outcome_figure_count(r.o) == 1, "%s", describe(&r));
-    expect_png_figures(&r);
-    unsigned w = 0, h = 0;
-    psb_outcome_figure(r.o, 0, NULL, NULL, NULL, &w, &h);
-    ck_assert_msg(w > 0 && h > 0, "figure of %ux%u", w, h);
-    run_free(&r);
-
-    r = run_one(sb, (spec){.name = "forged figures, new form", .code = FORGED_FIGURES_NEW});
-    expect_png_figures(&r);
-    run_free(&r);
-    r = run_one(sb, (spec){.name = "forged figures, old form", .code = FORGED_FIGURES_OLD});
-    expect_png_figures(&r);
-    run_free(&r);
-    psb_sandbox_free(sb);
-}
-END_TEST
-
-START_TEST(test_forged_result_not_json) {
-    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
-    static const struct {
-        const char *name;
-        const char *payload; /* a Python bytes literal */
-    } cases[] = {
-        {"truncated object", "b'{\"a\":'"},
-        {"nan", "b'nan'"},
-        {"invalid UTF-8", "b'\\xff\\xfe'"},
-        {"two values", "b'[1] [2]'"},
-        {"lone surrogate", "b'\"\\\\ud800\"'"},
-        {"NUL in a string", "b'\"a\\x00b\"'"},
-        {"empty", "b''"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char code[512];
-        snprintf(code, sizeof code,
-                 "reply({'status': 'ok'})\n"
-                 "frame(RESULT, %s)\n"
-                 "time.sleep(0.2)\n",
-                 cases[i].payload);
-        run r = run_one(sb, (spec){.name = cases[i].name, .code = code});
-        expect_json_intact(&r);
-        run_free(&r);
-    }
-    psb_sandbox_free(sb);
-}
-END_TEST
-
-/* ------------------------------------------------------------------------ */
-/* 2. Forged huge replies                                                   */
+/* 1. Forged huge replies                                                   */
 /* ------------------------------------------------------------------------ */
 
 /* How much the helper's resident memory may grow because of one child. */
@@ -598,7 +413,7 @@ START_TEST(test_huge_reply_1gib_announced) {
 END_TEST
 
 /* ------------------------------------------------------------------------ */
-/* 3. Output floods                                                         */
+/* 2. Output floods                                                         */
 /* ------------------------------------------------------------------------ */
 
 START_TEST(test_stdout_flood) {
@@ -644,7 +459,7 @@ START_TEST(test_stdout_flood) {
 END_TEST
 
 /* ------------------------------------------------------------------------ */
-/* 4. Host cost of rendering outcomes                                       */
+/* 3. Host cost of rendering outcomes                                       */
 /* ------------------------------------------------------------------------ */
 
 /* Runs sp, renders the outcome, checks the host's peak RSS growth. */
@@ -709,7 +524,7 @@ START_TEST(test_render_forged_nesting) {
 END_TEST
 
 /* ------------------------------------------------------------------------ */
-/* 5. Memory beyond the limit                                               */
+/* 4. Memory beyond the limit                                               */
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -835,35 +650,28 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 
+static TCase *tcase(Suite *s, const char *name) {
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, load_forge, free_forge);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 static Suite *untrusted_suite(void) {
     Suite *s = suite_create("untrusted");
-    TCase *tc = tcase_create("forged_outcome");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_forged_ok_then_raise);
-    tcase_add_test(tc, test_forged_stats);
-    tcase_add_test(tc, test_forged_figures);
-    tcase_add_test(tc, test_forged_result_not_json);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("forged_huge_reply");
-    tcase_set_timeout(tc, 60);
+    TCase *tc = tcase(s, "forged_huge_reply");
     tcase_add_test(tc, test_huge_reply_20mib);
     tcase_add_test(tc, test_huge_reply_20mib_json);
     tcase_add_test(tc, test_huge_reply_1gib_announced);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("output_flood");
-    tcase_set_timeout(tc, 60);
+    tc = tcase(s, "output_flood");
     tcase_add_test(tc, test_stdout_flood);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("render_cost");
-    tcase_set_timeout(tc, 60);
+    tc = tcase(s, "render_cost");
     tcase_add_test(tc, test_render_two_million_dicts);
     tcase_add_test(tc, test_render_forged_dicts);
     tcase_add_test(tc, test_render_forged_nesting);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("memory_beyond_limit");
-    tcase_set_timeout(tc, 60);
+    tc = tcase(s, "memory_beyond_limit");
     tcase_add_test(tc, test_pinned_memory);
-    suite_add_tcase(s, tc);
     return s;
 }
 
