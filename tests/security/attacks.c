@@ -46,7 +46,6 @@
 #define MAX_SANDBOXES 8        /* configurations one family uses */
 #define MAX_FILES 512          /* attack files in a family */
 #define CASE_TIMEOUT_S 300     /* Check's limit per file */
-#define SETTLE_MS 200          /* what an attack sent arrives within this */
 
 static const char *family;
 static char *files[MAX_FILES];
@@ -746,11 +745,8 @@ static void run_case(int index) {
         long signals = (long)meta_int(&r, "signals");
         judge_reply(&r, &w, &p);
         judge_control(&s, mode, &signals, &p);
-        uint64_t since = sec_now_ms() - done;
-        if (since < SETTLE_MS)
-            sec_sleep_ms((unsigned)(SETTLE_MS - since));
         int tcp = 0;
-        const char *wp = world_problem(&w, host_pid, signals, s.tcp_judged ? -1 : 0, &tcp);
+        const char *wp = world_problem(&w, host_pid, signals, s.tcp_judged ? -1 : 0, &tcp, done);
         if (wp[0])
             problem(&p, "%s", wp);
         json_t *view = view_of(&r, tcp);
@@ -1123,7 +1119,7 @@ START_TEST(test_world_detects) {
             }
             sec_sleep_ms(50);
         }
-        const char *why = world_problem(&w, getpid(), signals, 0, NULL);
+        const char *why = world_problem(&w, getpid(), signals, 0, NULL, 0);
         if (!strcmp(way, "nothing"))
             ck_assert_msg(!why[0], "the untouched world has a problem: %s", why);
         else

@@ -137,7 +137,7 @@ START_TEST(test_persistence_across_executions) {
                       sec_describe(o, d, sizeof d));
     json_decref(r);
     psb_outcome_free(o);
-    const char *why = world_problem(&W, getpid(), (long)sec_signals, 0, NULL);
+    const char *why = world_problem(&W, getpid(), (long)sec_signals, 0, NULL, 0);
     ck_assert_msg(!why[0], "%s", why);
 }
 END_TEST

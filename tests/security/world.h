@@ -300,15 +300,18 @@ static inline void world__process_problem(const world *w, pid_t host, char *why,
     }
 }
 
+#define WORLD_SETTLE_MS 200 /* what an attack sent arrives within this */
+
 /*
  * Everything the attacks aimed at is unchanged; host is the process that
  * calls psb_exec (its helpers are its children), host_signals what it
  * received, tcp_expected the connections the TCP listener may have
- * accepted (-1: any; *ret_tcp gets the count). Returns "" or the first
+ * accepted (-1: any; *ret_tcp gets the count), done_ms when the last
+ * attack returned (sec_now_ms(); 0: just now). Returns "" or the first
  * problem (static).
  */
 static inline const char *world_problem(const world *w, pid_t host, long host_signals,
-                                        int tcp_expected, int *ret_tcp) {
+                                        int tcp_expected, int *ret_tcp, uint64_t done_ms) {
     static char why[640];
     char names[512], first[256], pat[160], buf[128];
     why[0] = '\0';
@@ -349,7 +352,9 @@ static inline const char *world_problem(const world *w, pid_t host, long host_si
                            {w->udp_fd, POLLIN, 0},
                            {w->unix_fd, POLLIN, 0},
                            {w->abs_fd, POLLIN, 0}};
-    (void)poll(pf, 4, 200);
+    uint64_t since = done_ms ? sec_now_ms() - done_ms : 0;
+    if (since < WORLD_SETTLE_MS)
+        (void)poll(pf, 4, (int)(WORLD_SETTLE_MS - since));
     int got = world__accept_count(w->tcp_fd);
     if (ret_tcp)
         *ret_tcp = got;
