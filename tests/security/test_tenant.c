@@ -17,12 +17,9 @@
 #define _GNU_SOURCE
 #endif
 #include <check.h>
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <glob.h>
 #include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
@@ -36,10 +33,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "include/pysandbox.h"
+#include "tests/security/attack.h"
 #include "tests/suite.h"
 
 #ifndef PSB_CLI_PATH
@@ -57,7 +54,6 @@
 #define CHUNK_BYTES (1u << 20)       /* one pread of /proc/PID/mem */
 #define HOST_FD 77                   /* the inherited host fd */
 #define MANY 50                      /* executions of the "many" tests */
-#define MAX_PROCS 4096               /* /proc entries we look at */
 
 static pid_t runner_pid; /* the Check runner: names our temporary dirs */
 static char tag[TAG_HEX + 1];
@@ -66,35 +62,10 @@ static char tag[TAG_HEX + 1];
 /* Small utilities                                                          */
 /* ------------------------------------------------------------------------ */
 
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(unsigned ms) {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static void random_hex(char *out, size_t nchars) {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[64];
-    size_t nbytes = (nchars + 1) / 2;
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    ck_assert(fd >= 0 && nbytes <= sizeof raw);
-    ck_assert(read(fd, raw, nbytes) == (ssize_t)nbytes);
-    close(fd);
-    for (size_t i = 0; i < nchars; i++)
-        out[i] = hex[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
-    out[nchars] = '\0';
-}
-
 /* A fresh secret: TAG + 24 random hex chars. */
 static void new_secret(char out[SECRET_LEN + 1]) {
     memcpy(out, tag, TAG_HEX);
-    random_hex(out + TAG_HEX, SECRET_LEN - TAG_HEX);
+    sec_random_hex(out + TAG_HEX, SECRET_LEN - TAG_HEX);
 }
 
 static void reverse_into(char *dst, const char *src) {
@@ -154,7 +125,7 @@ static void judge_verdict(const judge *j) {
 }
 
 static bool is_root(void) {
-    if (geteuid() == 0)
+    if (sec_is_root())
         return true;
     printf("skip: needs root (reads other uids' /proc/PID/mem, root-only files)\n");
     return false;
@@ -166,18 +137,8 @@ static bool is_root(void) {
 
 static char tmpdir[256];
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP || flag == FTW_D)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
 static void tenant_setup(void) {
-    random_hex(tag, TAG_HEX);
+    sec_random_hex(tag, TAG_HEX);
     snprintf(tmpdir, sizeof tmpdir, "%s/tenant-%d-XXXXXX", PSB_BUILD_DIR, (int)runner_pid);
     ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp %s: %s", tmpdir, strerror(errno));
     ck_assert(chmod(tmpdir, 0755) == 0);
@@ -185,120 +146,15 @@ static void tenant_setup(void) {
 
 static void tenant_teardown(void) {
     if (tmpdir[0])
-        nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        sec_remove_tree(tmpdir);
     tmpdir[0] = '\0';
 }
 
 /* In the runner after each case: what a failed test left behind. */
 static void runner_sweep(void) {
     char pat[320];
-    glob_t g;
     snprintf(pat, sizeof pat, "%s/tenant-%d-*", PSB_BUILD_DIR, (int)runner_pid);
-    if (glob(pat, 0, NULL, &g) == 0)
-        for (size_t i = 0; i < g.gl_pathc; i++) {
-            chmod(g.gl_pathv[i], 0755);
-            nftw(g.gl_pathv[i], rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-        }
-    globfree(&g);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Processes                                                                */
-/* ------------------------------------------------------------------------ */
-
-/* The parent pid from /proc/PID/stat, or -1 when the process is gone. */
-static pid_t ppid_of(pid_t pid) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
-    char state;
-    int ppid;
-    if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
-        return -1;
-    return (pid_t)ppid;
-}
-
-static void proc_comm(pid_t pid, char *out, size_t size) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-    out[0] = '\0';
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return;
-    if (fgets(out, (int)size, f))
-        out[strcspn(out, "\n")] = '\0';
-    fclose(f);
-}
-
-static void proc_exe(pid_t pid, char *out, size_t size) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
-    ssize_t n = readlink(path, out, size - 1);
-    out[n > 0 ? n : 0] = '\0';
-}
-
-/* Every pid and its parent; returns how many. */
-static size_t proc_table(pid_t *pids, pid_t *ppids, size_t max) {
-    DIR *d = opendir("/proc");
-    size_t n = 0;
-    struct dirent *e;
-    while (d && n < max && (e = readdir(d))) {
-        if (!isdigit((unsigned char)e->d_name[0]))
-            continue;
-        pid_t pid = (pid_t)atoi(e->d_name);
-        pid_t pp = ppid_of(pid);
-        if (pp < 0)
-            continue;
-        pids[n] = pid;
-        ppids[n++] = pp;
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
-/* The helper: a child of parent whose exe is pysandbox-helper; -1 if none. */
-static pid_t find_helper(pid_t parent) {
-    static pid_t pids[MAX_PROCS], ppids[MAX_PROCS];
-    size_t n = proc_table(pids, ppids, MAX_PROCS);
-    for (size_t i = 0; i < n; i++) {
-        if (ppids[i] != parent)
-            continue;
-        char comm[32], exe[512];
-        proc_comm(pids[i], comm, sizeof comm);
-        proc_exe(pids[i], exe, sizeof exe);
-        const char *base = strrchr(exe, '/');
-        if (!strncmp(comm, "pysandbox-help", 14) ||
-            (base && !strncmp(base + 1, "pysandbox-helper", 16)))
-            return pids[i];
-    }
-    return -1;
-}
-
-/* All descendants of root (children, their children, ...); returns how many. */
-static size_t descendants(pid_t root, pid_t *out, size_t max) {
-    static pid_t pids[MAX_PROCS], ppids[MAX_PROCS];
-    size_t n = proc_table(pids, ppids, MAX_PROCS), k = 0;
-    pid_t queue[MAX_PROCS];
-    size_t head = 0, tail = 0;
-    queue[tail++] = root;
-    while (head < tail) {
-        pid_t p = queue[head++];
-        for (size_t i = 0; i < n; i++)
-            if (ppids[i] == p && k < max && tail < MAX_PROCS) {
-                out[k++] = pids[i];
-                queue[tail++] = pids[i];
-            }
-    }
-    return k;
+    sec_remove_glob(pat);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -575,7 +431,7 @@ static void tenant_code(const tenant *t, char *buf, size_t size) {
 static void tenant_run(tenant *t) {
     char code[4096], prelude[128], inputs[128];
     psb_exec_options *o = psb_exec_options_new(&t->err);
-    t->start_ms = now_ms();
+    t->start_ms = sec_now_ms();
     t->st = o ? PSB_OK : PSB_ENOMEM;
     tenant_code(t, code, sizeof code);
     snprintf(prelude, sizeof prelude, "_prelude_secret = '%s'\n", t->s[CH_PRELUDE]);
@@ -595,7 +451,7 @@ static void tenant_run(tenant *t) {
     if (!t->st)
         t->st = psb_exec(t->sb, code, strlen(code), o, &t->o, &t->err);
     psb_exec_options_free(o);
-    t->end_ms = now_ms();
+    t->end_ms = sec_now_ms();
 }
 
 static void *tenant_thread(void *arg) {
@@ -708,7 +564,7 @@ static void check_memory(const char *when, pid_t helper, tenant *const *ts, size
     char argv0[512], comm[32];
     needles ns;
     scan sc;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = sec_now_ms();
     if (helper <= 0 || kill(helper, 0) != 0) {
         problem(j, "%s: no helper process found", when);
         return;
@@ -736,7 +592,7 @@ static void check_memory(const char *when, pid_t helper, tenant *const *ts, size
 
     /* Its descendants: spares, executions. */
     pid_t kids[256];
-    size_t nk = descendants(helper, kids, 256);
+    size_t nk = sec_descendants(helper, kids, 256);
     size_t found_running[64] = {0};
     ck_assert(nrunning <= 64);
     uint64_t kid_bytes = 0;
@@ -748,7 +604,7 @@ static void check_memory(const char *when, pid_t helper, tenant *const *ts, size
         }
         scanned++;
         kid_bytes += sc.bytes;
-        proc_comm(kids[i], comm, sizeof comm);
+        sec_proc_comm(kids[i], comm, sizeof comm);
         int owner = -1, owners = 0;
         for (size_t k = 0; k < ns.n; k++)
             if (sc.f[k].hits && ns.v[k].owner >= 0 && ns.v[k].chan == CH_MARK) {
@@ -778,21 +634,9 @@ static void check_memory(const char *when, pid_t helper, tenant *const *ts, size
                     "(want exactly 1)",
                     when, running[r]->id, found_running[r], scanned);
     printf("%s: %zu descendants of the helper scanned (%.1f MiB) in %llu ms\n", when, scanned,
-           (double)kid_bytes / 1048576.0, (unsigned long long)(now_ms() - t0));
+           (double)kid_bytes / 1048576.0, (unsigned long long)(sec_now_ms() - t0));
     fflush(stdout);
     needles_free(&ns);
-}
-
-static psb_sandbox *new_sandbox(psb_mode mode) {
-    psb_error err = {0};
-    psb_config *cfg = psb_config_new(&err);
-    psb_sandbox *sb = NULL;
-    ck_assert(cfg != NULL);
-    ck_assert(psb_config_set_mode(cfg, mode, &err) == PSB_OK);
-    psb_status st = psb_sandbox_new(cfg, &sb, &err);
-    psb_config_free(cfg);
-    ck_assert_msg(st == PSB_OK, "psb_sandbox_new: %s", err.message);
-    return sb;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -910,25 +754,25 @@ END_TEST
  */
 static void memory_sequential(psb_mode mode) {
     judge j = {0};
-    psb_sandbox *sb = new_sandbox(mode);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, mode, 0);
     tenant a, b;
     tenant *both[] = {&a, &b};
     tenant_init(&a, 0, 0, sb);
     tenant_init(&b, 1, 2500, sb);
     tenant_run(&a);
     tenant_check(&a, &j);
-    sleep_ms(300); /* the helper forks its replacement spares */
-    check_memory("after A", find_helper(getpid()), both, 1, NULL, 0, &j);
+    sec_sleep_ms(300); /* the helper forks its replacement spares */
+    check_memory("after A", sec_find_helper(getpid()), both, 1, NULL, 0, &j);
 
     pthread_t th;
     ck_assert(pthread_create(&th, NULL, tenant_thread, &b) == 0);
-    sleep_ms(900); /* B is in its sleep */
+    sec_sleep_ms(900); /* B is in its sleep */
     tenant *running[] = {&b};
-    check_memory("while B runs", find_helper(getpid()), both, 2, running, 1, &j);
+    check_memory("while B runs", sec_find_helper(getpid()), both, 2, running, 1, &j);
     ck_assert(pthread_join(th, NULL) == 0);
     tenant_check(&b, &j);
-    sleep_ms(300);
-    check_memory("after B", find_helper(getpid()), both, 2, NULL, 0, &j);
+    sec_sleep_ms(300);
+    check_memory("after B", sec_find_helper(getpid()), both, 2, NULL, 0, &j);
     tenant_free(&a);
     tenant_free(&b);
     psb_sandbox_free(sb);
@@ -938,26 +782,26 @@ static void memory_sequential(psb_mode mode) {
 /* (d) B starts while A, which already printed its secrets, sleeps. */
 static void memory_concurrent(psb_mode mode) {
     judge j = {0};
-    psb_sandbox *sb = new_sandbox(mode);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, mode, 0);
     tenant a, b;
     tenant *both[] = {&a, &b};
     tenant_init(&a, 0, 3000, sb);
     tenant_init(&b, 1, 3000, sb);
     pthread_t ta, tb;
     ck_assert(pthread_create(&ta, NULL, tenant_thread, &a) == 0);
-    sleep_ms(500); /* A printed; it sleeps */
+    sec_sleep_ms(500); /* A printed; it sleeps */
     ck_assert(pthread_create(&tb, NULL, tenant_thread, &b) == 0);
-    sleep_ms(1000);
+    sec_sleep_ms(1000);
     tenant *running[] = {&a, &b};
-    check_memory("A and B running", find_helper(getpid()), both, 2, running, 2, &j);
+    check_memory("A and B running", sec_find_helper(getpid()), both, 2, running, 2, &j);
     ck_assert(pthread_join(ta, NULL) == 0);
     ck_assert(pthread_join(tb, NULL) == 0);
     tenant_check(&a, &j);
     tenant_check(&b, &j);
     if (b.start_ms >= a.end_ms)
         problem(&j, "setup: B did not overlap A");
-    sleep_ms(300);
-    check_memory("after A and B", find_helper(getpid()), both, 2, NULL, 0, &j);
+    sec_sleep_ms(300);
+    check_memory("after A and B", sec_find_helper(getpid()), both, 2, NULL, 0, &j);
     tenant_free(&a);
     tenant_free(&b);
     psb_sandbox_free(sb);
@@ -979,7 +823,7 @@ static void *worker_thread(void *arg) {
 /* MANY executions in 2 threads, then the helper and its children. */
 static void memory_many(psb_mode mode) {
     judge j = {0};
-    psb_sandbox *sb = new_sandbox(mode);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, mode, 0);
     tenant *ts = calloc(MANY, sizeof *ts);
     tenant *ptrs[MANY];
     ck_assert(ts != NULL);
@@ -989,16 +833,16 @@ static void memory_many(psb_mode mode) {
     }
     worker w[2] = {{ts, 0, MANY / 2}, {ts, MANY / 2, MANY}};
     pthread_t th[2];
-    uint64_t t0 = now_ms();
+    uint64_t t0 = sec_now_ms();
     for (int i = 0; i < 2; i++)
         ck_assert(pthread_create(&th[i], NULL, worker_thread, &w[i]) == 0);
     for (int i = 0; i < 2; i++)
         ck_assert(pthread_join(th[i], NULL) == 0);
-    printf("%d executions in %llu ms\n", MANY, (unsigned long long)(now_ms() - t0));
+    printf("%d executions in %llu ms\n", MANY, (unsigned long long)(sec_now_ms() - t0));
     for (int i = 0; i < MANY; i++)
         tenant_check(&ts[i], &j);
-    sleep_ms(300);
-    check_memory("after many", find_helper(getpid()), ptrs, MANY, NULL, 0, &j);
+    sec_sleep_ms(300);
+    check_memory("after many", sec_find_helper(getpid()), ptrs, MANY, NULL, 0, &j);
     for (int i = 0; i < MANY; i++)
         tenant_free(&ts[i]);
     free(ts);
@@ -1095,14 +939,14 @@ static const char FD_ATTACK[] =
 /* Which of pid and its descendants hold an fd on the host's secret file. */
 static void check_fds(const char *role, pid_t pid, judge *j) {
     pid_t procs[257];
-    size_t n = 1 + descendants(pid, procs + 1, 256);
+    size_t n = 1 + sec_descendants(pid, procs + 1, 256);
     procs[0] = pid;
     for (size_t i = 0; i < n; i++) {
         char dir[64], path[384], target[512], comm[32];
         snprintf(dir, sizeof dir, "/proc/%d/fd", (int)procs[i]);
         DIR *d = opendir(dir);
         struct dirent *e;
-        proc_comm(procs[i], comm, sizeof comm);
+        sec_proc_comm(procs[i], comm, sizeof comm);
         while (d && (e = readdir(d))) {
             struct stat st;
             if (e->d_name[0] == '.')
@@ -1175,12 +1019,12 @@ START_TEST(test_fd_host_fd_library) {
         return;
     judge j = {0};
     host_fd_setup();
-    psb_sandbox *sb = new_sandbox(PSB_MODE_WARM);
-    pid_t helper = find_helper(getpid());
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
+    pid_t helper = sec_find_helper(getpid());
     exec_job x = {.sb = sb, .code = FD_ATTACK};
     pthread_t th;
     ck_assert(pthread_create(&th, NULL, exec_thread, &x) == 0);
-    sleep_ms(800); /* the code sleeps: look at the helper and its children now */
+    sec_sleep_ms(800); /* the code sleeps: look at the helper and its children now */
     check_fds("the helper", helper, &j);
     ck_assert(pthread_join(th, NULL) == 0);
     ck_assert_msg(x.st == PSB_OK, "psb_exec: %s", x.err.message);
@@ -1254,7 +1098,7 @@ static void run_cli(cli_run *r, const char *env_set, const char *cwd, const char
     ck_assert(len < 60000); /* fits in the pipe: write it all, then close */
     ck_assert(write(pin[1], code, len) == (ssize_t)len);
     close(pin[1]);
-    uint64_t start = now_ms();
+    uint64_t start = sec_now_ms();
     bool called = false;
     struct pollfd pfd[2] = {{pout[0], POLLIN, 0}, {perr[0], POLLIN, 0}};
     while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
@@ -1262,11 +1106,11 @@ static void run_cli(cli_run *r, const char *env_set, const char *cwd, const char
         if (ready < 0 && errno == EINTR)
             continue;
         ck_assert(ready >= 0);
-        if (!called && during && now_ms() - start >= during_ms) {
+        if (!called && during && sec_now_ms() - start >= during_ms) {
             called = true;
             during(pid, arg);
         }
-        if (now_ms() - start > 60000) {
+        if (sec_now_ms() - start > 60000) {
             kill(pid, SIGKILL); /* the CLI we started, by pid */
             waitpid(pid, NULL, 0);
             ck_abort_msg("the CLI did not finish within 60 s");
@@ -1293,7 +1137,7 @@ static void run_cli(cli_run *r, const char *env_set, const char *cwd, const char
 }
 
 static void during_fd_cli(pid_t cli, void *arg) {
-    pid_t helper = find_helper(cli);
+    pid_t helper = sec_find_helper(cli);
     if (helper <= 0)
         problem(arg, "cli: no helper found under the CLI (pid %d)", (int)cli);
     else
@@ -1380,9 +1224,9 @@ static bool helper_accepted(const char *env, const char *cfg_path, char *why, si
         st = psb_sandbox_new(cfg, &sb, &err);
     if (st == PSB_OK) {
         char exe[512] = "";
-        pid_t h = find_helper(getpid());
+        pid_t h = sec_find_helper(getpid());
         if (h > 0)
-            proc_exe(h, exe, sizeof exe);
+            sec_proc_exe(h, exe, sizeof exe);
         psb_outcome *o = NULL;
         psb_status est = psb_exec(sb, "result = 1\n", 11, NULL, &o, &err);
         snprintf(why, size, "the sandbox came up with helper pid %d running '%s'; result = 1 %s",

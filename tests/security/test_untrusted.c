@@ -1,14 +1,13 @@
 /*
- * test_untrusted.c - attacks by the execution child on what it writes: its
- * reply channel (fd 3), its output streams and memory outside its heap.
- * The child is the attacker: code in the sandbox forges frames with
- * os.write(3, struct.pack('=IIQ', type, 0, len) + payload), floods stdout
- * and pins kernel memory. Each attack is judged from outside: the outcome
- * the host gets, the helper's and the host's resident memory, MemAvailable,
- * and how long neighbouring executions take (CLOCK_MONOTONIC).
- *
- * Frames are forged in both figure forms: the old one (a "figures" array in
- * the REPLY JSON) and the new one (FIGR frames holding raw PNG bytes).
+ * test_untrusted.c - attacks by the execution child on what it writes that
+ * need more than one file with an expectation: forged huge replies beside a
+ * timed neighbour, output floods, the host's cost of rendering huge outcomes
+ * and memory pinned outside the heap. Code in the sandbox forges frames with
+ * frame(type, payload) from attacks/lib/forge.py, floods stdout and pins
+ * kernel memory; each attack is judged from outside: the outcome the host
+ * gets, the helper's and the host's resident memory, MemAvailable, and how
+ * long neighbouring executions take (CLOCK_MONOTONIC). The forged outcomes,
+ * statistics, figures and results are attack files (attacks/forged/).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -26,55 +25,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include "include/pysandbox.h"
+#include "tests/security/attack.h"
 #include "tests/suite.h"
 
-#define S(x) ((x) ? (x) : "(null)")
-#define MIB (1024ull * 1024ull)
+#ifndef PSB_ATTACKS_DIR
+#define PSB_ATTACKS_DIR "tests/security/attacks"
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Measuring from outside                                                   */
 /* ------------------------------------------------------------------------ */
 
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* A "Field:   123 kB" line of a /proc file, in KiB; -1 if absent. */
-static long proc_kib(const char *path, const char *field) {
-    char line[256];
-    long v = -1;
-    size_t flen = strlen(field);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, field, flen) && line[flen] == ':') {
-            v = strtol(line + flen + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return v;
-}
-
-/* VmRSS, VmHWM, PPid... of a process (0: this one), in KiB (PPid: the pid). */
-static long status_field(pid_t pid, const char *field) {
-    char path[64];
-    if (pid)
-        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    else
-        snprintf(path, sizeof path, "/proc/self/status");
-    return proc_kib(path, field);
-}
-
 static long mem_available_kib(void) {
-    return proc_kib("/proc/meminfo", "MemAvailable");
+    return sec_proc_kib("/proc/meminfo", "MemAvailable");
 }
 
 /* Peak RSS of this (forked test) process, KiB. */
@@ -82,33 +48,6 @@ static long self_maxrss_kib(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss;
-}
-
-/* The helper: our child whose comm is "pysandbox-helpe"; -1 if none. */
-static pid_t helper_pid(void) {
-    DIR *d = opendir("/proc");
-    pid_t found = -1;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        pid_t pid = (pid_t)atoi(e->d_name);
-        if (status_field(pid, "PPid") != (long)getpid())
-            continue;
-        char path[64], comm[32] = "";
-        snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-        FILE *f = fopen(path, "re");
-        if (f) {
-            if (fgets(comm, sizeof comm, f))
-                comm[strcspn(comm, "\n")] = '\0';
-            fclose(f);
-        }
-        if (!strcmp(comm, "pysandbox-helpe"))
-            found = pid;
-    }
-    if (d)
-        closedir(d);
-    return found;
 }
 
 /*
@@ -128,7 +67,7 @@ static void *sampler_main(void *arg) {
     sampler *s = arg;
     while (!atomic_load(&s->stop)) {
         if (s->pid > 0) {
-            long rss = status_field(s->pid, "VmRSS");
+            long rss = sec_status_field(s->pid, "VmRSS");
             if (rss > s->max_rss_kib)
                 s->max_rss_kib = rss;
         }
@@ -145,7 +84,7 @@ static void *sampler_main(void *arg) {
 static void sampler_start(sampler *s, pid_t pid) {
     memset(s, 0, sizeof *s);
     s->pid = pid;
-    s->max_rss_kib = pid > 0 ? status_field(pid, "VmRSS") : -1;
+    s->max_rss_kib = pid > 0 ? sec_status_field(pid, "VmRSS") : -1;
     s->min_avail_kib = mem_available_kib();
     atomic_store(&s->stop, false);
     ck_assert(pthread_create(&s->thread, NULL, sampler_main, s) == 0);
@@ -168,34 +107,13 @@ static bool reset_hwm(pid_t pid) {
     return ok;
 }
 
-static bool valid_json(const char *text) {
-    if (!text)
-        return false;
-    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
-    json_decref(v);
-    return v != NULL;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Running executions                                                       */
 /* ------------------------------------------------------------------------ */
 
-static psb_sandbox *make_sandbox(unsigned max_concurrency) {
-    psb_error err = {.code = PSB_OK};
-    psb_config *cfg = psb_config_new(&err);
-    ck_assert_ptr_nonnull(cfg);
-    if (max_concurrency)
-        ck_assert_int_eq(psb_config_set_max_concurrency(cfg, max_concurrency, &err), PSB_OK);
-    psb_sandbox *s = NULL;
-    psb_status st = psb_sandbox_new(cfg, &s, &err);
-    psb_config_free(cfg);
-    ck_assert_msg(st == PSB_OK, "psb_sandbox_new: %s: %s", psb_status_str(st), err.message);
-    return s;
-}
-
 typedef struct spec {
     const char *name;
-    const char *code;       /* appended to FORGE */
+    const char *code;       /* appended to attacks/lib/forge.py */
     uint64_t timeout_ms;    /* 0: 30 s */
     uint64_t memory_mib;    /* 0: the policy's */
     uint64_t result_bytes;  /* 0: the policy's */
@@ -216,18 +134,17 @@ typedef struct run {
 } run;
 
 /* Available to every attack: frame(type, payload[, announced length]). */
-static const char FORGE[] = "import os, struct, json, base64, time\n"
-                            "REPLY, RESULT, FIGR = 0x52504c59, 0x52534c54, 0x46494752\n"
-                            "def put(b, fd=3):\n"
-                            "    v = memoryview(b)\n"
-                            "    while len(v):\n"
-                            "        v = v[os.write(fd, v):]\n"
-                            "def frame(t, p, n=None):\n"
-                            "    if isinstance(p, str):\n"
-                            "        p = p.encode()\n"
-                            "    put(struct.pack('=IIQ', t, 0, len(p) if n is None else n) + p)\n"
-                            "def reply(doc):\n"
-                            "    frame(REPLY, json.dumps(doc))\n";
+static char *forge;
+
+static void load_forge(void) {
+    forge = sec_read_file(PSB_ATTACKS_DIR "/lib/forge.py", NULL);
+    ck_assert_msg(forge != NULL, "cannot read %s/lib/forge.py", PSB_ATTACKS_DIR);
+}
+
+static void free_forge(void) {
+    free(forge);
+    forge = NULL;
+}
 
 /* Runs r->sp on r->sb; never asserts (it may run on another thread). */
 static void run_exec(run *r) {
@@ -235,7 +152,7 @@ static void run_exec(run *r) {
     psb_exec_options *opt = psb_exec_options_new(&err);
     char *code = NULL;
     r->st = PSB_ENOMEM;
-    if (!opt || asprintf(&code, "%s%s", FORGE, r->sp.code) < 0)
+    if (!opt || asprintf(&code, "%s%s", forge, r->sp.code) < 0)
         goto out;
     (void)psb_exec_options_set_timeout_ms(opt, r->sp.timeout_ms ? r->sp.timeout_ms : 30000, &err);
     if (r->sp.memory_mib)
@@ -250,9 +167,9 @@ static void run_exec(run *r) {
     }
     if (r->go)
         pthread_barrier_wait(r->go);
-    r->start_ms = now_ms();
+    r->start_ms = sec_now_ms();
     r->st = psb_exec(r->sb, code, strlen(code), opt, &r->o, &err);
-    r->wall_ms = now_ms() - r->start_ms;
+    r->wall_ms = sec_now_ms() - r->start_ms;
 out:
     snprintf(r->err, sizeof r->err, "%s", err.message);
     if (r->st == PSB_OK)
@@ -262,7 +179,8 @@ out:
 }
 
 static const char *describe(const run *r) {
-    static char buf[1024];
+    static char buf[3072];
+    char o[2048];
     if (r->st != PSB_OK) {
         snprintf(buf, sizeof buf, "%s: psb_exec failed: %s: %s", r->sp.name, psb_status_str(r->st),
                  r->err);
@@ -273,12 +191,11 @@ static const char *describe(const run *r) {
     size_t olen = 0;
     psb_outcome_stdout(r->o, &olen, NULL);
     snprintf(buf, sizeof buf,
-             "%s: kind=%s after %llu ms (stats wall %llu cpu %llu ms rss %llu KiB) type=%s "
-             "message=%.200s result=%.120s stdout=%zu bytes figures=%zu",
-             r->sp.name, r->kind, (unsigned long long)r->wall_ms, (unsigned long long)stats.wall_ms,
-             (unsigned long long)stats.cpu_ms, (unsigned long long)stats.peak_rss_kib,
-             S(psb_outcome_error_type(r->o)), S(psb_outcome_error_message(r->o)),
-             S(psb_outcome_result_json(r->o)), olen, psb_outcome_figure_count(r->o));
+             "%s: after %llu ms (stats wall %llu cpu %llu ms rss %llu KiB), stdout %zu bytes, "
+             "figures %zu: %.1500s",
+             r->sp.name, (unsigned long long)r->wall_ms, (unsigned long long)stats.wall_ms,
+             (unsigned long long)stats.cpu_ms, (unsigned long long)stats.peak_rss_kib, olen,
+             psb_outcome_figure_count(r->o), sec_describe(r->o, o, sizeof o));
     return buf;
 }
 
@@ -342,205 +259,19 @@ static void expect_neighbour(const run *r) {
                   NEIGHBOUR_TIMEOUT_MS + NEIGHBOUR_SLACK_MS, describe(r));
 }
 
-/* Every figure is a PNG whose declared size is its real (IHDR) size. */
-static void expect_png_figures(const run *r) {
-    for (size_t i = 0; i < psb_outcome_figure_count(r->o); i++) {
-        const unsigned char *data = NULL;
-        const void *raw = NULL;
-        size_t len = 0;
-        const char *mime = NULL;
-        unsigned w = 0, h = 0;
-        ck_assert(psb_outcome_figure(r->o, i, &raw, &len, &mime, &w, &h) == 0);
-        data = raw;
-        fprintf(stderr, "    figure %zu: mime %s, %zu bytes, %ux%u, starts %02x %02x %02x %02x\n",
-                i, S(mime), len, w, h, len > 0 ? data[0] : 0, len > 1 ? data[1] : 0,
-                len > 2 ? data[2] : 0, len > 3 ? data[3] : 0);
-        ck_assert_msg(mime && !strcmp(mime, "image/png"), "%s: figure %zu has MIME type %s",
-                      r->sp.name, i, S(mime));
-        ck_assert_msg(len >= 24 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8),
-                      "%s: figure %zu (%zu bytes) is not a PNG", r->sp.name, i, len);
-        unsigned iw = (unsigned)data[16] << 24 | (unsigned)data[17] << 16 |
-                      (unsigned)data[18] << 8 | data[19];
-        unsigned ih = (unsigned)data[20] << 24 | (unsigned)data[21] << 16 |
-                      (unsigned)data[22] << 8 | data[23];
-        ck_assert_msg(w == iw && h == ih, "%s: figure %zu claims %ux%u, its PNG is %ux%u",
-                      r->sp.name, i, w, h, iw, ih);
-    }
-    json_t *doc = json_loads(psb_outcome_json(r->o), 0, NULL);
-    ck_assert_msg(doc != NULL, "%s: psb_outcome_json is not JSON", r->sp.name);
-    size_t i;
-    json_t *f;
-    json_array_foreach(json_object_get(doc, "figures"), i, f) {
-        const char *mime = json_string_value(json_object_get(f, "mime"));
-        ck_assert_msg(mime && !strcmp(mime, "image/png"), "%s: outcome JSON figure %zu is %s",
-                      r->sp.name, i, S(mime));
-    }
-    json_decref(doc);
-}
-
 /* The outcome hands out only valid JSON, whatever the child sent. */
 static void expect_json_intact(const run *r) {
     const char *res = psb_outcome_result_json(r->o);
-    ck_assert_msg(res == NULL || valid_json(res),
+    ck_assert_msg(res == NULL || sec_valid_json(res),
                   "%s: psb_outcome_result_json is not JSON: %.80s (status %s)", r->sp.name, res,
                   r->kind);
     const char *all = psb_outcome_json(r->o);
-    ck_assert_msg(valid_json(all), "%s: psb_outcome_json is not JSON: %.200s", r->sp.name, S(all));
+    ck_assert_msg(sec_valid_json(all), "%s: psb_outcome_json is not JSON: %.200s", r->sp.name,
+                  S(all));
 }
 
 /* ------------------------------------------------------------------------ */
-/* 1. Forged outcomes                                                       */
-/* ------------------------------------------------------------------------ */
-
-START_TEST(test_forged_ok_then_raise) {
-    psb_sandbox *sb = make_sandbox(0);
-    run r = run_one(sb, (spec){.name = "forged ok + 42, then raise",
-                               .code = "reply({'status': 'ok'})\n"
-                                       "frame(RESULT, '42')\n"
-                                       "raise ValueError('the real outcome')\n"});
-    ck_assert_msg(!psb_outcome_ok(r.o), "a forged REPLY was believed: %s", describe(&r));
-    ck_assert_msg(strcmp(psb_outcome_result_json(r.o), "42") != 0, "%s", describe(&r));
-    run_free(&r);
-
-    /* The same forgery, then a result of its own and another exception. */
-    r = run_one(sb, (spec){.name = "forged ok, then result set and raise",
-                           .code = "reply({'status': 'ok', 'files': 0})\n"
-                                   "frame(RESULT, '{\"admin\":true}')\n"
-                                   "result = 1\n"
-                                   "1 / 0\n"});
-    ck_assert_msg(!psb_outcome_ok(r.o), "a forged REPLY was believed: %s", describe(&r));
-    run_free(&r);
-
-    /* Control: a plain exception is an exception. */
-    r = run_one(sb, (spec){.name = "control: raise", .code = "raise ValueError('x')\n"});
-    ck_assert_str_eq(r.kind, "exception");
-    run_free(&r);
-    psb_sandbox_free(sb);
-}
-END_TEST
-
-START_TEST(test_forged_stats) {
-    psb_sandbox *sb = make_sandbox(0);
-    const char *forgeries[] = {
-        /* The reply the code itself would have sent, with usage made up. */
-        "reply({'status': 'ok', 'usage': {'cpu_ms': 123456789, 'maxrss_kib': 987654321},\n"
-        "       'stats': {'wall_ms': 1, 'cpu_ms': 123456789, 'peak_rss_kib': 987654321}})\n"
-        "frame(RESULT, '1')\n"
-        "result = 1\n",
-        /* An error reply carrying the same numbers. */
-        "reply({'status': 'error', 'error': {'kind': 'exception', 'message': 'm'},\n"
-        "       'usage': {'cpu_ms': 123456789, 'maxrss_kib': 987654321},\n"
-        "       'stats': {'wall_ms': 1, 'cpu_ms': 123456789, 'peak_rss_kib': 987654321}})\n"
-        "frame(RESULT, 'null')\n"
-        "raise ValueError('x')\n",
-    };
-    long mem_total = proc_kib("/proc/meminfo", "MemTotal");
-    for (size_t i = 0; i < sizeof forgeries / sizeof forgeries[0]; i++) {
-        run r = run_one(sb, (spec){.name = "forged usage", .code = forgeries[i]});
-        psb_stats st;
-        psb_outcome_stats(r.o, &st);
-        ck_assert_msg(st.cpu_ms != 123456789 && st.peak_rss_kib != 987654321,
-                      "the child's own statistics were believed: %s", describe(&r));
-        /* What the kernel can have measured for a run this long, on this machine. */
-        ck_assert_msg(st.cpu_ms <= (r.wall_ms + 100) * (uint64_t)sysconf(_SC_NPROCESSORS_ONLN),
-                      "cpu_ms %llu in a %llu ms run", (unsigned long long)st.cpu_ms,
-                      (unsigned long long)r.wall_ms);
-        ck_assert_msg(st.peak_rss_kib <= (uint64_t)mem_total, "peak_rss_kib %llu > MemTotal %ld",
-                      (unsigned long long)st.peak_rss_kib, mem_total);
-        const char *all = psb_outcome_json(r.o);
-        ck_assert_msg(all && !strstr(all, "123456789") && !strstr(all, "987654321"),
-                      "forged numbers in psb_outcome_json: %.300s", S(all));
-        run_free(&r);
-    }
-    psb_sandbox_free(sb);
-}
-END_TEST
-
-/* Old form: figures inside the REPLY JSON. */
-static const char FORGED_FIGURES_OLD[] =
-    "html = b'<html><script>alert(document.domain)</script></html>'\n"
-    "b64 = base64.b64encode(html).decode()\n"
-    "png_head = b'\\x89PNG\\r\\n\\x1a\\n' + struct.pack('>I4sII', 13, b'IHDR', 640, 480)\n"
-    "reply({'status': 'ok', 'figures': [\n"
-    "    {'mime': 'text/html', 'base64': b64, 'width': 1, 'height': 1},\n"
-    "    {'mime': 'image/png', 'base64': b64, 'width': 1, 'height': 1},\n"
-    "    {'mime': 'image/svg+xml', 'base64': base64.b64encode(b'<svg onload=alert(1)/>')"
-    ".decode(), 'width': 1, 'height': 1},\n"
-    "    {'mime': 'image/png', 'base64': base64.b64encode(png_head).decode(),\n"
-    "     'width': 100000, 'height': 100000}],\n"
-    "    'figures_truncated': False})\n"
-    "frame(RESULT, '1')\n"
-    "result = 1\n";
-
-/* New form: FIGR frames of raw bytes, before and after a forged reply. */
-static const char FORGED_FIGURES_NEW[] =
-    "html = b'<html><script>alert(document.domain)</script></html>'\n"
-    "frame(FIGR, html)\n"
-    "frame(FIGR, b'\\x89PNG\\r\\n\\x1a\\n' + html)\n"
-    "reply({'status': 'ok'})\n"
-    "frame(RESULT, '1')\n"
-    "frame(FIGR, html)\n"
-    "import matplotlib.pyplot as plt\n"
-    "plt.plot([1, 2, 3])\n"
-    "plt.show()\n"
-    "result = 1\n";
-
-START_TEST(test_forged_figures) {
-    psb_sandbox *sb = make_sandbox(0);
-    /* Control: a real figure comes back as a PNG of its real size. */
-    run r = run_one(sb, (spec){.name = "real figure",
-                               .code = "import matplotlib.pyplot as plt\n"
-                                       "plt.plot([1, 2, 3])\n"
-                                       "plt.show()\n"
-                                       "result = 1\n"});
-    ck_assert_msg(!strcmp(r.kind, "ok") && psb_outcome_figure_count(r.o) == 1, "%s", describe(&r));
-    expect_png_figures(&r);
-    unsigned w = 0, h = 0;
-    psb_outcome_figure(r.o, 0, NULL, NULL, NULL, &w, &h);
-    ck_assert_msg(w > 0 && h > 0, "figure of %ux%u", w, h);
-    run_free(&r);
-
-    r = run_one(sb, (spec){.name = "forged figures, new form", .code = FORGED_FIGURES_NEW});
-    expect_png_figures(&r);
-    run_free(&r);
-    r = run_one(sb, (spec){.name = "forged figures, old form", .code = FORGED_FIGURES_OLD});
-    expect_png_figures(&r);
-    run_free(&r);
-    psb_sandbox_free(sb);
-}
-END_TEST
-
-START_TEST(test_forged_result_not_json) {
-    psb_sandbox *sb = make_sandbox(0);
-    static const struct {
-        const char *name;
-        const char *payload; /* a Python bytes literal */
-    } cases[] = {
-        {"truncated object", "b'{\"a\":'"},
-        {"nan", "b'nan'"},
-        {"invalid UTF-8", "b'\\xff\\xfe'"},
-        {"two values", "b'[1] [2]'"},
-        {"lone surrogate", "b'\"\\\\ud800\"'"},
-        {"NUL in a string", "b'\"a\\x00b\"'"},
-        {"empty", "b''"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char code[512];
-        snprintf(code, sizeof code,
-                 "reply({'status': 'ok'})\n"
-                 "frame(RESULT, %s)\n"
-                 "time.sleep(0.2)\n",
-                 cases[i].payload);
-        run r = run_one(sb, (spec){.name = cases[i].name, .code = code});
-        expect_json_intact(&r);
-        run_free(&r);
-    }
-    psb_sandbox_free(sb);
-}
-END_TEST
-
-/* ------------------------------------------------------------------------ */
-/* 2. Forged huge replies                                                   */
+/* 1. Forged huge replies                                                   */
 /* ------------------------------------------------------------------------ */
 
 /* How much the helper's resident memory may grow because of one child. */
@@ -594,21 +325,21 @@ static void check_memory_limit(psb_sandbox *sb, const char *when, findings *f) {
  */
 static void huge_reply_attack(spec attack, uint64_t prompt_ms) {
     findings f = {{0}};
-    psb_sandbox *sb = make_sandbox(4);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 4);
     run warm = run_one(sb, (spec){.name = "warm-up", .code = "result = 1\n"});
     run_free(&warm);
     check_memory_limit(sb, "before the attack", &f);
     ck_assert_msg(!f.text[0], "the memory limit does not hold even without an attack: %s", f.text);
-    pid_t helper = helper_pid();
+    pid_t helper = sec_find_helper(getpid());
     ck_assert_msg(helper > 0, "no helper process found");
-    long rss0 = status_field(helper, "VmRSS"), hwm0 = status_field(helper, "VmHWM");
+    long rss0 = sec_status_field(helper, "VmRSS"), hwm0 = sec_status_field(helper, "VmHWM");
     bool reset = reset_hwm(helper);
     sampler s;
     sampler_start(&s, helper);
     run rs[2] = {{.sp = attack, .sb = sb}, {.sp = neighbour(), .sb = sb}};
     run_parallel(rs, 2);
     sampler_stop(&s);
-    long hwm1 = status_field(helper, "VmHWM"), rss1 = status_field(helper, "VmRSS");
+    long hwm1 = sec_status_field(helper, "VmHWM"), rss1 = sec_status_field(helper, "VmRSS");
     long peak = s.max_rss_kib > hwm1 || !reset ? s.max_rss_kib : hwm1;
     fprintf(stderr,
             "  helper %d: VmRSS %ld -> %ld KiB, VmHWM %ld (reset %s) -> %ld KiB, sampled max "
@@ -618,7 +349,7 @@ static void huge_reply_attack(spec attack, uint64_t prompt_ms) {
     if (!strcmp(rs[0].kind, "ok"))
         found(&f, "the forged reply came back ok");
     const char *res = psb_outcome_result_json(rs[0].o);
-    if ((res && !valid_json(res)) || !valid_json(psb_outcome_json(rs[0].o)))
+    if ((res && !sec_valid_json(res)) || !sec_valid_json(psb_outcome_json(rs[0].o)))
         found(&f, "the outcome holds invalid JSON");
     if (rs[0].wall_ms > prompt_ms)
         found(&f, "the attack took %llu ms (limit %llu)", (unsigned long long)rs[0].wall_ms,
@@ -632,7 +363,7 @@ static void huge_reply_attack(spec attack, uint64_t prompt_ms) {
         found(&f, "the helper grew by %ld KiB (VmRSS %ld -> peak %ld, %ld KiB after)", peak - rss0,
               rss0, peak, rss1);
     char what[512];
-    snprintf(what, sizeof what, "%s", describe(&rs[0]));
+    snprintf(what, sizeof what, "%.500s", describe(&rs[0]));
     run_free(&rs[0]);
     run_free(&rs[1]);
     check_memory_limit(sb, "after the attack", &f);
@@ -682,11 +413,11 @@ START_TEST(test_huge_reply_1gib_announced) {
 END_TEST
 
 /* ------------------------------------------------------------------------ */
-/* 3. Output floods                                                         */
+/* 2. Output floods                                                         */
 /* ------------------------------------------------------------------------ */
 
 START_TEST(test_stdout_flood) {
-    psb_sandbox *sb = make_sandbox(4);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 4);
     run warm = run_one(sb, (spec){.name = "warm-up", .code = "result = 1\n"});
     run_free(&warm);
     long rss0 = self_maxrss_kib();
@@ -728,7 +459,7 @@ START_TEST(test_stdout_flood) {
 END_TEST
 
 /* ------------------------------------------------------------------------ */
-/* 4. Host cost of rendering outcomes                                       */
+/* 3. Host cost of rendering outcomes                                       */
 /* ------------------------------------------------------------------------ */
 
 /* Runs sp, renders the outcome, checks the host's peak RSS growth. */
@@ -755,7 +486,7 @@ static void render_cost(psb_sandbox *sb, spec sp, bool must_be_ok, size_t sent_b
 }
 
 START_TEST(test_render_two_million_dicts) {
-    psb_sandbox *sb = make_sandbox(0);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
     render_cost(sb,
                 (spec){.name = "2e6 empty dicts",
                        .code = "result = [{} for _ in range(2_000_000)]\n",
@@ -767,7 +498,7 @@ START_TEST(test_render_two_million_dicts) {
 END_TEST
 
 START_TEST(test_render_forged_dicts) {
-    psb_sandbox *sb = make_sandbox(0);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
     render_cost(sb,
                 (spec){.name = "forged 15 MiB of [{},{},...]",
                        .code = "reply({'status': 'ok'})\n"
@@ -780,7 +511,7 @@ START_TEST(test_render_forged_dicts) {
 END_TEST
 
 START_TEST(test_render_forged_nesting) {
-    psb_sandbox *sb = make_sandbox(0);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
     render_cost(sb,
                 (spec){.name = "forged 15 MiB of [[[[",
                        .code = "reply({'status': 'ok'})\n"
@@ -793,7 +524,7 @@ START_TEST(test_render_forged_nesting) {
 END_TEST
 
 /* ------------------------------------------------------------------------ */
-/* 5. Memory beyond the limit                                               */
+/* 4. Memory beyond the limit                                               */
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -871,7 +602,7 @@ static const char PIN[] =
     "result = r\n";
 
 START_TEST(test_pinned_memory) {
-    psb_sandbox *sb = make_sandbox(0);
+    psb_sandbox *sb = sec_sandbox(SEC_LAYERS_DEFAULT, PSB_MODE_WARM, 0);
     size_t in_len = 32u << 20;
     char *in = malloc(in_len);
     ck_assert_ptr_nonnull(in);
@@ -919,35 +650,28 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 
+static TCase *tcase(Suite *s, const char *name) {
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, load_forge, free_forge);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 static Suite *untrusted_suite(void) {
     Suite *s = suite_create("untrusted");
-    TCase *tc = tcase_create("forged_outcome");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_forged_ok_then_raise);
-    tcase_add_test(tc, test_forged_stats);
-    tcase_add_test(tc, test_forged_figures);
-    tcase_add_test(tc, test_forged_result_not_json);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("forged_huge_reply");
-    tcase_set_timeout(tc, 60);
+    TCase *tc = tcase(s, "forged_huge_reply");
     tcase_add_test(tc, test_huge_reply_20mib);
     tcase_add_test(tc, test_huge_reply_20mib_json);
     tcase_add_test(tc, test_huge_reply_1gib_announced);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("output_flood");
-    tcase_set_timeout(tc, 60);
+    tc = tcase(s, "output_flood");
     tcase_add_test(tc, test_stdout_flood);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("render_cost");
-    tcase_set_timeout(tc, 60);
+    tc = tcase(s, "render_cost");
     tcase_add_test(tc, test_render_two_million_dicts);
     tcase_add_test(tc, test_render_forged_dicts);
     tcase_add_test(tc, test_render_forged_nesting);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("memory_beyond_limit");
-    tcase_set_timeout(tc, 60);
+    tc = tcase(s, "memory_beyond_limit");
     tcase_add_test(tc, test_pinned_memory);
-    suite_add_tcase(s, tc);
     return s;
 }
 

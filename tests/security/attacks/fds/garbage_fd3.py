@@ -1,0 +1,8 @@
+# attack: garbage on the reply channel spoils only this execution
+# layers: all
+# lib: tryit
+# expect: kind != ok or result = 1
+
+# The runner runs a plain execution after every attack: the next one works.
+os.write(3, b'\xff' * 64)
+result = 1

@@ -1,0 +1,8 @@
+# attack: read the secret through a relative path with ..
+# layers: all
+# lib: tryit
+# expect: kind = denied
+
+rel = os.path.relpath(inputs['secret'], os.getcwd())
+assert rel.startswith('..'), rel
+result = open(rel).read()

@@ -1,0 +1,7 @@
+# attack: read the secret through a symlink in the scratch dir
+# layers: all
+# lib: tryit
+# expect: kind = denied
+
+os.symlink(inputs['secret'], 'link')
+result = open('link').read()

@@ -1,0 +1,9 @@
+# attack: a forged ok REPLY with result 42, then an exception
+# layers: all
+# lib: forge
+# expect: kind != ok
+# expect: result_json != "42"
+
+reply({'status': 'ok'})
+frame(RESULT, '42')
+raise ValueError('the real outcome')

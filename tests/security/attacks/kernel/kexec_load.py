@@ -1,0 +1,7 @@
+# attack: kexec_load() through libc.syscall: killed, or at least failed
+# layers: all
+# via: bypass
+# lib: tryit libc
+# expect: kind = ok and result.ret = -1 or kind = crashed and message contains SIGSYS and result = null
+
+result = sysc(246, 0, 0, 0, 0)

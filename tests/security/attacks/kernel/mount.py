@@ -1,0 +1,7 @@
+# attack: mount() through libc.syscall: a call the filter kills for
+# layers: all
+# via: bypass
+# lib: tryit libc
+# expect: kind = crashed and message contains SIGSYS and result = null
+
+result = sysc(165, 0, 0, 0, 0, 0)

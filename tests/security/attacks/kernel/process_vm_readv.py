@@ -1,0 +1,7 @@
+# attack: process_vm_readv() through libc.syscall: killed, or at least failed
+# layers: all
+# via: bypass
+# lib: tryit libc
+# expect: kind = ok and result.ret = -1 or kind = crashed and message contains SIGSYS and result = null
+
+result = sysc(310, 1, 0, 0, 0, 0, 0)

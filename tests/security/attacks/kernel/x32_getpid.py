@@ -1,0 +1,7 @@
+# attack: getpid() through the x32 ABI through libc.syscall: a call the filter kills for
+# layers: all
+# via: bypass
+# lib: tryit libc
+# expect: kind = crashed and message contains SIGSYS and result = null
+
+result = sysc(0x40000000 | 39)

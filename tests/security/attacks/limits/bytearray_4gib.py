@@ -1,0 +1,6 @@
+# attack: a 4 GiB bytearray
+# layers: all
+# lib: tryit
+# expect: kind = memory_limit
+
+a = bytearray(4 << 30)

@@ -1,0 +1,10 @@
+# attack: a busy loop past the CPU limit
+# layers: all
+# lib: tryit
+# timeout_ms: 20000
+# cpu_s: 1
+# expect: kind = cpu_limit
+# expect: wall_ms < 8000
+
+while True:
+    pass

@@ -1,0 +1,12 @@
+# attack: a busy loop with SIGXCPU ignored
+# layers: all
+# lib: tryit
+# timeout_ms: 20000
+# cpu_s: 1
+# expect: kind = cpu_limit
+# expect: wall_ms < 8000
+
+import signal
+signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+while True:
+    pass

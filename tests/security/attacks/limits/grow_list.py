@@ -1,0 +1,9 @@
+# attack: a list that grows by 8 MiB until something gives
+# layers: all
+# lib: tryit
+# memory_mib: 128
+# expect: kind = memory_limit
+
+a = []
+while True:
+    a.append(bytearray(8 << 20))

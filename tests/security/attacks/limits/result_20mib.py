@@ -1,0 +1,6 @@
+# attack: a result of 20 MiB
+# layers: all
+# lib: tryit
+# expect: kind = output_limit
+
+result = 'x' * (20 << 20)

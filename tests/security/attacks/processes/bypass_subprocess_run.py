@@ -1,0 +1,8 @@
+# attack: subprocess.run past the Python layer
+# layers: all
+# via: bypass
+# lib: tryit libc
+# expect: kind = denied
+
+import subprocess
+subprocess.run(['/bin/sh', '-c', 'echo pwned > ' + inputs['canary'] + '/sp'])

@@ -1,0 +1,6 @@
+# attack: os.fork
+# layers: all
+# lib: tryit
+# expect: kind = denied
+
+os.fork()

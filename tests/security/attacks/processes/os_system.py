@@ -1,0 +1,6 @@
+# attack: os.system
+# layers: all
+# lib: tryit
+# expect: kind = denied
+
+os.system('echo pwned > ' + inputs['canary'] + '/sys')

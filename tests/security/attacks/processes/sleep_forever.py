@@ -1,0 +1,9 @@
+# attack: sleep past the time limit
+# layers: all
+# lib: tryit
+# timeout_ms: 2000
+# expect: kind = timeout
+# expect: wall_ms < 6000
+
+import time
+time.sleep(600)

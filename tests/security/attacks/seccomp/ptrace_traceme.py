@@ -1,0 +1,7 @@
+# attack: ptrace(PTRACE_TRACEME) through libc.syscall: a call the filter kills for
+# layers: seccomp
+# via: bypass
+# lib: tryit libc
+# expect: kind = crashed and message contains SIGSYS and result = null
+
+result = sysc(101, 0, 0, 0, 0)

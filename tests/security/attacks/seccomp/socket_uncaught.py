@@ -1,0 +1,8 @@
+# attack: socket() uncaught: the refusal names the syscall
+# layers: seccomp
+# lib: tryit
+# expect: kind = denied
+# expect: event = syscall:socket
+
+import socket
+socket.socket()

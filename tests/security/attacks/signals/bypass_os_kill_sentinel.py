@@ -1,0 +1,8 @@
+# attack: os.kill the sentinel past the Python layer
+# layers: all
+# via: bypass
+# lib: tryit libc
+# expect: kind = denied
+
+import signal
+os.kill(inputs['sentinel'], signal.SIGKILL)
