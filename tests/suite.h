@@ -22,11 +22,43 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Runs every test of s and frees it; EXIT_SUCCESS when none failed. */
+/* The names of the suite's test cases, as psb_tcase_create() made them. */
+static const char *psb__tcase_names[64];
+static size_t psb__n_tcases;
+
+/*
+ * tcase_create() that remembers the name, so ctest can list the cases
+ * (PSB_LIST_CASES) and run each as its own entry (CK_RUN_CASE): a failure
+ * then names its case.
+ */
+static inline TCase *psb_tcase_create(const char *name) {
+    if (psb__n_tcases < sizeof psb__tcase_names / sizeof psb__tcase_names[0])
+        psb__tcase_names[psb__n_tcases++] = name;
+    else
+        abort(); /* a case ctest would not list */
+    return tcase_create(name);
+}
+
+/*
+ * Runs every test of s (or, with CK_RUN_CASE set, those of one case) and
+ * frees it; EXIT_SUCCESS when none failed. With PSB_LIST_CASES set it only
+ * prints the case names, one per line, for tests/discover.cmake.
+ */
 static inline int psb_test_run(Suite *s) {
+    if (getenv("PSB_LIST_CASES")) {
+        for (size_t i = 0; i < psb__n_tcases; i++)
+            printf("%s\n", psb__tcase_names[i]);
+        srunner_free(srunner_create(s)); /* frees the suite */
+        return EXIT_SUCCESS;
+    }
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists each test */
     int failed = srunner_ntests_failed(sr);
+    /* A case name that matched nothing ran nothing: that is a failure too. */
+    if (getenv("CK_RUN_CASE") && srunner_ntests_run(sr) == 0) {
+        fprintf(stderr, "no test case named '%s'\n", getenv("CK_RUN_CASE"));
+        failed = 1;
+    }
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

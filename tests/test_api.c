@@ -19,6 +19,8 @@
 
 #include <pysandbox.h>
 
+#include "tests/suite.h"
+
 #define S(x) ((x) ? (x) : "(null)")
 #define ERR_INIT                                                                                   \
     { .code = PSB_OK }
@@ -1208,7 +1210,7 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 
 static TCase *tcase(Suite *s, const char *name, int fixture, double timeout_s) {
-    TCase *tc = tcase_create(name);
+    TCase *tc = psb_tcase_create(name);
     if (fixture)
         tcase_add_checked_fixture(tc, sandbox_setup, sandbox_teardown);
     tcase_set_timeout(tc, timeout_s);
@@ -1298,9 +1300,5 @@ static Suite *api_suite(void) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(api_suite());
-    srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists each test */
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return psb_test_run(api_suite());
 }

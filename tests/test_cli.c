@@ -604,11 +604,11 @@ END_TEST
 
 static Suite *cli_suite(void) {
     Suite *s = suite_create("cli");
-    TCase *limits = tcase_create("limits");
-    TCase *outputs = tcase_create("outputs");
-    TCase *bad = tcase_create("bad_input");
-    TCase *doctor = tcase_create("doctor");
-    TCase *meta = tcase_create("meta");
+    TCase *limits = psb_tcase_create("limits");
+    TCase *outputs = psb_tcase_create("outputs");
+    TCase *bad = psb_tcase_create("bad_input");
+    TCase *doctor = psb_tcase_create("doctor");
+    TCase *meta = psb_tcase_create("meta");
     TCase *all[] = {limits, outputs, bad, doctor, meta};
     size_t i;
 

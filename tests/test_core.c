@@ -534,7 +534,7 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("core");
-    TCase *tc = tcase_create("core");
+    TCase *tc = psb_tcase_create("core");
     tcase_add_test(tc, frame_roundtrip);
     tcase_add_test(tc, frame_rejects_oversize_and_garbage);
     tcase_add_test(tc, frame_read_deadline);

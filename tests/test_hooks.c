@@ -97,7 +97,7 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("hooks");
-    TCase *tc = tcase_create("paths");
+    TCase *tc = psb_tcase_create("paths");
     tcase_add_test(tc, normalize);
     tcase_add_test(tc, resolve_follows_symlinks);
     tcase_add_test(tc, pathset);

@@ -593,7 +593,7 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("modes");
-    TCase *tc = tcase_create("modes");
+    TCase *tc = psb_tcase_create("modes");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, warm_and_cold_differ_where_they_should);
     tcase_add_test(tc, random_streams_are_independent);
@@ -607,7 +607,7 @@ int main(void) {
     tcase_add_test(tc, thread_bomb_is_capped);
     suite_add_tcase(s, tc);
     /* Its own case, so that CK_RUN_CASE=helper runs it alone (and in a loop). */
-    TCase *helper = tcase_create("helper");
+    TCase *helper = psb_tcase_create("helper");
     tcase_set_timeout(helper, 300);
     tcase_add_test(helper, helper_death_is_an_internal_outcome_and_respawns);
     suite_add_tcase(s, helper);

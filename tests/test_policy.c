@@ -165,7 +165,7 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("policy");
-    TCase *tc = tcase_create("policy");
+    TCase *tc = psb_tcase_create("policy");
     tcase_add_test(tc, presets_parse);
     tcase_add_test(tc, unknown_preset);
     tcase_add_test(tc, errors_name_the_key_path);

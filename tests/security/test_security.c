@@ -144,7 +144,7 @@ END_TEST
 
 static Suite *security_suite(void) {
     Suite *s = suite_create("security");
-    TCase *tc = tcase_create("persistence");
+    TCase *tc = psb_tcase_create("persistence");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_unchecked_fixture(tc, NULL, sweep);
     tcase_set_timeout(tc, 300);

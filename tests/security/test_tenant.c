@@ -1369,7 +1369,7 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 
 static TCase *tcase(Suite *s, const char *name) {
-    TCase *tc = tcase_create(name);
+    TCase *tc = psb_tcase_create(name);
     tcase_add_checked_fixture(tc, tenant_setup, tenant_teardown);
     tcase_add_unchecked_fixture(tc, NULL, runner_sweep);
     tcase_set_timeout(tc, 180);

@@ -651,7 +651,7 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 
 static TCase *tcase(Suite *s, const char *name) {
-    TCase *tc = tcase_create(name);
+    TCase *tc = psb_tcase_create(name);
     tcase_add_checked_fixture(tc, load_forge, free_forge);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
