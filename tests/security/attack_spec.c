@@ -570,7 +570,13 @@ static int require_word(attack_spec *s, const char *w, char *err, size_t size) {
         s->landlock_abi = abi;
         return 0;
     }
-    return fail(err, size, "unknown requirement '%s' (root, landlock-abi>=N)", w);
+    if (!strcmp(w, "no-sanitizer")) {
+        if (s->no_sanitizer)
+            return fail(err, size, "'no-sanitizer' twice");
+        s->no_sanitizer = true;
+        return 0;
+    }
+    return fail(err, size, "unknown requirement '%s' (root, landlock-abi>=N, no-sanitizer)", w);
 }
 
 static int number(const char *v, uint64_t max, uint64_t *ret, char *err, size_t size) {

@@ -654,6 +654,11 @@ static const char *unmet(const attack_spec *s) {
         return "the test does not run as root";
     if (s->landlock_abi && abi < s->landlock_abi)
         return snprintf(why, sizeof why, "Landlock ABI %d < %d", abi, s->landlock_abi), why;
+#ifdef PSB_SANITIZE
+    if (s->no_sanitizer)
+        return "a sanitizer build: ASan's allocator exits instead of returning NULL when "
+               "RLIMIT_AS runs out (crashed, not memory_limit)";
+#endif
     return NULL;
 }
 
@@ -907,7 +912,7 @@ START_TEST(test_header_accepts) {
                        "# mode: warm cold\n"
                        "# via: bypass\n"
                        "# lib: tryit libc\n"
-                       "# requires: root landlock-abi>=4\n"
+                       "# requires: root landlock-abi>=4 no-sanitizer\n"
                        "# timeout_ms: 5000\n"
                        "# cpu_s: 2\n"
                        "# memory_mib: 128\n"
@@ -922,7 +927,7 @@ START_TEST(test_header_accepts) {
     ck_assert_str_eq(s.attack, "fork with ctypes");
     ck_assert_int_eq(s.layers, PSB_LAYER_SECCOMP | PSB_LAYER_LANDLOCK);
     ck_assert_int_eq(s.modes, SPEC_MODE_WARM | SPEC_MODE_COLD);
-    ck_assert(s.bypass && s.need_root && s.tcp_judged);
+    ck_assert(s.bypass && s.need_root && s.no_sanitizer && s.tcp_judged);
     ck_assert_int_eq(s.landlock_abi, 4);
     ck_assert_int_eq(s.nlibs, 2);
     ck_assert_str_eq(s.libs[1], "libc");
