@@ -258,6 +258,22 @@ typedef struct region {
 } region;
 
 /*
+ * In a sanitizer build, ASan's shadow (x86-64: 0x7fff8000 up to
+ * 0x10007fff8000, compiler-rt's asan_mapping.h) is 14 TiB of readable,
+ * mostly unmapped pages that hold ASan's poison bytes, never the program's
+ * data: reading it would take hours. Everything else is still read.
+ */
+static bool asan_shadow(uint64_t start, uint64_t end) {
+#if defined(PSB_SANITIZE) && defined(__x86_64__)
+    return start >= 0x7fff8000u && end <= 0x10007fff8000u;
+#else
+    (void)start;
+    (void)end;
+    return false;
+#endif
+}
+
+/*
  * Reads every readable region of pid's memory (parsed from /proc/PID/maps,
  * read with pread on /proc/PID/mem, 1 MiB at a time with the last
  * MAX_NEEDLE - 1 bytes carried over, also across adjacent regions, so a
@@ -280,7 +296,8 @@ static int scan_pid(pid_t pid, const needles *ns, scan *sc) {
         unsigned long long s, e;
         char perms[8];
         line[strcspn(line, "\n")] = '\0';
-        if (sscanf(line, "%llx-%llx %7s", &s, &e, perms) != 3 || perms[0] != 'r')
+        if (sscanf(line, "%llx-%llx %7s", &s, &e, perms) != 3 || perms[0] != 'r' ||
+            asan_shadow(s, e))
             continue;
         if (nr == cap) {
             cap = cap ? 2 * cap : 256;
