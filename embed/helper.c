@@ -406,7 +406,7 @@ int main(int argc, char **argv) {
     /* Few malloc arenas: each reserves 64 MiB of address space, which counts
      * against a child's memory limit once it starts threads. */
     mallopt(M_ARENA_MAX, 2);
-    char root[64];
+    static char root[64]; /* static, as the static loop below points to it */
     if (start(&f, ctl, root, sizeof root) != 0)
         return 1;
     static struct loop loop;
