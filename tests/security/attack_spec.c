@@ -56,7 +56,7 @@ static const struct {
 static int check_path(const char *path, char *err, size_t size) {
     size_t root_len = strcspn(path, ".");
     for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++) {
-        if (strlen(subjects[i].name) != root_len || strncmp(subjects[i].name, path, root_len))
+        if (strlen(subjects[i].name) != root_len || strncmp(subjects[i].name, path, root_len) != 0)
             continue;
         if (path[root_len] && !subjects[i].container)
             return fail(err, size, "'%s' has no members", subjects[i].name);
