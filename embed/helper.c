@@ -187,7 +187,7 @@ static bool parse_flags(int argc, char **argv, struct flags *f) {
         } else if (strcmp(arg, PSB__FLAG_NETWORK) == 0) {
             psb__helper.network = true;
             takes_value = false;
-        } else if (!next) {
+        } else if (!next) { /* NOLINT(bugprone-branch-clone): refused like an unknown flag */
             return false;
         } else if (strcmp(arg, PSB__FLAG_CONTROL_FD) == 0) {
             f->ctl = parse_fd(next);
