@@ -442,8 +442,9 @@ static void host_exec(json_t *req, reply *r) {
     for (;;) {
         if (cap - len < 65536) {
             cap = cap ? 2 * cap : 1u << 20;
-            buf = realloc(buf, cap);
-            ck_assert_ptr_nonnull(buf);
+            char *grown = realloc(buf, cap);
+            ck_assert_ptr_nonnull(grown);
+            buf = grown;
         }
         ssize_t n = read(p[0], buf + len, cap - len);
         if (n < 0 && errno == EINTR)

@@ -313,8 +313,9 @@ static int scan_pid(pid_t pid, const needles *ns, scan *sc) {
             continue;
         if (nr == cap) {
             cap = cap ? 2 * cap : 256;
-            rs = realloc(rs, cap * sizeof *rs);
-            ck_assert(rs != NULL);
+            region *grown = realloc(rs, cap * sizeof *rs);
+            ck_assert(grown != NULL);
+            rs = grown;
         }
         rs[nr].start = s;
         rs[nr].end = e;
