@@ -48,6 +48,9 @@ void psb__err_clear(psb_error *err) {
 }
 
 static psb_status verr(psb_error *err, psb_status code, int errno_value, const char *fmt,
+                       va_list ap) __attribute__((format(printf, 4, 0)));
+
+static psb_status verr(psb_error *err, psb_status code, int errno_value, const char *fmt,
                        va_list ap) {
     if (!err || err->code != PSB_OK)
         return code;

@@ -101,8 +101,8 @@ static bool is_object(const unsigned char *kinds, unsigned d) {
 }
 
 bool psb__json_text_valid(const char *text, size_t len, unsigned max_depth) {
-    /* One bit per open container: 1 for an object, 0 for an array. */
-    unsigned char kinds[PSB__JSON_MAX_DEPTH / 8 + 1];
+    /* One bit per open container (1: object, 0: array); set by read-modify-write. */
+    unsigned char kinds[PSB__JSON_MAX_DEPTH / 8 + 1] = {0};
     unsigned depth = 0;
     struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len};
     if (max_depth > PSB__JSON_MAX_DEPTH)

@@ -53,11 +53,12 @@ static int name_in(const char *name, const char *const *names, size_t n) {
 /*
  * The value of option `opt` at argv[*i]: "--opt=V" or "--opt V" (advancing
  * *i). Returns NULL when argv[*i] is not this option; sets *ret_missing when
- * it is but has no value.
+ * it is but has no value. *i < argc, so argv[*i] is never NULL; the analyzer
+ * assumes it may be.
  */
 static const char *opt_value(int argc, char **argv, int *i, const char *opt, int *ret_missing) {
     size_t len = strlen(opt);
-    if (strncmp(argv[*i], opt, len) != 0)
+    if (strncmp(argv[*i], opt, len) != 0) /* NOLINT(clang-analyzer-core.NonNullParamChecker) */
         return NULL;
     if (argv[*i][len] == '=')
         return argv[*i] + len + 1;

@@ -123,8 +123,9 @@ static int read_stat(long pid, char *comm, size_t comm_size, long *ret_ppid) {
         char *close = strrchr(line, ')');
         char state;
         long ppid;
+        /* sscanf cannot report an overflow, but the kernel wrote the pid. */
         if (open != NULL && close != NULL && close > open &&
-            sscanf(close + 1, " %c %ld", &state, &ppid) == 2) {
+            sscanf(close + 1, " %c %ld", &state, &ppid) == 2) { /* NOLINT(cert-err34-c) */
             snprintf(comm, comm_size, "%.*s", (int)(close - open - 1), open + 1);
             *ret_ppid = ppid;
             rc = 0;

@@ -78,8 +78,9 @@ int main(int argc, char **argv) {
                 argv[1][0] == '-' ? "option" : "command", argv[1]);
         rc = CLI_EXIT_USAGE;
     }
-    /* Output that never reached its reader (a full disk) is a failure. */
-    if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
+    /* Output that never reached its reader (a full disk) is a failure, also
+     * when a write before this flush failed and stdio dropped the buffer. */
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_EXIT_OK) {
         perror(CLI_PROG ": error: writing the output");
         rc = CLI_EXIT_INTERNAL;
     }

@@ -72,7 +72,8 @@ static int name_is_safe(const char *name) {
 int cli_open_out_dir(const char *path, int *ret_dirfd, char *errbuf, size_t errbuf_size) {
     char *copy = NULL, *p;
     struct stat st;
-    int fd = -1, rc = -1, saved, e;
+    int fd = -1, rc = -1, e;
+    char saved;
 
     if (path[0] == '\0') {
         snprintf(errbuf, errbuf_size, "the directory name is empty");
@@ -95,7 +96,7 @@ int cli_open_out_dir(const char *path, int *ret_dirfd, char *errbuf, size_t errb
             snprintf(errbuf, errbuf_size, "cannot create '%s': %s", copy, strerror(e));
             goto out;
         }
-        *p = (char)saved;
+        *p = saved;
         if (saved == '\0')
             break;
     }

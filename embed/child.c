@@ -63,13 +63,19 @@ static char **build_env(const json_t *env, const char *scratch) {
         return NULL;
     json_object_foreach((json_t *)(uintptr_t)env, k, v) {
         if (asprintf(&envp[i++], "%s=%s", k, json_string_value(v)) < 0)
-            return NULL;
+            goto out_free_env;
     }
     if (!json_object_get(env, "HOME") && asprintf(&envp[i++], "HOME=%s", scratch) < 0)
-        return NULL;
+        goto out_free_env;
     if (!json_object_get(env, "TMPDIR") && asprintf(&envp[i++], "TMPDIR=%s", scratch) < 0)
-        return NULL;
+        goto out_free_env;
     return envp; /* the child exits soon: nothing to free */
+out_free_env:
+    envp[i - 1] = NULL; /* undefined after the asprintf that failed */
+    for (size_t j = 0; envp[j]; j++)
+        free(envp[j]);
+    free(envp);
+    return NULL;
 }
 
 /* The address space this process maps now. */

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,6 +25,14 @@
 
 #define MAX_JOBS 1024
 
+/* A file descriptor number written in decimal, or -1 (atoi took "3x" as 3). */
+static int parse_fd(const char *s) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return errno == 0 && end != s && *end == '\0' && v >= 0 && v <= INT_MAX ? (int)v : -1;
+}
+
 /*
  * Records the read-only regular files the warm interpreter holds open, so
  * children keep them (Python objects own those fd numbers) and close the rest.
@@ -35,7 +44,7 @@ static void note_interpreter_fds(int ctl) {
     int self = dirfd(d);
     struct dirent *e;
     while ((e = readdir(d)) && psb__n_keep_fds < sizeof psb__keep_fds / sizeof psb__keep_fds[0]) {
-        int fd = atoi(e->d_name);
+        int fd = parse_fd(e->d_name);
         struct stat st;
         if (e->d_name[0] == '.' || fd <= 2 || fd == ctl || fd == self)
             continue;
@@ -178,10 +187,10 @@ static bool parse_flags(int argc, char **argv, struct flags *f) {
         } else if (strcmp(arg, PSB__FLAG_NETWORK) == 0) {
             psb__helper.network = true;
             takes_value = false;
-        } else if (!next) {
+        } else if (!next) { /* NOLINT(bugprone-branch-clone): refused like an unknown flag */
             return false;
         } else if (strcmp(arg, PSB__FLAG_CONTROL_FD) == 0) {
-            f->ctl = atoi(next);
+            f->ctl = parse_fd(next);
         } else if (strcmp(arg, PSB__FLAG_PRELOAD) == 0) {
             f->preload = next;
         } else if (strcmp(arg, PSB__FLAG_UID) == 0) {
@@ -397,7 +406,7 @@ int main(int argc, char **argv) {
     /* Few malloc arenas: each reserves 64 MiB of address space, which counts
      * against a child's memory limit once it starts threads. */
     mallopt(M_ARENA_MAX, 2);
-    char root[64];
+    static char root[64]; /* static, as the static loop below points to it */
     if (start(&f, ctl, root, sizeof root) != 0)
         return 1;
     static struct loop loop;

@@ -69,7 +69,10 @@ static int save(const char *dir, const char *name, const void *data, size_t len)
             fclose(f);
         return -1;
     }
-    fclose(f);
+    if (fclose(f) != 0) { /* the last buffered bytes are written here */
+        fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
     printf("  saved %s (%zu bytes)\n", path, len);
     return 0;
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pysandbox needs to build, test and run its
-# demos (as root; a no-op when everything is already there).
+# demos (as root; a no-op when everything is already there). With --full,
+# also what `scripts/test.sh --full` runs: clang with its sanitizer and
+# libFuzzer runtimes, clang-tidy, cppcheck and shellcheck.
 set -euo pipefail
 
 packages=(
@@ -9,6 +11,18 @@ packages=(
   python3-numpy python3-pandas python3-matplotlib
   bubblewrap clang-format
 )
+case "${1:-}" in
+--full)
+  # libclang-rt-dev is only a recommendation of clang, and recommendations
+  # are not installed here: without it clang cannot link ASan or libFuzzer.
+  packages+=(clang libclang-rt-dev clang-tidy cppcheck shellcheck)
+  ;;
+"") ;;
+*)
+  echo "usage: $0 [--full]" >&2
+  exit 2
+  ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

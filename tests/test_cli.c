@@ -291,7 +291,7 @@ END_TEST
 START_TEST(test_memory_limit) {
     struct psb_cli_run r;
     json_t *o;
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef PSB_SANITIZE
     printf("test_memory_limit: skipped under AddressSanitizer (its shadow memory does not fit "
            "an RLIMIT_AS)\n");
     return;

@@ -468,7 +468,7 @@ START_TEST(figures_and_files_come_back) {
 END_TEST
 
 START_TEST(memory_limit_counts_what_the_code_maps) {
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef PSB_SANITIZE
     printf("memory_limit_counts_what_the_code_maps: skipped under AddressSanitizer (its shadow "
            "memory does not fit an RLIMIT_AS)\n");
     return;

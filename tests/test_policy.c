@@ -138,7 +138,7 @@ END_TEST
 
 /* Runs in its own forked process (Check's fork mode), so the limits stay there. */
 START_TEST(rlimits_are_applied) {
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef PSB_SANITIZE
     /* ASan reserves terabytes of shadow address space: RLIMIT_AS cannot apply. */
     printf("rlimits_are_applied: skipped under AddressSanitizer (RLIMIT_AS)\n");
     return;

@@ -7,12 +7,19 @@
 
 #include "policy/confine/confine.h"
 
+/* glibc's setrlimit() takes an enum under _GNU_SOURCE, other libcs an int. */
+#ifdef __GLIBC__
+typedef __rlimit_resource_t rlimit_resource;
+#else
+typedef int rlimit_resource;
+#endif
+
 int psb__rlimits_apply(const psb__limits *limits, uint64_t baseline_bytes, uint64_t nproc,
                        const char **ret_failed) {
     const uint64_t mib = 1024u * 1024u;
     uint64_t cpu = limits->v[PSB__LIMIT_CPU_S];
     const struct {
-        int resource;
+        rlimit_resource resource;
         const char *name;
         rlim_t soft, hard;
     } rows[] = {

@@ -26,6 +26,11 @@
 
 #include "policy/confine/confine.h"
 
+/* Argument 0 equals value. SCMP_A0(SCMP_CMP_EQ, value) leaves datum_b out of
+ * its compound literal, which clang reports (-Wmissing-field-initializers);
+ * an equality test does not read datum_b. */
+#define ARG0_EQ(value) SCMP_A0(SCMP_CMP_EQ, (value), 0)
+
 /*
  * Plain allows: what CPython, numpy, pandas and matplotlib use (profiled).
  * Not memfd_create: its pages count against no rlimit, so it would get past
@@ -325,19 +330,14 @@ int psb__seccomp_build(bool network, psb__seccomp_prog *ret, char *msg, size_t m
                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i])) < 0)
             goto fail_rule;
     /* Limits of this process only; prctl only to name threads. */
-    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A0(SCMP_CMP_EQ, 0)) <
-            0 ||
+    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, ARG0_EQ(0)) < 0 ||
         seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getrlimit), 0) < 0 ||
-        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                         SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME)) < 0 ||
-        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                         SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME)) < 0 ||
-        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                         SCMP_A0(SCMP_CMP_EQ, PR_GET_DUMPABLE)) < 0)
+        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, ARG0_EQ(PR_SET_NAME)) < 0 ||
+        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, ARG0_EQ(PR_GET_NAME)) < 0 ||
+        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, ARG0_EQ(PR_GET_DUMPABLE)) < 0)
         goto fail_rule;
     /* A connected pair of unix sockets (asyncio's self-pipe) is always fine. */
-    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
-                         SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) < 0)
+    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1, ARG0_EQ(AF_UNIX)) < 0)
         goto fail_rule;
     if (network) {
         static const char *const net[] = {"socket", "connect", "bind",

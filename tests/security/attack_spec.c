@@ -56,7 +56,7 @@ static const struct {
 static int check_path(const char *path, char *err, size_t size) {
     size_t root_len = strcspn(path, ".");
     for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++) {
-        if (strlen(subjects[i].name) != root_len || strncmp(subjects[i].name, path, root_len))
+        if (strlen(subjects[i].name) != root_len || strncmp(subjects[i].name, path, root_len) != 0)
             continue;
         if (path[root_len] && !subjects[i].container)
             return fail(err, size, "'%s' has no members", subjects[i].name);
@@ -570,7 +570,13 @@ static int require_word(attack_spec *s, const char *w, char *err, size_t size) {
         s->landlock_abi = abi;
         return 0;
     }
-    return fail(err, size, "unknown requirement '%s' (root, landlock-abi>=N)", w);
+    if (!strcmp(w, "no-sanitizer")) {
+        if (s->no_sanitizer)
+            return fail(err, size, "'no-sanitizer' twice");
+        s->no_sanitizer = true;
+        return 0;
+    }
+    return fail(err, size, "unknown requirement '%s' (root, landlock-abi>=N, no-sanitizer)", w);
 }
 
 static int number(const char *v, uint64_t max, uint64_t *ret, char *err, size_t size) {

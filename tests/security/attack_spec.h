@@ -52,6 +52,7 @@ typedef struct attack_spec {
     size_t nlibs;        /* lib: names of attacks/lib/NAME.py, prepended in order */
     bool need_root;      /* requires: root */
     int landlock_abi;    /* requires: landlock-abi>=N (0: no need) */
+    bool no_sanitizer;   /* requires: no-sanitizer */
     uint64_t timeout_ms; /* 0: the runner's default */
     uint64_t cpu_s;      /* 0: the policy's */
     uint64_t memory_mib; /* 0: the policy's */

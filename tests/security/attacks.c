@@ -173,7 +173,9 @@ static blob *push(blob **v, size_t n) {
 static int reply_parse(const char *buf, size_t len, reply *r, char *why, size_t size) {
     memset(r, 0, sizeof *r);
     size_t off = 0, names = 0, mimes = 0;
-    while (off < len) {
+    /* Every blob ends in r (freed by reply_free); the analyzer loses the
+     * one stored at r->one[h.tag] and reports it leaked. */
+    while (off < len) { /* NOLINT(clang-analyzer-unix.Malloc) */
         wire_head h;
         if (len - off < sizeof h)
             return snprintf(why, size, "a reply cut in a header"), -1;
@@ -440,8 +442,9 @@ static void host_exec(json_t *req, reply *r) {
     for (;;) {
         if (cap - len < 65536) {
             cap = cap ? 2 * cap : 1u << 20;
-            buf = realloc(buf, cap);
-            ck_assert_ptr_nonnull(buf);
+            char *grown = realloc(buf, cap);
+            ck_assert_ptr_nonnull(grown);
+            buf = grown;
         }
         ssize_t n = read(p[0], buf + len, cap - len);
         if (n < 0 && errno == EINTR)
@@ -654,6 +657,11 @@ static const char *unmet(const attack_spec *s) {
         return "the test does not run as root";
     if (s->landlock_abi && abi < s->landlock_abi)
         return snprintf(why, sizeof why, "Landlock ABI %d < %d", abi, s->landlock_abi), why;
+#ifdef PSB_SANITIZE
+    if (s->no_sanitizer)
+        return "a sanitizer build: ASan's allocator exits instead of returning NULL when "
+               "RLIMIT_AS runs out (crashed, not memory_limit)";
+#endif
     return NULL;
 }
 
@@ -784,9 +792,12 @@ static void sweep(void) {
     world_sweep(runner_pid);
 }
 
+/* Check keeps a pointer to each TTest and frees none: they live here. */
 static TTest *new_test(const char *name, TFun fn) {
-    TTest *t = calloc(1, sizeof *t);
-    must(t != NULL, "calloc");
+    static TTest tests[MAX_FILES + 1];
+    static size_t ntests;
+    must(ntests < sizeof tests / sizeof tests[0], "too many tests");
+    TTest *t = &tests[ntests++];
     t->name = name;
     t->fn = fn;
     t->file = __FILE__;
@@ -907,7 +918,7 @@ START_TEST(test_header_accepts) {
                        "# mode: warm cold\n"
                        "# via: bypass\n"
                        "# lib: tryit libc\n"
-                       "# requires: root landlock-abi>=4\n"
+                       "# requires: root landlock-abi>=4 no-sanitizer\n"
                        "# timeout_ms: 5000\n"
                        "# cpu_s: 2\n"
                        "# memory_mib: 128\n"
@@ -922,7 +933,7 @@ START_TEST(test_header_accepts) {
     ck_assert_str_eq(s.attack, "fork with ctypes");
     ck_assert_int_eq(s.layers, PSB_LAYER_SECCOMP | PSB_LAYER_LANDLOCK);
     ck_assert_int_eq(s.modes, SPEC_MODE_WARM | SPEC_MODE_COLD);
-    ck_assert(s.bypass && s.need_root && s.tcp_judged);
+    ck_assert(s.bypass && s.need_root && s.no_sanitizer && s.tcp_judged);
     ck_assert_int_eq(s.landlock_abi, 4);
     ck_assert_int_eq(s.nlibs, 2);
     ck_assert_str_eq(s.libs[1], "libc");

@@ -75,10 +75,12 @@ static psb_outcome *run(const char *name, const char *body, json_t *extra, json_
     size_t olen = 0, elen = 0;
     const char *all = psb_outcome_json(o), *what;
     const char *so = psb_outcome_stdout(o, &olen, NULL), *se = psb_outcome_stderr(o, &elen, NULL);
-    ck_assert_msg(!(what = world_leak(&W, all, all ? strlen(all) : 0)), "%s: %s leaked", name,
-                  what);
-    ck_assert_msg(!(what = world_leak(&W, so, olen)), "%s: %s leaked to stdout", name, what);
-    ck_assert_msg(!(what = world_leak(&W, se, elen)), "%s: %s leaked to stderr", name, what);
+    what = world_leak(&W, all, all ? strlen(all) : 0);
+    ck_assert_msg(!what, "%s: %s leaked", name, what);
+    what = world_leak(&W, so, olen);
+    ck_assert_msg(!what, "%s: %s leaked to stdout", name, what);
+    what = world_leak(&W, se, elen);
+    ck_assert_msg(!what, "%s: %s leaked to stderr", name, what);
     ck_assert_msg(psb_outcome_ok(o), "%s: %s", name, sec_describe(o, d, sizeof d));
     *ret_result = json_loads(psb_outcome_result_json(o), 0, NULL);
     ck_assert_msg(json_is_object(*ret_result), "%s: %s", name, sec_describe(o, d, sizeof d));

@@ -1,6 +1,7 @@
 # attack: a 4 GiB bytearray
 # layers: all
 # lib: tryit
+# requires: no-sanitizer
 # expect: kind = memory_limit
 
 a = bytearray(4 << 30)

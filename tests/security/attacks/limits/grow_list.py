@@ -1,6 +1,7 @@
 # attack: a list that grows by 8 MiB until something gives
 # layers: all
 # lib: tryit
+# requires: no-sanitizer
 # memory_mib: 128
 # expect: kind = memory_limit
 
