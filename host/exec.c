@@ -422,6 +422,50 @@ static psb_outcome *build_outcome(struct run *r) {
     return o;
 }
 
+/*
+ * Reads the streams, the reply and the helper's STATUS until the child has
+ * gone and its streams are drained (or held open too long after its exit).
+ * PSB_EHELPER when the helper died or passed the deadline.
+ */
+static psb_status pump(struct run *r, uint64_t deadline, psb_error *err) {
+    for (;;) {
+        bool streams_open = r->fd[S_DATA] >= 0 || r->fd[S_OUT] >= 0 || r->fd[S_ERR] >= 0;
+        if (r->have_exit && !streams_open)
+            return PSB_OK;
+        uint64_t now = psb__now_ns();
+        if (r->have_exit && now >= r->exit_ns + DRAIN_AFTER_EXIT_NS) {
+            /* Held open past the child's exit (an fd passed away): close by force. */
+            if (r->fd[S_DATA] >= 0)
+                reject(r, r->reply == PSB__REPLY_NONE && r->phase != PSB__PHASE_EXTRAS
+                              ? PSB__REPLY_NONE
+                              : PSB__REPLY_MALFORMED);
+            close_fd(&r->fd[S_OUT]);
+            close_fd(&r->fd[S_ERR]);
+            return PSB_OK;
+        }
+        if (!r->have_exit && now >= deadline)
+            return helper_gone(err, ETIMEDOUT);
+        struct pollfd pf[NFDS];
+        for (int i = 0; i < NFDS; i++)
+            pf[i] = (struct pollfd){.fd = i == S_HELPER && r->have_exit ? -1 : r->fd[i],
+                                    .events = POLLIN};
+        uint64_t until = r->have_exit ? r->exit_ns + DRAIN_AFTER_EXIT_NS : deadline;
+        int rc = poll(pf, NFDS, until > now ? (int)((until - now) / 1000000u) + 1 : 0);
+        if (rc < 0 && errno != EINTR) {
+            return psb__err_sys(err, errno, "poll");
+        }
+        if (rc <= 0)
+            continue;
+        for (int i = S_DATA; i <= S_ERR; i++)
+            if (pf[i].revents & (POLLIN | POLLHUP | POLLERR))
+                drain(r, i);
+        if (pf[S_HELPER].revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (read_status(r) != 0)
+                return helper_gone(err, ECONNRESET);
+        }
+    }
+}
+
 psb_status psb__exec_run(int helper, const json_t *req, const char *req_text,
                          const psb_exec_options *options, const psb__limits *limits,
                          psb_outcome **ret_outcome, psb_error *err) {
@@ -457,47 +501,9 @@ psb_status psb__exec_run(int helper, const json_t *req, const char *req_text,
         st = helper_gone(err, errno);
         goto out;
     }
-    for (;;) {
-        bool streams_open = r.fd[S_DATA] >= 0 || r.fd[S_OUT] >= 0 || r.fd[S_ERR] >= 0;
-        if (r.have_exit && !streams_open)
-            break;
-        uint64_t now = psb__now_ns();
-        if (r.have_exit && now >= r.exit_ns + DRAIN_AFTER_EXIT_NS) {
-            /* Held open past the child's exit (an fd passed away): close by force. */
-            if (r.fd[S_DATA] >= 0)
-                reject(&r, r.reply == PSB__REPLY_NONE && r.phase != PSB__PHASE_EXTRAS
-                               ? PSB__REPLY_NONE
-                               : PSB__REPLY_MALFORMED);
-            close_fd(&r.fd[S_OUT]);
-            close_fd(&r.fd[S_ERR]);
-            break;
-        }
-        if (!r.have_exit && now >= deadline) {
-            st = helper_gone(err, ETIMEDOUT);
-            goto out;
-        }
-        struct pollfd pf[NFDS];
-        for (int i = 0; i < NFDS; i++)
-            pf[i] = (struct pollfd){.fd = i == S_HELPER && r.have_exit ? -1 : r.fd[i],
-                                    .events = POLLIN};
-        uint64_t until = r.have_exit ? r.exit_ns + DRAIN_AFTER_EXIT_NS : deadline;
-        int rc = poll(pf, NFDS, until > now ? (int)((until - now) / 1000000u) + 1 : 0);
-        if (rc < 0 && errno != EINTR) {
-            st = psb__err_sys(err, errno, "poll");
-            goto out;
-        }
-        if (rc <= 0)
-            continue;
-        for (int i = S_DATA; i <= S_ERR; i++)
-            if (pf[i].revents & (POLLIN | POLLHUP | POLLERR))
-                drain(&r, i);
-        if (pf[S_HELPER].revents & (POLLIN | POLLHUP | POLLERR)) {
-            if (read_status(&r) != 0) {
-                st = helper_gone(err, ECONNRESET);
-                goto out;
-            }
-        }
-    }
+    st = pump(&r, deadline, err);
+    if (st != PSB_OK)
+        goto out;
     if (!(*ret_outcome = build_outcome(&r)))
         st = psb__err(err, PSB_ENOMEM, "out of memory");
 out:
