@@ -75,15 +75,13 @@ static void sweep_stale_roots(void) {
     DIR *d = opendir("/tmp");
     struct dirent *e;
     while (d && (e = readdir(d))) {
-        char *end;
-        if (strncmp(e->d_name, "pysandbox-", 10) != 0)
+        long pid = psb__helper_pid_of(e->d_name, '-');
+        if (pid < 0)
             continue;
-        long pid = strtol(e->d_name + 10, &end, 10);
         char path[300];
         struct stat st;
         snprintf(path, sizeof path, "/tmp/%s", e->d_name);
-        if (*end == '-' && pid_gone(pid) && lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
-            st.st_uid == geteuid())
+        if (pid_gone(pid) && lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid())
             psb__remove_tree(path);
     }
     if (d)

@@ -17,6 +17,18 @@ static psb_status parse(const char *json, psb__policy *pol, psb_error *err) {
     return psb__policy_parse(json, "test", pol, err);
 }
 
+START_TEST(helper_pid_of_names) {
+    ck_assert_int_eq(psb__helper_pid_of("pysandbox-123", '\0'), 123);
+    ck_assert_int_eq(psb__helper_pid_of("pysandbox-123-AbC123", '-'), 123);
+    ck_assert_int_eq(psb__helper_pid_of("pysandbox-123-AbC123", '\0'), -1);
+    ck_assert_int_eq(psb__helper_pid_of("pysandbox-123", '-'), -1);
+    ck_assert_int_eq(psb__helper_pid_of("pysandbox--1", '\0'), -1);
+    ck_assert_int_eq(psb__helper_pid_of("pysandbox-", '\0'), -1);
+    ck_assert_int_eq(psb__helper_pid_of("pysandbox-0", '\0'), -1);
+    ck_assert_int_eq(psb__helper_pid_of("other-123", '\0'), -1);
+}
+END_TEST
+
 START_TEST(presets_parse) {
     const char *names[] = {"default", "data-science", "strict"};
     for (size_t i = 0; i < 3; i++) {
@@ -166,6 +178,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("policy");
     TCase *tc = psb_tcase_create("policy");
+    tcase_add_test(tc, helper_pid_of_names);
     tcase_add_test(tc, presets_parse);
     tcase_add_test(tc, unknown_preset);
     tcase_add_test(tc, errors_name_the_key_path);

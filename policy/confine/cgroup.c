@@ -77,16 +77,21 @@ static int own_group(const char *name, char *ret, size_t size) {
     return -1;
 }
 
+long psb__helper_pid_of(const char *name, char after) {
+    char *end;
+    if (strncmp(name, "pysandbox-", 10) != 0)
+        return -1;
+    long pid = strtol(name + 10, &end, 10);
+    return end != name + 10 && *end == after && pid > 0 ? pid : -1;
+}
+
 /* Removes the leftover groups of helpers that died (SIGKILL leaves no chance). */
 static void sweep_dir(const char *dir, bool (*gone)(long pid)) {
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
-        char *end;
-        if (strncmp(e->d_name, "pysandbox-", 10) != 0)
-            continue;
-        long pid = strtol(e->d_name + 10, &end, 10);
-        if (*end != '\0' || !gone(pid))
+        long pid = psb__helper_pid_of(e->d_name, '\0');
+        if (pid < 0 || !gone(pid))
             continue;
         char top[PSB__CG_PATH_MAX + 300];
         snprintf(top, sizeof top, "%s/%s", dir, e->d_name);

@@ -84,6 +84,12 @@ struct psb__cgroup {
  * beneath the group it runs in. Returns the bits (1 << PSB__CG_*) available.
  */
 unsigned psb__cgroup_init(void);
+/*
+ * The pid in a helper's name "pysandbox-PID" (its cgroups) or
+ * "pysandbox-PID-XXXXXX" (its scratch root): the char after the pid must be
+ * `after`. -1 for any other name.
+ */
+long psb__helper_pid_of(const char *name, char after);
 /* Removes the groups of helpers whose pid is gone. */
 void psb__cgroup_sweep(bool (*gone)(long pid));
 /* Removes this helper's parent groups (empty by then). */
