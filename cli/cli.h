@@ -27,6 +27,7 @@ enum cli_exit {
     CLI_EXIT_DENIED = 4,      /* denied, import_denied */
     CLI_EXIT_CRASHED = 5,     /* the child died of a signal */
     CLI_EXIT_INTERNAL = 6,    /* kind internal, or the API call itself failed */
+    CLI_EXIT_CANCELLED = 130, /* kind cancelled: SIGINT/SIGTERM, as shells report it */
 };
 
 /* The exit status table, printed by the help texts. */

@@ -21,7 +21,9 @@ const char cli_exit_status_help[] =
     "  4  refused by the policy: denied, import_denied\n"
     "  5  the sandboxed process crashed (crashed)\n"
     "  6  internal failure of the sandbox (internal, helper missing, ...), or\n"
-    "     a file or figure that could not be written to --output-dir/--figures-dir\n";
+    "     a file or figure that could not be written to --output-dir/--figures-dir\n"
+    "  130  cancelled: SIGINT or SIGTERM stopped the run, or a server's client\n"
+    "       cancelled it (cancelled)\n";
 
 int cli_exit_for_kind(psb_error_kind kind) {
     int rc = CLI_EXIT_INTERNAL;
@@ -47,6 +49,9 @@ int cli_exit_for_kind(psb_error_kind kind) {
     case PSB_KIND_DENIED:
     case PSB_KIND_IMPORT_DENIED:
         rc = CLI_EXIT_DENIED;
+        break;
+    case PSB_KIND_CANCELLED:
+        rc = CLI_EXIT_CANCELLED;
         break;
     case PSB_KIND_CRASHED:
         rc = CLI_EXIT_CRASHED;

@@ -32,7 +32,7 @@
 /* Nesting a result may have (the child's converter stops at 200). */
 #define RESULT_MAX_DEPTH 512u
 
-enum { S_DATA, S_OUT, S_ERR, S_HELPER, NFDS };
+enum { S_DATA, S_OUT, S_ERR, S_HELPER, S_CANCEL, NFDS };
 
 /* One frame being read from the child, header first. */
 struct frame_in {
@@ -62,6 +62,7 @@ struct run {
     size_t n_files;                 /* entries in files */
     const psb_exec_options *inputs; /* what the library sent (unchanged inputs left out) */
     bool kill_sent;                 /* asked the helper to stop the child */
+    bool cancelled;                 /* the caller's token fired before the child's exit */
     bool have_exit;                 /* the STATUS frame arrived */
     struct psb__exit exit;          /* its contents */
     uint64_t exit_ns;               /* when it arrived */
@@ -81,16 +82,21 @@ static void close_fd(int *fd) {
     *fd = -1;
 }
 
-/* The reply broke its rules: stop believing it and stop the child. */
-static void reject(struct run *r, enum psb__reply_state why) {
-    r->reply = why;
-    close_fd(&r->fd[S_DATA]);
-    psb__buf_free(&r->in.body);
+/* Asks the helper to kill the child now (once). */
+static void kill_child(struct run *r) {
     if (!r->kill_sent && r->fd[S_HELPER] >= 0) {
         char k = PSB__HOST_KILL;
         (void)send(r->fd[S_HELPER], &k, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         r->kill_sent = true;
     }
+}
+
+/* The reply broke its rules: stop believing it and stop the child. */
+static void reject(struct run *r, enum psb__reply_state why) {
+    r->reply = why;
+    close_fd(&r->fd[S_DATA]);
+    psb__buf_free(&r->in.body);
+    kill_child(r);
 }
 
 /* true if the input the library sent under name holds exactly data. */
@@ -249,8 +255,12 @@ static void drain(struct run *r, int which) {
             keep = cap > b->len ? (size_t)(cap - b->len) : 0;
             *trunc = true; /* the rest is read and dropped */
         }
-        if (keep && psb__buf_append(b, chunk, keep) != 0)
+        if (keep && psb__buf_append(b, chunk, keep) != 0) {
             *trunc = true;
+            keep = 0;
+        }
+        if (keep && r->inputs && r->inputs->on_output)
+            r->inputs->on_output(r->inputs->on_output_user, which == S_OUT ? 1 : 2, chunk, keep);
     }
 }
 
@@ -351,9 +361,8 @@ static int hand_over(int helper, const json_t *req, int child_ends[3]) {
 }
 
 static void run_free(struct run *r) {
-    for (int i = 0; i < NFDS; i++)
-        if (i != S_HELPER)
-            close_fd(&r->fd[i]);
+    for (int i = S_DATA; i <= S_ERR; i++)
+        close_fd(&r->fd[i]);
     psb__buf_free(&r->out);
     psb__buf_free(&r->err);
     psb__buf_free(&r->in.body);
@@ -382,6 +391,12 @@ static psb_outcome *build_outcome(struct run *r) {
     enum psb__verdict_detail detail;
     const struct psb__claim *c = &r->claim;
     o->kind = psb__verdict(&r->exit, r->reply, c->kind, r->limits, msg, sizeof msg, &detail);
+    if (r->cancelled && o->kind != PSB_KIND_NONE) {
+        /* Whatever the child's end looked like, it was the caller's doing. */
+        o->kind = PSB_KIND_CANCELLED;
+        detail = PSB__DETAIL_NONE;
+        snprintf(msg, sizeof msg, "the execution was cancelled");
+    }
     o->ok = o->kind == PSB_KIND_NONE;
     bool failed = false;
     if (detail == PSB__DETAIL_CLAIM) {
@@ -447,8 +462,9 @@ static psb_status pump(struct run *r, uint64_t deadline, psb_error *err) {
             return helper_gone(err, ETIMEDOUT);
         struct pollfd pf[NFDS];
         for (int i = 0; i < NFDS; i++)
-            pf[i] = (struct pollfd){.fd = i == S_HELPER && r->have_exit ? -1 : r->fd[i],
-                                    .events = POLLIN};
+            pf[i] = (struct pollfd){
+                .fd = (i == S_HELPER || i == S_CANCEL) && r->have_exit ? -1 : r->fd[i],
+                .events = POLLIN};
         uint64_t until = r->have_exit ? r->exit_ns + DRAIN_AFTER_EXIT_NS : deadline;
         int rc = poll(pf, NFDS, until > now ? (int)((until - now) / 1000000u) + 1 : 0);
         if (rc < 0 && errno != EINTR) {
@@ -459,6 +475,11 @@ static psb_status pump(struct run *r, uint64_t deadline, psb_error *err) {
         for (int i = S_DATA; i <= S_ERR; i++)
             if (pf[i].revents & (POLLIN | POLLHUP | POLLERR))
                 drain(r, i);
+        if (pf[S_CANCEL].revents & POLLIN) {
+            r->cancelled = true; /* the token stays readable: stop watching it */
+            r->fd[S_CANCEL] = -1;
+            kill_child(r);
+        }
         if (pf[S_HELPER].revents & (POLLIN | POLLHUP | POLLERR)) {
             if (read_status(r) != 0)
                 return helper_gone(err, ECONNRESET);
@@ -475,6 +496,7 @@ psb_status psb__exec_run(int helper, const json_t *req, const char *req_text,
     for (int i = 0; i < NFDS; i++)
         r.fd[i] = -1;
     r.fd[S_HELPER] = helper;
+    r.fd[S_CANCEL] = options && options->cancel ? options->cancel->fd : -1;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 ||
         pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
         st = psb__err_sys(err, errno, "cannot create the execution's channels");

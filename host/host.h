@@ -6,6 +6,7 @@
 #ifndef PSB_HOST_HOST_H
 #define PSB_HOST_HOST_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -38,6 +39,15 @@ struct psb_exec_options {
     struct psb__file *files;          /* files placed in the scratch dir */
     size_t n_files;                   /* entries in files */
     size_t files_bytes;               /* their total size */
+    psb_cancel *cancel;               /* the token this execution obeys, or NULL */
+    psb_output_fn on_output;          /* streams stdout and stderr, or NULL */
+    void *on_output_user;             /* its first argument */
+};
+
+/* A cancellation token (cancel.c). */
+struct psb_cancel {
+    atomic_int fired; /* set once, never cleared */
+    int fd;           /* eventfd, readable once fired */
 };
 
 /* A PNG captured from matplotlib. */

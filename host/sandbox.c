@@ -26,6 +26,8 @@
 #define HELPER_START_TIMEOUT_MS 60000
 /* fd number of the control socket in the helper. */
 #define HELPER_CONTROL_FD 3
+/* How often a caller waiting for a slot looks at its cancellation token. */
+#define CANCEL_CHECK_MS 20
 
 struct psb_sandbox {
     psb__policy policy;       /* copied from the config */
@@ -385,12 +387,32 @@ static psb_status open_channel(psb_sandbox *sb, int *ret_fd, pid_t *ret_helper, 
     return PSB_OK;
 }
 
-static void acquire_slot(psb_sandbox *sb) {
+/*
+ * Waits for a free slot and takes it: true. false, without a slot, when the
+ * token fires first (a token cannot signal the condvar, so a caller that
+ * has one looks at it every CANCEL_CHECK_MS while it waits).
+ */
+static bool acquire_slot(psb_sandbox *sb, const psb_cancel *cancel) {
+    bool got = false;
     pthread_mutex_lock(&sb->lock);
-    while (sb->running >= sb->max_concurrency)
-        pthread_cond_wait(&sb->slot_free, &sb->lock);
-    sb->running++;
+    while (!(got = sb->running < sb->max_concurrency) && !psb_cancel_fired(cancel)) {
+        if (!cancel) {
+            pthread_cond_wait(&sb->slot_free, &sb->lock);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += CANCEL_CHECK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&sb->slot_free, &sb->lock, &ts);
+    }
+    if (got)
+        sb->running++;
     pthread_mutex_unlock(&sb->lock);
+    return got;
 }
 
 static void release_slot(psb_sandbox *sb) {
@@ -425,7 +447,14 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len, const psb_exe
         return psb__err(err, PSB_ENOMEM, "out of memory");
     }
 
-    acquire_slot(sb);
+    const psb_cancel *cancel = options ? options->cancel : NULL;
+    bool slot = !psb_cancel_fired(cancel) && acquire_slot(sb, cancel);
+    if (!slot) {
+        /* Cancelled before it ran: nothing was forked. */
+        *ret_outcome = psb__outcome_error(PSB_KIND_CANCELLED, "the execution was cancelled");
+        st = *ret_outcome ? PSB_OK : psb__err(err, PSB_ENOMEM, "out of memory");
+        goto out;
+    }
     pid_t used_helper = -1;
     st = open_channel(sb, &fd, &used_helper, err);
     if (st)
@@ -452,7 +481,8 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len, const psb_exe
 out:
     if (fd >= 0)
         close(fd);
-    release_slot(sb);
+    if (slot)
+        release_slot(sb);
     json_decref(req);
     free(text);
     return st;

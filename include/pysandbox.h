@@ -89,7 +89,8 @@ typedef struct psb_error {
     X(OUTPUT_LIMIT, "output_limit")                                                                \
     X(CRASHED, "crashed")                                                                          \
     X(INVALID_REQUEST, "invalid_request")                                                          \
-    X(INTERNAL, "internal")
+    X(INTERNAL, "internal")                                                                        \
+    X(CANCELLED, "cancelled")
 
 typedef enum psb_error_kind {
 #define PSB__KIND_ENUM(name, str) PSB_KIND_##name,
@@ -294,6 +295,45 @@ psb_status psb_exec_options_set_figures_limit_bytes(psb_exec_options *options,
  */
 psb_status psb_exec_options_set_files_limit_bytes(psb_exec_options *options, uint64_t files_bytes,
                                                   psb_error *err);
+
+/*
+ * Streams the output as it arrives: fn(user, stream, data, len) is called on
+ * the thread inside psb_exec() with each chunk of stdout (stream 1) or
+ * stderr (stream 2), in order, and only with bytes within the output caps,
+ * so the chunks of a stream add up to what the outcome holds. fn must not
+ * call back into the sandbox. NULL fn turns streaming off.
+ */
+typedef void (*psb_output_fn)(void *user, int stream, const char *data, size_t len);
+psb_status psb_exec_options_set_output_callback(psb_exec_options *options, psb_output_fn fn,
+                                                void *user, psb_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Cancellation                                                             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A cancellation token: an execution whose options name a token stops soon
+ * after the token fires (its child is killed at once, then reaped) and ends
+ * with kind cancelled; one waiting for a concurrency slot gives up. A token
+ * that has fired stays fired. One token may serve many executions.
+ */
+typedef struct psb_cancel psb_cancel;
+
+/* A new token that has not fired. NULL when out of memory or out of fds. */
+psb_cancel *psb_cancel_new(psb_error *err);
+
+/* Frees a token no execution uses any more. NULL is a no-op. */
+void psb_cancel_free(psb_cancel *cancel);
+
+/* Fires the token. Thread-safe and async-signal-safe (a signal handler may call it). */
+void psb_cancel_fire(psb_cancel *cancel);
+
+/* 1 once the token has fired, else 0. */
+int psb_cancel_fired(const psb_cancel *cancel);
+
+/* The token this execution obeys (not copied: it must outlive psb_exec()); NULL for none. */
+psb_status psb_exec_options_set_cancel(psb_exec_options *options, psb_cancel *cancel,
+                                       psb_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Execution and outcome                                                    */

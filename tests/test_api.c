@@ -158,6 +158,143 @@ static void ck_icontains(const char *hay, const char *needle, const char *what) 
 }
 
 /* ------------------------------------------------------------------------ */
+/* streaming and cancellation                                               */
+/* ------------------------------------------------------------------------ */
+
+static psb_exec_options *opts_timeout(uint64_t ms);
+
+/* What the output callback saw; fires `cancel` once stdout holds `trigger`. */
+struct streamed {
+    char out[4096], err[4096];
+    size_t out_len, err_len;
+    unsigned chunks;
+    const char *trigger;
+    psb_cancel *cancel;
+};
+
+static void on_output(void *user, int stream, const char *data, size_t len) {
+    struct streamed *s = user;
+    ck_assert_msg(stream == 1 || stream == 2, "stream %d", stream);
+    char *dst = stream == 1 ? s->out : s->err;
+    size_t *n = stream == 1 ? &s->out_len : &s->err_len;
+    ck_assert_msg(*n + len < sizeof s->out, "more output than the test expects");
+    memcpy(dst + *n, data, len);
+    *n += len;
+    dst[*n] = '\0';
+    s->chunks++;
+    if (s->trigger && s->cancel && strstr(s->out, s->trigger))
+        psb_cancel_fire(s->cancel);
+}
+
+START_TEST(test_stream_matches_outcome) {
+    psb_error err = ERR_INIT;
+    struct streamed seen = {0};
+    psb_exec_options *opt = opts_new();
+    ck_psb(psb_exec_options_set_output_callback(opt, on_output, &seen, &err), &err, "callback");
+    ck_psb(psb_exec_options_set_output_limits(opt, 100, 1000, &err), &err, "limits");
+    const char *code = "import sys\nprint('out', flush=True)\nprint('err', file=sys.stderr)\n"
+                       "print('x' * 500)\nresult = 1";
+    psb_outcome *o = run(code, opt);
+    expect_result(o, "1", code);
+    size_t len = 0, elen = 0;
+    int tr = 0;
+    const char *out = psb_outcome_stdout(o, &len, &tr);
+    const char *e = psb_outcome_stderr(o, &elen, NULL);
+    /* Only what the caps kept is streamed: the chunks add up to the outcome. */
+    ck_assert_int_eq(tr, 1);
+    ck_assert_uint_eq(seen.out_len, len);
+    ck_assert_mem_eq(seen.out, out, len);
+    ck_assert_uint_eq(seen.err_len, elen);
+    ck_assert_str_eq(seen.err, e);
+    ck_assert_str_eq(e, "err\n");
+    psb_outcome_free(o);
+    psb_exec_options_free(opt);
+}
+END_TEST
+
+START_TEST(test_cancel_while_running) {
+    /* The callback cancels once the code said it is running: so the output
+     * reached the caller while the code ran, and the cancel stopped it long
+     * before its timeout or its sleep would have. */
+    psb_error err = ERR_INIT;
+    psb_cancel *cancel = psb_cancel_new(&err);
+    ck_assert_ptr_nonnull(cancel);
+    struct streamed seen = {.trigger = "running\n", .cancel = cancel};
+    psb_exec_options *opt = opts_timeout(60000);
+    ck_psb(psb_exec_options_set_output_callback(opt, on_output, &seen, &err), &err, "callback");
+    ck_psb(psb_exec_options_set_cancel(opt, cancel, &err), &err, "set_cancel");
+    const char *code = "import time\nprint('running', flush=True)\ntime.sleep(600)";
+    psb_outcome *o = run(code, opt);
+    expect_kind(o, PSB_KIND_CANCELLED, code);
+    ck_assert_int_eq(psb_cancel_fired(cancel), 1);
+    ck_assert_str_eq(psb_outcome_stdout(o, NULL, NULL), "running\n");
+    ck_contains(psb_outcome_error_message(o), "cancelled", "message");
+    ck_contains(psb_outcome_json(o), "\"kind\":\"cancelled\"", "outcome JSON");
+    psb_outcome_free(o);
+    /* A fired token stays fired: the next execution with it runs nothing. */
+    o = run("print('never')", opt);
+    expect_kind(o, PSB_KIND_CANCELLED, "a second run with a fired token");
+    ck_assert_str_eq(psb_outcome_stdout(o, NULL, NULL), "");
+    psb_outcome_free(o);
+    psb_exec_options_free(opt);
+    psb_cancel_free(cancel);
+    /* The sandbox goes on. */
+    check_result("result = 5", "5");
+}
+END_TEST
+
+/* Holds every slot with a sleeper, so a second execution has to wait. */
+static void *sleeper(void *arg) {
+    psb_outcome *o = run("import time\ntime.sleep(1.5)\nresult = 1", NULL);
+    psb_outcome_free(o);
+    return arg;
+}
+
+START_TEST(test_cancel_while_waiting) {
+    psb_error err = ERR_INIT;
+    psb_config *c = psb_config_new(&err);
+    ck_assert_ptr_nonnull(c);
+    ck_psb(psb_config_set_max_concurrency(c, 1, &err), &err, "max_concurrency");
+    psb_sandbox_free(sb);
+    sb = NULL;
+    ck_psb(psb_sandbox_new(c, &sb, &err), &err, "sandbox_new");
+    psb_config_free(c);
+    check_result("result = 0", "0"); /* the helper is up */
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, sleeper, NULL), 0);
+    usleep(300 * 1000); /* the sleeper takes the one slot (else this run is simply cancelled) */
+    psb_cancel *cancel = psb_cancel_new(&err);
+    psb_exec_options *opt = opts_new();
+    ck_psb(psb_exec_options_set_cancel(opt, cancel, &err), &err, "set_cancel");
+    psb_cancel_fire(cancel);
+    psb_outcome *o = run("print('never')", opt);
+    expect_kind(o, PSB_KIND_CANCELLED, "a queued run");
+    ck_assert_str_eq(psb_outcome_stdout(o, NULL, NULL), "");
+    psb_outcome_free(o);
+    pthread_join(t, NULL);
+    psb_exec_options_free(opt);
+    psb_cancel_free(cancel);
+}
+END_TEST
+
+START_TEST(test_cancel_null_and_args) {
+    psb_error err = ERR_INIT;
+    psb_cancel_free(NULL);
+    psb_cancel_fire(NULL);
+    ck_assert_int_eq(psb_cancel_fired(NULL), 0);
+    ck_assert_int_eq(psb_exec_options_set_cancel(NULL, NULL, &err), PSB_EINVAL);
+    ck_assert_int_eq(psb_exec_options_set_output_callback(NULL, on_output, NULL, &err), PSB_EINVAL);
+    psb_cancel *c = psb_cancel_new(&err);
+    ck_assert_int_eq(psb_cancel_fired(c), 0);
+    psb_cancel_fire(c);
+    psb_cancel_fire(c);
+    ck_assert_int_eq(psb_cancel_fired(c), 1);
+    psb_cancel_free(c);
+    ck_assert_str_eq(psb_error_kind_name(PSB_KIND_CANCELLED), "cancelled");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* ok and the result conversions                                            */
 /* ------------------------------------------------------------------------ */
 
@@ -1283,6 +1420,10 @@ static Suite *api_suite(void) {
     tcase_add_test(tc, test_capture_streams);
     tcase_add_test(tc, test_output_cap);
     tcase_add_test(tc, test_output_flood);
+    tcase_add_test(tc, test_stream_matches_outcome);
+    tcase_add_test(tc, test_cancel_while_running);
+    tcase_add_test(tc, test_cancel_while_waiting);
+    tcase_add_test(tc, test_cancel_null_and_args);
     tcase_add_test(tc, test_inputs);
     tcase_add_test(tc, test_stdin);
     tcase_add_test(tc, test_stdin_large);
