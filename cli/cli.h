@@ -7,8 +7,11 @@
 #ifndef PSB_CLI_H
 #define PSB_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "pysandbox.h"
 
@@ -105,6 +108,54 @@ int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args);
 
 /* Frees what cli_run_args_parse() allocated. */
 void cli_run_args_release(struct cli_run_args *args);
+
+/* ---- request.c: one execution as a JSON object ------------------------ */
+
+/* Longest field path a fault names ("files.data/in.csv"), with its NUL. */
+#define CLI_FIELD_MAX 256
+
+/*
+ * Why a request (or a line of a protocol) was refused: a code from the
+ * protocol's list (README: `pysandbox serve`), the field it concerns ("" for
+ * the request as a whole) and a message for people.
+ */
+struct cli_fault {
+    const char *code; /* static: "wrong_type", "unknown_field", ...; NULL: no fault */
+    char field[CLI_FIELD_MAX];
+    char message[512];
+};
+
+/* Records a fault unless one is recorded (the first is reported). Returns -1. */
+__attribute__((format(printf, 4, 5))) int cli_fault_set(struct cli_fault *f, const char *code,
+                                                        const char *field, const char *fmt, ...);
+
+/* What a caller lets a request carry besides an execution's own fields. */
+enum {
+    CLI_REQ_ENVELOPE = 1u << 0, /* id, op and stream: a request of `serve` */
+    CLI_REQ_WIDEN = 1u << 1,    /* allow_import: rules that widen the policy */
+};
+
+/* A decoded run request. code points into the JSON it came from. */
+struct cli_run_request {
+    psb_exec_options *options; /* every field but code, cold and stream */
+    const char *code;
+    size_t code_len;
+    bool cold;   /* "cold": true */
+    bool stream; /* "stream": true (serve only) */
+};
+
+/*
+ * Checks a run request (a JSON object: README, `pysandbox serve`) and builds
+ * its options. Unknown fields, wrong types and values out of range are
+ * faults, never ignored. 0 on success (release r with cli_request_release());
+ * -1 with *f filled and nothing to release.
+ */
+int cli_request_decode(const json_t *req, unsigned allow, struct cli_run_request *r,
+                       struct cli_fault *f);
+void cli_request_release(struct cli_run_request *r);
+
+/* Bytes as a request carries them: a string when UTF-8 without NUL, else tagged base64. */
+json_t *cli_bytes_json(const char *data, size_t len);
 
 /* ---- readfile.c --------------------------------------------------------- */
 

@@ -77,7 +77,9 @@ struct run {
     char *prelude; /* --prelude-file contents, or NULL */
     size_t prelude_len;
     psb_config *config;
-    psb_exec_options *options;
+    json_t *request;                /* what the flags describe (request.c) */
+    struct cli_run_request decoded; /* its options */
+    psb_exec_options *options;      /* decoded.options */
     psb_sandbox *sandbox;
     psb_outcome *outcome;
     int files_dirfd;   /* --output-dir, opened before the run; -1 when absent */
@@ -227,178 +229,166 @@ out:
     return rc;
 }
 
-/* One --env NAME=VALUE (the parser made sure there is a '='). */
-static psb_status set_env(struct run *r, const char *assignment) {
-    const char *eq = strchr(assignment, '=');
-    char *name = NULL;
-    psb_status st = PSB_ENOMEM;
-
-    if (eq == NULL) { /* unreachable after parsing; keeps the contract local */
-        st = PSB_EINVAL;
-        goto out;
-    }
-    name = strndup(assignment, (size_t)(eq - assignment));
-    if (name == NULL)
-        goto out;
-    st = psb_exec_options_set_env(r->options, name, eq + 1, &r->err);
-out:
-    free(name);
-    return st;
-}
-
-/* The repeatable flags but --file, in command-line order. */
-static psb_status apply_rules(struct run *r, const char **ret_what) {
-    const struct cli_run_args *a = r->args;
-    psb_status st = PSB_OK;
-    size_t i;
-
-    for (i = 0; i < a->n_rules && st == PSB_OK; i++) {
-        switch (a->rules[i].flag) {
-        case CLI_RULE_ALLOW_IMPORT:
-            *ret_what = "--allow-import";
-            st = psb_exec_options_allow_import(r->options, a->rules[i].value, &r->err);
-            break;
-        case CLI_RULE_DENY_IMPORT:
-            *ret_what = "--deny-import";
-            st = psb_exec_options_deny_import(r->options, a->rules[i].value, &r->err);
-            break;
-        case CLI_RULE_FILE: /* add_files(): it reads a file first */
-            break;
-        default:
-            *ret_what = "--env";
-            st = set_env(r, a->rules[i].value);
-            break;
+/* The flag a field of the request came from, for messages. */
+static void flag_of(const struct run *r, const char *field, char *buf, size_t size) {
+    static const struct {
+        const char *prefix, *flag;
+    } named[] = {
+        {"code", "code"},
+        {"inputs", NULL},
+        {"stdin", "--stdin-file"},
+        {"prelude", "--prelude-file"},
+        {"env.", "--env"},
+        {"files.", "--file"},
+        {"allow_import", "--allow-import"},
+        {"deny_import", "--deny-import"},
+    };
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+        if (strncmp(field, named[i].prefix, strlen(named[i].prefix)) == 0) {
+            snprintf(buf, size, "%s",
+                     named[i].flag ? named[i].flag
+                                   : (r->args->inputs_path ? "--inputs-file" : "--inputs"));
+            return;
         }
     }
-    return st;
+    snprintf(buf, size, "--%s", field); /* timeout, memory_mb, ...: the flag's own name */
+    for (char *p = buf; *p; p++)
+        if (*p == '_')
+            *p = '-';
 }
 
-/*
- * One --file NAME=PATH (the parser made sure there is a '='): reads PATH
- * (at most the API's 64 MiB) and hands a copy to the options. Returns an
- * exit status; a failure is reported.
- */
-static int add_file(struct run *r, const char *assignment) {
-    const char *eq = strchr(assignment, '=');
-    char *name = NULL, *data = NULL;
-    size_t len = 0;
-    psb_status st;
-    int rc = CLI_EXIT_USAGE;
+/* The --inputs or --inputs-file object. NULL with a reported failure in *rc. */
+static json_t *parse_inputs(const struct run *r, const char *text, size_t len, int *rc) {
+    const char *flag = r->args->inputs_path ? "--inputs-file" : "--inputs";
+    json_error_t je;
+    json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!v) {
+        *rc = fail(r->args->json, CLI_EXIT_USAGE, 0, "%s: not valid JSON: %s (line %d, column %d)",
+                   flag, je.text, je.line, je.column);
+    } else if (!json_is_object(v)) {
+        *rc = fail(r->args->json, CLI_EXIT_USAGE, 0, "%s: must be a JSON object", flag);
+        json_decref(v);
+        v = NULL;
+    }
+    return v;
+}
 
-    if (eq == NULL) { /* unreachable after parsing; keeps the contract local */
-        rc = fail(r->args->json, rc, 0, "--file: '%s' is not NAME=PATH", assignment);
-        goto out;
-    }
-    name = strndup(assignment, (size_t)(eq - assignment));
-    if (name == NULL) {
-        rc = fail(r->args->json, CLI_EXIT_INTERNAL, 0, "--file: out of memory");
-        goto out;
-    }
+/* One --file NAME=PATH into files: reads PATH (at most the API's 64 MiB). */
+static int add_file(const struct run *r, const char *assignment, json_t *files) {
+    const char *eq = strchr(assignment, '='); /* the parser made sure there is one */
+    char *name = eq ? strndup(assignment, (size_t)(eq - assignment)) : NULL, *data = NULL;
+    size_t len = 0;
+    int rc = CLI_EXIT_OK;
+    if (!name)
+        return fail(r->args->json, CLI_EXIT_INTERNAL, 0, "--file: out of memory");
     rc = read_input(r, "--file", eq + 1, CLI_DATA_MAX_BYTES, 0, &data, &len);
-    if (rc != CLI_EXIT_OK)
-        goto out;
-    st = psb_exec_options_add_file(r->options, name, data, len, &r->err);
-    if (st != PSB_OK)
-        rc = api_fail(r, "--file", st, setter_rc(st));
-out:
+    if (rc == CLI_EXIT_OK && json_object_set_new(files, name, cli_bytes_json(data, len)) != 0)
+        rc = fail(r->args->json, CLI_EXIT_USAGE, 0, "--file: '%s' is not a valid name", name);
     free(data);
     free(name);
     return rc;
 }
 
-/* Every --file, in command-line order (a later NAME replaces an earlier one). */
-static int add_files(struct run *r) {
+/* The repeatable flags, in command-line order (a later --env or --file NAME wins). */
+static int add_rules(const struct run *r, json_t *req) {
     const struct cli_run_args *a = r->args;
+    json_t *env = json_object(), *files = json_object();
+    json_t *allow = json_array(), *deny = json_array();
     int rc = CLI_EXIT_OK;
-    size_t i;
-
-    for (i = 0; i < a->n_rules && rc == CLI_EXIT_OK; i++) {
-        if (a->rules[i].flag == CLI_RULE_FILE)
-            rc = add_file(r, a->rules[i].value);
+    for (size_t i = 0; i < a->n_rules && rc == CLI_EXIT_OK; i++) {
+        const char *v = a->rules[i].value, *eq = strchr(v, '=');
+        switch (a->rules[i].flag) {
+        case CLI_RULE_ALLOW_IMPORT:
+            json_array_append_new(allow, json_string(v));
+            break;
+        case CLI_RULE_DENY_IMPORT:
+            json_array_append_new(deny, json_string(v));
+            break;
+        case CLI_RULE_FILE:
+            rc = add_file(r, v, files);
+            break;
+        default: {
+            char *name = eq ? strndup(v, (size_t)(eq - v)) : NULL;
+            if (!name || json_object_set_new(env, name, json_string(eq + 1)) != 0)
+                rc = fail(a->json, CLI_EXIT_USAGE, 0, "--env: '%s' is not NAME=VALUE", v);
+            free(name);
+        }
+        }
+    }
+    static const char *const keys[] = {"env", "files", "allow_import", "deny_import"};
+    json_t *vals[] = {env, files, allow, deny};
+    for (int k = 0; k < 4; k++) {
+        if (json_is_object(vals[k]) ? json_object_size(vals[k]) == 0
+                                    : json_array_size(vals[k]) == 0)
+            json_decref(vals[k]);
+        else
+            json_object_set_new(req, keys[k], vals[k]);
     }
     return rc;
 }
 
-/* The byte caps on what comes back: result, files, figures, stdout, stderr. */
-static psb_status set_output_caps(struct run *r, const char **ret_what) {
-    const struct cli_run_args *a = r->args;
-    psb_status st = PSB_OK;
-
-    *ret_what = "--result-limit-bytes";
-    if (a->has_result_limit && (st = psb_exec_options_set_result_limit_bytes(
-                                    r->options, a->result_limit_bytes, &r->err)) != PSB_OK)
-        goto out;
-    *ret_what = "--files-limit-bytes";
-    if (a->has_files_limit && (st = psb_exec_options_set_files_limit_bytes(
-                                   r->options, a->files_limit_bytes, &r->err)) != PSB_OK)
-        goto out;
-    *ret_what = "--figures-limit-bytes";
-    if (a->has_figures_limit && (st = psb_exec_options_set_figures_limit_bytes(
-                                     r->options, a->figures_limit_bytes, &r->err)) != PSB_OK)
-        goto out;
-    /* One setter for both: the one not given keeps the documented 1 MiB. */
-    *ret_what = !a->has_stderr_limit   ? "--stdout-limit-bytes"
-                : !a->has_stdout_limit ? "--stderr-limit-bytes"
-                                       : "--stdout-limit-bytes/--stderr-limit-bytes";
-    if (a->has_stdout_limit || a->has_stderr_limit)
-        st = psb_exec_options_set_output_limits(
-            r->options,
-            a->has_stdout_limit ? a->stdout_limit_bytes : CLI_OUTPUT_LIMIT_DEFAULT_BYTES,
-            a->has_stderr_limit ? a->stderr_limit_bytes : CLI_OUTPUT_LIMIT_DEFAULT_BYTES, &r->err);
-out:
-    return st;
+/* Sets key to an integer when the flag was given. */
+static void add_number(json_t *req, const char *key, int has, uint64_t value) {
+    if (has)
+        json_object_set_new(req, key, json_integer((json_int_t)value));
 }
 
+/* The request the flags describe: what `serve` would be sent. NULL with *rc reported. */
+static json_t *build_request(const struct run *r, int *rc) {
+    const struct cli_run_args *a = r->args;
+    json_t *req = json_object(), *inputs = NULL;
+    *rc = CLI_EXIT_OK;
+    if (!req || json_object_set_new(req, "code", json_stringn(r->code, r->code_len)) != 0) {
+        *rc = fail(a->json, CLI_EXIT_INTERNAL, 0, "out of memory");
+        json_decref(req);
+        return NULL;
+    }
+    const char *itext = a->inputs_json ? a->inputs_json : r->inputs;
+    if (itext &&
+        !(inputs = parse_inputs(r, itext, a->inputs_json ? strlen(itext) : r->inputs_len, rc))) {
+        json_decref(req);
+        return NULL;
+    }
+    if (inputs)
+        json_object_set_new(req, "inputs", inputs);
+    if (r->stdin_data)
+        json_object_set_new(req, "stdin", cli_bytes_json(r->stdin_data, r->stdin_len));
+    if (r->prelude)
+        json_object_set_new(req, "prelude", json_stringn(r->prelude, r->prelude_len));
+    if (a->has_timeout)
+        json_object_set_new(req, "timeout", json_real((double)a->timeout_ms / 1000.0));
+    add_number(req, "memory_mb", a->has_memory, a->memory_mib);
+    add_number(req, "cpu_seconds", a->has_cpu, a->cpu_s);
+    add_number(req, "result_limit_bytes", a->has_result_limit, a->result_limit_bytes);
+    add_number(req, "files_limit_bytes", a->has_files_limit, a->files_limit_bytes);
+    add_number(req, "figures_limit_bytes", a->has_figures_limit, a->figures_limit_bytes);
+    add_number(req, "stdout_limit_bytes", a->has_stdout_limit, a->stdout_limit_bytes);
+    add_number(req, "stderr_limit_bytes", a->has_stderr_limit, a->stderr_limit_bytes);
+    if (a->cold)
+        json_object_set_new(req, "cold", json_true());
+    if ((*rc = add_rules(r, req)) != CLI_EXIT_OK) {
+        json_decref(req);
+        return NULL;
+    }
+    return req;
+}
+
+/* The request, checked and turned into options as `serve` would. */
 static int configure_options(struct run *r) {
-    const struct cli_run_args *a = r->args;
-    psb_status st = PSB_OK;
-    const char *what = "creating the options";
-    int rc = CLI_EXIT_OK;
-
-    r->options = psb_exec_options_new(&r->err);
-    if (r->options == NULL) {
-        st = PSB_ENOMEM;
-        goto out;
+    struct cli_fault fault = {0};
+    int rc;
+    r->request = build_request(r, &rc);
+    if (!r->request)
+        return rc;
+    if (cli_request_decode(r->request, CLI_REQ_WIDEN, &r->decoded, &fault) != 0) {
+        char flag[CLI_FIELD_MAX + 2];
+        flag_of(r, fault.field, flag, sizeof flag);
+        return fail(r->args->json,
+                    strcmp(fault.code, "internal") == 0 ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE, 0,
+                    "%s: %s", flag, fault.message);
     }
-    what = "--timeout";
-    if (a->has_timeout &&
-        (st = psb_exec_options_set_timeout_ms(r->options, a->timeout_ms, &r->err)) != PSB_OK)
-        goto out;
-    what = "--memory-mb";
-    if (a->has_memory &&
-        (st = psb_exec_options_set_memory_limit_mib(r->options, a->memory_mib, &r->err)) != PSB_OK)
-        goto out;
-    what = "--cpu-seconds";
-    if (a->has_cpu &&
-        (st = psb_exec_options_set_cpu_limit_s(r->options, a->cpu_s, &r->err)) != PSB_OK)
-        goto out;
-    what = "--inputs";
-    if (a->inputs_json != NULL &&
-        (st = psb_exec_options_set_inputs_json(r->options, a->inputs_json, strlen(a->inputs_json),
-                                               &r->err)) != PSB_OK)
-        goto out;
-    what = "--inputs-file";
-    if (r->inputs != NULL && (st = psb_exec_options_set_inputs_json(
-                                  r->options, r->inputs, r->inputs_len, &r->err)) != PSB_OK)
-        goto out;
-    what = "--stdin-file";
-    if (r->stdin_data != NULL && (st = psb_exec_options_set_stdin(r->options, r->stdin_data,
-                                                                  r->stdin_len, &r->err)) != PSB_OK)
-        goto out;
-    what = "--prelude-file";
-    if (r->prelude != NULL && (st = psb_exec_options_set_prelude(
-                                   r->options, r->prelude, r->prelude_len, &r->err)) != PSB_OK)
-        goto out;
-    st = set_output_caps(r, &what);
-    if (st != PSB_OK)
-        goto out;
-    st = apply_rules(r, &what);
-out:
-    if (st != PSB_OK)
-        rc = api_fail(r, what, st, setter_rc(st));
-    if (rc == CLI_EXIT_OK)
-        rc = add_files(r);
-    return rc;
+    r->options = r->decoded.options;
+    return CLI_EXIT_OK;
 }
 
 /*
@@ -471,7 +461,8 @@ static void run_release(struct run *r) {
         close(r->figures_dirfd);
     psb_outcome_free(r->outcome);
     psb_sandbox_free(r->sandbox);
-    psb_exec_options_free(r->options);
+    cli_request_release(&r->decoded);
+    json_decref(r->request);
     psb_config_free(r->config);
     free(r->code);
     free(r->inputs);

@@ -88,6 +88,10 @@ psb_status psb_config_set_policy_json(psb_config *config, const char *json, psb_
     return st ? st : replace_policy(config, &fresh);
 }
 
+char *psb_config_policy_json(const psb_config *config) {
+    return config && config->policy.doc ? psb__json_dumps(config->policy.doc) : NULL;
+}
+
 psb_status psb_config_set_helper_path(psb_config *config, const char *path, psb_error *err) {
     if (!config || !path || path[0] != '/')
         return psb__err(err, PSB_EINVAL, "helper path must be an absolute path");

@@ -131,6 +131,13 @@ psb_status psb_config_set_policy(psb_config *config, const char *name_or_path, p
 psb_status psb_config_set_policy_json(psb_config *config, const char *json, psb_error *err);
 
 /*
+ * The configuration's policy as one compact JSON object: the normalized
+ * document with every key and its default filled in (what a server shows
+ * its clients). A new string; free() it. NULL when out of memory.
+ */
+char *psb_config_policy_json(const psb_config *config);
+
+/*
  * Path of the helper executable (pysandbox-helper). By default the library
  * uses $PYSANDBOX_HELPER if set, then the installed helper, then the one in
  * the build tree. The string is copied.

@@ -20,7 +20,7 @@ allowed() {
   hooks) echo "include base policy hooks" ;;
   host) echo "include base policy host" ;;
   embed) echo "include base policy policy/confine hooks embed" ;;
-  cli) echo "include cli" ;;
+  cli) echo "include base cli" ;;
   bench) echo "include bench" ;;
   examples) echo "include" ;;
   *) echo "" ;;
