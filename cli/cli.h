@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -156,6 +157,108 @@ void cli_request_release(struct cli_run_request *r);
 
 /* Bytes as a request carries them: a string when UTF-8 without NUL, else tagged base64. */
 json_t *cli_bytes_json(const char *data, size_t len);
+
+/* ---- lines.c: a protocol's lines --------------------------------------- */
+
+/* Reads lines of at most max bytes from fd (blocking unless nonblocking). */
+struct cli_lines {
+    int fd;
+    size_t max;       /* longest line kept, without its newline */
+    bool nonblocking; /* return CLI_LINE_AGAIN after each read without a whole line */
+    char *buf;        /* bytes read, from start on not yet returned */
+    size_t len, cap, start;
+    bool dropping; /* inside a line past the cap */
+    bool eof;
+};
+
+enum cli_line {
+    CLI_LINE_OK,       /* *ret_line: the line, NUL-terminated, valid until the next call */
+    CLI_LINE_TOO_LONG, /* a line past the cap was read and dropped */
+    CLI_LINE_AGAIN,    /* nonblocking: no whole line yet */
+    CLI_LINE_EOF,
+    CLI_LINE_ERROR, /* a read failed, or out of memory */
+};
+
+void cli_lines_init(struct cli_lines *l, int fd, size_t max_bytes);
+enum cli_line cli_lines_next(struct cli_lines *l, char **ret_line, size_t *ret_len);
+void cli_lines_release(struct cli_lines *l);
+
+/* A stream that many threads write whole lines to. */
+struct cli_out {
+    int fd;
+    bool socket;          /* send() with MSG_NOSIGNAL */
+    bool broken;          /* a write failed: the rest is dropped */
+    pthread_mutex_t lock; /* one line at a time */
+};
+
+void cli_out_init(struct cli_out *o, int fd);
+void cli_out_release(struct cli_out *o);
+/* Writes text (a whole line with its newline). 0, or -1 once the reader is gone. */
+int cli_out_text(struct cli_out *o, const char *text, size_t len);
+/* Writes doc as one compact JSON line and releases it (NULL: out of memory). 0 or -1. */
+int cli_out_json(struct cli_out *o, json_t *doc);
+
+/* ---- engine.c: executions in flight (serve, mcp) ----------------------- */
+
+struct cli_engine {
+    psb_config *config;   /* the server's (not owned) */
+    psb_sandbox *warm;    /* every execution but cold ones */
+    psb_sandbox *cold;    /* started on the first cold request */
+    pthread_mutex_t lock; /* in_flight */
+    pthread_mutex_t cold_lock;
+    pthread_cond_t idle;    /* in_flight dropped to 0 */
+    unsigned in_flight;     /* executions running */
+    unsigned max_in_flight; /* more is busy */
+};
+
+struct cli_exec;
+
+/* How a surface hears of an execution: called on the execution's thread. */
+struct cli_exec_ops {
+    /* A chunk of stdout (1) or stderr (2) as a JSON string; only with "stream". */
+    void (*output)(struct cli_exec *x, int stream, json_t *text);
+    /* The end: outcome, or NULL with err when the library failed. Then x is freed. */
+    void (*done)(struct cli_exec *x, const psb_outcome *outcome, const psb_error *err);
+};
+
+/* One execution. The surface may use owner, id, key and next (its list). */
+struct cli_exec {
+    struct cli_engine *engine;
+    const struct cli_exec_ops *ops;
+    void *owner;
+    json_t *id; /* the client's id (owned), or NULL */
+    char *key;  /* the id as compact JSON text (owned), or NULL */
+    struct cli_exec *next;
+    json_t *req; /* the request it came from (holds the code) */
+    struct cli_run_request request;
+    psb_cancel *cancel; /* psb_cancel_fire() stops it */
+    char tail[2][4];    /* the start of a character a chunk split, per stream */
+    size_t tail_len[2];
+};
+
+/* Starts the warm sandbox. 0, or -1 with err. Release even on failure. */
+int cli_engine_init(struct cli_engine *e, psb_config *config, unsigned max_in_flight,
+                    psb_error *err);
+/* Waits for every execution, then stops the sandboxes. */
+void cli_engine_release(struct cli_engine *e);
+void cli_engine_drain(struct cli_engine *e);
+unsigned cli_engine_in_flight(struct cli_engine *e);
+
+/* An execution for request req (allow: CLI_REQ_*). NULL with *f filled. */
+struct cli_exec *cli_exec_new(struct cli_engine *e, json_t *req, unsigned allow,
+                              const struct cli_exec_ops *ops, void *owner, struct cli_fault *f);
+/*
+ * Runs x on its own thread: 0, and x belongs to the engine (ops->done is
+ * called, then x is freed). -1 with *f filled ("busy") and x still the caller's.
+ */
+int cli_exec_start(struct cli_exec *x, struct cli_fault *f);
+void cli_exec_free(struct cli_exec *x);
+
+/* ---- serve.c, mcp.c ----------------------------------------------------- */
+
+/* `pysandbox serve` and `pysandbox mcp`: argv[0] is the command. */
+int cli_cmd_serve(int argc, char **argv);
+int cli_cmd_mcp(int argc, char **argv);
 
 /* ---- readfile.c --------------------------------------------------------- */
 

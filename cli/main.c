@@ -17,6 +17,7 @@ struct command {
 
 static const struct command commands[] = {
     {"run", cli_cmd_run, "run Python code from FILE or stdin and report the outcome"},
+    {"serve", cli_cmd_serve, "run executions for clients speaking JSON lines (stdio or a socket)"},
     {"doctor", cli_cmd_doctor,
      "check which confinement layers this machine provides, and prove them"},
 };

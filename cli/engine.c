@@ -1,0 +1,199 @@
+/*
+ * engine.c - what `serve` and `mcp` share: one warm sandbox (and a cold one
+ * made on first use), executions in flight on their own threads up to a
+ * cap (beyond it a request is refused as busy, never queued), their output
+ * streamed as whole UTF-8 text, and a drain that waits for all of them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "cli/cli.h"
+
+int cli_engine_init(struct cli_engine *e, psb_config *config, unsigned max_in_flight,
+                    psb_error *err) {
+    memset(e, 0, sizeof *e);
+    e->config = config;
+    e->max_in_flight = max_in_flight;
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_mutex_init(&e->cold_lock, NULL);
+    pthread_cond_init(&e->idle, NULL);
+    psb_status st = psb_config_set_max_concurrency(config, max_in_flight, err);
+    if (st == PSB_OK)
+        st = psb_sandbox_new(config, &e->warm, err);
+    return st == PSB_OK ? 0 : -1;
+}
+
+void cli_engine_release(struct cli_engine *e) {
+    cli_engine_drain(e);
+    psb_sandbox_free(e->warm);
+    psb_sandbox_free(e->cold);
+    pthread_cond_destroy(&e->idle);
+    pthread_mutex_destroy(&e->cold_lock);
+    pthread_mutex_destroy(&e->lock);
+}
+
+void cli_engine_drain(struct cli_engine *e) {
+    pthread_mutex_lock(&e->lock);
+    while (e->in_flight > 0)
+        pthread_cond_wait(&e->idle, &e->lock);
+    pthread_mutex_unlock(&e->lock);
+}
+
+unsigned cli_engine_in_flight(struct cli_engine *e) {
+    pthread_mutex_lock(&e->lock);
+    unsigned n = e->in_flight;
+    pthread_mutex_unlock(&e->lock);
+    return n;
+}
+
+/* The cold sandbox, started by the first execution that asks for one. */
+static psb_sandbox *cold_sandbox(struct cli_engine *e, psb_error *err) {
+    pthread_mutex_lock(&e->cold_lock);
+    if (!e->cold) {
+        psb_config *c = psb_config_new(err);
+        char *policy = c ? psb_config_policy_json(e->config) : NULL;
+        if (policy && psb_config_set_policy_json(c, policy, err) == PSB_OK &&
+            psb_config_set_mode(c, PSB_MODE_COLD, err) == PSB_OK &&
+            psb_config_set_max_concurrency(c, e->max_in_flight, err) == PSB_OK) {
+            const char *helper = cli_helper_path();
+            if (!helper || psb_config_set_helper_path(c, helper, err) == PSB_OK)
+                (void)psb_sandbox_new(c, &e->cold, err);
+        }
+        free(policy);
+        psb_config_free(c);
+    }
+    psb_sandbox *sb = e->cold;
+    pthread_mutex_unlock(&e->cold_lock);
+    return sb;
+}
+
+/*
+ * Length of the bytes at the end of data that begin a UTF-8 sequence the
+ * next chunk completes (0..3): they wait, so no character is split.
+ */
+static size_t incomplete_tail(const char *data, size_t len) {
+    for (size_t k = 1; k <= 3 && k <= len; k++) {
+        unsigned char b = (unsigned char)data[len - k];
+        if ((b & 0xC0) == 0x80)
+            continue; /* a continuation byte: look further back */
+        size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+        return need > k ? k : 0;
+    }
+    return 0;
+}
+
+/* Hands text to the surface as one JSON string (invalid bytes become U+FFFD). */
+static void emit(struct cli_exec *x, int stream, const char *data, size_t len) {
+    json_t *text = len ? psb__json_lossy_string(data, len) : NULL;
+    if (text)
+        x->ops->output(x, stream, text);
+    json_decref(text);
+}
+
+static void on_output(void *user, int stream, const char *data, size_t len) {
+    struct cli_exec *x = user;
+    int s = stream == 2 ? 1 : 0;
+    char *joined = NULL;
+    if (x->tail_len[s]) { /* the character the last chunk left open comes first */
+        if (!(joined = malloc(x->tail_len[s] + len)))
+            return;
+        memcpy(joined, x->tail[s], x->tail_len[s]);
+        memcpy(joined + x->tail_len[s], data, len);
+        len += x->tail_len[s];
+        data = joined;
+    }
+    size_t open = incomplete_tail(data, len);
+    emit(x, stream, data, len - open);
+    memcpy(x->tail[s], data + len - open, open);
+    x->tail_len[s] = open;
+    free(joined);
+}
+
+static void *exec_thread(void *arg) {
+    struct cli_exec *x = arg;
+    struct cli_engine *e = x->engine;
+    psb_outcome *outcome = NULL;
+    psb_error err = {0};
+    psb_sandbox *sb = x->request.cold ? cold_sandbox(e, &err) : e->warm;
+    if (sb)
+        (void)psb_exec(sb, x->request.code, x->request.code_len, x->request.options, &outcome,
+                       &err);
+    for (int s = 0; s < 2; s++) /* what was left open is what the child ended with */
+        emit(x, s + 1, x->tail[s], x->tail_len[s]);
+    x->ops->done(x, outcome, &err);
+    psb_outcome_free(outcome);
+    cli_exec_free(x);
+    pthread_mutex_lock(&e->lock);
+    if (--e->in_flight == 0)
+        pthread_cond_broadcast(&e->idle);
+    pthread_mutex_unlock(&e->lock);
+    return NULL;
+}
+
+struct cli_exec *cli_exec_new(struct cli_engine *e, json_t *req, unsigned allow,
+                              const struct cli_exec_ops *ops, void *owner, struct cli_fault *f) {
+    psb_error err = {0};
+    struct cli_exec *x = calloc(1, sizeof *x);
+    if (!x) {
+        cli_fault_set(f, "internal", "", "out of memory");
+        return NULL;
+    }
+    x->engine = e;
+    x->ops = ops;
+    x->owner = owner;
+    x->req = json_incref(req);
+    if (cli_request_decode(req, allow, &x->request, f) != 0) {
+        json_decref(x->req);
+        free(x);
+        return NULL;
+    }
+    if (!(x->cancel = psb_cancel_new(&err)) ||
+        psb_exec_options_set_cancel(x->request.options, x->cancel, &err) != PSB_OK ||
+        psb_exec_options_set_output_callback(
+            x->request.options, x->request.stream ? on_output : NULL, x, &err) != PSB_OK) {
+        cli_fault_set(f, "internal", "", "%s", err.message);
+        cli_exec_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+void cli_exec_free(struct cli_exec *x) {
+    if (!x)
+        return;
+    cli_request_release(&x->request);
+    psb_cancel_free(x->cancel);
+    json_decref(x->req);
+    json_decref(x->id);
+    free(x->key);
+    free(x);
+}
+
+int cli_exec_start(struct cli_exec *x, struct cli_fault *f) {
+    struct cli_engine *e = x->engine;
+    pthread_mutex_lock(&e->lock);
+    bool busy = e->in_flight >= e->max_in_flight;
+    if (!busy)
+        e->in_flight++;
+    pthread_mutex_unlock(&e->lock);
+    if (busy)
+        return cli_fault_set(f, "busy", "",
+                             "%u executions are in flight, the most this server runs",
+                             e->max_in_flight);
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256u << 10);
+    int rc = pthread_create(&t, &attr, exec_thread, x);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        pthread_mutex_lock(&e->lock);
+        if (--e->in_flight == 0)
+            pthread_cond_broadcast(&e->idle);
+        pthread_mutex_unlock(&e->lock);
+        return cli_fault_set(f, "busy", "", "cannot start another execution now");
+    }
+    return 0;
+}

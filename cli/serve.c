@@ -1,0 +1,266 @@
+/*
+ * serve.c - `pysandbox serve`: executions as JSON lines, over stdio or a
+ * unix socket. Each line is one request; each request gets exactly one
+ * response (and, when it asks for streaming, output events before it),
+ * answered as it finishes. A line that is not a valid request gets one
+ * error response and changes nothing. The transports are in server.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/base.h"
+#include "cli/serve.h"
+
+/* A connection is freed once its reader and its last execution let go of it. */
+static void conn_unref(struct serve_conn *c) {
+    pthread_mutex_lock(&c->lock);
+    bool last = --c->refs == 0;
+    pthread_mutex_unlock(&c->lock);
+    if (last) {
+        c->srv->on_conn_gone(c);
+        cli_out_release(&c->out);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+    }
+}
+
+struct serve_conn *serve_conn_new(struct serve *srv, int in_fd, int out_fd, bool socket) {
+    struct serve_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->srv = srv;
+    c->in_fd = in_fd;
+    c->refs = 1; /* the reader's */
+    pthread_mutex_init(&c->lock, NULL);
+    cli_out_init(&c->out, out_fd);
+    c->out.socket = socket;
+    return c;
+}
+
+void serve_conn_close(struct serve_conn *c, bool cancel) {
+    if (cancel) { /* the client is gone: nobody wants what is still running */
+        pthread_mutex_lock(&c->lock);
+        for (struct cli_exec *x = c->execs; x; x = x->next)
+            psb_cancel_fire(x->cancel);
+        pthread_mutex_unlock(&c->lock);
+    }
+    conn_unref(c);
+}
+
+/* {"id": id, "error": {"code", "message", "field"}}: id may be NULL (null). */
+static void send_fault(struct serve_conn *c, json_t *id, const struct cli_fault *f) {
+    char message[CLI_FIELD_MAX + sizeof f->message + 4];
+    snprintf(message, sizeof message, "%s%s%s", f->field, f->field[0] ? ": " : "", f->message);
+    json_t *doc = json_pack("{s:O?,s:{s:s,s:s,s:s?}}", "id", id, "error", "code", f->code,
+                            "message", message, "field", f->field[0] ? f->field : NULL);
+    if (doc && !id)
+        json_object_set_new(doc, "id", json_null());
+    cli_out_json(&c->out, doc);
+}
+
+static void on_output(struct cli_exec *x, int stream, json_t *text) {
+    struct serve_conn *c = x->owner;
+    cli_out_json(&c->out, json_pack("{s:O,s:s,s:O}", "id", x->id, "event",
+                                    stream == 1 ? "stdout" : "stderr", "data", text));
+}
+
+/* Unlinks x from its connection's list. */
+static void forget(struct serve_conn *c, struct cli_exec *x) {
+    pthread_mutex_lock(&c->lock);
+    for (struct cli_exec **p = &c->execs; *p; p = &(*p)->next) {
+        if (*p == x) {
+            *p = x->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void on_done(struct cli_exec *x, const psb_outcome *outcome, const psb_error *err) {
+    struct serve_conn *c = x->owner;
+    /* Forgotten first: once the client has the answer, it may reuse the id. */
+    forget(c, x);
+    const char *text = outcome ? psb_outcome_json(outcome) : NULL;
+    char *id = psb__json_dumps(x->id);
+    if (text && id) {
+        /* The outcome is spliced in as the library wrote it (the result is not re-parsed). */
+        size_t n = strlen(id) + strlen(text) + 32;
+        char *line = malloc(n);
+        if (line) {
+            int len = snprintf(line, n, "{\"id\":%s,\"outcome\":%s}\n", id, text);
+            cli_out_text(&c->out, line, (size_t)len);
+        }
+        free(line);
+    } else {
+        struct cli_fault f = {0};
+        cli_fault_set(&f, "internal", "", "%s",
+                      err && err->message[0] ? err->message : "out of memory");
+        send_fault(c, x->id, &f);
+    }
+    free(id);
+    conn_unref(c);
+}
+
+static const struct cli_exec_ops serve_ops = {on_output, on_done};
+
+/* The execution in flight on c under key, or NULL. Call with c->lock held. */
+static struct cli_exec *find(struct serve_conn *c, const char *key) {
+    struct cli_exec *x = c->execs;
+    while (x && strcmp(x->key, key) != 0)
+        x = x->next;
+    return x;
+}
+
+/* op "run": 0 when it started (its answer comes later), -1 with *f. */
+static int op_run(struct serve_conn *c, json_t *req, json_t *id, struct cli_fault *f) {
+    unsigned allow = CLI_REQ_ENVELOPE | (c->srv->allow_widen ? CLI_REQ_WIDEN : 0u);
+    struct cli_exec *x = cli_exec_new(&c->srv->engine, req, allow, &serve_ops, c, f);
+    if (!x)
+        return -1;
+    x->id = json_incref(id);
+    x->key = psb__json_dumps(id);
+    if (!x->key) {
+        cli_exec_free(x);
+        return cli_fault_set(f, "internal", "", "out of memory");
+    }
+    pthread_mutex_lock(&c->lock);
+    bool dup = find(c, x->key) != NULL;
+    if (!dup) {
+        x->next = c->execs;
+        c->execs = x;
+        c->refs++; /* the execution's, until on_done() */
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (dup) {
+        cli_exec_free(x);
+        return cli_fault_set(f, "duplicate_id", "id", "an execution with this id is in flight");
+    }
+    if (cli_exec_start(x, f) != 0) {
+        forget(c, x);
+        cli_exec_free(x);
+        pthread_mutex_lock(&c->lock);
+        c->refs--; /* the reader still holds one: never the last */
+        pthread_mutex_unlock(&c->lock);
+        return -1;
+    }
+    return 0;
+}
+
+/* op "cancel": fires the target's token; its own answer says cancelled. */
+static int op_cancel(struct serve_conn *c, json_t *req, struct cli_fault *f) {
+    json_t *target = json_object_get(req, "target");
+    if (!target)
+        return cli_fault_set(f, "missing_field", "target", "is required: the id to cancel");
+    char *key = psb__json_dumps(target);
+    if (!key)
+        return cli_fault_set(f, "internal", "", "out of memory");
+    pthread_mutex_lock(&c->lock);
+    struct cli_exec *x = find(c, key);
+    if (x)
+        psb_cancel_fire(x->cancel);
+    pthread_mutex_unlock(&c->lock);
+    free(key);
+    return x ? 0
+             : cli_fault_set(f, "unknown_id", "target", "no execution with this id is in flight");
+}
+
+/* Only the fields an operation takes: 0, or -1 naming the first other. */
+static int only_fields(json_t *req, const char *const *names, struct cli_fault *f) {
+    const char *key;
+    json_t *v;
+    json_object_foreach(req, key, v) {
+        size_t i = 0;
+        while (names[i] && strcmp(names[i], key) != 0)
+            i++;
+        if (!names[i])
+            return cli_fault_set(f, "unknown_field", key, "is not a field of this operation");
+    }
+    return 0;
+}
+
+/* A valid id: a string or an integer, unique among the client's executions. */
+static int check_id(json_t *id, struct cli_fault *f) {
+    if (!id)
+        return cli_fault_set(f, "missing_field", "id", "is required (a string or an integer)");
+    if (!json_is_string(id) && !json_is_integer(id))
+        return cli_fault_set(f, "wrong_type", "id", "must be a string or an integer");
+    if (json_is_string(id) && json_string_length(id) > 256)
+        return cli_fault_set(f, "out_of_range", "id", "must be at most 256 bytes");
+    return 0;
+}
+
+/* One request object: dispatched, or answered with its fault. */
+static void handle(struct serve_conn *c, json_t *req) {
+    static const char *const plain[] = {"id", "op", NULL};
+    static const char *const cancel[] = {"id", "op", "target", NULL};
+    struct cli_fault f = {0};
+    json_t *id = json_object_get(req, "id"), *op = json_object_get(req, "op");
+    const char *name = json_string_value(op);
+    if (check_id(id, &f) != 0) {
+        send_fault(c, NULL, &f); /* an id that is not valid is not echoed */
+        return;
+    }
+    int rc = -1;
+    if (!op)
+        cli_fault_set(&f, "missing_field", "op", "is required: run, cancel, ping or shutdown");
+    else if (!name)
+        cli_fault_set(&f, "wrong_type", "op", "must be a string");
+    else if (strcmp(name, "run") == 0)
+        rc = op_run(c, req, id, &f);
+    else if (strcmp(name, "cancel") == 0)
+        rc = only_fields(req, cancel, &f) == 0 ? op_cancel(c, req, &f) : -1;
+    else if (strcmp(name, "ping") == 0 || strcmp(name, "shutdown") == 0)
+        rc = only_fields(req, plain, &f);
+    else
+        cli_fault_set(&f, "unknown_op", "op", "must be run, cancel, ping or shutdown");
+    if (rc != 0) {
+        send_fault(c, id, &f);
+        return;
+    }
+    if (strcmp(name, "run") == 0)
+        return; /* answered when it ends */
+    cli_out_json(&c->out, json_pack("{s:O,s:b}", "id", id, "ok", 1));
+    if (strcmp(name, "shutdown") == 0)
+        c->srv->request_stop(c->srv);
+}
+
+void serve_line(struct serve_conn *c, enum cli_line kind, const char *line, size_t len) {
+    struct cli_fault f = {0};
+    if (kind == CLI_LINE_TOO_LONG) {
+        cli_fault_set(&f, "line_too_long", "", "a line holds more than %zu bytes (dropped)",
+                      c->srv->max_line);
+        send_fault(c, NULL, &f);
+        return;
+    }
+    if (len == 0 || (len == 1 && line[0] == '\r'))
+        return; /* blank lines separate nothing: skipped */
+    if (!psb__utf8_valid(line, len)) {
+        cli_fault_set(&f, "invalid_utf8", "", "the line is not valid UTF-8");
+        send_fault(c, NULL, &f);
+        return;
+    }
+    json_error_t je;
+    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+    if (!req) {
+        cli_fault_set(&f, "invalid_json", "", "%s (column %d)", je.text, je.column);
+        send_fault(c, NULL, &f);
+    } else if (!json_is_object(req)) {
+        cli_fault_set(&f, "wrong_type", "", "a request must be a JSON object");
+        send_fault(c, NULL, &f);
+    } else {
+        handle(c, req);
+    }
+    json_decref(req);
+}
+
+json_t *serve_hello(const struct serve *srv) {
+    char *policy = psb_config_policy_json(srv->config);
+    json_t *p = policy ? json_loads(policy, 0, NULL) : NULL;
+    free(policy);
+    return json_pack("{s:{s:i,s:s,s:i,s:I,s:b,s:o?}}", "hello", "protocol", SERVE_PROTOCOL,
+                     "version", PSB_VERSION_STRING, "max_in_flight", (int)srv->engine.max_in_flight,
+                     "max_line_bytes", (json_int_t)srv->max_line, "import_overrides",
+                     srv->allow_widen, "policy", p);
+}

@@ -1,0 +1,367 @@
+/*
+ * server.c - the transports of `pysandbox serve`: JSON lines on stdin and
+ * stdout, or many clients on a unix socket (mode 0600, each peer's uid
+ * checked, one thread per client, so a client that stalls or leaves stalls
+ * only itself). EOF on stdin, SIGTERM, SIGINT or a shutdown request drain
+ * the executions in flight, then the server exits 0 and its helper with it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli/serve.h"
+
+static const char serve_help[] =
+    "Usage: " CLI_PROG " serve [OPTIONS]\n"
+    "\n"
+    "Runs executions for clients that speak JSON lines: one request per line,\n"
+    "one response per line, answered as each finishes (see the README).\n"
+    "\n"
+    "  --listen unix:PATH      serve clients on a unix socket (mode 0600, same\n"
+    "                          user only) instead of stdin and stdout\n"
+    "  --policy NAME|FILE      preset (default, data-science, strict) or JSON file\n"
+    "  --max-in-flight N       executions running at once, 1..256 (default 16);\n"
+    "                          more is answered with the error busy\n"
+    "  --max-line-bytes N      longest request line (default 134217728)\n"
+    "  --no-import-overrides   refuse requests that carry allow_import\n"
+    "  --help                  show this help and exit\n"
+    "\n"
+    "Stops on EOF (stdio), SIGTERM, SIGINT or a shutdown request, after the\n"
+    "executions in flight have answered. Exit status 0, 2 for bad flags, 6 when\n"
+    "the sandbox cannot start.\n";
+
+struct transport {
+    int sigfd;                 /* SIGTERM, SIGINT */
+    int wake[2];               /* request_stop() writes here */
+    int listen_fd;             /* -1 for stdio */
+    char path[108];            /* the socket's path */
+    pthread_mutex_t lock;      /* conns, stopping */
+    pthread_cond_t conns_gone; /* conns became empty */
+    struct serve_conn *conns;  /* connected clients */
+    bool stopping;
+};
+
+static void request_stop(struct serve *srv) {
+    struct transport *t = srv->transport;
+    char b = 1;
+    ssize_t n = write(t->wake[1], &b, 1);
+    (void)n;
+}
+
+static void on_conn_gone(struct serve_conn *c) {
+    struct transport *t = c->srv->transport;
+    pthread_mutex_lock(&t->lock);
+    for (struct serve_conn **p = &t->conns; *p; p = &(*p)->next_conn) {
+        if (*p == c) {
+            *p = c->next_conn;
+            break;
+        }
+    }
+    if (!t->conns)
+        pthread_cond_broadcast(&t->conns_gone);
+    pthread_mutex_unlock(&t->lock);
+    if (t->listen_fd >= 0)
+        close(c->in_fd); /* the socket (stdio's fds are the process's) */
+}
+
+/* stdio: one connection, read between signals and stop requests. */
+static void serve_stdio(struct serve *srv, struct transport *t) {
+    struct serve_conn *c = serve_conn_new(srv, STDIN_FILENO, STDOUT_FILENO, false);
+    if (!c)
+        return;
+    t->conns = c;
+    cli_out_json(&c->out, serve_hello(srv));
+    struct cli_lines lines;
+    cli_lines_init(&lines, STDIN_FILENO, srv->max_line);
+    lines.nonblocking = true;
+    for (bool done = false; !done;) {
+        struct pollfd pf[3] = {{.fd = STDIN_FILENO, .events = POLLIN},
+                               {.fd = t->sigfd, .events = POLLIN},
+                               {.fd = t->wake[0], .events = POLLIN}};
+        if (poll(pf, 3, -1) < 0 && errno != EINTR)
+            break;
+        if (pf[1].revents || pf[2].revents)
+            break;
+        char *line;
+        size_t len;
+        for (;;) {
+            enum cli_line k = cli_lines_next(&lines, &line, &len);
+            if (k == CLI_LINE_AGAIN)
+                break;
+            if (k == CLI_LINE_EOF || k == CLI_LINE_ERROR) {
+                done = true;
+                break;
+            }
+            serve_line(c, k, line, len);
+            if (poll(&pf[2], 1, 0) > 0) { /* a shutdown: nothing after it is read */
+                done = true;
+                break;
+            }
+        }
+    }
+    cli_lines_release(&lines);
+    serve_conn_close(c, false); /* stdio drains: EOF is not a disconnect */
+}
+
+/* One socket client, on its own thread: its lines until EOF. */
+static void *client_thread(void *arg) {
+    struct serve_conn *c = arg;
+    struct cli_lines lines;
+    cli_lines_init(&lines, c->in_fd, c->srv->max_line);
+    cli_out_json(&c->out, serve_hello(c->srv));
+    char *line;
+    size_t len;
+    enum cli_line k;
+    while ((k = cli_lines_next(&lines, &line, &len)) == CLI_LINE_OK || k == CLI_LINE_TOO_LONG)
+        serve_line(c, k, line, len);
+    cli_lines_release(&lines);
+    /* A client that went away (not a server stopping) takes its executions with it. */
+    pthread_mutex_lock(&((struct transport *)c->srv->transport)->lock);
+    bool stopping = ((struct transport *)c->srv->transport)->stopping;
+    pthread_mutex_unlock(&((struct transport *)c->srv->transport)->lock);
+    serve_conn_close(c, !stopping);
+    return NULL;
+}
+
+/* Accepts one client if its uid is ours; a stranger is closed unanswered. */
+static void accept_client(struct serve *srv, struct transport *t) {
+    int fd = accept4(t->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct ucred cred;
+    socklen_t n = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &n) != 0 || cred.uid != geteuid()) {
+        close(fd);
+        return;
+    }
+    struct timeval tv = {.tv_sec = 30}; /* a client that stops reading loses its answers */
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct serve_conn *c = serve_conn_new(srv, fd, fd, true);
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_mutex_lock(&t->lock);
+    if (c) {
+        c->next_conn = t->conns;
+        t->conns = c;
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (!c || pthread_create(&th, &attr, client_thread, c) != 0) {
+        if (c)
+            serve_conn_close(c, true); /* closes fd through on_conn_gone() */
+        else
+            close(fd);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* Binds PATH: a stale socket (no one listening) is replaced, anything else is an error. */
+static int listen_unix(struct transport *t, const char *path) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof a.sun_path) {
+        fprintf(stderr, CLI_PROG ": error: --listen: the path is longer than %zu bytes\n",
+                sizeof a.sun_path - 1);
+        return -1;
+    }
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    snprintf(t->path, sizeof t->path, "%s", path);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool live = S_ISSOCK(st.st_mode) && probe >= 0 &&
+                    connect(probe, (struct sockaddr *)&a, sizeof a) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (!S_ISSOCK(st.st_mode) || live) {
+            fprintf(stderr, CLI_PROG ": error: --listen: %s %s\n", path,
+                    live ? "has a server listening already" : "exists and is not a socket");
+            return -1;
+        }
+        unlink(path);
+    }
+    t->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    mode_t old = umask(0177); /* born 0600: no moment where others may connect */
+    int rc = t->listen_fd >= 0 ? bind(t->listen_fd, (struct sockaddr *)&a, sizeof a) : -1;
+    umask(old);
+    if (rc != 0 || chmod(path, 0600) != 0 || listen(t->listen_fd, 64) != 0) {
+        fprintf(stderr, CLI_PROG ": error: --listen: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The socket: accept until stopped, then end every client's reading and wait for them. */
+static void serve_socket(struct serve *srv, struct transport *t) {
+    for (;;) {
+        struct pollfd pf[3] = {{.fd = t->listen_fd, .events = POLLIN},
+                               {.fd = t->sigfd, .events = POLLIN},
+                               {.fd = t->wake[0], .events = POLLIN}};
+        if (poll(pf, 3, -1) < 0 && errno != EINTR)
+            break;
+        if (pf[1].revents || pf[2].revents)
+            break;
+        if (pf[0].revents & POLLIN)
+            accept_client(srv, t);
+    }
+    close(t->listen_fd);
+    unlink(t->path);
+    pthread_mutex_lock(&t->lock);
+    t->stopping = true;
+    for (struct serve_conn *c = t->conns; c; c = c->next_conn)
+        shutdown(c->in_fd, SHUT_RD); /* its reader sees EOF; its executions still answer */
+    while (t->conns)
+        pthread_cond_wait(&t->conns_gone, &t->lock);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* The parsed command line of `serve`. */
+struct serve_args {
+    const char *listen; /* PATH of --listen unix:PATH, or NULL */
+    const char *policy;
+    uint64_t max_in_flight;
+    uint64_t max_line;
+    bool no_overrides;
+    bool help;
+};
+
+/* A numeric flag's value within [lo, hi]; 0, or -1 with the message printed. */
+static int parse_count(const char *flag, const char *s, uint64_t lo, uint64_t hi, uint64_t *ret) {
+    if (cli_parse_u64(s, ret) != CLI_NUM_OK || *ret < lo || *ret > hi) {
+        fprintf(stderr, CLI_PROG ": error: %s: '%s' is not a whole number from %llu to %llu\n",
+                flag, s, (unsigned long long)lo, (unsigned long long)hi);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
+    enum { O_LISTEN = 256, O_POLICY, O_MAX_IN_FLIGHT, O_MAX_LINE, O_NO_OVERRIDES };
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"policy", required_argument, NULL, O_POLICY},
+        {"max-in-flight", required_argument, NULL, O_MAX_IN_FLIGHT},
+        {"max-line-bytes", required_argument, NULL, O_MAX_LINE},
+        {"no-import-overrides", no_argument, NULL, O_NO_OVERRIDES},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *a = (struct serve_args){.max_in_flight = 16, .max_line = SERVE_MAX_LINE_DEFAULT};
+    int c, rc = 0;
+    optind = 0;
+    opterr = 0;
+    while (rc == 0 && (c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        if (c == O_LISTEN && strncmp(optarg, "unix:", 5) == 0 && optarg[5])
+            a->listen = optarg + 5;
+        else if (c == O_LISTEN)
+            rc = fprintf(stderr, CLI_PROG ": error: --listen: expected unix:PATH\n") ? -1 : -1;
+        else if (c == O_POLICY)
+            a->policy = optarg;
+        else if (c == O_MAX_IN_FLIGHT)
+            rc = parse_count("--max-in-flight", optarg, 1, 256, &a->max_in_flight);
+        else if (c == O_MAX_LINE)
+            rc = parse_count("--max-line-bytes", optarg, 1024, (uint64_t)1 << 30, &a->max_line);
+        else if (c == O_NO_OVERRIDES)
+            a->no_overrides = true;
+        else if (c == 'h')
+            a->help = true;
+        else
+            rc = fprintf(stderr, CLI_PROG ": error: unknown or incomplete option '%s'\n",
+                         argv[optind - 1])
+                     ? -1
+                     : -1;
+    }
+    if (rc == 0 && optind < argc)
+        rc =
+            fprintf(stderr, CLI_PROG ": error: unexpected argument '%s'\n", argv[optind]) ? -1 : -1;
+    if (rc != 0)
+        fputs("Try '" CLI_PROG " serve --help' for more information.\n", stderr);
+    return rc;
+}
+
+/* The configuration the flags describe. NULL with the reason printed. */
+static psb_config *serve_config(const struct serve_args *a) {
+    psb_error err = {0};
+    psb_config *config = psb_config_new(&err);
+    const char *helper = cli_helper_path();
+    if (config && a->policy && psb_config_set_policy(config, a->policy, &err) != PSB_OK) {
+        fprintf(stderr, CLI_PROG ": error: --policy: %s\n", err.message);
+        psb_config_free(config);
+        return NULL;
+    }
+    if (config && helper && psb_config_set_helper_path(config, helper, &err) != PSB_OK) {
+        psb_config_free(config);
+        config = NULL;
+    }
+    if (!config)
+        fprintf(stderr, CLI_PROG ": error: %s\n", err.message);
+    return config;
+}
+
+int cli_cmd_serve(int argc, char **argv) {
+    struct serve_args a;
+    if (parse_serve_args(argc, argv, &a) != 0)
+        return CLI_EXIT_USAGE;
+    if (a.help) {
+        fputs(serve_help, stdout);
+        return CLI_EXIT_OK;
+    }
+    psb_config *config = serve_config(&a);
+    if (!config)
+        return a.policy ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL;
+    struct transport t = {.listen_fd = -1, .sigfd = -1, .wake = {-1, -1}};
+    struct serve srv = {.config = config,
+                        .max_line = (size_t)a.max_line,
+                        .allow_widen = !a.no_overrides,
+                        .request_stop = request_stop,
+                        .on_conn_gone = on_conn_gone,
+                        .transport = &t};
+    pthread_mutex_init(&t.lock, NULL);
+    pthread_cond_init(&t.conns_gone, NULL);
+    /* Blocked before any thread exists, so every thread inherits it; read by signalfd. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    sigdelset(&sigs, SIGPIPE); /* a gone reader is EPIPE, never a signal to act on */
+    t.sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+    int rc = CLI_EXIT_OK;
+    psb_error err = {0};
+    if (t.sigfd < 0 || pipe2(t.wake, O_CLOEXEC) != 0) {
+        fprintf(stderr, CLI_PROG ": error: %s\n", strerror(errno));
+        rc = CLI_EXIT_INTERNAL;
+    } else if (a.listen && listen_unix(&t, a.listen) != 0) {
+        rc = CLI_EXIT_USAGE;
+    } else if (cli_engine_init(&srv.engine, config, (unsigned)a.max_in_flight, &err) != 0) {
+        fprintf(stderr, CLI_PROG ": error: starting the sandbox: %s\n", err.message);
+        rc = CLI_EXIT_INTERNAL;
+        if (a.listen)
+            unlink(t.path);
+    } else if (a.listen) {
+        serve_socket(&srv, &t);
+    } else {
+        serve_stdio(&srv, &t);
+    }
+    cli_engine_release(&srv.engine); /* drains: every answer is out before the exit */
+    for (int i = 0; i < 2; i++)
+        if (t.wake[i] >= 0)
+            close(t.wake[i]);
+    if (t.sigfd >= 0)
+        close(t.sigfd);
+    pthread_cond_destroy(&t.conns_gone);
+    pthread_mutex_destroy(&t.lock);
+    psb_config_free(config);
+    return rc;
+}
