@@ -18,6 +18,7 @@ struct command {
 static const struct command commands[] = {
     {"run", cli_cmd_run, "run Python code from FILE or stdin and report the outcome"},
     {"serve", cli_cmd_serve, "run executions for clients speaking JSON lines (stdio or a socket)"},
+    {"mcp", cli_cmd_mcp, "a Model Context Protocol server on stdio with a run_python tool"},
     {"doctor", cli_cmd_doctor,
      "check which confinement layers this machine provides, and prove them"},
 };

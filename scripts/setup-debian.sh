@@ -24,6 +24,12 @@ case "${1:-}" in
   ;;
 esac
 
+# Node.js (18 or later) runs the MCP tests with the official TypeScript SDK;
+# a node already on PATH (from any source) is used as it is.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -38,4 +44,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The MCP tests' client, at the versions the committed lockfile pins.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ ! -d $root/tests/mcp/node_modules/@modelcontextprotocol/sdk ]]; then
+  echo "setup: npm ci in tests/mcp"
+  npm ci --prefix "$root/tests/mcp" --no-audit --no-fund --loglevel=error >/dev/null
 fi
