@@ -89,6 +89,7 @@ struct cli_run_args {
     int has_stderr_limit;         /* --stderr-limit-bytes given */
     uint64_t stderr_limit_bytes;  /* --stderr-limit-bytes, bytes */
     int cold;                     /* --cold: a fresh interpreter, not the warm helper */
+    const char *connect;          /* --connect unix:PATH, or NULL */
     const char *output_dir;       /* --output-dir, or NULL */
     const char *figures_dir;      /* --figures-dir, or NULL */
     struct cli_run_rule *rules;   /* --allow-import, --deny-import, --env, --file */
@@ -293,6 +294,51 @@ enum cli_num cli_parse_u64(const char *s, uint64_t *ret);
  */
 enum cli_num cli_parse_seconds_ms(const char *s, uint64_t *ret_ms);
 
+/* ---- view.c: an outcome, local or from a server ----------------------- */
+
+/* A figure or file: data (and a file's name), owned by the view. */
+struct cli_blob {
+    const char *name; /* files only */
+    const void *data;
+    size_t len;
+    void *owned; /* what to free, or NULL */
+};
+
+/* What `run` reports of an outcome. Strings are NULL when absent. */
+struct cli_view {
+    bool ok;
+    psb_error_kind kind; /* PSB_KIND_NONE when ok */
+    const char *type, *message, *traceback, *module, *event;
+    const char *result_json; /* compact JSON text ("null" when none) */
+    const char *out, *err;   /* captured stdout and stderr */
+    size_t out_len, err_len;
+    bool out_trunc, err_trunc;
+    struct cli_blob *figures, *files;
+    size_t n_figures, n_files;
+    const char *json_text; /* the whole outcome as `run --json` prints it */
+    /* What the view owns: */
+    json_t *doc;
+    char *result_owned, *json_owned;
+};
+
+/* A view of a local outcome (which must outlive it). 0, or -1 when out of memory. */
+int cli_view_from_outcome(struct cli_view *v, const psb_outcome *outcome);
+/* A view of an outcome a server sent. 0, or -1 when it is not an outcome. */
+int cli_view_from_json(struct cli_view *v, json_t *doc);
+/* Frees what the view owns; a view that failed to build is released too. */
+void cli_view_release(struct cli_view *v);
+
+/* ---- connect.c: run --connect ------------------------------------------ */
+
+/*
+ * Sends request (a run request, without id and op) to the `serve` at target
+ * ("unix:PATH") and fills *v with the outcome it answers. 0; or -1 with a
+ * message in errbuf and *ret_rc the exit status (2: the server refused the
+ * request; 6: no server, or it broke the protocol).
+ */
+int cli_connect_run(const char *target, const json_t *request, struct cli_view *v, int *ret_rc,
+                    char *errbuf, size_t errbuf_size);
+
 /* ---- outputs.c: writing what the code produced ------------------------- */
 
 /*
@@ -310,13 +356,13 @@ int cli_open_out_dir(const char *path, int *ret_dirfd, char *errbuf, size_t errb
  * an empty, '.' or '..' part is skipped with a warning on stderr. Returns
  * the number of files that could not be written (each reported on stderr).
  */
-size_t cli_write_files(int dirfd, const char *dir_name, const psb_outcome *outcome);
+size_t cli_write_files(int dirfd, const char *dir_name, const struct cli_view *outcome);
 
 /*
  * Writes each figure of the outcome as dirfd/figure-N.png (N from 1), with
  * the same care as cli_write_files(). Returns the number not written.
  */
-size_t cli_write_figures(int dirfd, const char *dir_name, const psb_outcome *outcome);
+size_t cli_write_figures(int dirfd, const char *dir_name, const struct cli_view *outcome);
 
 /* ---- utf8.c ------------------------------------------------------------- */
 
@@ -344,7 +390,7 @@ enum {
  * figures and files that no flag in `saved` (CLI_SAVED_*) wrote to disk.
  * Returns the exit status for the outcome.
  */
-int cli_print_outcome(const psb_outcome *outcome, int json, unsigned saved);
+int cli_print_outcome(const struct cli_view *outcome, int json, unsigned saved);
 
 /*
  * Prints a failure that happened before or instead of an execution as one

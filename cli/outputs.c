@@ -248,36 +248,24 @@ static size_t save_one(int dirfd, const char *flag, const char *dir_name, const 
     return 0;
 }
 
-size_t cli_write_files(int dirfd, const char *dir_name, const psb_outcome *outcome) {
-    size_t i, n = psb_outcome_file_count(outcome), failed = 0;
-    const char *name;
-    const void *data;
-    size_t len;
+size_t cli_write_files(int dirfd, const char *dir_name, const struct cli_view *outcome) {
+    size_t failed = 0;
 
-    for (i = 0; i < n; i++) {
-        name = NULL;
-        data = NULL;
-        len = 0;
-        if (psb_outcome_file(outcome, i, &name, &data, &len) != 0)
-            continue;
-        failed += save_one(dirfd, "--output-dir", dir_name, name, data, len);
+    for (size_t i = 0; i < outcome->n_files; i++) {
+        const struct cli_blob *f = &outcome->files[i];
+        failed += save_one(dirfd, "--output-dir", dir_name, f->name, f->data, f->len);
     }
     return failed;
 }
 
-size_t cli_write_figures(int dirfd, const char *dir_name, const psb_outcome *outcome) {
-    size_t i, n = psb_outcome_figure_count(outcome), failed = 0;
+size_t cli_write_figures(int dirfd, const char *dir_name, const struct cli_view *outcome) {
+    size_t failed = 0;
     char name[48];
-    const void *data;
-    size_t len;
 
-    for (i = 0; i < n; i++) {
-        data = NULL;
-        len = 0;
-        if (psb_outcome_figure(outcome, i, &data, &len, NULL, NULL, NULL) != 0)
-            continue;
+    for (size_t i = 0; i < outcome->n_figures; i++) {
+        const struct cli_blob *f = &outcome->figures[i];
         snprintf(name, sizeof(name), "figure-%zu.png", i + 1);
-        failed += save_one(dirfd, "--figures-dir", dir_name, name, data, len);
+        failed += save_one(dirfd, "--figures-dir", dir_name, name, f->data, f->len);
     }
     return failed;
 }

@@ -82,25 +82,19 @@ static void print_result(const char *result_json) {
 }
 
 /* The readable error block on stderr. */
-static void print_error_block(const psb_outcome *outcome) {
-    const char *type = psb_outcome_error_type(outcome);
-    const char *message = psb_outcome_error_message(outcome);
-    const char *traceback = psb_outcome_error_traceback(outcome);
-    const char *module = psb_outcome_error_module(outcome);
-    const char *event = psb_outcome_error_event(outcome);
-
-    fprintf(stderr, "error: %s", psb_error_kind_name(psb_outcome_error_kind(outcome)));
-    if (type != NULL && type[0] != '\0')
-        fprintf(stderr, ": %s", type);
-    if (message != NULL && message[0] != '\0')
-        fprintf(stderr, ": %s", message);
+static void print_error_block(const struct cli_view *v) {
+    fprintf(stderr, "error: %s", psb_error_kind_name(v->kind));
+    if (v->type != NULL && v->type[0] != '\0')
+        fprintf(stderr, ": %s", v->type);
+    if (v->message != NULL && v->message[0] != '\0')
+        fprintf(stderr, ": %s", v->message);
     fputc('\n', stderr);
-    if (traceback != NULL && traceback[0] != '\0')
-        write_block(stderr, traceback, strlen(traceback));
-    if (module != NULL && module[0] != '\0')
-        fprintf(stderr, "module: %s\n", module);
-    if (event != NULL && event[0] != '\0')
-        fprintf(stderr, "event: %s\n", event);
+    if (v->traceback != NULL && v->traceback[0] != '\0')
+        write_block(stderr, v->traceback, strlen(v->traceback));
+    if (v->module != NULL && v->module[0] != '\0')
+        fprintf(stderr, "module: %s\n", v->module);
+    if (v->event != NULL && v->event[0] != '\0')
+        fprintf(stderr, "event: %s\n", v->event);
 }
 
 /*
@@ -128,15 +122,12 @@ static void print_outputs_note(size_t figures, size_t files, unsigned saved) {
                 files);
 }
 
-static void print_readable(const psb_outcome *outcome, unsigned saved) {
-    size_t out_len = 0, err_len = 0;
-    int out_cut = 0, err_cut = 0;
-    const char *out = psb_outcome_stdout(outcome, &out_len, &out_cut);
-    const char *err = psb_outcome_stderr(outcome, &err_len, &err_cut);
-    const char *result = psb_outcome_result_json(outcome);
+static void print_readable(const struct cli_view *v, unsigned saved) {
+    const char *out = v->out, *err = v->err, *result = v->result_json;
+    size_t out_len = v->out_len, err_len = v->err_len;
+    int out_cut = v->out_trunc, err_cut = v->err_trunc;
     int has_result = result != NULL && strcmp(result, "null") != 0;
-    size_t figures = psb_outcome_figure_count(outcome);
-    size_t files = psb_outcome_file_count(outcome);
+    size_t figures = v->n_figures, files = v->n_files;
     int more; /* something follows the captured stderr on stderr */
 
     /* Raw bytes; a newline is added only so that "result:" starts a line. */
@@ -150,7 +141,7 @@ static void print_readable(const psb_outcome *outcome, unsigned saved) {
     if (err != NULL && err_len > 0)
         fwrite(err, 1, err_len, stderr);
     more = out_cut || err_cut || (figures > 0 && !(saved & CLI_SAVED_FIGURES)) ||
-           (files > 0 && !(saved & CLI_SAVED_FILES)) || !psb_outcome_ok(outcome);
+           (files > 0 && !(saved & CLI_SAVED_FILES)) || !v->ok;
     if (more && err != NULL && err_len > 0 && err[err_len - 1] != '\n')
         fputc('\n', stderr); /* notes and the error block start a line */
     if (out_cut)
@@ -160,30 +151,21 @@ static void print_readable(const psb_outcome *outcome, unsigned saved) {
     print_outputs_note(figures, files, saved);
     if (has_result)
         print_result(result);
-    if (!psb_outcome_ok(outcome)) {
+    if (!v->ok) {
         fflush(stdout);
-        print_error_block(outcome);
+        print_error_block(v);
     }
 }
 
-int cli_print_outcome(const psb_outcome *outcome, int json, unsigned saved) {
-    int rc = cli_exit_for_kind(psb_outcome_ok(outcome) ? PSB_KIND_NONE
-                                                       : psb_outcome_error_kind(outcome));
-    const char *text;
+int cli_print_outcome(const struct cli_view *v, int json, unsigned saved) {
+    int rc = cli_exit_for_kind(v->ok ? PSB_KIND_NONE : v->kind);
 
     if (!json) {
-        print_readable(outcome, saved);
-        goto out;
+        print_readable(v, saved);
+        return rc;
     }
-    text = psb_outcome_json(outcome);
-    if (text == NULL) {
-        cli_print_failure_json(PSB_KIND_INTERNAL, "out of memory while encoding the outcome");
-        rc = CLI_EXIT_INTERNAL;
-        goto out;
-    }
-    fputs(text, stdout);
+    fputs(v->json_text, stdout);
     fputc('\n', stdout);
-out:
     return rc;
 }
 

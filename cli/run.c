@@ -43,6 +43,9 @@ static const char run_help[] =
     "Execution:\n"
     "  --cold                 initialize a fresh interpreter for this run instead of\n"
     "                         forking the warm helper (slower; nothing preloaded)\n"
+    "  --connect unix:PATH    run through the `pysandbox serve --listen` at PATH,\n"
+    "                         which keeps its helper warm (default:\n"
+    "                         $PYSANDBOX_SERVER; the server's policy applies)\n"
     "Policy:\n"
     "  --policy NAME|FILE     preset (default, data-science, strict) or JSON file\n"
     "  --allow-import MOD     allow module MOD and its submodules (repeatable)\n"
@@ -81,6 +84,8 @@ struct run {
     struct cli_run_request decoded; /* its options */
     psb_exec_options *options;      /* decoded.options */
     psb_sandbox *sandbox;
+    const char *connect;  /* --connect or $PYSANDBOX_SERVER, or NULL: run here */
+    struct cli_view view; /* the outcome, from here or from the server */
     psb_outcome *outcome;
     int files_dirfd;   /* --output-dir, opened before the run; -1 when absent */
     int figures_dirfd; /* --figures-dir, opened before the run; -1 when absent */
@@ -421,36 +426,46 @@ static size_t save_outputs(const struct run *r) {
     size_t failed = 0;
 
     if (r->files_dirfd >= 0)
-        failed += cli_write_files(r->files_dirfd, r->args->output_dir, r->outcome);
+        failed += cli_write_files(r->files_dirfd, r->args->output_dir, &r->view);
     if (r->figures_dirfd >= 0)
-        failed += cli_write_figures(r->figures_dirfd, r->args->figures_dir, r->outcome);
+        failed += cli_write_figures(r->figures_dirfd, r->args->figures_dir, &r->view);
     return failed;
 }
 
-static int execute(struct run *r) {
-    psb_status st;
-    size_t failed;
-    int rc;
-
-    st = psb_sandbox_new(r->config, &r->sandbox, &r->err);
-    if (st != PSB_OK) {
-        rc = api_fail(r, "starting the sandbox", st, CLI_EXIT_INTERNAL);
-        goto out;
-    }
+/* The run, here: a sandbox of its own. */
+static int run_here(struct run *r) {
+    psb_status st = psb_sandbox_new(r->config, &r->sandbox, &r->err);
+    if (st != PSB_OK)
+        return api_fail(r, "starting the sandbox", st, CLI_EXIT_INTERNAL);
     st = psb_exec(r->sandbox, r->code, r->code_len, r->options, &r->outcome, &r->err);
-    if (st != PSB_OK) {
-        rc = api_fail(r, "running the code", st,
-                      st == PSB_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL);
-        goto out;
-    }
-    failed = save_outputs(r);
-    rc = cli_print_outcome(r->outcome, r->args->json,
+    if (st != PSB_OK)
+        return api_fail(r, "running the code", st,
+                        st == PSB_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL);
+    if (cli_view_from_outcome(&r->view, r->outcome) != 0)
+        return fail(r->args->json, CLI_EXIT_INTERNAL, 0, "out of memory");
+    return CLI_EXIT_OK;
+}
+
+/* The run, at a server: the same request, its outcome. */
+static int run_there(struct run *r) {
+    char message[1024];
+    int rc;
+    if (cli_connect_run(r->connect, r->request, &r->view, &rc, message, sizeof message) != 0)
+        return fail(r->args->json, rc, 0, "%s", message);
+    return CLI_EXIT_OK;
+}
+
+static int execute(struct run *r) {
+    int rc = r->connect ? run_there(r) : run_here(r);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    size_t failed = save_outputs(r);
+    rc = cli_print_outcome(&r->view, r->args->json,
                            (r->figures_dirfd >= 0 ? CLI_SAVED_FIGURES : 0u) |
                                (r->files_dirfd >= 0 ? CLI_SAVED_FILES : 0u));
     /* The code succeeded but what it made was lost: not a success. */
     if (failed > 0 && rc == CLI_EXIT_OK)
         rc = CLI_EXIT_INTERNAL;
-out:
     return rc;
 }
 
@@ -459,6 +474,7 @@ static void run_release(struct run *r) {
         close(r->files_dirfd);
     if (r->figures_dirfd >= 0)
         close(r->figures_dirfd);
+    cli_view_release(&r->view);
     psb_outcome_free(r->outcome);
     psb_sandbox_free(r->sandbox);
     cli_request_release(&r->decoded);
@@ -498,8 +514,17 @@ int cli_cmd_run(int argc, char **argv) {
         rc = CLI_EXIT_OK;
         goto out;
     }
+    r.connect = args.connect ? args.connect : getenv("PYSANDBOX_SERVER");
+    if (r.connect && r.connect[0] == '\0')
+        r.connect = NULL; /* PYSANDBOX_SERVER= turns it off */
+    if (r.connect && args.policy) {
+        rc = fail(args.json, CLI_EXIT_USAGE, 1,
+                  "--policy: a run through a server (--connect, $PYSANDBOX_SERVER) has the "
+                  "server's policy");
+        goto out;
+    }
     rc = read_inputs(&r);
-    if (rc == CLI_EXIT_OK)
+    if (rc == CLI_EXIT_OK && !r.connect)
         rc = configure_sandbox(&r);
     if (rc == CLI_EXIT_OK)
         rc = configure_options(&r);

@@ -26,6 +26,7 @@ enum {
     OPT_ENV,
     OPT_PRELUDE_FILE,
     OPT_COLD,
+    OPT_CONNECT,
     OPT_FILE,
     OPT_OUTPUT_DIR,
     OPT_FIGURES_DIR,
@@ -51,6 +52,7 @@ static const struct option long_options[] = {
     {"env", required_argument, NULL, OPT_ENV},
     {"prelude-file", required_argument, NULL, OPT_PRELUDE_FILE},
     {"cold", no_argument, NULL, OPT_COLD},
+    {"connect", required_argument, NULL, OPT_CONNECT},
     {"file", required_argument, NULL, OPT_FILE},
     {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
     {"figures-dir", required_argument, NULL, OPT_FIGURES_DIR},
@@ -209,6 +211,9 @@ int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args) {
             break;
         case OPT_POLICY:
             args->policy = optarg;
+            break;
+        case OPT_CONNECT:
+            args->connect = optarg;
             break;
         case OPT_COLD:
             args->cold = 1;
