@@ -132,6 +132,8 @@ static psb_error_kind classify(PyObject *exc, const char **ret_module, const cha
 static const struct psb__child_run *current;
 /* The support module (pyshim/support.py), loaded once per interpreter. */
 static PyObject *support;
+/* inputs.decode_tag (pyshim/inputs.py): tagged inputs back into Python values. */
+static PyObject *decode_tag;
 
 static uint64_t request_limit(enum psb__limit_id id) {
     return current->req->limits.v[id];
@@ -302,7 +304,10 @@ static int setup_interpreter(char *msg, size_t msg_size) {
     }
     psb__json_set_real_format(python_float_repr); /* every result of this interpreter */
     support = load_pyshim("support");
-    if (!support || psb__hooks_install(support) != 0) {
+    PyObject *inputs_mod = support ? load_pyshim("inputs") : NULL;
+    decode_tag = inputs_mod ? PyObject_GetAttrString(inputs_mod, "decode_tag") : NULL;
+    Py_XDECREF(inputs_mod);
+    if (!decode_tag || psb__hooks_install(support) != 0) {
         PyErr_Print();
         snprintf(msg, msg_size, "installing the sandbox hooks failed");
         return -1;
@@ -432,9 +437,12 @@ _Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool se
         fatal(fd, "preparing the interpreter");
     const json_t *inputs_json = req->inputs;
     json_t *empty = json_object();
-    PyObject *inputs = psb__json_to_py(inputs_json ? inputs_json : empty);
+    /* Before any user code: a malformed tag is the caller's error, reported as such. */
+    PyObject *inputs = psb__inputs_to_py(inputs_json ? inputs_json : empty, decode_tag);
     json_decref(empty);
-    if (!inputs || PyDict_SetItemString(globals, "inputs", inputs) != 0)
+    if (!inputs)
+        report_exception(fd, support, PSB_KIND_NONE);
+    if (PyDict_SetItemString(globals, "inputs", inputs) != 0)
         fatal(fd, "binding inputs");
     Py_DECREF(inputs);
 
