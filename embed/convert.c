@@ -36,6 +36,7 @@ struct conv {
     char *error;                                /* message (malloc'd) when conversion failed */
     PyObject *fallback;                         /* support.jsonable, or NULL */
     int fallback_depth; /* nested fallback calls (a fallback's output converted) */
+    bool tag_next;      /* the dict converted next is a fallback's tag: not escaped */
 };
 
 /* The path as text, e.g. result["rows"][3] (cut with "..." when long). */
@@ -258,13 +259,27 @@ static json_t *convert_other(struct conv *c, PyObject *o) {
         return NULL;
     }
     c->fallback_depth++;
+    c->tag_next = PyDict_Check(ready);
     json_t *j = convert(c, ready);
     c->fallback_depth--;
     Py_DECREF(ready);
     return j;
 }
 
+/*
+ * A user's dict with a "$type" string of its own would read as a tag on the
+ * way back in (embed/inputs.c): it goes out as {"$type": "dict", "value":
+ * {...}}, which the inputs decoder unwraps, so the two sides stay inverse.
+ */
+static json_t *escape_dict(json_t *obj) {
+    if (!obj || !json_is_string(json_object_get(obj, "$type")))
+        return obj;
+    return json_pack("{s:s,s:o}", "$type", "dict", "value", obj);
+}
+
 static json_t *convert(struct conv *c, PyObject *o) {
+    bool tag = c->tag_next;
+    c->tag_next = false;
     if (o == Py_None)
         return json_null();
     if (PyBool_Check(o))
@@ -290,7 +305,9 @@ static json_t *convert(struct conv *c, PyObject *o) {
         return NULL;
     }
     c->stack[c->depth++] = o;
-    json_t *j = PyDict_Check(o) ? convert_dict(c, o) : convert_sequence(c, o);
+    json_t *j = !PyDict_Check(o) ? convert_sequence(c, o)
+                : tag            ? convert_dict(c, o)
+                                 : escape_dict(convert_dict(c, o));
     c->depth--;
     if (!j && !c->error)
         fail(c, "out of memory converting the result at %s", path_str(c));
