@@ -228,6 +228,16 @@ def _timedeltas(np, dtype, seconds):
     return ticks.view(dtype)
 
 
+def _too_big(dtype, count):
+    """True if count items of dtype pass MAX_ARRAY_BYTES.
+
+    numpy 1.24 computes a str dtype's item size in 32 bits: "U999999999" has
+    itemsize -294967300, so a negative size is too big as well.
+    """
+    return dtype.itemsize < 0 or dtype.itemsize > MAX_ARRAY_BYTES or \
+        count * max(dtype.itemsize, 1) > MAX_ARRAY_BYTES
+
+
 def _ndarray(tag):
     np = _module("numpy", "ndarray")
     _require(tag, ("dtype", "shape", "data"))
@@ -242,7 +252,7 @@ def _ndarray(tag):
     count = 1
     for n in shape:
         count *= n
-    if count * max(dtype.itemsize, 1) > MAX_ARRAY_BYTES:
+    if _too_big(dtype, count):
         raise _Bad('shape %s of %s needs more than %d bytes' % (shape, text, MAX_ARRAY_BYTES))
     leaves = []
     _flatten(tag["data"], shape, 0, leaves)
@@ -277,6 +287,24 @@ def _quiet(decode):
     return run
 
 
+def _sized_dtype(text, count):
+    """text, a pandas dtype; refused when count items of it would pass MAX_ARRAY_BYTES.
+
+    pandas keeps a numpy dtype such as "S1000000000" as it is, so its item size
+    is checked like an ndarray's; extension dtypes ("category", "Int64") are
+    not numpy dtypes and hold ordinary items.
+    """
+    np = sys.modules.get("numpy")
+    try:
+        dtype = np.dtype(text)
+    except Exception:
+        return text
+    if _too_big(dtype, count):
+        raise _Bad('%d values of dtype %.60s need more than %d bytes'
+                   % (count, text, MAX_ARRAY_BYTES))
+    return text
+
+
 def _same_length(tag, a, b):
     if len(tag[a]) != len(tag[b]):
         raise _Bad('"%s" has %d entries and "%s" %d' % (a, len(tag[a]), b, len(tag[b])))
@@ -302,7 +330,8 @@ def _dataframe(tag):
     for i, name in enumerate(names):
         if name not in dtypes:
             raise _Bad('"dtypes" lacks the column "%.60s"' % name)
-        series.append(pd.Series([row[i] for row in rows], dtype=dtypes[name]))
+        dtype = _sized_dtype(dtypes[name], len(rows))
+        series.append(pd.Series([row[i] for row in rows], dtype=dtype))
     if series:
         frame = pd.concat(series, axis=1, ignore_index=True)
     else:
@@ -317,14 +346,15 @@ def _series(tag):
     _require(tag, ("name", "dtype", "index", "data"))
     _list(tag, "index"), _list(tag, "data")
     _same_length(tag, "data", "index")
-    return pd.Series(tag["data"], index=pd.Index(tag["index"]), dtype=_str(tag, "dtype"),
-                     name=tag["name"])
+    dtype = _sized_dtype(_str(tag, "dtype"), len(tag["data"]))
+    return pd.Series(tag["data"], index=pd.Index(tag["index"]), dtype=dtype, name=tag["name"])
 
 
 def _index(tag):
     pd = _pandas("Index")
     _require(tag, ("name", "dtype", "data"))
-    return pd.Index(_list(tag, "data"), dtype=_str(tag, "dtype"), name=tag["name"])
+    data = _list(tag, "data")
+    return pd.Index(data, dtype=_sized_dtype(_str(tag, "dtype"), len(data)), name=tag["name"])
 
 
 def _categorical(tag):

@@ -299,6 +299,15 @@ static const struct bad bads[] = {
     {"{\"a\": {\"$type\": \"Series\", \"name\": null, \"dtype\": \"int64\", \"index\": [0], "
      "\"data\": []}}",
      "ValueError", "\"data\" has 0 entries and \"index\" 1"},
+    {"{\"a\": {\"$type\": \"Series\", \"name\": null, \"dtype\": \"S1000000000\", "
+     "\"index\": [0, 1], \"data\": [\"a\", \"b\"]}}",
+     "ValueError", "2 values of dtype S1000000000 need more than 1073741824 bytes"},
+    {"{\"a\": {\"$type\": \"DataFrame\", \"columns\": [1], \"index\": [0], "
+     "\"data\": [[\"x\"]], \"dtypes\": {\"1\": \"U999999999\"}}}",
+     "ValueError", "1 values of dtype U999999999 need more than"},
+    {"{\"a\": {\"$type\": \"ndarray\", \"dtype\": \"U999999999\", \"shape\": [0], "
+     "\"data\": []}}",
+     "ValueError", "needs more than"},
     {"{\"a\": {\"$type\": \"Index\", \"name\": [1], \"dtype\": \"int64\", \"data\": []}}",
      "ValueError", "{\"$type\": \"Index\"}: TypeError"},
     {"{\"a\": {\"$type\": \"Categorical\", \"categories\": [\"x\"], \"codes\": [1], "
