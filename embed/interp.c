@@ -418,6 +418,26 @@ int psb__interp_prepare(char *msg, size_t msg_size) {
     return 0;
 }
 
+/*
+ * Binds `inputs` in globals, its tagged values decoded. Called fully
+ * confined, as a library the code called would run: decoding a tag may
+ * import numpy or pandas, whose import-time probes (platform's subprocess
+ * call) must meet the audit hook and seccomp like the code's own imports.
+ * The decoder's frames are not user code, so the filter lets its imports
+ * through; it asks the policy itself before it builds a value of a module
+ * (pyshim/inputs.py). A malformed tag is reported before any user code runs.
+ */
+static void bind_inputs(int fd, const json_t *inputs_json, PyObject *globals) {
+    json_t *empty = json_object();
+    PyObject *inputs = psb__inputs_to_py(inputs_json ? inputs_json : empty, decode_tag);
+    json_decref(empty);
+    if (!inputs)
+        report_exception(fd, support, PSB_KIND_NONE);
+    if (PyDict_SetItemString(globals, "inputs", inputs) != 0)
+        fatal(fd, "binding inputs");
+    Py_DECREF(inputs);
+}
+
 _Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool seccomp_done) {
     current = run;
     const struct psb__request *req = run->req;
@@ -440,23 +460,7 @@ _Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool se
         fatal(fd, "loading the seccomp filter");
     if (psb__helper.layers & PSB_LAYER_HOOKS)
         psb__hooks_arm();
-    /*
-     * Inputs are decoded fully confined, as a library the code called would
-     * be: decoding a tag may import numpy or pandas, whose import-time
-     * probes (platform's subprocess call) must meet the audit hook and
-     * seccomp like the code's own imports. The decoder's frames are not
-     * user code, so the filter lets its imports through; it asks the policy
-     * itself before it builds a value of a module (pyshim/inputs.py).
-     */
-    const json_t *inputs_json = req->inputs;
-    json_t *empty = json_object();
-    PyObject *inputs = psb__inputs_to_py(inputs_json ? inputs_json : empty, decode_tag);
-    json_decref(empty);
-    if (!inputs) /* a malformed tag: reported before any user code runs */
-        report_exception(fd, support, PSB_KIND_NONE);
-    if (PyDict_SetItemString(globals, "inputs", inputs) != 0)
-        fatal(fd, "binding inputs");
-    Py_DECREF(inputs);
+    bind_inputs(fd, req->inputs, globals);
     const char *prelude = req->prelude;
     int rc = 0;
     if (prelude)
