@@ -9,12 +9,15 @@
 
 #include <jansson.h>
 
+#include "base/wire.h"
+
 /* Containers nested deeper than this make the result not serializable. */
 #define PSB__RESULT_MAX_DEPTH 200
 
 /* The most nested containers and the most JSON values `inputs` may hold. */
-#define PSB__INPUTS_MAX_DEPTH PSB__RESULT_MAX_DEPTH
-#define PSB__INPUTS_MAX_VALUES (1 << 22)
+#define PSB__INPUTS_MAX_DEPTH PSB__MAX_INPUTS_DEPTH
+#define PSB__INPUTS_MAX_VALUES PSB__MAX_INPUTS_VALUES
+_Static_assert(PSB__INPUTS_MAX_DEPTH == PSB__RESULT_MAX_DEPTH, "a result must fit as inputs");
 
 /*
  * A new Python object for the `inputs` JSON: plain JSON as is, every object

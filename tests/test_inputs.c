@@ -357,30 +357,40 @@ static char *nested(int n) {
     return s;
 }
 
+/* What psb_exec_options_set_inputs_json says about inputs. */
+static psb_status set_inputs(const char *inputs, psb_error *err) {
+    memset(err, 0, sizeof *err); /* the first error wins: start afresh */
+    psb_exec_options *o = psb_exec_options_new(err);
+    ck_assert_ptr_nonnull(o);
+    psb_status st = psb_exec_options_set_inputs_json(o, inputs, strlen(inputs), err);
+    psb_exec_options_free(o);
+    return st;
+}
+
 START_TEST(depth_and_size_are_capped) {
+    /* 200 containers deep (the result's own cap) is fine; 201 is refused before anything runs. */
     psb_sandbox *sb = new_sandbox(PSB_MODE_WARM, NULL);
-    char *deep = nested(199), *too_deep = nested(400);
-    psb_outcome *out = run(sb, "result = 1", deep);
-    ck_assert_msg(psb_outcome_ok(out), "199 levels: %s", str(psb_outcome_error_message(out)));
+    char *deep = nested(199), *too_deep = nested(200);
+    psb_outcome *out = run(sb, "result = len(str(inputs))", deep);
+    ck_assert_msg(psb_outcome_ok(out), "200 levels: %s", str(psb_outcome_error_message(out)));
     psb_outcome_free(out);
-    out = run(sb, "result = 1", too_deep);
-    ck_assert_int_eq(psb_outcome_error_kind(out), PSB_KIND_EXCEPTION);
-    ck_assert_ptr_nonnull(strstr(str(psb_outcome_error_message(out)), "nested deeper than 200"));
-    psb_outcome_free(out);
-    /* 4 Mi + 1 values: [0,0,...] in an object. */
-    size_t n = (1u << 22) + 1, len = 0;
+    psb_error err = {0};
+    ck_assert_int_eq(set_inputs(too_deep, &err), PSB_EINVAL);
+    ck_assert_str_eq(err.message, "inputs are nested deeper than 200 levels");
+    /* 4 Mi values in all are fine; one more is refused. */
+    size_t n = (size_t)1 << 22, len = 0;
     char *big = malloc(n * 2 + 16);
     ck_assert_ptr_nonnull(big);
     len = (size_t)sprintf(big, "{\"a\": [");
-    for (size_t i = 0; i < n - 1; i++) {
+    for (size_t i = 0; i < n - 2; i++) { /* the object and the array count too */
         big[len++] = '0';
-        big[len++] = i + 2 < n ? ',' : ']';
+        big[len++] = i + 3 < n ? ',' : ']';
     }
     strcpy(big + len, "}");
-    out = run(sb, "result = 1", big);
-    ck_assert_int_eq(psb_outcome_error_kind(out), PSB_KIND_EXCEPTION);
-    ck_assert_ptr_nonnull(strstr(str(psb_outcome_error_message(out)), "more than 4194304 values"));
-    psb_outcome_free(out);
+    ck_assert_int_eq(set_inputs(big, &err), PSB_OK);
+    strcpy(big + len - 1, ",0]}");
+    ck_assert_int_eq(set_inputs(big, &err), PSB_EINVAL);
+    ck_assert_str_eq(err.message, "inputs hold more than 4194304 values");
     free(big);
     free(deep);
     free(too_deep);
