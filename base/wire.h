@@ -121,6 +121,14 @@ int psb__recv_fd(int sock, int *ret_fd);
 /* Largest code, prelude, stdin and inputs a request may carry. */
 #define PSB__MAX_CODE_BYTES ((size_t)16 << 20)
 #define PSB__MAX_DATA_BYTES ((size_t)64 << 20)
+/*
+ * Deepest nesting and most JSON values of `inputs`: checked by the library
+ * before anything forks, and again by the child's decoder (embed/inputs.c),
+ * which must never recurse or allocate without bound. The depth is the
+ * result's own cap, so any result can come back as inputs.
+ */
+#define PSB__MAX_INPUTS_DEPTH 200
+#define PSB__MAX_INPUTS_VALUES (1 << 22)
 
 /* ---- files (files.c) ---- */
 

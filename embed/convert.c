@@ -1,7 +1,7 @@
 /*
- * embed/convert.c - Python <-> JSON (jansson) in C: `inputs` into Python
- * objects, and the `result` global out, with the JSON path of anything
- * that cannot be converted, a depth cap and cycle detection.
+ * embed/convert.c - the `result` global into JSON (jansson) in C, with the
+ * JSON path of anything that cannot be converted, a depth cap and cycle
+ * detection. The way back, `inputs` into Python, is embed/inputs.c.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -12,57 +12,6 @@
 #include <string.h>
 
 #include "embed/convert.h"
-
-PyObject *psb__json_to_py(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        PyObject *d = PyDict_New();
-        const char *k;
-        json_t *item;
-        if (!d)
-            return NULL;
-        json_object_foreach((json_t *)(uintptr_t)v, k, item) {
-            PyObject *pv = psb__json_to_py(item);
-            if (!pv || PyDict_SetItemString(d, k, pv) != 0) {
-                Py_XDECREF(pv);
-                Py_DECREF(d);
-                return NULL;
-            }
-            Py_DECREF(pv);
-        }
-        return d;
-    }
-    case JSON_ARRAY: {
-        PyObject *l = PyList_New((Py_ssize_t)json_array_size(v));
-        size_t i;
-        json_t *item;
-        if (!l)
-            return NULL;
-        json_array_foreach(v, i, item) {
-            PyObject *pv = psb__json_to_py(item);
-            if (!pv) {
-                Py_DECREF(l);
-                return NULL;
-            }
-            PyList_SET_ITEM(l, (Py_ssize_t)i, pv);
-        }
-        return l;
-    }
-    case JSON_STRING:
-        return PyUnicode_FromStringAndSize(json_string_value(v), (Py_ssize_t)json_string_length(v));
-    case JSON_INTEGER:
-        return PyLong_FromLongLong(json_integer_value(v));
-    case JSON_REAL:
-        return PyFloat_FromDouble(json_real_value(v));
-    case JSON_TRUE:
-        Py_RETURN_TRUE;
-    case JSON_FALSE:
-        Py_RETURN_FALSE;
-    case JSON_NULL:
-    default:
-        Py_RETURN_NONE;
-    }
-}
 
 /* One step of the path to the value being converted: a key or an index. */
 struct step {
@@ -87,6 +36,7 @@ struct conv {
     char *error;                                /* message (malloc'd) when conversion failed */
     PyObject *fallback;                         /* support.jsonable, or NULL */
     int fallback_depth; /* nested fallback calls (a fallback's output converted) */
+    bool tag_next;      /* the dict converted next is a fallback's tag: not escaped */
 };
 
 /* The path as text, e.g. result["rows"][3] (cut with "..." when long). */
@@ -309,13 +259,27 @@ static json_t *convert_other(struct conv *c, PyObject *o) {
         return NULL;
     }
     c->fallback_depth++;
+    c->tag_next = PyDict_Check(ready);
     json_t *j = convert(c, ready);
     c->fallback_depth--;
     Py_DECREF(ready);
     return j;
 }
 
+/*
+ * A user's dict with a "$type" string of its own would read as a tag on the
+ * way back in (embed/inputs.c): it goes out as {"$type": "dict", "value":
+ * {...}}, which the inputs decoder unwraps, so the two sides stay inverse.
+ */
+static json_t *escape_dict(json_t *obj) {
+    if (!obj || !json_is_string(json_object_get(obj, "$type")))
+        return obj;
+    return json_pack("{s:s,s:o}", "$type", "dict", "value", obj);
+}
+
 static json_t *convert(struct conv *c, PyObject *o) {
+    bool tag = c->tag_next;
+    c->tag_next = false;
     if (o == Py_None)
         return json_null();
     if (PyBool_Check(o))
@@ -341,7 +305,9 @@ static json_t *convert(struct conv *c, PyObject *o) {
         return NULL;
     }
     c->stack[c->depth++] = o;
-    json_t *j = PyDict_Check(o) ? convert_dict(c, o) : convert_sequence(c, o);
+    json_t *j = !PyDict_Check(o) ? convert_sequence(c, o)
+                : tag            ? convert_dict(c, o)
+                                 : escape_dict(convert_dict(c, o));
     c->depth--;
     if (!j && !c->error)
         fail(c, "out of memory converting the result at %s", path_str(c));

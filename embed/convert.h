@@ -1,5 +1,6 @@
 /*
- * embed/convert.h - Python <-> JSON conversion used by the child. Kept out
+ * embed/convert.h - Python <-> JSON conversion used by the child
+ * (convert.c: the result out; inputs.c: the inputs in). Kept out
  * of internal.h because it needs <Python.h>, which only the child's files
  * include.
  */
@@ -8,11 +9,24 @@
 
 #include <jansson.h>
 
+#include "base/wire.h"
+
 /* Containers nested deeper than this make the result not serializable. */
 #define PSB__RESULT_MAX_DEPTH 200
 
-/* A new Python object for a JSON value, or NULL with a Python exception set. */
-PyObject *psb__json_to_py(const json_t *v);
+/* The most nested containers and the most JSON values `inputs` may hold. */
+#define PSB__INPUTS_MAX_DEPTH PSB__MAX_INPUTS_DEPTH
+#define PSB__INPUTS_MAX_VALUES PSB__MAX_INPUTS_VALUES
+_Static_assert(PSB__INPUTS_MAX_DEPTH == PSB__RESULT_MAX_DEPTH, "a result must fit as inputs");
+
+/*
+ * A new Python object for the `inputs` JSON: plain JSON as is, every object
+ * whose "$type" is a string decoded by decode_tag(members, path) (the
+ * members already decoded; NULL leaves tags as dicts), {"$type": "dict"}
+ * unwrapped here. NULL with a Python exception set: ValueError naming the
+ * path when a cap is passed or a tag is malformed.
+ */
+PyObject *psb__inputs_to_py(const json_t *inputs, PyObject *decode_tag);
 /*
  * The JSON form of a result object. Values that are not None, bool, int,
  * float, str, list, tuple, dict or set go through `fallback` (a Python

@@ -132,6 +132,8 @@ static psb_error_kind classify(PyObject *exc, const char **ret_module, const cha
 static const struct psb__child_run *current;
 /* The support module (pyshim/support.py), loaded once per interpreter. */
 static PyObject *support;
+/* inputs.decode_tag (pyshim/inputs.py): tagged inputs back into Python values. */
+static PyObject *decode_tag;
 
 static uint64_t request_limit(enum psb__limit_id id) {
     return current->req->limits.v[id];
@@ -302,7 +304,10 @@ static int setup_interpreter(char *msg, size_t msg_size) {
     }
     psb__json_set_real_format(python_float_repr); /* every result of this interpreter */
     support = load_pyshim("support");
-    if (!support || psb__hooks_install(support) != 0) {
+    PyObject *inputs_mod = support ? load_pyshim("inputs") : NULL;
+    decode_tag = inputs_mod ? PyObject_GetAttrString(inputs_mod, "decode_tag") : NULL;
+    Py_XDECREF(inputs_mod);
+    if (!decode_tag || psb__hooks_install(support) != 0) {
         PyErr_Print();
         snprintf(msg, msg_size, "installing the sandbox hooks failed");
         return -1;
@@ -413,6 +418,26 @@ int psb__interp_prepare(char *msg, size_t msg_size) {
     return 0;
 }
 
+/*
+ * Binds `inputs` in globals, its tagged values decoded. Called fully
+ * confined, as a library the code called would run: decoding a tag may
+ * import numpy or pandas, whose import-time probes (platform's subprocess
+ * call) must meet the audit hook and seccomp like the code's own imports.
+ * The decoder's frames are not user code, so the filter lets its imports
+ * through; it asks the policy itself before it builds a value of a module
+ * (pyshim/inputs.py). A malformed tag is reported before any user code runs.
+ */
+static void bind_inputs(int fd, const json_t *inputs_json, PyObject *globals) {
+    json_t *empty = json_object();
+    PyObject *inputs = psb__inputs_to_py(inputs_json ? inputs_json : empty, decode_tag);
+    json_decref(empty);
+    if (!inputs)
+        report_exception(fd, support, PSB_KIND_NONE);
+    if (PyDict_SetItemString(globals, "inputs", inputs) != 0)
+        fatal(fd, "binding inputs");
+    Py_DECREF(inputs);
+}
+
 _Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool seccomp_done) {
     current = run;
     const struct psb__request *req = run->req;
@@ -430,19 +455,12 @@ _Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool se
     Py_XDECREF(env);
     if (!globals || !PyDict_Check(globals))
         fatal(fd, "preparing the interpreter");
-    const json_t *inputs_json = req->inputs;
-    json_t *empty = json_object();
-    PyObject *inputs = psb__json_to_py(inputs_json ? inputs_json : empty);
-    json_decref(empty);
-    if (!inputs || PyDict_SetItemString(globals, "inputs", inputs) != 0)
-        fatal(fd, "binding inputs");
-    Py_DECREF(inputs);
-
     /* Seccomp goes last: everything above may use what user code may not. */
     if (!seccomp_done && psb__child_load_seccomp() != 0)
         fatal(fd, "loading the seccomp filter");
     if (psb__helper.layers & PSB_LAYER_HOOKS)
         psb__hooks_arm();
+    bind_inputs(fd, req->inputs, globals);
     const char *prelude = req->prelude;
     int rc = 0;
     if (prelude)

@@ -101,6 +101,20 @@ static PyObject *check_import(PyObject *self, PyObject *arg) {
 }
 
 /*
+ * Whether the policy lets user code import the module, whoever asks: the
+ * inputs decoder (pyshim/inputs.py) runs before the filter is armed and
+ * must not hand user code an object of a module it may not import.
+ */
+static PyObject *policy_allows(PyObject *self, PyObject *arg) {
+    (void)self;
+    const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (!name)
+        return PyErr_Format(PyExc_TypeError, "module name must be a str");
+    return PyBool_FromLong(
+        psb__import_allowed(psb__hooks.import_rules, psb__hooks.import_default_allow, name));
+}
+
+/*
  * The absolute name of a relative import, as importlib resolves it: 0; -2
  * when the importer has no package (importlib raises its own error); -1 when
  * it cannot be worked out here (too long, too many levels).
@@ -182,6 +196,8 @@ static PyObject *import_wrapper(PyObject *self, PyObject *args, PyObject *kwargs
 static PyMethodDef methods[] = {
     {"check_import", check_import, METH_O,
      "Raise ImportError if the policy refuses the module to the calling code."},
+    {"policy_allows", policy_allows, METH_O,
+     "True if the policy lets user code import the module (whoever calls)."},
     {"import_", (PyCFunction)(void (*)(void))import_wrapper, METH_VARARGS | METH_KEYWORDS,
      "__import__ that applies the sandbox policy to user code."},
     {NULL, NULL, 0, NULL},

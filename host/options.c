@@ -156,6 +156,36 @@ psb_status psb_exec_options_deny_import(psb_exec_options *o, const char *module,
     return add_rule(o, module, false, err);
 }
 
+/*
+ * 0 if v nests at most PSB__MAX_INPUTS_DEPTH containers below depth and,
+ * with *values counted so far, holds at most PSB__MAX_INPUTS_VALUES values;
+ * else 1 (too deep) or 2 (too many), found at the first value past a cap.
+ */
+static int inputs_bounded(const json_t *v, int depth, size_t *values) {
+    if (++*values > PSB__MAX_INPUTS_VALUES)
+        return 2;
+    if (!json_is_object(v) && !json_is_array(v))
+        return 0;
+    if (depth >= PSB__MAX_INPUTS_DEPTH)
+        return 1;
+    const char *k;
+    json_t *item;
+    size_t i;
+    int rc = 0;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, item) {
+            if ((rc = inputs_bounded(item, depth + 1, values)) != 0)
+                return rc;
+        }
+        return 0;
+    }
+    json_object_foreach((json_t *)(uintptr_t)v, k, item) {
+        if ((rc = inputs_bounded(item, depth + 1, values)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 psb_status psb_exec_options_set_inputs_json(psb_exec_options *o, const char *json, size_t len,
                                             psb_error *err) {
     if (!o || !json)
@@ -171,6 +201,15 @@ psb_status psb_exec_options_set_inputs_json(psb_exec_options *o, const char *jso
     if (!json_is_object(v)) {
         json_decref(v);
         return psb__err(err, PSB_EINVAL, "inputs must be a JSON object");
+    }
+    size_t values = 0;
+    int over = inputs_bounded(v, 0, &values);
+    if (over) {
+        json_decref(v);
+        return over == 1 ? psb__err(err, PSB_EINVAL, "inputs are nested deeper than %d levels",
+                                    PSB__MAX_INPUTS_DEPTH)
+                         : psb__err(err, PSB_EINVAL, "inputs hold more than %d values",
+                                    PSB__MAX_INPUTS_VALUES);
     }
     json_decref(o->inputs);
     o->inputs = v;

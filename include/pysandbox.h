@@ -273,8 +273,12 @@ psb_status psb_exec_options_deny_import(psb_exec_options *options, const char *m
                                         psb_error *err);
 
 /*
- * The `inputs` global: a JSON object (at most 64 MiB). Validated here:
- * malformed JSON or a non-object is PSB_EINVAL and nothing changes.
+ * The `inputs` global: a JSON object (at most 64 MiB, 200 levels of
+ * nesting, 4 Mi values). Validated here: malformed JSON, a non-object or
+ * a cap passed is PSB_EINVAL and nothing changes. Tagged
+ * values ({"$type": ...}, as results write them; README "Value types") are
+ * decoded in the child before the code runs: a malformed or refused tag is
+ * an outcome of kind PSB_KIND_EXCEPTION naming the tag, not an API error.
  */
 psb_status psb_exec_options_set_inputs_json(psb_exec_options *options, const char *json, size_t len,
                                             psb_error *err);

@@ -228,7 +228,8 @@ def jsonable(obj):
     """The JSON-ready form of a value the C converter does not know natively.
 
     Returns dicts, lists and scalars (which the C side converts further), or
-    raises TypeError. The shapes are documented in the README ("Result types").
+    raises TypeError. The shapes are documented in the README ("Value types");
+    pyshim/inputs.py reads them back when a result is fed in as inputs.
     """
     import base64
     import dataclasses
