@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "include/pysandbox.h"
@@ -602,6 +604,75 @@ START_TEST(test_version) {
 }
 END_TEST
 
+/* ---- run --connect ------------------------------------------------------ */
+
+/* A `pysandbox serve --listen unix:PATH` of this test; its pid. */
+static pid_t start_server(const char *path) {
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        char listen[300];
+        snprintf(listen, sizeof listen, "unix:%s", path);
+        execl(PSB_CLI_PATH, PSB_CLI_PATH, "serve", "--listen", listen, (char *)NULL);
+        _exit(127);
+    }
+    /* Ready once the socket exists (it is bound before the helper starts). */
+    struct stat st;
+    for (int i = 0; i < 600 && stat(path, &st) != 0; i++)
+        usleep(50 * 1000);
+    ck_assert_msg(S_ISSOCK(st.st_mode), "serve did not create %s", path);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    return pid;
+}
+
+static void stop_server(pid_t pid) {
+    int status = 0;
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "serve ended with status 0x%x",
+                  status);
+}
+
+START_TEST(test_connect) {
+    char path[256], target[300];
+    snprintf(path, sizeof path, "%s/serve.sock", tmpdir);
+    snprintf(target, sizeof target, "unix:%s", path);
+    pid_t server = start_server(path);
+    struct psb_cli_run here, there;
+    const char *code = "print('hi')\nresult = {'x': inputs['x'] * 2, 'f': 20.9}";
+    /* The same flags give the same outcome (stats aside), here and through the server. */
+    run_cli(&here, code, "run", "--json", "--inputs", "{\"x\": 21}", END);
+    run_cli(&there, code, "run", "--json", "--inputs", "{\"x\": 21}", "--connect", target, END);
+    json_t *a = assert_ok(&here), *b = assert_ok(&there);
+    json_object_del(a, "stats");
+    json_object_del(b, "stats");
+    ck_assert_msg(json_equal(a, b), "local %s\nserver %s", here.out, there.out);
+    json_decref(a);
+    json_decref(b);
+    psb_cli_run_free(&here);
+    psb_cli_run_free(&there);
+    /* A refusal keeps its exit status and readable report. */
+    run_cli(&there, "import socket", "run", "--connect", target, END);
+    ck_assert_int_eq(there.status, 4);
+    ck_assert_ptr_nonnull(strstr(there.err, "error: import_denied"));
+    psb_cli_run_free(&there);
+    /* The server's policy applies: --policy is a usage error, and nothing runs. */
+    run_cli(&there, "print('ran')", "run", "--connect", target, "--policy", "strict", END);
+    ck_assert_int_eq(there.status, 2);
+    ck_assert_ptr_null(strstr(there.out, "ran"));
+    psb_cli_run_free(&there);
+    stop_server(server);
+    /* No server: exit 6 with a message naming the path. */
+    run_cli(&there, "result = 1", "run", "--connect", target, END);
+    ck_assert_int_eq(there.status, 6);
+    ck_assert_ptr_nonnull(strstr(there.err, path));
+    psb_cli_run_free(&there);
+}
+END_TEST
+
 static Suite *cli_suite(void) {
     Suite *s = suite_create("cli");
     TCase *limits = psb_tcase_create("limits");
@@ -609,7 +680,8 @@ static Suite *cli_suite(void) {
     TCase *bad = psb_tcase_create("bad_input");
     TCase *doctor = psb_tcase_create("doctor");
     TCase *meta = psb_tcase_create("meta");
-    TCase *all[] = {limits, outputs, bad, doctor, meta};
+    TCase *connect = psb_tcase_create("connect");
+    TCase *all[] = {limits, outputs, bad, doctor, meta, connect};
     size_t i;
 
     for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -629,6 +701,7 @@ static Suite *cli_suite(void) {
     tcase_add_test(limits, test_crash);
     tcase_add_test(bad, test_code_too_large);
     tcase_add_test(meta, test_version);
+    tcase_add_test(connect, test_connect);
     return s;
 }
 
