@@ -1,12 +1,19 @@
 /*
- * bench/baseline_rows.c - the rows of pysandbox-bench measured without
- * pysandbox, what a user would do instead: a fresh python3.11 -I -c CODE per
- * execution, and the same inside bwrap --unshare-all where bwrap works.
+ * bench/baseline_rows.c - the rows of pysandbox-bench that run a process per
+ * execution: what a user would do instead of pysandbox (a fresh python3.11
+ * -I -c CODE, and the same inside bwrap --unshare-all where bwrap works),
+ * and the one-shot CLI, `pysandbox run FILE`, alone (a helper start each
+ * time) and with --connect to a `pysandbox serve` started for these rows.
  */
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "bench/bench.h"
 
@@ -14,9 +21,27 @@
 #define PSB_PYTHON_EXECUTABLE "/usr/bin/python3.11"
 #endif
 
-/* Builds the argv of a baseline: [bwrap ... ] python -I -c CODE. */
+/* pysandbox run [--connect unix:SOCK] FILE, with the code written to FILE. */
+static int cli_argv(const bench_state *st, bench_method m, const char *code, bench_argv *argv) {
+    char path[192], target[192];
+    snprintf(path, sizeof path, "%s/code.py", st->work_dir);
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fputs(code, f) < 0 || fclose(f) != 0)
+        return -1;
+    snprintf(target, sizeof target, "unix:%s", st->server_sock);
+    if (bench_argv_push(argv, st->cli_path) != 0 || bench_argv_push(argv, "run") != 0)
+        return -1;
+    if (m == BENCH_M_CLI_CONNECT &&
+        (bench_argv_push(argv, "--connect") != 0 || bench_argv_push(argv, target) != 0))
+        return -1;
+    return bench_argv_push(argv, path);
+}
+
+/* Builds the argv of a baseline: [bwrap ... ] python -I -c CODE, or the CLI's. */
 static int baseline_argv(const bench_state *st, bench_method m, const char *code,
                          bench_argv *argv) {
+    if (m == BENCH_M_CLI || m == BENCH_M_CLI_CONNECT)
+        return cli_argv(st, m, code, argv);
     static const char *const BWRAP_ARGS[] = {
         "--ro-bind",
         "/",
@@ -147,24 +172,81 @@ static void probe_bwrap(bench_state *st) {
     bench_argv_free(&argv);
 }
 
-int bench_run_baselines(bench_state *st) {
-    int sub = bench_want_method(&st->set, BENCH_M_SUBPROCESS);
-    int bw = bench_want_method(&st->set, BENCH_M_BWRAP);
+/* Starts `pysandbox serve --listen` for the connect rows; 0 once its socket exists. */
+static int start_server(bench_state *st) {
+    extern char **environ;
+    char listen[192];
+    snprintf(st->server_sock, sizeof st->server_sock, "%s/serve.sock", st->tmp_root);
+    snprintf(listen, sizeof listen, "unix:%s", st->server_sock);
+    bench_argv args = {0};
+    if (bench_argv_push(&args, st->cli_path) != 0 || bench_argv_push(&args, "serve") != 0 ||
+        bench_argv_push(&args, "--listen") != 0 || bench_argv_push(&args, listen) != 0) {
+        bench_argv_free(&args);
+        return -1;
+    }
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    int err = posix_spawn(&pid, st->cli_path, &fa, NULL, args.v, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    bench_argv_free(&args);
+    if (err != 0)
+        return -1;
+    st->server_pid = pid;
+    struct stat sb;
+    for (int i = 0; i < 1200 && stat(st->server_sock, &sb) != 0; i++)
+        usleep(10000);
+    return stat(st->server_sock, &sb) == 0 ? 0 : -1;
+}
 
-    if (!sub && !bw)
+static void stop_server(bench_state *st) {
+    if (st->server_pid > 0) {
+        kill((pid_t)st->server_pid, SIGTERM);
+        waitpid((pid_t)st->server_pid, NULL, 0);
+    }
+    st->server_pid = 0;
+}
+
+/* Whether method m can run here (bwrap may not; the CLI rows need the CLI). */
+static int available(bench_state *st, bench_method m) {
+    if (!bench_want_method(&st->set, m))
         return 0;
-    if (bw)
+    if (m == BENCH_M_BWRAP)
+        return st->bwrap_path != NULL;
+    if (m == BENCH_M_CLI || m == BENCH_M_CLI_CONNECT)
+        return st->cli_path != NULL;
+    return 1;
+}
+
+int bench_run_baselines(bench_state *st) {
+    static const bench_method methods[] = {BENCH_M_SUBPROCESS, BENCH_M_BWRAP, BENCH_M_CLI,
+                                           BENCH_M_CLI_CONNECT};
+    int rc = 0;
+
+    if (bench_want_method(&st->set, BENCH_M_BWRAP))
         probe_bwrap(st);
-    for (bench_method m = BENCH_M_SUBPROCESS; m <= BENCH_M_BWRAP; m++) {
-        if (!bench_want_method(&st->set, m) || (m == BENCH_M_BWRAP && st->bwrap_path == NULL))
+    for (size_t k = 0; k < sizeof methods / sizeof methods[0] && rc == 0; k++) {
+        bench_method m = methods[k];
+        if (!available(st, m))
             continue;
-        for (size_t i = 0; i < BENCH_N_WORKLOADS; i++) {
+        if (m == BENCH_M_CLI_CONNECT)
+            bench_add_note(st, "pysandbox-run-connect: peak RSS is the CLI's own; the code runs "
+                               "in a child of the server's helper");
+        if (m == BENCH_M_CLI_CONNECT && start_server(st) != 0) {
+            fprintf(stderr, "pysandbox-bench: cannot start pysandbox serve\n");
+            rc = -1;
+            break;
+        }
+        /* A helper start per run: fewer of them, or the bench takes minutes. */
+        size_t n = m == BENCH_M_CLI && st->set.n_other > 8 ? 8 : st->set.n_other;
+        for (size_t i = 0; i < BENCH_N_WORKLOADS && rc == 0; i++) {
             const bench_workload *w = &bench_workloads[i];
-            if (!bench_want_workload(&st->set, w) || w->warm_only)
-                continue;
-            if (baseline_row(st, w, m, st->set.n_other) != 0)
-                return -1;
+            if (bench_want_workload(&st->set, w) && !w->warm_only)
+                rc = baseline_row(st, w, m, n);
         }
     }
-    return 0;
+    stop_server(st);
+    return rc;
 }

@@ -54,14 +54,13 @@ static int make_scratch(bench_state *st) {
 
 /*
  * Uses the pysandbox-helper next to this executable unless $PYSANDBOX_HELPER
- * says otherwise. Sets st->helper_path (NULL: leave it to the library).
+ * says otherwise, and the pysandbox CLI next to it for the one-shot rows.
+ * Sets st->helper_path (NULL: leave it to the library) and st->cli_path.
  */
 static void find_helper(bench_state *st) {
     const char *env = getenv("PYSANDBOX_HELPER");
     char exe[PATH_MAX], candidate[PATH_MAX + 32];
 
-    if (env != NULL && env[0] != '\0')
-        return;
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (len <= 0)
         return;
@@ -71,8 +70,11 @@ static void find_helper(bench_state *st) {
         return;
     *slash = '\0';
     snprintf(candidate, sizeof candidate, "%s/pysandbox-helper", exe);
-    if (access(candidate, X_OK) == 0)
+    if ((env == NULL || env[0] == '\0') && access(candidate, X_OK) == 0)
         st->helper_path = strdup(candidate);
+    snprintf(candidate, sizeof candidate, "%s/pysandbox", exe);
+    if (access(candidate, X_OK) == 0)
+        st->cli_path = strdup(candidate);
 }
 
 int main(int argc, char **argv) {
@@ -141,6 +143,7 @@ out:
         nftw(st.tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     bench_rows_free(&st.rows);
     free(st.helper_path);
+    free(st.cli_path);
     free(st.bwrap_path);
     return rc;
 }

@@ -150,6 +150,8 @@ typedef enum bench_method {
     BENCH_M_BWRAP,
     BENCH_M_WARM_2T,
     BENCH_M_COLD_2T,
+    BENCH_M_CLI,         /* pysandbox run FILE: a helper start per execution */
+    BENCH_M_CLI_CONNECT, /* pysandbox run --connect: through a running serve */
     BENCH_M__COUNT
 } bench_method;
 
@@ -180,13 +182,16 @@ typedef struct bench_settings {
 typedef struct bench_state {
     bench_settings set;
     bench_rows rows;
-    json_t *helper_mem; /* {"warm": {...}, "cold": {...}} */
-    json_t *notes;      /* array of strings */
-    char *helper_path;  /* next to the executable, or NULL */
-    char *bwrap_path;   /* NULL when bwrap is missing or broken */
-    char tmp_root[64];  /* mkdtemp directory, "" if none */
-    char work_dir[128]; /* tmp_root/work: cwd of the baselines */
-    char err_path[128]; /* tmp_root/stderr.txt: their stderr */
+    json_t *helper_mem;    /* {"warm": {...}, "cold": {...}} */
+    json_t *notes;         /* array of strings */
+    char *helper_path;     /* next to the executable, or NULL */
+    char *bwrap_path;      /* NULL when bwrap is missing or broken */
+    char *cli_path;        /* the pysandbox CLI next to the executable, or NULL */
+    long server_pid;       /* the `pysandbox serve` of the connect rows, or 0 */
+    char server_sock[160]; /* its socket */
+    char tmp_root[64];     /* mkdtemp directory, "" if none */
+    char work_dir[128];    /* tmp_root/work: cwd of the baselines */
+    char err_path[128];    /* tmp_root/stderr.txt: their stderr */
 } bench_state;
 
 /*
