@@ -255,6 +255,18 @@ struct cli_exec *cli_exec_new(struct cli_engine *e, json_t *req, unsigned allow,
 int cli_exec_start(struct cli_exec *x, struct cli_fault *f);
 void cli_exec_free(struct cli_exec *x);
 
+/* Unlinks x from a surface's list of executions (under the surface's lock). */
+void cli_exec_unlink(struct cli_exec **list, struct cli_exec *x);
+
+/*
+ * Blocks SIGTERM, SIGINT and SIGPIPE in the calling thread (call it before
+ * starting any) and returns a signalfd that reads the first two, or -1.
+ */
+int cli_stop_signals(void);
+
+/* Waits until fd is readable (1) or stop_a or stop_b (-1: none) is, or poll fails (0). */
+int cli_wait_input(int fd, int stop_a, int stop_b);
+
 /* ---- serve.c, mcp.c ----------------------------------------------------- */
 
 /* `pysandbox serve` and `pysandbox mcp`: argv[0] is the command. */

@@ -4,8 +4,12 @@
  * cap (beyond it a request is refused as busy, never queued), their output
  * streamed as whole UTF-8 text, and a drain that waits for all of them.
  */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 
 #include "base/base.h"
 #include "cli/cli.h"
@@ -196,4 +200,42 @@ int cli_exec_start(struct cli_exec *x, struct cli_fault *f) {
         return cli_fault_set(f, "busy", "", "cannot start another execution now");
     }
     return 0;
+}
+
+void cli_exec_unlink(struct cli_exec **list, struct cli_exec *x) {
+    for (struct cli_exec **p = list; *p; p = &(*p)->next) {
+        if (*p == x) {
+            *p = x->next;
+            return;
+        }
+    }
+}
+
+int cli_stop_signals(void) {
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGPIPE);
+    /* Blocked before any thread exists, so every thread inherits the mask. */
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    sigdelset(&sigs, SIGPIPE); /* a gone reader is EPIPE, never a reason to stop */
+    return signalfd(-1, &sigs, SFD_CLOEXEC);
+}
+
+int cli_wait_input(int fd, int stop_a, int stop_b) {
+    for (;;) {
+        struct pollfd pf[3] = {{.fd = fd, .events = POLLIN},
+                               {.fd = stop_a, .events = POLLIN},
+                               {.fd = stop_b, .events = POLLIN}};
+        if (poll(pf, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return 0;
+        }
+        if (pf[1].revents || pf[2].revents)
+            return 0;
+        if (pf[0].revents)
+            return 1;
+    }
 }

@@ -149,12 +149,7 @@ static json_t *tool_result(const char *outcome_text) {
 
 static void forget(struct mcp *m, struct cli_exec *x) {
     pthread_mutex_lock(&m->lock);
-    for (struct cli_exec **p = &m->calls; *p; p = &(*p)->next) {
-        if (*p == x) {
-            *p = x->next;
-            break;
-        }
-    }
+    cli_exec_unlink(&m->calls, x);
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -340,11 +335,7 @@ static void mcp_loop(struct mcp *m, int sigfd, size_t max_line) {
     struct cli_lines lines;
     cli_lines_init(&lines, STDIN_FILENO, max_line);
     lines.nonblocking = true;
-    for (bool done = false; !done;) {
-        struct pollfd pf[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
-                               {.fd = sigfd, .events = POLLIN}};
-        if ((poll(pf, 2, -1) < 0 && errno != EINTR) || pf[1].revents)
-            break;
+    for (bool done = false; !done && cli_wait_input(STDIN_FILENO, sigfd, -1);) {
         char *line;
         size_t len;
         enum cli_line k;
@@ -395,14 +386,7 @@ int cli_cmd_mcp(int argc, char **argv) {
     }
     if (config && helper)
         (void)psb_config_set_helper_path(config, helper, &err);
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any thread: all inherit it */
-    sigdelset(&sigs, SIGPIPE);
-    int sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+    int sigfd = cli_stop_signals();
     struct mcp m = {0};
     pthread_mutex_init(&m.lock, NULL);
     cli_out_init(&m.out, STDOUT_FILENO);

@@ -69,12 +69,7 @@ static void on_output(struct cli_exec *x, int stream, json_t *text) {
 /* Unlinks x from its connection's list. */
 static void forget(struct serve_conn *c, struct cli_exec *x) {
     pthread_mutex_lock(&c->lock);
-    for (struct cli_exec **p = &c->execs; *p; p = &(*p)->next) {
-        if (*p == x) {
-            *p = x->next;
-            break;
-        }
-    }
+    cli_exec_unlink(&c->execs, x);
     pthread_mutex_unlock(&c->lock);
 }
 

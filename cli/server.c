@@ -84,14 +84,7 @@ static void serve_stdio(struct serve *srv, struct transport *t) {
     struct cli_lines lines;
     cli_lines_init(&lines, STDIN_FILENO, srv->max_line);
     lines.nonblocking = true;
-    for (bool done = false; !done;) {
-        struct pollfd pf[3] = {{.fd = STDIN_FILENO, .events = POLLIN},
-                               {.fd = t->sigfd, .events = POLLIN},
-                               {.fd = t->wake[0], .events = POLLIN}};
-        if (poll(pf, 3, -1) < 0 && errno != EINTR)
-            break;
-        if (pf[1].revents || pf[2].revents)
-            break;
+    for (bool done = false; !done && cli_wait_input(STDIN_FILENO, t->sigfd, t->wake[0]);) {
         char *line;
         size_t len;
         for (;;) {
@@ -103,7 +96,8 @@ static void serve_stdio(struct serve *srv, struct transport *t) {
                 break;
             }
             serve_line(c, k, line, len);
-            if (poll(&pf[2], 1, 0) > 0) { /* a shutdown: nothing after it is read */
+            struct pollfd wake = {.fd = t->wake[0], .events = POLLIN};
+            if (poll(&wake, 1, 0) > 0) { /* a shutdown: nothing after it is read */
                 done = true;
                 break;
             }
@@ -203,17 +197,8 @@ static int listen_unix(struct transport *t, const char *path) {
 
 /* The socket: accept until stopped, then end every client's reading and wait for them. */
 static void serve_socket(struct serve *srv, struct transport *t) {
-    for (;;) {
-        struct pollfd pf[3] = {{.fd = t->listen_fd, .events = POLLIN},
-                               {.fd = t->sigfd, .events = POLLIN},
-                               {.fd = t->wake[0], .events = POLLIN}};
-        if (poll(pf, 3, -1) < 0 && errno != EINTR)
-            break;
-        if (pf[1].revents || pf[2].revents)
-            break;
-        if (pf[0].revents & POLLIN)
-            accept_client(srv, t);
-    }
+    while (cli_wait_input(t->listen_fd, t->sigfd, t->wake[0]))
+        accept_client(srv, t);
     close(t->listen_fd);
     unlink(t->path);
     pthread_mutex_lock(&t->lock);
@@ -328,15 +313,7 @@ int cli_cmd_serve(int argc, char **argv) {
                         .transport = &t};
     pthread_mutex_init(&t.lock, NULL);
     pthread_cond_init(&t.conns_gone, NULL);
-    /* Blocked before any thread exists, so every thread inherits it; read by signalfd. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    sigdelset(&sigs, SIGPIPE); /* a gone reader is EPIPE, never a signal to act on */
-    t.sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+    t.sigfd = cli_stop_signals();
     int rc = CLI_EXIT_OK;
     psb_error err = {0};
     if (t.sigfd < 0 || pipe2(t.wake, O_CLOEXEC) != 0) {
