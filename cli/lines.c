@@ -28,14 +28,14 @@ void cli_lines_release(struct cli_lines *l) {
 
 /* A whole line in the buffer past start: its length, or -1. */
 static ssize_t find_line(const struct cli_lines *l) {
-    const char *nl = memchr(l->buf + l->start, '\n', l->len - l->start);
+    const char *nl = l->buf ? memchr(l->buf + l->start, '\n', l->len - l->start) : NULL;
     return nl ? nl - (l->buf + l->start) : -1;
 }
 
 enum cli_line cli_lines_next(struct cli_lines *l, char **ret_line, size_t *ret_len) {
     for (;;) {
         ssize_t n = l->buf ? find_line(l) : -1;
-        if (n < 0 && l->eof && l->len > l->start && !l->dropping)
+        if (n < 0 && l->buf && l->eof && l->len > l->start && !l->dropping)
             n = (ssize_t)(l->len - l->start); /* a last line without its newline */
         if (n >= 0) {
             char *line = l->buf + l->start;
@@ -50,7 +50,8 @@ enum cli_line cli_lines_next(struct cli_lines *l, char **ret_line, size_t *ret_l
             return CLI_LINE_OK;
         }
         /* No whole line: keep the partial one, or drop it once past the cap. */
-        memmove(l->buf, l->buf + l->start, l->len - l->start);
+        if (l->buf)
+            memmove(l->buf, l->buf + l->start, l->len - l->start);
         l->len -= l->start;
         l->start = 0;
         if (l->len > l->max) {

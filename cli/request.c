@@ -127,7 +127,7 @@ static int apply_limits(const json_t *req, psb_exec_options *o, struct cli_fault
     psb_error err = {0};
     psb_status st = PSB_OK;
     json_t *v;
-    uint64_t n, out = CLI_OUTPUT_LIMIT_DEFAULT_BYTES, errb = CLI_OUTPUT_LIMIT_DEFAULT_BYTES;
+    uint64_t n = 0, out = CLI_OUTPUT_LIMIT_DEFAULT_BYTES, errb = CLI_OUTPUT_LIMIT_DEFAULT_BYTES;
     if ((v = json_object_get(req, "timeout"))) {
         if (!json_is_number(v))
             return cli_fault_set(f, "wrong_type", "timeout", "must be a number (seconds)");
@@ -153,7 +153,7 @@ static int apply_limits(const json_t *req, psb_exec_options *o, struct cli_fault
             continue;
         if (get_u64(v, one[i].name, &n, f) != 0)
             return -1;
-        if ((st = one[i].set(o, n, &err)) != PSB_OK)
+        if (one[i].set(o, n, &err) != PSB_OK)
             return cli_fault_set(f, "out_of_range", one[i].name, "%s", err.message);
     }
     json_t *so = json_object_get(req, "stdout_limit_bytes");
@@ -161,7 +161,7 @@ static int apply_limits(const json_t *req, psb_exec_options *o, struct cli_fault
     if ((so && get_u64(so, "stdout_limit_bytes", &out, f) != 0) ||
         (se && get_u64(se, "stderr_limit_bytes", &errb, f) != 0))
         return -1;
-    if ((so || se) && (st = psb_exec_options_set_output_limits(o, out, errb, &err)) != PSB_OK)
+    if ((so || se) && psb_exec_options_set_output_limits(o, out, errb, &err) != PSB_OK)
         return cli_fault_set(f, "out_of_range", so ? "stdout_limit_bytes" : "stderr_limit_bytes",
                              "%s", err.message);
     return 0;
@@ -250,7 +250,7 @@ static int get_bool(const json_t *req, const char *field, bool *ret, struct cli_
     *ret = false;
     if (v && !json_is_boolean(v))
         return cli_fault_set(f, "wrong_type", field, "must be true or false");
-    *ret = v && json_is_true(v);
+    *ret = json_is_true(v);
     return 0;
 }
 

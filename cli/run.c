@@ -4,6 +4,7 @@
  * Every input is checked before the helper is spawned: bad input runs nothing.
  */
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,8 +433,30 @@ static size_t save_outputs(const struct run *r) {
     return failed;
 }
 
+/* Fired by SIGINT and SIGTERM while the code runs (psb_cancel_fire is async-signal-safe). */
+static psb_cancel *interrupt_token;
+
+static void on_interrupt(int sig) {
+    (void)sig;
+    psb_cancel_fire(interrupt_token);
+}
+
+/* SIGINT and SIGTERM cancel the run: the child is stopped and the outcome says cancelled. */
+static void cancel_on_signals(struct run *r) {
+    struct sigaction sa;
+    if (!(interrupt_token = psb_cancel_new(&r->err)) ||
+        psb_exec_options_set_cancel(r->options, interrupt_token, &r->err) != PSB_OK)
+        return; /* then the signals keep their default: the helper goes with this process */
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 /* The run, here: a sandbox of its own. */
 static int run_here(struct run *r) {
+    cancel_on_signals(r); /* from here: a signal during the helper's start runs nothing */
     psb_status st = psb_sandbox_new(r->config, &r->sandbox, &r->err);
     if (st != PSB_OK)
         return api_fail(r, "starting the sandbox", st, CLI_EXIT_INTERNAL);
@@ -477,7 +500,11 @@ static void run_release(struct run *r) {
     cli_view_release(&r->view);
     psb_outcome_free(r->outcome);
     psb_sandbox_free(r->sandbox);
+    signal(SIGINT, SIG_DFL); /* the token goes: a late signal must not reach it */
+    signal(SIGTERM, SIG_DFL);
     cli_request_release(&r->decoded);
+    psb_cancel_free(interrupt_token);
+    interrupt_token = NULL;
     json_decref(r->request);
     psb_config_free(r->config);
     free(r->code);

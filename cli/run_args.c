@@ -184,8 +184,33 @@ static void check_combination(struct cli_run_args *args) {
                         "standard input ('-'; FILE defaults to it)");
 }
 
+/* Where a flag that takes a string goes; NULL when opt takes none. */
+static const char **text_flag(struct cli_run_args *a, int opt) {
+    switch (opt) {
+    case OPT_INPUTS:
+        return &a->inputs_json;
+    case OPT_INPUTS_FILE:
+        return &a->inputs_path;
+    case OPT_STDIN_FILE:
+        return &a->stdin_path;
+    case OPT_PRELUDE_FILE:
+        return &a->prelude_path;
+    case OPT_POLICY:
+        return &a->policy;
+    case OPT_CONNECT:
+        return &a->connect;
+    case OPT_OUTPUT_DIR:
+        return &a->output_dir;
+    case OPT_FIGURES_DIR:
+        return &a->figures_dir;
+    default:
+        return NULL;
+    }
+}
+
 int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args) {
     struct number_flag number;
+    const char **text;
     int rc = -2, c;
 
     memset(args, 0, sizeof(*args));
@@ -197,32 +222,8 @@ int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args) {
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
         switch (c) {
-        case OPT_INPUTS:
-            args->inputs_json = optarg;
-            break;
-        case OPT_INPUTS_FILE:
-            args->inputs_path = optarg;
-            break;
-        case OPT_STDIN_FILE:
-            args->stdin_path = optarg;
-            break;
-        case OPT_PRELUDE_FILE:
-            args->prelude_path = optarg;
-            break;
-        case OPT_POLICY:
-            args->policy = optarg;
-            break;
-        case OPT_CONNECT:
-            args->connect = optarg;
-            break;
         case OPT_COLD:
             args->cold = 1;
-            break;
-        case OPT_OUTPUT_DIR:
-            args->output_dir = optarg;
-            break;
-        case OPT_FIGURES_DIR:
-            args->figures_dir = optarg;
             break;
         case OPT_FILE:
             if (strchr(optarg, '=') == NULL || optarg[0] == '=')
@@ -250,7 +251,9 @@ int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args) {
             args->version = 1;
             break;
         default:
-            if (number_flag(args, c, &number))
+            if ((text = text_flag(args, c)) != NULL)
+                *text = optarg; /* a later one wins */
+            else if (number_flag(args, c, &number))
                 parse_number(args, &number, optarg);
             else
                 bad_option(args, c, argv);

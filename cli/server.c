@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +130,9 @@ static void *client_thread(void *arg) {
 
 /* Accepts one client if its uid is ours; a stranger is closed unanswered. */
 static void accept_client(struct serve *srv, struct transport *t) {
-    int fd = accept4(t->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    struct sockaddr_un peer;
+    socklen_t peer_len = sizeof peer;
+    int fd = accept4(t->listen_fd, (struct sockaddr *)&peer, &peer_len, SOCK_CLOEXEC);
     if (fd < 0)
         return;
     struct ucred cred;
@@ -220,6 +223,17 @@ struct serve_args {
     bool help;
 };
 
+/* Prints a usage error; returns -1. */
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    fputs(CLI_PROG ": error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return -1;
+}
+
 /* A numeric flag's value within [lo, hi]; 0, or -1 with the message printed. */
 static int parse_count(const char *flag, const char *s, uint64_t lo, uint64_t hi, uint64_t *ret) {
     if (cli_parse_u64(s, ret) != CLI_NUM_OK || *ret < lo || *ret > hi) {
@@ -249,7 +263,7 @@ static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
         if (c == O_LISTEN && strncmp(optarg, "unix:", 5) == 0 && optarg[5])
             a->listen = optarg + 5;
         else if (c == O_LISTEN)
-            rc = fprintf(stderr, CLI_PROG ": error: --listen: expected unix:PATH\n") ? -1 : -1;
+            rc = usage_error("--listen: expected unix:PATH");
         else if (c == O_POLICY)
             a->policy = optarg;
         else if (c == O_MAX_IN_FLIGHT)
@@ -261,14 +275,10 @@ static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
         else if (c == 'h')
             a->help = true;
         else
-            rc = fprintf(stderr, CLI_PROG ": error: unknown or incomplete option '%s'\n",
-                         argv[optind - 1])
-                     ? -1
-                     : -1;
+            rc = usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
     }
     if (rc == 0 && optind < argc)
-        rc =
-            fprintf(stderr, CLI_PROG ": error: unexpected argument '%s'\n", argv[optind]) ? -1 : -1;
+        rc = usage_error("unexpected argument '%s'", argv[optind]);
     if (rc != 0)
         fputs("Try '" CLI_PROG " serve --help' for more information.\n", stderr);
     return rc;

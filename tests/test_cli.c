@@ -604,6 +604,73 @@ START_TEST(test_version) {
 }
 END_TEST
 
+/* ---- signals ---------------------------------------------------------------- */
+
+/* SIGINT or SIGTERM while the code runs: the child is stopped, the run reports cancelled. */
+static void interrupt_with(int sig) {
+    int in[2], out[2];
+    ck_assert_int_eq(pipe(in), 0);
+    ck_assert_int_eq(pipe(out), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(in[0], STDIN_FILENO);
+        dup2(out[1], STDOUT_FILENO);
+        close(in[1]);
+        close(out[0]);
+        execl(PSB_CLI_PATH, PSB_CLI_PATH, "run", "--json", "-", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    const char *code = "import sys, time\nsys.stderr.write('running\\n'); sys.stderr.flush()\n"
+                       "print('running', flush=True)\ntime.sleep(600)\n";
+    ck_assert_int_eq(write(in[1], code, strlen(code)), (ssize_t)strlen(code));
+    close(in[1]);
+    /* The CLI handles the signals before it spawns its helper: once the helper is
+     * there, a signal cancels, whether the code runs yet or not. */
+    char path[64], kids[256] = "";
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    for (int i = 0; i < 1000 && kids[0] == '\0'; i++) {
+        FILE *f = fopen(path, "r");
+        if (f && !fgets(kids, sizeof kids, f))
+            kids[0] = '\0';
+        if (f)
+            fclose(f);
+        if (kids[0] == '\0')
+            usleep(10 * 1000);
+    }
+    ck_assert_msg(kids[0] != '\0', "the CLI never started its helper");
+    usleep(500 * 1000); /* mostly, the code is running by now: that is the case to see */
+    ck_assert_int_eq(kill(pid, sig), 0);
+    char buf[65536];
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(out[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(out[0]);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status 0x%x, stdout %s", status,
+                  buf);
+    json_t *o = json_loads(buf, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(o, "error"), "kind")),
+                     "cancelled");
+    json_decref(o);
+}
+
+START_TEST(test_sigint_cancels) {
+    interrupt_with(SIGINT);
+}
+END_TEST
+
+START_TEST(test_sigterm_cancels) {
+    interrupt_with(SIGTERM);
+}
+END_TEST
+
 /* ---- run --connect ------------------------------------------------------ */
 
 /* A `pysandbox serve --listen unix:PATH` of this test; its pid. */
@@ -702,6 +769,8 @@ static Suite *cli_suite(void) {
     tcase_add_test(bad, test_code_too_large);
     tcase_add_test(meta, test_version);
     tcase_add_test(connect, test_connect);
+    tcase_add_test(limits, test_sigint_cancels);
+    tcase_add_test(limits, test_sigterm_cancels);
     return s;
 }
 
