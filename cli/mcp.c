@@ -38,8 +38,7 @@ static const char tool_description[] =
     "objects, which come back tagged); print() output is returned too. The optional `inputs` "
     "object is available as the global `inputs`. Refused: network access, subprocesses, "
     "ctypes, reading or writing files outside the working directory (which starts empty and "
-    "is discarded), and installing packages. Limits: timeout_seconds (default 30), 512 MiB "
-    "of memory, 1 MiB of output per stream.";
+    "is discarded), and installing packages.";
 
 static const char mcp_help[] =
     "Usage: " CLI_PROG " mcp [OPTIONS]\n"
@@ -53,6 +52,7 @@ static const char mcp_help[] =
 
 struct mcp {
     struct cli_engine engine;
+    char description[1024]; /* the tool's, with the policy's limits */
     struct cli_out out;
     pthread_mutex_t lock;   /* calls */
     struct cli_exec *calls; /* tool calls in flight, by request id */
@@ -271,10 +271,27 @@ static json_t *initialize_result(json_t *params) {
                      "description for what is available and refused.");
 }
 
-static json_t *tools_list(void) {
+/* The tool's description: what it does, and the limits of this server's policy. */
+static void describe(struct mcp *m, const psb_config *config) {
+    char *text = psb_config_policy_json(config);
+    json_t *policy = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *limits = json_object_get(policy, "limits");
+    json_int_t timeout_ms = json_integer_value(json_object_get(limits, "timeout_ms"));
+    json_int_t memory = json_integer_value(json_object_get(limits, "memory_mib"));
+    json_int_t out = json_integer_value(json_object_get(limits, "stdout_bytes"));
+    snprintf(m->description, sizeof m->description,
+             "%s Limits: timeout_seconds (default %.3g), %lld MiB of memory, %lld KiB of "
+             "output per stream.",
+             tool_description, (double)timeout_ms / 1000.0, (long long)memory,
+             (long long)(out / 1024));
+    json_decref(policy);
+    free(text);
+}
+
+static json_t *tools_list(const struct mcp *m) {
     return json_pack(
         "{s:[{s:s,s:s,s:s,s:{s:s,s:{s:{s:s,s:s},s:{s:s,s:s},s:{s:s,s:s,s:f,s:f}},s:[s],s:b}}]}",
-        "tools", "name", "run_python", "title", "Run Python", "description", tool_description,
+        "tools", "name", "run_python", "title", "Run Python", "description", m->description,
         "inputSchema", "type", "object", "properties", "code", "type", "string", "description",
         "Python source to run", "inputs", "type", "object", "description",
         "JSON object bound to the global `inputs`", "timeout_seconds", "type", "number",
@@ -305,7 +322,7 @@ static void handle(struct mcp *m, json_t *msg) {
     else if (strcmp(method, "ping") == 0)
         send_result(m, id, json_object());
     else if (strcmp(method, "tools/list") == 0)
-        send_result(m, id, tools_list());
+        send_result(m, id, tools_list(m));
     else if (strcmp(method, "tools/call") == 0)
         tools_call(m, id, params);
     else
@@ -396,6 +413,7 @@ int cli_cmd_mcp(int argc, char **argv) {
         fprintf(stderr, CLI_PROG ": error: starting the sandbox: %s\n", err.message);
         rc = CLI_EXIT_INTERNAL;
     } else {
+        describe(&m, config);
         mcp_loop(&m, sigfd, (size_t)128 << 20);
     }
     cli_engine_release(&m.engine);
