@@ -205,10 +205,11 @@ struct cli_engine {
     psb_config *config;   /* the server's (not owned) */
     psb_sandbox *warm;    /* every execution but cold ones */
     psb_sandbox *cold;    /* started on the first cold request */
-    pthread_mutex_t lock; /* in_flight */
+    pthread_mutex_t lock; /* running, in_flight */
     pthread_mutex_t cold_lock;
     pthread_cond_t idle;    /* in_flight dropped to 0 */
-    unsigned in_flight;     /* executions running */
+    unsigned running;       /* executions holding a slot: more than max is busy */
+    unsigned in_flight;     /* their threads, until the answer is out (drain waits) */
     unsigned max_in_flight; /* more is busy */
 };
 

@@ -125,6 +125,11 @@ static void *exec_thread(void *arg) {
                        &err);
     for (int s = 0; s < 2; s++) /* what was left open is what the child ended with */
         emit(x, s + 1, x->tail[s], x->tail_len[s]);
+    /* The slot is free before the answer goes out: a client that sends its next
+     * run as soon as it reads this one's answer must not find the server busy. */
+    pthread_mutex_lock(&e->lock);
+    e->running--;
+    pthread_mutex_unlock(&e->lock);
     x->ops->done(x, outcome, &err);
     psb_outcome_free(outcome);
     cli_exec_free(x);
@@ -177,9 +182,11 @@ void cli_exec_free(struct cli_exec *x) {
 int cli_exec_start(struct cli_exec *x, struct cli_fault *f) {
     struct cli_engine *e = x->engine;
     pthread_mutex_lock(&e->lock);
-    bool busy = e->in_flight >= e->max_in_flight;
-    if (!busy)
+    bool busy = e->running >= e->max_in_flight;
+    if (!busy) {
+        e->running++;
         e->in_flight++;
+    }
     pthread_mutex_unlock(&e->lock);
     if (busy)
         return cli_fault_set(f, "busy", "",
@@ -194,6 +201,7 @@ int cli_exec_start(struct cli_exec *x, struct cli_fault *f) {
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         pthread_mutex_lock(&e->lock);
+        e->running--;
         if (--e->in_flight == 0)
             pthread_cond_broadcast(&e->idle);
         pthread_mutex_unlock(&e->lock);
