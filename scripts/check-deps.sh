@@ -75,7 +75,7 @@ while IFS= read -r f; do
     echo "check-deps: $f has $n lines (limit $max_lines outside tests/)" >&2
     fail=1
   fi
-done < <(git ls-files '*.c' '*.h' | grep -v '^tests/')
+done < <(git ls-files '*.c' '*.h' '*.sh' '*.py' '*.js' '*.mjs' '*.cjs' '*.ts' '*.rs' | grep -v '^tests/')
 
 if ((fail)); then
   exit 1
