@@ -122,10 +122,9 @@ export class Session {
   }
 
   // busy: the server had no free slot. This client never sends more than
-  // max_in_flight, but other clients of a socket server share the slots, and
-  // the server counts a run until just after its answer is written, so a run
-  // sent right after an answer can find the slot still taken. Such a run is
-  // tried again a little later, up to BUSY_TRIES times.
+  // max_in_flight, but other clients of a socket server share the slots, so
+  // a run can still find them taken. Such a run is tried again a little
+  // later, up to BUSY_TRIES times.
   _retryBusy(entry) {
     if ((entry.busyTries = (entry.busyTries ?? 0) + 1) > BUSY_TRIES) return false;
     entry.sent = false;

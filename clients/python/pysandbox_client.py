@@ -211,9 +211,8 @@ class PySandbox:
     def _retry_busy(self, p):
         # busy: the server had no free slot. This client never sends more than
         # max_in_flight, but other clients of a socket server share the slots,
-        # and the server counts a run until just after its answer is written,
-        # so a run sent right after an answer can find the slot still taken.
-        # Such a run is sent again a little later, up to BUSY_TRIES times.
+        # so a run can still find them taken. Such a run is sent again a
+        # little later, up to BUSY_TRIES times.
         p.busy_tries += 1
         if p.busy_tries > BUSY_TRIES:
             return False
