@@ -43,6 +43,9 @@ static const char run_help[] =
     "Execution:\n"
     "  --cold                 initialize a fresh interpreter for this run instead of\n"
     "                         forking the warm helper (slower; nothing preloaded)\n"
+    "  --wait-warm            run once the preload set is imported, not from the\n"
+    "                         minimal interpreter that answers first (importing on\n"
+    "                         demand)\n"
     "Policy:\n"
     "  --policy NAME|FILE     preset (default, data-science, strict) or JSON file\n"
     "  --allow-import MOD     allow module MOD and its submodules (repeatable)\n"
@@ -212,6 +215,12 @@ static int configure_sandbox(struct run *r) {
     if (r->args->cold) {
         what = "--cold";
         st = psb_config_set_mode(r->config, PSB_MODE_COLD, &r->err);
+        if (st != PSB_OK)
+            goto out;
+    }
+    if (r->args->wait_warm) {
+        what = "--wait-warm";
+        st = psb_config_set_early_start(r->config, 0, &r->err);
         if (st != PSB_OK)
             goto out;
     }

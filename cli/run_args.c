@@ -26,6 +26,7 @@ enum {
     OPT_ENV,
     OPT_PRELUDE_FILE,
     OPT_COLD,
+    OPT_WAIT_WARM,
     OPT_FILE,
     OPT_OUTPUT_DIR,
     OPT_FIGURES_DIR,
@@ -51,6 +52,7 @@ static const struct option long_options[] = {
     {"env", required_argument, NULL, OPT_ENV},
     {"prelude-file", required_argument, NULL, OPT_PRELUDE_FILE},
     {"cold", no_argument, NULL, OPT_COLD},
+    {"wait-warm", no_argument, NULL, OPT_WAIT_WARM},
     {"file", required_argument, NULL, OPT_FILE},
     {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
     {"figures-dir", required_argument, NULL, OPT_FIGURES_DIR},
@@ -211,7 +213,8 @@ int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args) {
             args->policy = optarg;
             break;
         case OPT_COLD:
-            args->cold = 1;
+        case OPT_WAIT_WARM:
+            *(c == OPT_COLD ? &args->cold : &args->wait_warm) = 1;
             break;
         case OPT_OUTPUT_DIR:
             args->output_dir = optarg;
