@@ -7,7 +7,6 @@
  * If it dies, the helper serves from its minimal state again and forks a
  * new one a few times.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -29,21 +28,21 @@
 
 /* Closes every fd from 3 up but keep (the zygote's socket) and the cache dir. */
 static void close_others(int keep) {
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    int fds[256];
-    size_t n = 0;
-    while (d && (e = readdir(d)) && n < sizeof fds / sizeof fds[0]) {
-        char *end = NULL;
-        long fd = strtol(e->d_name, &end, 10);
-        if (*end == '\0' && end != e->d_name && fd > 2 && fd != keep &&
-            fd != psb__helper.cache_fd && fd != dirfd(d))
-            fds[n++] = (int)fd;
+    int lo = keep, hi = psb__helper.cache_fd;
+    if (hi < lo) {
+        lo = hi;
+        hi = keep;
     }
-    if (d)
-        closedir(d);
-    for (size_t i = 0; i < n; i++)
-        close(fds[i]);
+    unsigned from = 3;
+    int ends[2] = {lo, hi};
+    for (int i = 0; i < 2; i++) {
+        if (ends[i] < (int)from)
+            continue;
+        if (ends[i] > (int)from)
+            (void)syscall(SYS_close_range, from, (unsigned)ends[i] - 1, 0u);
+        from = (unsigned)ends[i] + 1;
+    }
+    (void)syscall(SYS_close_range, from, ~0u, 0u);
 }
 
 /* The zygote itself: preload, say so, serve. Never returns. */
