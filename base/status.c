@@ -21,13 +21,29 @@ static size_t utf8_prefix(const char *s, size_t max) {
     return n;
 }
 
+static const char *const start_names[] = {"none", "warm", "early", "cold"};
+
+const char *psb_start_name(psb_start start) {
+    return (unsigned)start < sizeof start_names / sizeof start_names[0] ? start_names[start]
+                                                                        : "unknown";
+}
+
+/* The start a name stands for; PSB_START_NONE for anything else. */
+static psb_start start_find(const char *name) {
+    for (size_t i = 0; name && i < sizeof start_names / sizeof start_names[0]; i++)
+        if (strcmp(name, start_names[i]) == 0)
+            return (psb_start)i;
+    return PSB_START_NONE;
+}
+
 char *psb__exit_encode(const struct psb__exit *x) {
     size_t message_len = utf8_prefix(x->error_message, sizeof x->error_message);
-    json_t *doc = json_pack(
-        "{s:i,s:i,s:b,s:b,s:b,s:{s:I,s:I,s:I,s:I}}", "code", x->code, "signal", x->signal,
-        "timed_out", x->timed_out, "oom", x->oom, "killed", x->killed, "stats", "wall_ms",
-        (json_int_t)x->stats.wall_ms, "cpu_ms", (json_int_t)x->stats.cpu_ms, "peak_rss_kib",
-        (json_int_t)x->stats.peak_rss_kib, "peak_memory_kib", (json_int_t)x->stats.peak_memory_kib);
+    json_t *doc =
+        json_pack("{s:i,s:i,s:b,s:b,s:b,s:{s:I,s:I,s:I,s:I,s:s}}", "code", x->code, "signal",
+                  x->signal, "timed_out", x->timed_out, "oom", x->oom, "killed", x->killed, "stats",
+                  "wall_ms", (json_int_t)x->stats.wall_ms, "cpu_ms", (json_int_t)x->stats.cpu_ms,
+                  "peak_rss_kib", (json_int_t)x->stats.peak_rss_kib, "peak_memory_kib",
+                  (json_int_t)x->stats.peak_memory_kib, "start", psb_start_name(x->stats.start));
     if (doc && x->error_kind != PSB_KIND_NONE &&
         json_object_set_new(doc, "error",
                             json_pack("{s:s,s:s%}", "kind", psb_error_kind_name(x->error_kind),
@@ -63,6 +79,7 @@ int psb__exit_decode(const char *text, size_t len, struct psb__exit *ret) {
     ret->stats.cpu_ms = stat_of(stats, "cpu_ms");
     ret->stats.peak_rss_kib = stat_of(stats, "peak_rss_kib");
     ret->stats.peak_memory_kib = stat_of(stats, "peak_memory_kib");
+    ret->stats.start = start_find(json_string_value(json_object_get(stats, "start")));
     if (error) {
         const char *kind = json_string_value(json_object_get(error, "kind"));
         const char *message = json_string_value(json_object_get(error, "message"));

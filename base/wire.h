@@ -24,12 +24,20 @@
 #define PSB__FLAG_CONTROL_FD "--control-fd" /* N: the control socket's fd */
 #define PSB__FLAG_COLD "--cold"             /* a fresh interpreter per execution */
 #define PSB__FLAG_WARM "--warm"             /* fork a preloaded interpreter (default) */
+#define PSB__FLAG_WAIT_WARM "--wait-warm"   /* answer ready only once preloaded */
+#define PSB__FLAG_CACHE_DIR "--cache-dir"   /* PATH: the start-up cache, owned by the host user */
 #define PSB__FLAG_NETWORK "--network"       /* sockets allowed, no network namespace */
 #define PSB__FLAG_PRELOAD "--preload"       /* LIST: comma-separated modules to import */
 #define PSB__FLAG_UID "--uid"               /* N: what a root helper's children run as */
 #define PSB__FLAG_GID "--gid"               /* N */
 #define PSB__FLAG_LAYERS "--layers"         /* BITS: tests only, layers to turn on */
 #define PSB__FLAG_REQUIRE "--require"       /* NAME: fail unless this layer works */
+/*
+ * In warm mode (without --wait-warm) ready comes once a minimal interpreter
+ * runs; the helper then forks a warm zygote that preloads, says
+ * PSB__READY_MSG to the helper on a socket of their own, and from then on
+ * gets the executions' sockets passed on from the helper.
+ */
 #define PSB__READY_MSG "psb-ready"
 
 /* ---- frames ---- */

@@ -14,26 +14,32 @@
 #define DEFAULT_N_WARM 50
 #define DEFAULT_N_OTHER 20
 #define QUICK_N 5
+/* Sandboxes started per start row (each takes up to a second or two). */
+#define DEFAULT_N_START 5
+#define QUICK_N_START 2
 /* Executions of a 2-thread row per timed execution of a warm row (50 -> 400). */
 #define THREAD_ROW_FACTOR 8
 
 /* Prints the usage to `out`. */
 static void usage(FILE *out) {
-    fprintf(out,
-            "Usage: pysandbox-bench [--json] [--quick] [--n N] [--workload NAME]...\n"
-            "                       [--method NAME]...\n"
-            "\n"
-            "Times the same Python code through pysandbox (warm and cold), a fresh\n"
-            "python3.11 per execution (subprocess), the same under bubblewrap, and the\n"
-            "one-shot CLI with and without a running server.\n"
-            "\n"
-            "  --json           print one JSON object on stdout (the table goes to stderr)\n"
-            "  --n N            timed executions: N for pysandbox-warm, 2N/5 for the\n"
-            "                   others, 8N for the 2-thread rows (default N=%d)\n"
-            "  --quick          a tiny run: 5 timed executions each, 20 for 2-thread rows\n"
-            "                   (--n wins over --quick)\n"
-            "  --workload NAME  only this workload (repeatable):",
-            DEFAULT_N_WARM);
+    fprintf(
+        out,
+        "Usage: pysandbox-bench [--json] [--quick] [--start-only] [--n N] [--workload NAME]...\n"
+        "                       [--method NAME]...\n"
+        "\n"
+        "Times the same Python code through pysandbox (warm and cold), a fresh\n"
+        "python3.11 per execution (subprocess), the same under bubblewrap, and the\n"
+        "one-shot CLI with and without a running server.\n"
+        "\n"
+        "  --json           print one JSON object on stdout (the table goes to stderr)\n"
+        "  --n N            timed executions: N for pysandbox-warm, 2N/5 for the\n"
+        "                   others, 8N for the 2-thread rows (default N=%d)\n"
+        "  --quick          a tiny run: 5 timed executions each, 20 for 2-thread rows\n"
+        "                   (--n wins over --quick)\n"
+        "  --start-only     only the start rows: sandboxes started %d times each (N/10\n"
+        "                   with --n, %d with --quick); they also follow the others\n"
+        "  --workload NAME  only this workload (repeatable):",
+        DEFAULT_N_WARM, DEFAULT_N_START, QUICK_N_START);
     for (size_t i = 0; i < BENCH_N_WORKLOADS; i++)
         fprintf(out, " %s", bench_workloads[i].name);
     fprintf(out, "\n  --method NAME    only this method (repeatable):");
@@ -83,6 +89,8 @@ int bench_parse_args(int argc, char **argv, bench_settings *set) {
             set->json = 1;
         } else if (strcmp(argv[i], "--quick") == 0) {
             set->quick = 1;
+        } else if (strcmp(argv[i], "--start-only") == 0) {
+            set->start_only = 1;
         } else if ((v = opt_value(argc, argv, &i, "--n", &missing)) != NULL) {
             char *end;
             errno = 0;
@@ -130,6 +138,9 @@ int bench_parse_args(int argc, char **argv, bench_settings *set) {
     }
     if (set->n_threaded < 2)
         set->n_threaded = 2;
+    set->n_start = set->n > 0 ? (size_t)set->n / 10 : set->quick ? QUICK_N_START : DEFAULT_N_START;
+    if (set->n_start < 1)
+        set->n_start = 1;
     return 0;
 bad:
     usage(stderr);

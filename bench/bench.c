@@ -105,8 +105,13 @@ int main(int argc, char **argv) {
      * the spawner's RSS high-water mark at exec, so ru_maxrss would never be
      * below this process's own peak, which grows once large results came back.
      */
-    if (bench_run_baselines(&st) != 0 || bench_run_pysandbox(&st, PSB_MODE_WARM) != 0 ||
-        bench_run_pysandbox(&st, PSB_MODE_COLD) != 0)
+    if (!st.set.start_only &&
+        (bench_run_baselines(&st) != 0 || bench_run_pysandbox(&st, PSB_MODE_WARM) != 0 ||
+         bench_run_pysandbox(&st, PSB_MODE_COLD) != 0))
+        goto out;
+    /* The filters name the other rows' workloads and methods; start rows run unfiltered. */
+    if ((st.set.start_only || (st.set.n_workload_filters == 0 && st.set.n_method_filters == 0)) &&
+        bench_run_start(&st) != 0)
         goto out;
     bench_note_linearity(&st);
     if (json_object_get(st.helper_mem, "warm") != NULL)
@@ -119,8 +124,9 @@ int main(int argc, char **argv) {
 
     if (st.set.json) {
         rows_json = bench_rows_json(&st.rows);
-        doc = json_pack("{s:O, s:o, s:O, s:O, s:{s:I, s:I, s:I, s:b}}", "machine", machine, "rows",
-                        rows_json, "helper_rss_kib", st.helper_mem, "notes", st.notes, "settings",
+        doc = json_pack("{s:O, s:o, s:o, s:O, s:O, s:{s:I, s:I, s:I, s:b}}", "machine", machine,
+                        "rows", rows_json, "start_rows", bench_start_json(&st.start_rows),
+                        "helper_rss_kib", st.helper_mem, "notes", st.notes, "settings",
                         "n_pysandbox_warm", (json_int_t)st.set.n_warm, "n_other",
                         (json_int_t)st.set.n_other, "n_2threads", (json_int_t)st.set.n_threaded,
                         "quick", st.set.quick);
@@ -142,6 +148,7 @@ out:
     if (st.tmp_root[0] != '\0')
         nftw(st.tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     bench_rows_free(&st.rows);
+    bench_rows_free(&st.start_rows);
     free(st.helper_path);
     free(st.cli_path);
     free(st.bwrap_path);

@@ -176,12 +176,15 @@ typedef struct bench_settings {
     size_t n_warm;     /* timed executions, pysandbox-warm */
     size_t n_other;    /* timed executions, everything else */
     size_t n_threaded; /* executions of a 2-thread row */
+    size_t n_start;    /* sandboxes started per start row */
+    int start_only;    /* --start-only: only the start rows */
 } bench_settings;
 
 /* Everything main() owns, freed in one place. */
 typedef struct bench_state {
     bench_settings set;
     bench_rows rows;
+    bench_rows start_rows; /* bench_run_start()'s */
     json_t *helper_mem;    /* {"warm": {...}, "cold": {...}} */
     json_t *notes;         /* array of strings */
     char *helper_path;     /* next to the executable, or NULL */
@@ -224,6 +227,18 @@ int bench_run_pysandbox(bench_state *st, psb_mode mode);
  * Returns 0, or -1 after printing why.
  */
 int bench_run_baselines(bench_state *st);
+
+/*
+ * The start rows (start_rows.c): psb_sandbox_new and the first answers of
+ * new sandboxes, warm (early start or waiting) and cold, with the cache
+ * kept and fresh, and two subprocess floors, appended to st->start_rows.
+ * Returns 0, or -1 after printing why.
+ */
+int bench_run_start(bench_state *st);
+/* Prints the start rows with their ratios to the floors (nothing when there are none). */
+void bench_print_start(FILE *out, const bench_rows *rows);
+/* The start rows as a new JSON array (NULL when out of memory). */
+json_t *bench_start_json(const bench_rows *rows);
 
 /* Prints the progress line of a finished row to stderr. */
 void bench_report_progress(const bench_row *row);

@@ -135,12 +135,18 @@ void bench_print_report(FILE *out, const bench_state *st, const json_t *machine)
             (long long)json_integer_value(json_object_get(machine, "memory_kib")) / 1024,
             json_string_value(json_object_get(machine, "kernel")),
             json_string_value(json_object_get(machine, "python_version")));
-    fprintf(out,
-            "timed executions: pysandbox-warm %zu, others %zu, 2-thread rows %zu "
-            "(after one warm-up each)\n\n",
-            st->set.n_warm, st->set.n_other, st->set.n_threaded);
-    bench_print_table(out, &st->rows, order, BENCH_N_WORKLOADS, bench_table_method_order,
-                      BENCH_M__COUNT);
+    if (st->rows.len > 0)
+        fprintf(out,
+                "timed executions: pysandbox-warm %zu, others %zu, 2-thread rows %zu "
+                "(after one warm-up each)\n\n",
+                st->set.n_warm, st->set.n_other, st->set.n_threaded);
+    if (st->start_rows.len > 0)
+        fprintf(out, "sandboxes started per start row: %zu (times from before psb_sandbox_new)\n",
+                st->set.n_start);
+    if (st->rows.len > 0)
+        bench_print_table(out, &st->rows, order, BENCH_N_WORKLOADS, bench_table_method_order,
+                          BENCH_M__COUNT);
+    bench_print_start(out, &st->start_rows);
 
     const char *key;
     json_t *v;

@@ -90,6 +90,7 @@ struct cli_run_args {
     uint64_t stderr_limit_bytes;  /* --stderr-limit-bytes, bytes */
     int cold;                     /* --cold: a fresh interpreter, not the warm helper */
     const char *connect;          /* --connect unix:PATH, or NULL */
+    int wait_warm;                /* --wait-warm: run only once the preload is done */
     const char *output_dir;       /* --output-dir, or NULL */
     const char *figures_dir;      /* --figures-dir, or NULL */
     struct cli_run_rule *rules;   /* --allow-import, --deny-import, --env, --file */

@@ -47,6 +47,9 @@ static const char run_help[] =
     "  --connect unix:PATH    run through the `pysandbox serve --listen` at PATH,\n"
     "                         which keeps its helper warm (default:\n"
     "                         $PYSANDBOX_SERVER; the server's policy applies)\n"
+    "  --wait-warm            run once the preload set is imported, not from the\n"
+    "                         minimal interpreter that answers first (importing on\n"
+    "                         demand)\n"
     "Policy:\n"
     "  --policy NAME|FILE     preset (default, data-science, strict) or JSON file\n"
     "  --allow-import MOD     allow module MOD and its submodules (repeatable)\n"
@@ -220,6 +223,12 @@ static int configure_sandbox(struct run *r) {
     if (r->args->cold) {
         what = "--cold";
         st = psb_config_set_mode(r->config, PSB_MODE_COLD, &r->err);
+        if (st != PSB_OK)
+            goto out;
+    }
+    if (r->args->wait_warm) {
+        what = "--wait-warm";
+        st = psb_config_set_early_start(r->config, 0, &r->err);
         if (st != PSB_OK)
             goto out;
     }

@@ -27,6 +27,7 @@ enum {
     OPT_PRELUDE_FILE,
     OPT_COLD,
     OPT_CONNECT,
+    OPT_WAIT_WARM,
     OPT_FILE,
     OPT_OUTPUT_DIR,
     OPT_FIGURES_DIR,
@@ -53,6 +54,7 @@ static const struct option long_options[] = {
     {"prelude-file", required_argument, NULL, OPT_PRELUDE_FILE},
     {"cold", no_argument, NULL, OPT_COLD},
     {"connect", required_argument, NULL, OPT_CONNECT},
+    {"wait-warm", no_argument, NULL, OPT_WAIT_WARM},
     {"file", required_argument, NULL, OPT_FILE},
     {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
     {"figures-dir", required_argument, NULL, OPT_FIGURES_DIR},
@@ -223,7 +225,8 @@ int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args) {
     while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
         switch (c) {
         case OPT_COLD:
-            args->cold = 1;
+        case OPT_WAIT_WARM:
+            *(c == OPT_COLD ? &args->cold : &args->wait_warm) = 1;
             break;
         case OPT_FILE:
             if (strchr(optarg, '=') == NULL || optarg[0] == '=')

@@ -112,7 +112,8 @@ static int confine(pid_t parent, const json_t *readable_paths, const char *scrat
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return -1;
     if ((psb__helper.layers & PSB_LAYER_LANDLOCK) &&
-        psb__landlock_apply(readable_paths, scratch, psb__helper.network, ret_what) != 0)
+        psb__landlock_apply(readable_paths, psb__helper.cache_dir, scratch, psb__helper.network,
+                            ret_what) != 0)
         return -1;
     /* Everything after this point uses only syscalls the filter allows. */
     *ret_what = "loading the seccomp filter";
@@ -281,6 +282,9 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     pid_t parent = getppid();
     int floor, memfd;
     int ctl = become_child(spec, parent, &floor, &memfd);
+    /* The start-up cache is readable (an early child imports matplotlib from it). */
+    if (psb__helper.cache_dir && psb__hooks_add_readable(psb__helper.cache_dir) != 0)
+        spare_failed(ctl, "resolving the cache dir", errno);
     /*
      * Everything that does not depend on the request happens before it comes:
      * the interpreter, and (once the sandbox's readable paths are known) the

@@ -37,6 +37,9 @@ struct psb__helper_conf {
     unsigned cgroups;          /* 1 << PSB__CG_* for each controller an execution gets */
     uint64_t threads;          /* pids.max for the next spare (the last request's) */
     psb__seccomp_prog seccomp; /* compiled once, loaded by every child */
+    const char *cache_dir;     /* the start-up cache (children may read it), or NULL */
+    int cache_fd;              /* it, opened on the host's mount before ours went read-only */
+    psb_start start;           /* what this process's children start from */
 };
 extern struct psb__helper_conf psb__helper;
 
@@ -84,6 +87,60 @@ typedef struct psb__child_spec {
  */
 extern int psb__keep_fds[64];
 extern size_t psb__n_keep_fds;
+/* Records the read-only regular files the interpreter holds open (not ctl) in psb__keep_fds. */
+void psb__note_interpreter_fds(int ctl);
+
+/* ---- cache.c: the start-up cache (matplotlib's font list) ---- */
+
+/* The cache dir opened if we own it and nobody else can write it, else -1. */
+int psb__cache_open(const char *dir);
+/* Copies a trusted cache into matplotlib's config dir before it is imported. */
+void psb__cache_seed(int cache_fd, const char *mplconfig);
+/* true if psb__cache_seed() found a trusted cache (children may read its font list). */
+bool psb__cache_trusted(void);
+/*
+ * After the preload: if matplotlib rebuilt its font list (no cache, an
+ * untrusted or corrupt one), builds a new cache dir from it and renames it
+ * into place atomically.
+ */
+void psb__cache_publish(int cache_fd, const char *mplconfig);
+
+/* ---- loop.c: the poll loop of a forking process ---- */
+
+struct psb__zygote;
+/*
+ * Serves executions arriving on ctl until it reaches EOF: runs them in
+ * children forked here, or passes their sockets on to zygote once it is
+ * ready (zygote NULL: always here). Then kills what still runs; `owner`
+ * also removes the scratch root and the cgroups.
+ */
+void psb__serve(int ctl, const char *root, struct psb__zygote *zygote, bool owner);
+
+/* ---- zygote.c: the warm zygote, forked by an early helper ---- */
+
+/* The warm zygote as the helper sees it. */
+struct psb__zygote {
+    pid_t pid;             /* -1 when none runs */
+    int pidfd;             /* its pidfd, -1 */
+    int sock;              /* SOCK_SEQPACKET to it: "ready", then execution sockets */
+    bool ready;            /* preloaded: executions go there */
+    unsigned starts;       /* how many were forked (a dying one is restarted a few times) */
+    uint64_t retry_ns;     /* when to fork the next one, 0: not now */
+    const char *preload;   /* the preload list (NULL: the default set) */
+    const char *mplconfig; /* matplotlib's config dir (the cache is copied there) */
+};
+/* Forks the zygote: it preloads, then serves what it is passed. 0, or -1. */
+int psb__zygote_start(struct psb__zygote *z, const char *root);
+/* The pollfd to watch for the zygote (fd -1 when none). */
+struct pollfd psb__zygote_pollfd(const struct psb__zygote *z);
+/* Handles its readiness or death; restarts it when due. */
+void psb__zygote_step(struct psb__zygote *z, short revents, const char *root);
+/* The next time the zygote needs attention (a restart), or 0. */
+uint64_t psb__zygote_deadline(const struct psb__zygote *z);
+/* Passes an execution's socket on (closing ours). 0, or -1 (then it is still ours). */
+int psb__zygote_pass(struct psb__zygote *z, int fd);
+/* Closes its socket and reaps it, killing it after wait_ms. */
+void psb__zygote_stop(struct psb__zygote *z, int wait_ms);
 
 /* ---- vessel.c: children forked before their request ---- */
 
@@ -118,6 +175,8 @@ void psb__remove_tree(const char *dir);
 void psb__spare_prepare(const char *scratch_root);
 /* Kills and reaps the spare children (helper shutdown). */
 void psb__spare_drop(void);
+/* Forgets the spares without touching them (a new zygote: they are its parent's). */
+void psb__spare_forget(void);
 /* true if a spare child is ready. */
 bool psb__spare_have(void);
 /* true if fewer spares are ready than the helper keeps. */
@@ -189,6 +248,13 @@ void psb__child_reply(int fd, psb_error_kind kind, const char *type, const char 
  * Returns 0, or -1 with a message in msg.
  */
 int psb__interp_warm_init(const char *preload, char *msg, size_t msg_size);
+/* The two halves of psb__interp_warm_init: the interpreter, then the preload. */
+int psb__interp_init(char *msg, size_t msg_size);
+int psb__interp_preload(const char *preload, char *msg, size_t msg_size);
+/* An explicit preload list's top-level modules can be found (not imported). 0 or -1 + msg. */
+int psb__interp_check_preload(const char *preload, char *msg, size_t msg_size);
+/* In a forked process that will fork again (the zygote): Python's after-fork. */
+void psb__interp_after_fork_child(void);
 /* Around fork() in the helper: Python's fork bookkeeping when warm. */
 void psb__interp_before_fork(void);
 void psb__interp_after_fork_parent(void);

@@ -23,8 +23,6 @@
 
 #include "embed/embed.h"
 
-#define MAX_JOBS 1024
-
 /* A file descriptor number written in decimal, or -1 (atoi took "3x" as 3). */
 static int parse_fd(const char *s) {
     char *end = NULL;
@@ -37,7 +35,7 @@ static int parse_fd(const char *s) {
  * Records the read-only regular files the warm interpreter holds open, so
  * children keep them (Python objects own those fd numbers) and close the rest.
  */
-static void note_interpreter_fds(int ctl) {
+void psb__note_interpreter_fds(int ctl) {
     DIR *d = opendir("/proc/self/fd");
     if (!d)
         return;
@@ -165,6 +163,7 @@ static int set_up_confinement(unsigned wanted, unsigned required, char *msg, siz
 struct flags {
     int ctl;             /* the control socket, -1 when the flags are bad */
     bool warm;           /* preload and fork, or a fresh interpreter per execution */
+    bool wait_warm;      /* answer ready only once preloaded (no early executions) */
     const char *preload; /* comma-separated modules, NULL for the default set */
     long wanted;         /* layers to turn on */
     long required;       /* layers the policy requires */
@@ -173,6 +172,7 @@ struct flags {
 /* Parses the flags into *f and psb__helper. false when they are not the library's. */
 static bool parse_flags(int argc, char **argv, struct flags *f) {
     *f = (struct flags){.ctl = -1, .warm = true, .wanted = PSB_LAYERS_ALL};
+    psb__helper.cache_fd = -1;
     psb__helper.uid = psb__helper.gid = 65534;
     psb__helper.scratch_mib = 64;
     psb__helper.threads = 64;
@@ -182,6 +182,9 @@ static bool parse_flags(int argc, char **argv, struct flags *f) {
         if (strcmp(arg, PSB__FLAG_COLD) == 0 || strcmp(arg, PSB__FLAG_WARM) == 0) {
             f->warm = strcmp(arg, PSB__FLAG_WARM) == 0;
             takes_value = false;
+        } else if (strcmp(arg, PSB__FLAG_WAIT_WARM) == 0) {
+            f->wait_warm = true;
+            takes_value = false;
         } else if (strcmp(arg, PSB__FLAG_NETWORK) == 0) {
             psb__helper.network = true;
             takes_value = false;
@@ -189,6 +192,8 @@ static bool parse_flags(int argc, char **argv, struct flags *f) {
             return false;
         } else if (strcmp(arg, PSB__FLAG_CONTROL_FD) == 0) {
             f->ctl = parse_fd(next);
+        } else if (strcmp(arg, PSB__FLAG_CACHE_DIR) == 0) {
+            psb__helper.cache_dir = next[0] == '/' ? next : NULL;
         } else if (strcmp(arg, PSB__FLAG_PRELOAD) == 0) {
             f->preload = next;
         } else if (strcmp(arg, PSB__FLAG_UID) == 0) {
@@ -238,13 +243,48 @@ static int refuse(int ctl, const char *msg) {
     return 1;
 }
 
+/* matplotlib's config dir, private to this helper (the cache is copied in). */
+static char mplconfig[96];
+
 /*
- * Everything before the first execution: confinement, cgroups, the
+ * The interpreter of a warm helper: preloaded before it answers ready
+ * (wait_warm), or minimal, the preload left to the warm zygote. 0, or 1
+ * once it told the library why not.
+ */
+static int start_interpreter(const struct flags *f, int ctl, const char *root) {
+    char msg[512];
+    snprintf(mplconfig, sizeof mplconfig, "%s/mplconfig", root);
+    if (mkdir(mplconfig, 0755) != 0 || setenv("MPLCONFIGDIR", mplconfig, 1) != 0)
+        fail_start(ctl, "cannot create the matplotlib config dir");
+    psb__cache_seed(psb__helper.cache_fd, mplconfig);
+    int rc = psb__interp_init(msg, sizeof msg);
+    if (rc == 0 && f->wait_warm) {
+        rc = psb__interp_preload(f->preload, msg, sizeof msg);
+        psb__cache_publish(psb__helper.cache_fd, mplconfig);
+    } else if (rc == 0) {
+        rc = psb__interp_check_preload(f->preload, msg, sizeof msg);
+    }
+    if (rc != 0) {
+        psb__remove_tree(root);
+        return refuse(ctl, msg);
+    }
+    psb__helper.start = f->wait_warm ? PSB_START_WARM : PSB_START_EARLY;
+    psb__note_interpreter_fds(ctl);
+    return 0;
+}
+
+/*
+ * Everything before the first execution: the cache dir (opened while the
+ * host's file systems are still writable here), confinement, cgroups, the
  * read-only file systems, the scratch root (its name in root) and, when
- * warm, the preloaded interpreter. 0, or 1 once it told the library why not.
+ * warm, the interpreter. 0, or 1 once it told the library why not.
  */
 static int start(const struct flags *f, int ctl, char *root, size_t root_size) {
     char msg[512];
+    if (psb__helper.cache_dir)
+        psb__helper.cache_fd = psb__cache_open(psb__helper.cache_dir);
+    if (psb__helper.cache_fd < 0)
+        psb__helper.cache_dir = NULL; /* none, or not one to trust: children get no rule */
     if (set_up_confinement((unsigned)f->wanted, (unsigned)f->required, msg, sizeof msg) != 0)
         return refuse(ctl, msg);
     psb__helper.cgroups = psb__cgroup_init();
@@ -263,132 +303,8 @@ static int start(const struct flags *f, int ctl, char *root, size_t root_size) {
     if (!mkdtemp(root))
         fail_start(ctl, "cannot create the scratch root in /tmp");
     chmod(root, 0711);
-    if (!f->warm)
-        return 0;
-    /* matplotlib's font cache and config live in the helper's own dir. */
-    char mpl[96];
-    snprintf(mpl, sizeof mpl, "%s/mplconfig", root);
-    if (mkdir(mpl, 0755) != 0 || setenv("MPLCONFIGDIR", mpl, 1) != 0)
-        fail_start(ctl, "cannot create the matplotlib config dir");
-    if (psb__interp_warm_init(f->preload, msg, sizeof msg) != 0) {
-        psb__remove_tree(root);
-        return refuse(ctl, msg);
-    }
-    note_interpreter_fds(ctl);
-    return 0;
-}
-
-/* The executions in flight and the pollfds they watch. */
-struct loop {
-    int ctl;                             /* the control socket */
-    const char *root;                    /* the scratch root */
-    psb__job *jobs[MAX_JOBS];            /* running executions */
-    size_t njobs;                        /* entries in jobs */
-    struct pollfd fds[1 + MAX_JOBS * 2]; /* ctl, then each job's */
-    int first_fd[MAX_JOBS];              /* where each job's pollfds start */
-};
-
-/* Fills the pollfds; returns their count and the next deadline in *ret_next. */
-static size_t loop_pollfds(struct loop *l, uint64_t now, uint64_t *ret_next) {
-    size_t n = 0;
-    uint64_t next = 0;
-    l->fds[n++] = (struct pollfd){.fd = l->ctl, .events = POLLIN};
-    for (size_t j = 0; j < l->njobs; j++) {
-        l->first_fd[j] = (int)n;
-        n += (size_t)psb__job_pollfds(l->jobs[j], &l->fds[n]);
-        uint64_t d = psb__job_next_deadline(l->jobs[j]);
-        if (d && (!next || d < next))
-            next = d;
-    }
-    /* Wake up for a refill that is waiting out its delay. */
-    uint64_t refill_at = psb__last_response_ns + PSB__REFILL_DELAY_NS;
-    if (psb__spare_missing() && refill_at > now && (!next || refill_at < next))
-        next = refill_at;
-    *ret_next = next;
-    return n;
-}
-
-/* Steps every job and finishes those whose child is reaped. */
-static void loop_step_jobs(struct loop *l, uint64_t now) {
-    for (size_t j = 0; j < l->njobs; j++)
-        psb__job_step(l->jobs[j], &l->fds[l->first_fd[j]], now);
-    for (size_t j = 0; j < l->njobs;) {
-        if (psb__job_done(l->jobs[j])) {
-            psb__job_finish(l->jobs[j]);
-            l->jobs[j] = l->jobs[--l->njobs];
-        } else {
-            j++;
-        }
-    }
-}
-
-/*
- * Refills the spares only while no execution waits for its answer (a fork
- * takes the helper ~2 ms it would otherwise spend replying) and not right
- * after an answer; with no spare at all, at once.
- */
-static void loop_refill(struct loop *l) {
-    bool busy = false;
-    for (size_t j = 0; j < l->njobs; j++)
-        busy |= psb__job_running(l->jobs[j]);
-    if (!psb__spare_have() ||
-        (!busy && psb__now_ns() >= psb__last_response_ns + PSB__REFILL_DELAY_NS))
-        psb__spare_prepare(l->root);
-}
-
-/* Takes a new execution's socket from ctl. false when the library went away. */
-static bool loop_accept(struct loop *l) {
-    int fd = -1;
-    int r = psb__recv_fd(l->ctl, &fd);
-    if (r == 1 || r < 0)
-        return false; /* the library closed the sandbox */
-    if (r != 0)
-        return true;
-    psb__job *job = NULL;
-    if (l->njobs == MAX_JOBS)
-        close(fd); /* the library caps concurrency far below this */
-    else if (psb__job_start(fd, l->root, &job) == 0 && job)
-        l->jobs[l->njobs++] = job;
-    /* No spare left: fork one now, while this execution runs. */
-    if (l->njobs < 4 && !psb__spare_have())
-        psb__spare_prepare(l->root);
-    return true;
-}
-
-/* Serves executions until the library closes the control socket. */
-static void serve(struct loop *l) {
-    for (;;) {
-        uint64_t now = psb__now_ns(), next;
-        size_t n = loop_pollfds(l, now, &next);
-        int timeout = -1;
-        if (next)
-            timeout = next <= now ? 0 : (int)((next - now) / 1000000u + 1);
-        int rc = poll(l->fds, n, timeout);
-        if (rc < 0 && errno != EINTR)
-            return;
-        loop_step_jobs(l, psb__now_ns());
-        loop_refill(l);
-        if (rc > 0 && (l->fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !loop_accept(l))
-            return;
-    }
-}
-
-/* Kills what still runs, waits for it, and removes the scratch root and cgroups. */
-static void shut_down(struct loop *l) {
-    psb__spare_drop();
-    for (size_t j = 0; j < l->njobs; j++)
-        psb__job_kill(l->jobs[j]);
-    for (size_t j = 0; j < l->njobs; j++) {
-        while (!psb__job_done(l->jobs[j])) {
-            struct pollfd pf[2];
-            int k = psb__job_pollfds(l->jobs[j], pf);
-            (void)poll(pf, (nfds_t)k, 100);
-            psb__job_step(l->jobs[j], pf, psb__now_ns());
-        }
-        psb__job_finish(l->jobs[j]);
-    }
-    psb__remove_tree(l->root);
-    psb__cgroup_fini();
+    psb__helper.start = PSB_START_COLD;
+    return f->warm ? start_interpreter(f, ctl, root) : 0;
 }
 
 int main(int argc, char **argv) {
@@ -404,15 +320,23 @@ int main(int argc, char **argv) {
     /* Few malloc arenas: each reserves 64 MiB of address space, which counts
      * against a child's memory limit once it starts threads. */
     mallopt(M_ARENA_MAX, 2);
-    static char root[64]; /* static, as the static loop below points to it */
+    static char root[64]; /* static: the zygote and the loop point to it */
     if (start(&f, ctl, root, sizeof root) != 0)
         return 1;
-    static struct loop loop;
-    loop.ctl = ctl;
-    loop.root = root;
+    /* Early: the warm zygote preloads while this process answers. */
+    static struct psb__zygote zygote = {.pid = -1, .pidfd = -1, .sock = -1};
+    bool early = psb__helper.start == PSB_START_EARLY;
+    zygote.preload = f.preload;
+    zygote.mplconfig = mplconfig;
+    if (early)
+        (void)psb__zygote_start(&zygote, root); /* if it cannot fork, all runs early */
     if (send(ctl, PSB__READY_MSG, strlen(PSB__READY_MSG), MSG_NOSIGNAL) ==
-        (ssize_t)strlen(PSB__READY_MSG))
-        serve(&loop);
-    shut_down(&loop);
+        (ssize_t)strlen(PSB__READY_MSG)) {
+        psb__serve(ctl, root, early ? &zygote : NULL, true);
+    } else {
+        psb__zygote_stop(&zygote, 0);
+        psb__remove_tree(root);
+        psb__cgroup_fini();
+    }
     return 0;
 }

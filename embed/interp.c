@@ -315,7 +315,7 @@ static int setup_interpreter(char *msg, size_t msg_size) {
     return 0;
 }
 
-int psb__interp_warm_init(const char *preload, char *msg, size_t msg_size) {
+int psb__interp_init(char *msg, size_t msg_size) {
     /* One thread per child: BLAS and OpenMP pools would be lost at fork. */
     static const char *const single_thread[] = {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                 "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -325,36 +325,61 @@ int psb__interp_warm_init(const char *preload, char *msg, size_t msg_size) {
     setenv("MPLBACKEND", "Agg", 1);
     if (setup_interpreter(msg, msg_size) != 0)
         return -1;
-    PyObject *names = Py_None;
-    Py_INCREF(names);
-    if (preload) {
-        Py_DECREF(names);
-        PyObject *text = PyUnicode_FromString(preload);
-        PyObject *sep = PyUnicode_FromString(",");
-        names = text && sep ? PyUnicode_Split(text, sep, -1) : NULL;
-        Py_XDECREF(text);
-        Py_XDECREF(sep);
-        if (names && preload[0] == '\0') {
-            Py_DECREF(names);
-            names = PyList_New(0);
-        }
-    }
-    PyObject *r = names ? PyObject_CallMethod(support, "preload", "O", names) : NULL;
+    warm = true; /* initialized here: children continue from this state */
+    return 0;
+}
+
+/* The preload list as a Python list (None: the default set); NULL on error. */
+static PyObject *preload_names(const char *preload) {
+    if (!preload)
+        return Py_NewRef(Py_None);
+    if (preload[0] == '\0')
+        return PyList_New(0);
+    PyObject *text = PyUnicode_FromString(preload);
+    PyObject *sep = PyUnicode_FromString(",");
+    PyObject *names = text && sep ? PyUnicode_Split(text, sep, -1) : NULL;
+    Py_XDECREF(text);
+    Py_XDECREF(sep);
+    return names;
+}
+
+/* Calls support.fn(names); None is success, a string says why not. 0 or -1 + msg. */
+static int call_with_names(const char *fn, const char *preload, char *msg, size_t msg_size) {
+    PyObject *names = preload_names(preload);
+    PyObject *r = names ? PyObject_CallMethod(support, fn, "O", names) : NULL;
     Py_XDECREF(names);
     if (!r) {
         PyErr_Clear();
         snprintf(msg, msg_size, "preloading failed");
         return -1;
     }
+    int rc = 0;
     if (r != Py_None) {
         const char *why = PyUnicode_AsUTF8(r);
         snprintf(msg, msg_size, "%s", why ? why : "preloading failed");
-        Py_DECREF(r);
-        return -1;
+        rc = -1;
     }
     Py_DECREF(r);
-    warm = true;
-    return 0;
+    return rc;
+}
+
+int psb__interp_preload(const char *preload, char *msg, size_t msg_size) {
+    return call_with_names("preload", preload, msg, msg_size);
+}
+
+int psb__interp_check_preload(const char *preload, char *msg, size_t msg_size) {
+    return preload ? call_with_names("check_preload", preload, msg, msg_size) : 0;
+}
+
+int psb__interp_warm_init(const char *preload, char *msg, size_t msg_size) {
+    if (psb__interp_init(msg, msg_size) != 0)
+        return -1;
+    return psb__interp_preload(preload, msg, msg_size);
+}
+
+void psb__interp_after_fork_child(void) {
+    if (warm)
+        PyOS_AfterFork_Child();
 }
 
 void psb__interp_before_fork(void) {
@@ -403,6 +428,18 @@ int psb__interp_prepare(char *msg, size_t msg_size) {
         return -1;
     }
     Py_DECREF(r);
+    if (psb__helper.start == PSB_START_EARLY) {
+        char fonts[4200];
+        bool cached = psb__cache_trusted() && psb__helper.cache_dir;
+        snprintf(fonts, sizeof fonts, "%s/matplotlib", cached ? psb__helper.cache_dir : "");
+        r = PyObject_CallMethod(support, "early", "s", cached ? fonts : NULL);
+        Py_XDECREF(r);
+        if (!r) {
+            PyErr_Clear();
+            snprintf(msg, msg_size, "preparing the early interpreter failed");
+            return -1;
+        }
+    }
     /* Copy-on-write faults of a small run, taken now rather than after the request. */
     r = PyObject_CallMethod(support, "pretouch", NULL);
     if (r) {

@@ -295,6 +295,7 @@ static void exit_facts(const psb__job *job, struct psb__exit *x) {
         (uint64_t)ru->ru_utime.tv_sec * 1000u + (uint64_t)ru->ru_utime.tv_usec / 1000u +
         (uint64_t)ru->ru_stime.tv_sec * 1000u + (uint64_t)ru->ru_stime.tv_usec / 1000u;
     x->stats.peak_rss_kib = (uint64_t)ru->ru_maxrss;
+    x->stats.start = psb__helper.start;
     uint64_t peak = 0;
     psb__cgroup_memory_report(&job->v.cg, &peak, &x->oom);
     x->stats.peak_memory_kib = peak / 1024u;

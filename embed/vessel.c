@@ -221,6 +221,16 @@ void psb__spare_prepare(const char *scratch_root) {
     }
 }
 
+void psb__spare_forget(void) {
+    for (int i = 0; i < SPARES; i++) {
+        spares[i].pid = -1;
+        spares[i].pidfd = spares[i].ctl = -1; /* closed with the parent's other fds */
+        spares[i].scratch[0] = '\0';
+        spares[i].confined_for = NULL; /* the parent's reference */
+        memset(&spares[i].cg, 0, sizeof spares[i].cg);
+    }
+}
+
 bool psb__spare_have(void) {
     for (int i = 0; i < SPARES; i++)
         if (spares[i].pid > 0)

@@ -65,6 +65,8 @@ int psb__hooks_install(void *support_module);
  * request; later calls are no-ops. 0, or -1 when scratch cannot be resolved.
  */
 int psb__hooks_set_paths(const json_t *readable_paths, const char *scratch);
+/* One more readable path for the audit hook (the start-up cache). 0 or -1. */
+int psb__hooks_add_readable(const char *path);
 /*
  * Per execution: the request's denied events and import rules, and its paths
  * (psb__hooks_set_paths) unless already set. 0, or -1 with a Python

@@ -141,6 +141,10 @@ int psb__hooks_set_paths(const json_t *readable_paths, const char *scratch) {
     return 0;
 }
 
+int psb__hooks_add_readable(const char *path) {
+    return psb__pathset_add(&psb__hooks.readable, path);
+}
+
 psb__frame_class psb__frame_classify(const char *filename, const psb__pathset *trusted,
                                      const psb__pathset *transparent) {
     if (strncmp(filename, "<pysandbox", 10) == 0 ||

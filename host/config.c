@@ -27,6 +27,7 @@ void psb_config_free(psb_config *config) {
     psb__policy_clear(&config->policy);
     free(config->helper_path);
     free(config->preload);
+    free(config->cache_dir);
     free(config);
 }
 
@@ -36,6 +37,24 @@ psb_status psb_config_set_mode(psb_config *config, psb_mode mode, psb_error *err
     if (mode != PSB_MODE_WARM && mode != PSB_MODE_COLD)
         return psb__err(err, PSB_EINVAL, "unknown mode %d", (int)mode);
     config->mode = mode;
+    return PSB_OK;
+}
+
+psb_status psb_config_set_early_start(psb_config *config, int enabled, psb_error *err) {
+    if (!config)
+        return psb__err(err, PSB_EINVAL, "psb_config_set_early_start: NULL config");
+    config->wait_warm = !enabled;
+    return PSB_OK;
+}
+
+psb_status psb_config_set_cache_dir(psb_config *config, const char *path, psb_error *err) {
+    if (!config || (path && path[0] != '/'))
+        return psb__err(err, PSB_EINVAL, "the cache dir must be an absolute path");
+    char *copy = path ? strdup(path) : NULL;
+    if (path && !copy)
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    free(config->cache_dir);
+    config->cache_dir = copy;
     return PSB_OK;
 }
 

@@ -22,6 +22,8 @@ struct psb_config {
     psb_mode mode;            /* warm (default) or cold */
     char *preload;            /* comma-separated modules; NULL = default set */
     unsigned test_layers;     /* diagnostics: layers to turn on (0 = all) */
+    bool wait_warm;           /* psb_config_set_early_start(0) */
+    char *cache_dir;          /* NULL: the default (psb__cache_dir) */
 };
 
 /* test_layers for "no layer at all" (psb_config_set_diagnostic_layers(0)). */
@@ -152,6 +154,14 @@ psb_outcome *psb__outcome_error(psb_error_kind kind, const char *message);
  */
 json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *options,
                            const char *code, size_t len, psb__limits *ret_limits, psb_error *err);
+/*
+ * The start-up cache dir for a sandbox: configured (NULL: the default for
+ * this user), created if missing (0755, parents 0700), and kept only if it
+ * is a directory of ours that no one else can write. 0 with the path in
+ * buf, or -1: run without a shared cache.
+ */
+int psb__cache_dir(const char *configured, char *buf, size_t size);
+
 /* Validates code for psb_exec()/prelude: UTF-8, no NUL, size cap. */
 psb_status psb__code_check(const char *code, size_t len, const char *what, psb_error *err);
 

@@ -181,13 +181,14 @@ const char *psb_outcome_json(const psb_outcome *o_const) {
             goto out;
     }
     /* Everything after "status" and "result", in the documented order. */
-    doc = json_pack(
-        "{s:o,s:b,s:o,s:b,s:O?,s:{s:I,s:I,s:I,s:I}}", "stdout",
-        psb__json_lossy_string(o->out.data ? o->out.data : "", o->out.len), "stdout_truncated",
-        o->out_trunc, "stderr", psb__json_lossy_string(o->err.data ? o->err.data : "", o->err.len),
-        "stderr_truncated", o->err_trunc, "error", error, "stats", "wall_ms",
-        (json_int_t)o->stats.wall_ms, "cpu_ms", (json_int_t)o->stats.cpu_ms, "peak_rss_kib",
-        (json_int_t)o->stats.peak_rss_kib, "peak_memory_kib", (json_int_t)o->stats.peak_memory_kib);
+    doc = json_pack("{s:o,s:b,s:o,s:b,s:O?,s:{s:I,s:I,s:I,s:I,s:s}}", "stdout",
+                    psb__json_lossy_string(o->out.data ? o->out.data : "", o->out.len),
+                    "stdout_truncated", o->out_trunc, "stderr",
+                    psb__json_lossy_string(o->err.data ? o->err.data : "", o->err.len),
+                    "stderr_truncated", o->err_trunc, "error", error, "stats", "wall_ms",
+                    (json_int_t)o->stats.wall_ms, "cpu_ms", (json_int_t)o->stats.cpu_ms,
+                    "peak_rss_kib", (json_int_t)o->stats.peak_rss_kib, "peak_memory_kib",
+                    (json_int_t)o->stats.peak_memory_kib, "start", psb_start_name(o->stats.start));
     json_t *figs = doc ? media_json(o, false) : NULL;
     json_t *files = doc ? media_json(o, true) : NULL;
     if (!doc || !figs || !files || json_object_set_new(doc, "figures", figs) != 0 ||

@@ -41,6 +41,8 @@ struct psb_sandbox {
     psb_mode mode;            /* warm or cold */
     unsigned test_layers;     /* tests only: layers to use (0 = all) */
     char *preload;            /* comma-separated preload list or NULL (default) */
+    bool wait_warm;           /* the helper answers once preloaded */
+    char cache_dir[PATH_MAX]; /* the start-up cache, "" for none */
 };
 
 /*
@@ -169,7 +171,7 @@ static void stop_helper(psb_sandbox *sb, int wait_ms) {
 
 /* The helper's command line (base/wire.h's flags) and the strings it points to. */
 struct helper_argv {
-    char *argv[20];
+    char *argv[24];
     char fd[16], uid[16], gid[16], require[128], layers[128];
 };
 
@@ -202,6 +204,10 @@ static void helper_argv(const psb_sandbox *sb, struct helper_argv *a) {
     ARG(sb->mode == PSB_MODE_COLD ? PSB__FLAG_COLD : PSB__FLAG_WARM);
     if (sb->mode == PSB_MODE_WARM && sb->preload)
         ARG(PSB__FLAG_PRELOAD), ARG(sb->preload);
+    if (sb->mode == PSB_MODE_WARM && sb->wait_warm)
+        ARG(PSB__FLAG_WAIT_WARM);
+    if (sb->cache_dir[0])
+        ARG(PSB__FLAG_CACHE_DIR), ARG(sb->cache_dir);
     ARG(PSB__FLAG_UID), ARG(a->uid);
     ARG(PSB__FLAG_GID), ARG(a->gid);
     /* Diagnostics turn layers off on purpose; requirements do not apply then. */
@@ -301,6 +307,9 @@ psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox, 
     sb->max_concurrency = config->max_concurrency;
     sb->mode = config->mode;
     sb->test_layers = config->test_layers;
+    sb->wait_warm = config->wait_warm;
+    if (psb__cache_dir(config->cache_dir, sb->cache_dir, sizeof sb->cache_dir) != 0)
+        sb->cache_dir[0] = '\0'; /* each helper builds its own font list */
     psb_status st = psb__policy_copy(&config->policy, &sb->policy, err);
     if (st) {
         free(sb);

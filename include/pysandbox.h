@@ -159,10 +159,33 @@ typedef enum psb_mode {
 psb_status psb_config_set_mode(psb_config *config, psb_mode mode, psb_error *err);
 
 /*
+ * Warm mode: whether psb_sandbox_new() returns before the preload is done
+ * (enabled, the default). The helper then answers once a minimal
+ * interpreter runs, and executions that arrive while the warm state is
+ * being built run from that interpreter, importing on demand under the
+ * same confinement (psb_stats.start PSB_START_EARLY); later ones fork from
+ * the warm state (PSB_START_WARM). Disabled, psb_sandbox_new() waits for
+ * the preload and every execution is warm.
+ */
+psb_status psb_config_set_early_start(psb_config *config, int enabled, psb_error *err);
+
+/*
+ * Where start-up work done once is kept (matplotlib's font list), read by
+ * every helper and readable, never writable, by the children. An absolute
+ * path; NULL for the default: $XDG_CACHE_HOME/pysandbox, else
+ * $HOME/.cache/pysandbox, and /var/cache/pysandbox for root or without a
+ * HOME. The directory must be owned by the caller's uid and writable by no
+ * one else, or it is not used. The string is copied.
+ */
+psb_status psb_config_set_cache_dir(psb_config *config, const char *path, psb_error *err);
+
+/*
  * The modules a warm helper imports before forking (dotted names, at most
  * 256). Without this call: numpy, pandas, matplotlib (Agg backend) and the
  * stdlib modules analysis code uses, skipping any that are not installed.
- * With it, a module that fails to import makes psb_sandbox_new() fail.
+ * With it, a module that cannot be found makes psb_sandbox_new() fail; one
+ * that is found but fails to import does so only with early start disabled
+ * (otherwise executions stay on the early path).
  * count 0 preloads nothing. The strings are copied.
  */
 psb_status psb_config_set_preload(psb_config *config, const char *const *modules, size_t count,
@@ -397,6 +420,17 @@ const char *psb_outcome_result_json(const psb_outcome *outcome);
 const char *psb_outcome_stdout(const psb_outcome *outcome, size_t *ret_len, int *ret_truncated);
 const char *psb_outcome_stderr(const psb_outcome *outcome, size_t *ret_len, int *ret_truncated);
 
+/* What an execution's child was forked from (psb_stats.start). Values are only appended. */
+typedef enum psb_start {
+    PSB_START_NONE = 0,  /* no child ran: the helper could not start one */
+    PSB_START_WARM = 1,  /* the warm state: the preload set already imported */
+    PSB_START_EARLY = 2, /* a minimal interpreter, while the warm state was being built */
+    PSB_START_COLD = 3,  /* a fresh interpreter (PSB_MODE_COLD) */
+} psb_start;
+
+/* "none", "warm", "early", "cold" (the JSON form); "unknown" for other values. */
+const char *psb_start_name(psb_start start);
+
 typedef struct psb_stats {
     uint64_t wall_ms;      /* fork to reap, milliseconds */
     uint64_t cpu_ms;       /* user + system CPU of the child, milliseconds */
@@ -404,6 +438,7 @@ typedef struct psb_stats {
     /* Peak of the execution's memory cgroup (its pages, scratch files, stdin,
      * pipe and kernel buffers), KiB; 0 where no memory cgroup was writable. */
     uint64_t peak_memory_kib;
+    psb_start start; /* warm, early (before the warm state was ready) or cold */
 } psb_stats;
 
 /*

@@ -135,6 +135,20 @@ def _warm_up():
         plt.close("all")
 
 
+def check_preload(names):
+    """Why an explicitly named module cannot be found, or None (nothing is imported)."""
+    import importlib.util
+    for name in names:
+        top = name.split(".")[0]
+        try:
+            found = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError) as e:
+            return "cannot preload %s: %s: %s" % (name, type(e).__name__, e)
+        if not found:
+            return "cannot preload %s: ModuleNotFoundError: No module named %r" % (name, top)
+    return None
+
+
 def preload(names):
     """Imports the preload set. Returns None, or why an explicitly named module failed."""
     import gc
@@ -177,6 +191,60 @@ def after_fork():
     if tempfile is not None:
         tempfile.tempdir = None
     install_figure_capture()
+
+
+class _AfterLoader:
+    """A module's loader that runs fn(module) once the module's own code ran."""
+
+    def __init__(self, loader, fn):
+        self._loader = loader
+        self._fn = fn
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        self._fn(module)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _OnImport:
+    """A meta path finder that gives some modules an _AfterLoader."""
+
+    def __init__(self, hooks):
+        self._hooks = hooks
+
+    def find_spec(self, name, path=None, target=None):
+        fn = self._hooks.get(name)
+        if fn is None:
+            return None
+        import importlib.machinery
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _AfterLoader(spec.loader, fn)
+        return spec
+
+    def invalidate_caches(self):
+        pass
+
+
+def early(font_cache):
+    """In a child forked before the preload: libraries imported on demand behave as warm.
+
+    plt.show() captures once pyplot is imported, and matplotlib reads the font
+    list from the shared, read-only cache (font_cache, or None when there is no
+    trusted one) instead of building its own.
+    """
+    hooks = {"matplotlib.pyplot": lambda module: install_figure_capture()}
+    if font_cache:
+        def use_cache(mpl):
+            mpl.get_cachedir = lambda: font_cache
+        hooks["matplotlib"] = use_cache
+    # After the import filter, which must judge the import first.
+    sys.meta_path.insert(1, _OnImport(hooks))
 
 
 def pretouch():

@@ -31,6 +31,8 @@ static psb_sandbox *new_sandbox(psb_mode mode, const char *policy) {
     psb_config *c = psb_config_new(&err);
     ck_assert_ptr_nonnull(c);
     ck_assert_int_eq(psb_config_set_mode(c, mode, &err), PSB_OK);
+    /* These tests compare the warm state with the cold one: wait for it. */
+    ck_assert_int_eq(psb_config_set_early_start(c, 0, &err), PSB_OK);
     if (policy)
         ck_assert_int_eq(psb_config_set_policy(c, policy, &err), PSB_OK);
     psb_sandbox *sb = NULL;

@@ -60,8 +60,8 @@ int psb__landlock_abi(void);
  * scoped to the execution. Paths that do not exist are skipped. Needs
  * no_new_privs. Returns 0, or -1 with errno and *ret_what set.
  */
-int psb__landlock_apply(const json_t *readable_paths, const char *scratch, bool network,
-                        const char **ret_what);
+int psb__landlock_apply(const json_t *readable_paths, const char *also_readable,
+                        const char *scratch, bool network, const char **ret_what);
 
 /*
  * In the helper, once: new network (unless network), IPC and UTS

@@ -74,8 +74,8 @@ static int add_path(int ruleset, const char *path, uint64_t access, uint64_t han
     return rc == 0 ? 0 : -1;
 }
 
-int psb__landlock_apply(const json_t *readable_paths, const char *scratch, bool network,
-                        const char **ret_what) {
+int psb__landlock_apply(const json_t *readable_paths, const char *also_readable,
+                        const char *scratch, bool network, const char **ret_what) {
     int abi = psb__landlock_abi();
     if (abi < 1) {
         *ret_what = "landlock unavailable";
@@ -118,6 +118,10 @@ int psb__landlock_apply(const json_t *readable_paths, const char *scratch, bool 
             *ret_what = p;
             goto out;
         }
+    }
+    if (also_readable && add_path(ruleset, also_readable, FS_READ, handled) != 0) {
+        *ret_what = also_readable;
+        goto out;
     }
     /* Writing /dev/null is how code discards output. */
     if (add_path(ruleset, "/dev/null", LANDLOCK_ACCESS_FS_WRITE_FILE, handled) != 0 ||

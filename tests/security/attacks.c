@@ -245,6 +245,9 @@ static psb_sandbox *host_sandbox(cached *cache, size_t *n, int layers, psb_mode 
     psb_status st = cfg ? psb_config_set_mode(cfg, mode, &err) : PSB_ENOMEM;
     if (st == PSB_OK && layers != SPEC_LAYERS_ALL)
         st = psb_config_set_diagnostic_layers(cfg, (unsigned)layers, &err);
+    /* A "warm" attack's header describes the warm state: wait for it. */
+    if (st == PSB_OK)
+        st = psb_config_set_early_start(cfg, 0, &err);
     if (st == PSB_OK)
         st = psb_sandbox_new(cfg, &sb, &err);
     psb_config_free(cfg);
