@@ -148,6 +148,13 @@ void psb__zygote_step(struct psb__zygote *z, short revents, const char *root) {
 int psb__zygote_pass(struct psb__zygote *z, int fd) {
     if (z->pid <= 0 || !z->ready)
         return -1;
+    /* Dead but not reaped yet: a copy of its socket in one of its children
+     * would take the fd and never serve it. Seen from the pidfd, it is here. */
+    struct pollfd dead = {.fd = z->pidfd, .events = POLLIN};
+    if (z->pidfd >= 0 && poll(&dead, 1, 0) == 1) {
+        lost(z);
+        return -1;
+    }
     if (psb__send_fd(z->sock, fd) != 0) {
         lost(z); /* it died before we noticed: run this one here */
         return -1;
