@@ -166,7 +166,8 @@ json_t *cli_bytes_json(const char *data, size_t len);
 struct cli_lines {
     int fd;
     size_t max;       /* longest line kept, without its newline */
-    bool nonblocking; /* return CLI_LINE_AGAIN after each read without a whole line */
+    bool nonblocking; /* read only when readable is set (then clear it): else CLI_LINE_AGAIN */
+    bool readable;    /* nonblocking: poll said the fd has data (or EOF) */
     char *buf;        /* bytes read, from start on not yet returned */
     size_t len, cap, start;
     bool dropping; /* inside a line past the cap */
@@ -204,6 +205,7 @@ int cli_out_json(struct cli_out *o, json_t *doc);
 
 struct cli_engine {
     psb_config *config;   /* the server's (not owned) */
+    const char *policy;   /* its --policy (NAME or FILE), or NULL: the default */
     psb_sandbox *warm;    /* every execution but cold ones */
     psb_sandbox *cold;    /* started on the first cold request */
     pthread_mutex_t lock; /* running, in_flight */
@@ -240,8 +242,8 @@ struct cli_exec {
 };
 
 /* Starts the warm sandbox. 0, or -1 with err. Release even on failure. */
-int cli_engine_init(struct cli_engine *e, psb_config *config, unsigned max_in_flight,
-                    psb_error *err);
+int cli_engine_init(struct cli_engine *e, psb_config *config, const char *policy,
+                    unsigned max_in_flight, psb_error *err);
 /* Waits for every execution, then stops the sandboxes. */
 void cli_engine_release(struct cli_engine *e);
 void cli_engine_drain(struct cli_engine *e);

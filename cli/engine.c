@@ -14,10 +14,11 @@
 #include "base/base.h"
 #include "cli/cli.h"
 
-int cli_engine_init(struct cli_engine *e, psb_config *config, unsigned max_in_flight,
-                    psb_error *err) {
+int cli_engine_init(struct cli_engine *e, psb_config *config, const char *policy,
+                    unsigned max_in_flight, psb_error *err) {
     memset(e, 0, sizeof *e);
     e->config = config;
+    e->policy = policy;
     e->max_in_flight = max_in_flight;
     pthread_mutex_init(&e->lock, NULL);
     pthread_mutex_init(&e->cold_lock, NULL);
@@ -56,15 +57,13 @@ static psb_sandbox *cold_sandbox(struct cli_engine *e, psb_error *err) {
     pthread_mutex_lock(&e->cold_lock);
     if (!e->cold) {
         psb_config *c = psb_config_new(err);
-        char *policy = c ? psb_config_policy_json(e->config) : NULL;
-        if (policy && psb_config_set_policy_json(c, policy, err) == PSB_OK &&
+        if (c && (!e->policy || psb_config_set_policy(c, e->policy, err) == PSB_OK) &&
             psb_config_set_mode(c, PSB_MODE_COLD, err) == PSB_OK &&
             psb_config_set_max_concurrency(c, e->max_in_flight, err) == PSB_OK) {
             const char *helper = cli_helper_path();
             if (!helper || psb_config_set_helper_path(c, helper, err) == PSB_OK)
                 (void)psb_sandbox_new(c, &e->cold, err);
         }
-        free(policy);
         psb_config_free(c);
     }
     psb_sandbox *sb = e->cold;

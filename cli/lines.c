@@ -71,6 +71,9 @@ enum cli_line cli_lines_next(struct cli_lines *l, char **ret_line, size_t *ret_l
             l->buf = grown;
             l->cap = cap;
         }
+        if (l->nonblocking && !l->readable)
+            return CLI_LINE_AGAIN; /* one read per wake-up: the caller polls again */
+        l->readable = false;
         ssize_t got = read(l->fd, l->buf + l->len, l->cap - l->len);
         if (got < 0 && errno == EINTR)
             continue;
@@ -81,8 +84,6 @@ enum cli_line cli_lines_next(struct cli_lines *l, char **ret_line, size_t *ret_l
         if (got == 0)
             l->eof = true;
         l->len += (size_t)got;
-        if (l->nonblocking && got > 0 && find_line(l) < 0 && l->len <= l->max)
-            return CLI_LINE_AGAIN; /* one read per wake-up: the caller polls again */
     }
 }
 

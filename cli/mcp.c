@@ -353,6 +353,7 @@ static void mcp_loop(struct mcp *m, int sigfd, size_t max_line) {
     cli_lines_init(&lines, STDIN_FILENO, max_line);
     lines.nonblocking = true;
     for (bool done = false; !done && cli_wait_input(STDIN_FILENO, sigfd, -1);) {
+        lines.readable = true;
         char *line;
         size_t len;
         enum cli_line k;
@@ -409,7 +410,7 @@ int cli_cmd_mcp(int argc, char **argv) {
     cli_out_init(&m.out, STDOUT_FILENO);
     int rc = CLI_EXIT_OK;
     if (!config || sigfd < 0 ||
-        cli_engine_init(&m.engine, config, (unsigned)max_in_flight, &err) != 0) {
+        cli_engine_init(&m.engine, config, policy, (unsigned)max_in_flight, &err) != 0) {
         fprintf(stderr, CLI_PROG ": error: starting the sandbox: %s\n", err.message);
         rc = CLI_EXIT_INTERNAL;
     } else {

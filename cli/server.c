@@ -86,6 +86,7 @@ static void serve_stdio(struct serve *srv, struct transport *t) {
     cli_lines_init(&lines, STDIN_FILENO, srv->max_line);
     lines.nonblocking = true;
     for (bool done = false; !done && cli_wait_input(STDIN_FILENO, t->sigfd, t->wake[0]);) {
+        lines.readable = true;
         char *line;
         size_t len;
         for (;;) {
@@ -331,7 +332,8 @@ int cli_cmd_serve(int argc, char **argv) {
         rc = CLI_EXIT_INTERNAL;
     } else if (a.listen && listen_unix(&t, a.listen) != 0) {
         rc = CLI_EXIT_USAGE;
-    } else if (cli_engine_init(&srv.engine, config, (unsigned)a.max_in_flight, &err) != 0) {
+    } else if (cli_engine_init(&srv.engine, config, a.policy, (unsigned)a.max_in_flight, &err) !=
+               0) {
         fprintf(stderr, CLI_PROG ": error: starting the sandbox: %s\n", err.message);
         rc = CLI_EXIT_INTERNAL;
         if (a.listen)
