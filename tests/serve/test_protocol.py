@@ -29,6 +29,15 @@ def children(pid):
     return out
 
 
+def state(pid):
+    """The state letter of pid ("R" running), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -166,8 +175,7 @@ class Operations(unittest.TestCase):
         gone_in = None
         while time.monotonic() - t0 < 2:
             # the busy child is one of before; it must no longer exist
-            alive = [p for p in before if os.path.exists(f"/proc/{p}") and
-                     open(f"/proc/{p}/stat").read().split()[2] == "R"]
+            alive = [p for p in before if state(p) == "R"]
             if not alive:
                 gone_in = time.monotonic() - t0
                 break
@@ -365,7 +373,11 @@ class Socket(unittest.TestCase):
         while time.monotonic() < deadline and fd_count(self.p.pid) > fds:
             time.sleep(0.05)
         self.assertLessEqual(fd_count(self.p.pid), fds)
-        self.assertLess(rss_kib(self.p.pid), rss + 8 * 1024, "the server's RSS grew by 8 MiB")
+        if os.environ.get("PSB_SANITIZE"):
+            print("soak: RSS not compared: AddressSanitizer keeps freed memory in quarantine; "
+                  "its leak check covers this build")
+        else:
+            self.assertLess(rss_kib(self.p.pid), rss + 8 * 1024, "the server's RSS grew by 8 MiB")
         c.close()
 
 
