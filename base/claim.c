@@ -21,8 +21,10 @@ int psb__claim_decode(const char *text, size_t len, json_t **ret_doc, struct psb
     const char *status = json_string_value(json_object_get(doc, PSB__KEY_STATUS));
     const json_t *e = json_object_get(doc, PSB__KEY_ERROR);
     const json_t *trunc = json_object_get(doc, PSB__KEY_FIGURES_TRUNCATED);
+    const json_t *dtrunc = json_object_get(doc, PSB__KEY_DISPLAYS_TRUNCATED);
     struct psb__claim c = {.ok = status && strcmp(status, "ok") == 0};
-    bool bad = !json_is_object(doc) || !status || (trunc && !json_is_boolean(trunc));
+    bool bad = !json_is_object(doc) || !status || (trunc && !json_is_boolean(trunc)) ||
+               (dtrunc && !json_is_boolean(dtrunc));
     if (!bad && !c.ok) {
         int kind = psb__kind_find(json_string_value(json_object_get(e, PSB__KEY_KIND)));
         bad = strcmp(status, "error") != 0 || !json_is_object(e) || kind <= PSB_KIND_NONE;
@@ -38,6 +40,7 @@ int psb__claim_decode(const char *text, size_t len, json_t **ret_doc, struct psb
         return -1;
     }
     c.figures_truncated = json_is_true(trunc);
+    c.displays_truncated = json_is_true(dtrunc);
     *ret_doc = doc;
     *ret = c;
     return 0;

@@ -56,6 +56,7 @@ enum psb__frame_type {
     PSB__FRAME_REPLY = 0x52504c59u,   /* JSON {"status","error"}, child -> library */
     PSB__FRAME_RESULT = 0x52534c54u,  /* JSON text of `result`, child -> library */
     PSB__FRAME_FIGURE = 0x46494752u,  /* PNG bytes of one figure, child -> library */
+    PSB__FRAME_DISPLAY = 0x44535059u, /* one MIME bundle (display.c), child -> library */
 };
 
 /*
@@ -167,20 +168,55 @@ int psb__file_frame(const char *name, const void *data, size_t len, psb__buf *re
 int psb__file_frame_parse(const psb__buf *payload, const char **ret_name, const char **ret_data,
                           size_t *ret_len);
 
+/* ---- display bundles (display.c) ---- */
+
+/*
+ * A DISPLAY frame is one MIME bundle: what display(obj) showed, or the
+ * value of the code's last expression. Payload: 'D' (display_data) or 'R'
+ * (execute_result), then per entry the MIME type, NUL, a u64 length in host
+ * order and that many bytes: UTF-8 text, or JSON text for application/json
+ * and "+json" types; binary types (image/png) as base64. text/plain is
+ * always there.
+ */
+#define PSB__MAX_DISPLAYS 256  /* most bundles one execution hands back */
+#define PSB__MAX_MIMES 16      /* most entries in one bundle */
+#define PSB__MAX_MIME_NAME 127 /* longest MIME type */
+
+/* One entry of a bundle; pointers borrow from where it came from. */
+struct psb__mime_entry {
+    const char *mime; /* "text/plain", NUL-terminated */
+    const char *data; /* its value, len bytes */
+    size_t len;
+};
+
+/* true for application/json and the "+json" types (values are JSON text). */
+bool psb__mime_is_json(const char *mime);
+/* Encodes a DISPLAY frame payload into *ret. 0 or -1 (ENOMEM). */
+int psb__display_frame(bool result, const struct psb__mime_entry *e, size_t n, psb__buf *ret);
+/*
+ * Checks and splits a DISPLAY payload: at most PSB__MAX_MIMES entries,
+ * valid and distinct MIME types, text/plain present, text valid UTF-8 and
+ * JSON values valid JSON (checked without building them). Entries borrow
+ * from payload. 0, or -1 when malformed.
+ */
+int psb__display_frame_parse(const psb__buf *payload, bool *ret_result,
+                             struct psb__mime_entry ret[PSB__MAX_MIMES], size_t *ret_n);
+
 /* Exit status of a child whose set-up failed (after it sent an internal error). */
 #define PSB__CHILD_SETUP_FAILED 125
 
 /* ---- the reply (REPLY frame, child -> library) ---- */
 
-#define PSB__KEY_STATUS "status"                       /* "ok" or "error" */
-#define PSB__KEY_ERROR "error"                         /* the error's members, when "error" */
-#define PSB__KEY_KIND "kind"                           /* its kind's name (psb_error_kind_name) */
-#define PSB__KEY_TYPE "type"                           /* the Python exception type */
-#define PSB__KEY_MESSAGE "message"                     /* its message */
-#define PSB__KEY_TRACEBACK "traceback"                 /* the user's traceback */
-#define PSB__KEY_MODULE "module"                       /* a refused import */
-#define PSB__KEY_EVENT "event"                         /* a refused audit event or syscall */
-#define PSB__KEY_FIGURES_TRUNCATED "figures_truncated" /* bool: the figure cap dropped some */
+#define PSB__KEY_STATUS "status"                         /* "ok" or "error" */
+#define PSB__KEY_ERROR "error"                           /* the error's members, when "error" */
+#define PSB__KEY_KIND "kind"                             /* its kind's name (psb_error_kind_name) */
+#define PSB__KEY_TYPE "type"                             /* the Python exception type */
+#define PSB__KEY_MESSAGE "message"                       /* its message */
+#define PSB__KEY_TRACEBACK "traceback"                   /* the user's traceback */
+#define PSB__KEY_MODULE "module"                         /* a refused import */
+#define PSB__KEY_EVENT "event"                           /* a refused audit event or syscall */
+#define PSB__KEY_FIGURES_TRUNCATED "figures_truncated"   /* bool: the figure cap dropped some */
+#define PSB__KEY_DISPLAYS_TRUNCATED "displays_truncated" /* bool: display caps dropped some */
 
 /*
  * What a child claims in its REPLY frame, decoded. Untrusted: the library
@@ -195,7 +231,8 @@ struct psb__claim {
     const char *traceback;
     const char *module;
     const char *event;
-    bool figures_truncated; /* the child's figure cap dropped some */
+    bool figures_truncated;  /* the child's figure cap dropped some */
+    bool displays_truncated; /* the child's display caps dropped or cut some */
 };
 
 /* * Decodes a REPLY frame's JSON: status "ok", or "error" with an object

@@ -66,34 +66,38 @@ enum { CLI_RULE_ALLOW_IMPORT, CLI_RULE_DENY_IMPORT, CLI_RULE_ENV, CLI_RULE_FILE 
 
 /* The parsed command line. Strings point into argv. */
 struct cli_run_args {
-    const char *code_path;        /* FILE, "-" (stdin) when absent */
-    const char *inputs_json;      /* --inputs, or NULL */
-    const char *inputs_path;      /* --inputs-file, or NULL */
-    const char *stdin_path;       /* --stdin-file, or NULL */
-    const char *prelude_path;     /* --prelude-file, or NULL */
-    const char *policy;           /* --policy, or NULL */
-    int has_timeout;              /* --timeout given */
-    uint64_t timeout_ms;          /* --timeout, milliseconds */
-    int has_memory;               /* --memory-mb given */
-    uint64_t memory_mib;          /* --memory-mb, MiB */
-    int has_cpu;                  /* --cpu-seconds given */
-    uint64_t cpu_s;               /* --cpu-seconds, seconds */
-    int has_result_limit;         /* --result-limit-bytes given */
-    uint64_t result_limit_bytes;  /* --result-limit-bytes, bytes */
-    int has_figures_limit;        /* --figures-limit-bytes given */
-    uint64_t figures_limit_bytes; /* --figures-limit-bytes, bytes */
-    int has_files_limit;          /* --files-limit-bytes given */
-    uint64_t files_limit_bytes;   /* --files-limit-bytes, bytes */
-    int has_stdout_limit;         /* --stdout-limit-bytes given */
-    uint64_t stdout_limit_bytes;  /* --stdout-limit-bytes, bytes */
-    int has_stderr_limit;         /* --stderr-limit-bytes given */
-    uint64_t stderr_limit_bytes;  /* --stderr-limit-bytes, bytes */
-    int cold;                     /* --cold: a fresh interpreter, not the warm helper */
-    const char *connect;          /* --connect unix:PATH, or NULL */
-    int wait_warm;                /* --wait-warm: run only once the preload is done */
-    const char *output_dir;       /* --output-dir, or NULL */
-    const char *figures_dir;      /* --figures-dir, or NULL */
-    struct cli_run_rule *rules;   /* --allow-import, --deny-import, --env, --file */
+    const char *code_path;         /* FILE, "-" (stdin) when absent */
+    const char *inputs_json;       /* --inputs, or NULL */
+    const char *inputs_path;       /* --inputs-file, or NULL */
+    const char *stdin_path;        /* --stdin-file, or NULL */
+    const char *prelude_path;      /* --prelude-file, or NULL */
+    const char *policy;            /* --policy, or NULL */
+    int has_timeout;               /* --timeout given */
+    uint64_t timeout_ms;           /* --timeout, milliseconds */
+    int has_memory;                /* --memory-mb given */
+    uint64_t memory_mib;           /* --memory-mb, MiB */
+    int has_cpu;                   /* --cpu-seconds given */
+    uint64_t cpu_s;                /* --cpu-seconds, seconds */
+    int has_result_limit;          /* --result-limit-bytes given */
+    uint64_t result_limit_bytes;   /* --result-limit-bytes, bytes */
+    int has_figures_limit;         /* --figures-limit-bytes given */
+    uint64_t figures_limit_bytes;  /* --figures-limit-bytes, bytes */
+    int has_display_limit;         /* --display-limit-bytes given */
+    uint64_t display_limit_bytes;  /* --display-limit-bytes: one display bundle, bytes */
+    int has_displays_limit;        /* --displays-limit-bytes given */
+    uint64_t displays_limit_bytes; /* --displays-limit-bytes: all bundles, bytes */
+    int has_files_limit;           /* --files-limit-bytes given */
+    uint64_t files_limit_bytes;    /* --files-limit-bytes, bytes */
+    int has_stdout_limit;          /* --stdout-limit-bytes given */
+    uint64_t stdout_limit_bytes;   /* --stdout-limit-bytes, bytes */
+    int has_stderr_limit;          /* --stderr-limit-bytes given */
+    uint64_t stderr_limit_bytes;   /* --stderr-limit-bytes, bytes */
+    int cold;                      /* --cold: a fresh interpreter, not the warm helper */
+    const char *connect;           /* --connect unix:PATH, or NULL */
+    int wait_warm;                 /* --wait-warm: run only once the preload is done */
+    const char *output_dir;        /* --output-dir, or NULL */
+    const char *figures_dir;       /* --figures-dir, or NULL */
+    struct cli_run_rule *rules;    /* --allow-import, --deny-import, --env, --file */
     size_t n_rules;
     int json;        /* --json */
     int help;        /* --help */
@@ -331,6 +335,8 @@ struct cli_view {
     bool out_trunc, err_trunc;
     struct cli_blob *figures, *files;
     size_t n_figures, n_files;
+    const char **shown; /* text/plain of each display() bundle (not the last expression's) */
+    size_t n_shown;
     const char *json_text; /* the whole outcome as `run --json` prints it */
     /* What the view owns: */
     json_t *doc;

@@ -136,7 +136,20 @@ static json_t *tool_result(const char *outcome_text) {
     if (!ok)
         add_error(content, json_object_get(o, "error"));
     size_t i;
-    json_t *fig;
+    json_t *fig, *d;
+    /* What a notebook would show: display() bundles and the last expression's value. */
+    json_array_foreach(json_object_get(o, "displays"), i, d) {
+        const json_t *data = json_object_get(d, "data");
+        const json_t *png = json_object_get(data, "image/png");
+        const char *type = json_string_value(json_object_get(d, "type"));
+        bool value = type && strcmp(type, "execute_result") == 0;
+        if (json_is_string(png))
+            json_array_append_new(content, json_pack("{s:s,s:O,s:s}", "type", "image", "data", png,
+                                                     "mimeType", "image/png"));
+        else
+            add_text(content, value ? "value:\n" : "display:\n",
+                     json_string_value(json_object_get(data, "text/plain")));
+    }
     json_array_foreach(json_object_get(o, "figures"), i, fig) {
         json_array_append_new(content, json_pack("{s:s,s:O,s:O}", "type", "image", "data",
                                                  json_object_get(fig, "base64"), "mimeType",

@@ -132,11 +132,15 @@ static void print_readable(const struct cli_view *v, unsigned saved) {
 
     /* Raw bytes; a newline is added only so that "result:" starts a line. */
     if (out != NULL && out_len > 0) {
-        if (has_result)
+        if (has_result || v->n_shown)
             write_block(stdout, out, out_len);
         else
             fwrite(out, 1, out_len, stdout);
     }
+    /* What display() showed, as text, after the output (its place in it is not known). */
+    for (size_t i = 0; i < v->n_shown; i++)
+        if (v->shown[i])
+            write_block(stdout, v->shown[i], strlen(v->shown[i]));
     fflush(stdout);
     if (err != NULL && err_len > 0)
         fwrite(err, 1, err_len, stderr);
@@ -193,15 +197,15 @@ void cli_print_failure_json(psb_error_kind kind, const char *message) {
     json_t *root = NULL;
     char *text = NULL;
 
-    root =
-        json_pack("{s:s, s:n, s:s, s:b, s:s, s:b,"
-                  " s:{s:s, s:n, s:o, s:n, s:n, s:n},"
-                  " s:{s:I, s:I, s:I, s:I}, s:[], s:b, s:[]}",
-                  "status", "error", "result", "stdout", "", "stdout_truncated", 0, "stderr", "",
-                  "stderr_truncated", 0, "error", "kind", psb_error_kind_name(kind), "type",
-                  "message", message_string(message), "traceback", "module", "event", "stats",
-                  "wall_ms", (json_int_t)0, "cpu_ms", (json_int_t)0, "peak_rss_kib", (json_int_t)0,
-                  "peak_memory_kib", (json_int_t)0, "figures", "figures_truncated", 0, "files");
+    root = json_pack("{s:s, s:n, s:s, s:b, s:s, s:b,"
+                     " s:{s:s, s:n, s:o, s:n, s:n, s:n},"
+                     " s:{s:I, s:I, s:I, s:I}, s:[], s:b, s:[], s:b, s:[]}",
+                     "status", "error", "result", "stdout", "", "stdout_truncated", 0, "stderr", "",
+                     "stderr_truncated", 0, "error", "kind", psb_error_kind_name(kind), "type",
+                     "message", message_string(message), "traceback", "module", "event", "stats",
+                     "wall_ms", (json_int_t)0, "cpu_ms", (json_int_t)0, "peak_rss_kib",
+                     (json_int_t)0, "peak_memory_kib", (json_int_t)0, "figures",
+                     "figures_truncated", 0, "files", "displays_truncated", 0, "displays");
     if (root != NULL)
         text = json_dumps(root, JSON_COMPACT);
     if (text == NULL) {
@@ -212,7 +216,8 @@ void cli_print_failure_json(psb_error_kind kind, const char *message) {
               "\"message\":\"out of memory\",\"traceback\":null,\"module\":null,"
               "\"event\":null},\"stats\":{\"wall_ms\":0,\"cpu_ms\":0,\"peak_rss_kib\":0,"
               "\"peak_memory_kib\":0},"
-              "\"figures\":[],\"figures_truncated\":false,\"files\":[]}\n",
+              "\"figures\":[],\"figures_truncated\":false,\"files\":[],"
+              "\"displays_truncated\":false,\"displays\":[]}\n",
               stdout);
         goto out;
     }

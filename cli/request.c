@@ -55,6 +55,8 @@ static const struct {
     {"result_limit_bytes", 0},
     {"files_limit_bytes", 0},
     {"figures_limit_bytes", 0},
+    {"display_limit_bytes", 0},
+    {"displays_limit_bytes", 0},
     {"stdout_limit_bytes", 0},
     {"stderr_limit_bytes", 0},
     {"allow_import", CLI_REQ_WIDEN},
@@ -147,6 +149,8 @@ static int apply_limits(const json_t *req, psb_exec_options *o, struct cli_fault
         {"result_limit_bytes", psb_exec_options_set_result_limit_bytes},
         {"files_limit_bytes", psb_exec_options_set_files_limit_bytes},
         {"figures_limit_bytes", psb_exec_options_set_figures_limit_bytes},
+        {"display_limit_bytes", psb_exec_options_set_display_limit_bytes},
+        {"displays_limit_bytes", psb_exec_options_set_displays_limit_bytes},
     };
     for (size_t i = 0; i < sizeof one / sizeof one[0]; i++) {
         if (!(v = json_object_get(req, one[i].name)))

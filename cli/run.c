@@ -377,6 +377,8 @@ static json_t *build_request(const struct run *r, int *rc) {
     add_number(req, "result_limit_bytes", a->has_result_limit, a->result_limit_bytes);
     add_number(req, "files_limit_bytes", a->has_files_limit, a->files_limit_bytes);
     add_number(req, "figures_limit_bytes", a->has_figures_limit, a->figures_limit_bytes);
+    add_number(req, "display_limit_bytes", a->has_display_limit, a->display_limit_bytes);
+    add_number(req, "displays_limit_bytes", a->has_displays_limit, a->displays_limit_bytes);
     add_number(req, "stdout_limit_bytes", a->has_stdout_limit, a->stdout_limit_bytes);
     add_number(req, "stderr_limit_bytes", a->has_stderr_limit, a->stderr_limit_bytes);
     if (a->cold)

@@ -33,6 +33,8 @@ enum {
     OPT_FIGURES_DIR,
     OPT_RESULT_LIMIT,
     OPT_FIGURES_LIMIT,
+    OPT_DISPLAY_LIMIT,
+    OPT_DISPLAYS_LIMIT,
     OPT_FILES_LIMIT,
     OPT_STDOUT_LIMIT,
     OPT_STDERR_LIMIT,
@@ -60,6 +62,8 @@ static const struct option long_options[] = {
     {"figures-dir", required_argument, NULL, OPT_FIGURES_DIR},
     {"result-limit-bytes", required_argument, NULL, OPT_RESULT_LIMIT},
     {"figures-limit-bytes", required_argument, NULL, OPT_FIGURES_LIMIT},
+    {"display-limit-bytes", required_argument, NULL, OPT_DISPLAY_LIMIT},
+    {"displays-limit-bytes", required_argument, NULL, OPT_DISPLAYS_LIMIT},
     {"files-limit-bytes", required_argument, NULL, OPT_FILES_LIMIT},
     {"stdout-limit-bytes", required_argument, NULL, OPT_STDOUT_LIMIT},
     {"stderr-limit-bytes", required_argument, NULL, OPT_STDERR_LIMIT},
@@ -110,6 +114,14 @@ static int number_flag(struct cli_run_args *a, int opt, struct number_flag *ret)
     case OPT_FIGURES_LIMIT:
         f = (struct number_flag){"--figures-limit-bytes", 0, &a->has_figures_limit,
                                  &a->figures_limit_bytes};
+        break;
+    case OPT_DISPLAY_LIMIT:
+        f = (struct number_flag){"--display-limit-bytes", 0, &a->has_display_limit,
+                                 &a->display_limit_bytes};
+        break;
+    case OPT_DISPLAYS_LIMIT:
+        f = (struct number_flag){"--displays-limit-bytes", 0, &a->has_displays_limit,
+                                 &a->displays_limit_bytes};
         break;
     case OPT_FILES_LIMIT:
         f = (struct number_flag){"--files-limit-bytes", 0, &a->has_files_limit,

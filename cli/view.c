@@ -23,6 +23,35 @@ static int blobs_from_outcome(struct cli_view *v, const psb_outcome *o) {
         psb_outcome_figure(o, i, &v->figures[i].data, &v->figures[i].len, NULL, NULL, NULL);
     for (size_t i = 0; i < v->n_files; i++)
         psb_outcome_file(o, i, &v->files[i].name, &v->files[i].data, &v->files[i].len);
+    size_t n = psb_outcome_display_count(o);
+    if (!(v->shown = calloc(n + 1, sizeof *v->shown)))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *type = NULL;
+        psb_outcome_display(o, i, &type, NULL);
+        if (strcmp(type, "display_data") == 0)
+            v->shown[v->n_shown++] = psb_outcome_display_find(o, i, "text/plain", NULL);
+    }
+    return 0;
+}
+
+/* The text/plain of each display_data bundle a server sent (absent: none). */
+static int shown_from_json(const json_t *arr, struct cli_view *v) {
+    size_t i;
+    json_t *item;
+    if (arr && !json_is_array(arr))
+        return -1;
+    if (!(v->shown = calloc(json_array_size(arr) + 1, sizeof *v->shown)))
+        return -1;
+    json_array_foreach(arr, i, item) {
+        const char *type = json_string_value(json_object_get(item, "type"));
+        const char *text =
+            json_string_value(json_object_get(json_object_get(item, "data"), "text/plain"));
+        if (!type || !text)
+            return -1;
+        if (strcmp(type, "display_data") == 0)
+            v->shown[v->n_shown++] = text;
+    }
     return 0;
 }
 
@@ -105,7 +134,8 @@ int cli_view_from_json(struct cli_view *v, json_t *doc) {
     v->json_text = v->json_owned = psb__json_dumps(doc);
     if (bad || !v->result_json || !v->json_text ||
         blobs_from_json(json_object_get(doc, "figures"), false, &v->figures, &v->n_figures) != 0 ||
-        blobs_from_json(json_object_get(doc, "files"), true, &v->files, &v->n_files) != 0)
+        blobs_from_json(json_object_get(doc, "files"), true, &v->files, &v->n_files) != 0 ||
+        shown_from_json(json_object_get(doc, "displays"), v) != 0)
         return -1;
     return 0;
 }
@@ -117,6 +147,7 @@ void cli_view_release(struct cli_view *v) {
         free(v->files[i].owned);
     free(v->figures);
     free(v->files);
+    free(v->shown);
     free(v->result_owned);
     free(v->json_owned);
     json_decref(v->doc);

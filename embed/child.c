@@ -26,8 +26,7 @@ extern char **environ;
 static _Noreturn void setup_failed(int fd, const char *what, int errno_value) {
     char msg[256];
     snprintf(msg, sizeof msg, "sandbox set-up failed: %s: %s", what, strerror(errno_value));
-    psb__child_reply(fd, PSB_KIND_INTERNAL, NULL, msg, NULL, NULL, NULL, NULL, 0, NULL, 0, false,
-                     NULL, 0);
+    psb__child_reply(fd, PSB_KIND_INTERNAL, NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);
     _exit(PSB__CHILD_SETUP_FAILED);
 }
 

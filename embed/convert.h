@@ -1,6 +1,7 @@
 /*
  * embed/convert.h - Python <-> JSON conversion used by the child
- * (convert.c: the result out; inputs.c: the inputs in). Kept out
+ * (convert.c: the result out; inputs.c: the inputs in; display.c: the
+ * display bundles out). Kept out
  * of internal.h because it needs <Python.h>, which only the child's files
  * include.
  */
@@ -35,5 +36,11 @@ PyObject *psb__inputs_to_py(const json_t *inputs, PyObject *decode_tag);
  * the type and the path, e.g. result["rows"][3].
  */
 json_t *psb__py_to_json(PyObject *obj, PyObject *fallback, char **ret_error);
+/*
+ * The bundles display_mod (pyshim/display.py) holds, emptied, as DISPLAY
+ * payloads in *ret (calloc'd; *ret_n of them). true if the caps dropped or
+ * cut some, or one could not be encoded (display.c).
+ */
+bool psb__displays_gather(PyObject *display_mod, psb__buf **ret, size_t *ret_n);
 
 #endif /* PSB_EMBED_CONVERT_H */

@@ -229,17 +229,29 @@ struct psb__child_run {
     size_t n_inputs;                      /* entries in inputs */
 };
 
+/* What a reply carries besides the status and the result. */
+struct psb__reply_extras {
+    const psb__buf *displays;      /* DISPLAY frame payloads */
+    size_t n_displays;             /* entries in displays */
+    bool displays_truncated;       /* the display caps dropped or cut some */
+    const psb__buf *figures;       /* PNG bytes */
+    size_t n_figures;              /* entries in figures */
+    bool figures_truncated;        /* the figure cap dropped some */
+    const struct psb__file *files; /* files left in the working directory */
+    size_t n_files;                /* entries in files */
+};
+
 /*
  * Writes the child's reply on fd: a REPLY frame {"status", "error",
- * "figures_truncated"} (PSB_KIND_NONE means ok; messages and tracebacks cut to
- * fit the library's cap), a RESULT frame (JSON text, "null" on error), one
- * FIGURE frame per PNG in figures and one FILE frame per file in files.
+ * "figures_truncated", "displays_truncated"} (PSB_KIND_NONE means ok;
+ * messages and tracebacks cut to fit the library's cap), a RESULT frame
+ * (JSON text, "null" on error), then one DISPLAY, FIGURE and FILE frame per
+ * bundle, PNG and file in x (NULL: none).
  */
 void psb__child_reply(int fd, psb_error_kind kind, const char *type, const char *message,
                       const char *traceback, const char *module, const char *event,
-                      const char *result_json, size_t result_len, const psb__buf *figures,
-                      size_t n_figures, bool figures_truncated, const struct psb__file *files,
-                      size_t n_files);
+                      const char *result_json, size_t result_len,
+                      const struct psb__reply_extras *x);
 
 /*
  * Warm mode, in the helper: initializes Python (audit hook added first,

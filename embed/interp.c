@@ -49,8 +49,7 @@ static _Noreturn void fatal(int fd, const char *what) {
     const char *detail = s ? PyUnicode_AsUTF8(s) : NULL;
     snprintf(msg, sizeof msg, "sandbox set-up failed: %s%s%s", what, detail ? ": " : "",
              detail ? detail : "");
-    psb__child_reply(fd, PSB_KIND_INTERNAL, NULL, msg, NULL, NULL, NULL, NULL, 0, NULL, 0, false,
-                     NULL, 0);
+    psb__child_reply(fd, PSB_KIND_INTERNAL, NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);
     _exit(PSB__CHILD_SETUP_FAILED);
 }
 
@@ -134,17 +133,22 @@ static const struct psb__child_run *current;
 static PyObject *support;
 /* inputs.decode_tag (pyshim/inputs.py): tagged inputs back into Python values. */
 static PyObject *decode_tag;
+/* pyshim/display.py: the last expression and display(). */
+static PyObject *display_mod;
 
 static uint64_t request_limit(enum psb__limit_id id) {
     return current->req->limits.v[id];
 }
 
-/* What goes back besides the status and the result: figures and files. */
+/* What goes back besides the status and the result: displays, figures and files. */
 struct extras {
     PyObject *list;          /* the figures' PNG bytes (a list), or NULL */
     psb__buf *figures;       /* views of them */
     size_t n_figures;        /* entries in figures */
     bool figures_trunc;      /* the caps dropped some */
+    psb__buf *displays;      /* DISPLAY payloads */
+    size_t n_displays;       /* entries in displays */
+    bool displays_trunc;     /* the display caps dropped or cut some */
     struct psb__file *files; /* the files the code left in its working directory */
     size_t n_files;          /* entries in files */
     int files_over;          /* psb__outputs_collect(): 1 over the caps, -1 unreadable */
@@ -175,6 +179,7 @@ static void gather(struct extras *x) {
     }
     Py_XDECREF(r);
     PyErr_Clear();
+    x->displays_trunc = psb__displays_gather(display_mod, &x->displays, &x->n_displays);
     x->files_over =
         psb__outputs_collect(current->scratch, current->inputs, current->n_inputs,
                              request_limit(PSB__LIMIT_FILES_BYTES), &x->files, &x->n_files);
@@ -203,8 +208,15 @@ static _Noreturn void reply_and_exit(int fd, psb_error_kind kind, const char *ty
         type = tb = module = event = NULL;
         message = msg;
     }
-    psb__child_reply(fd, kind, type, message, tb, module, event, result, result_len, x.figures,
-                     x.n_figures, x.figures_trunc, x.files, x.n_files);
+    struct psb__reply_extras rx = {.displays = x.displays,
+                                   .n_displays = x.n_displays,
+                                   .displays_truncated = x.displays_trunc,
+                                   .figures = x.figures,
+                                   .n_figures = x.n_figures,
+                                   .figures_truncated = x.figures_trunc,
+                                   .files = x.files,
+                                   .n_files = x.n_files};
+    psb__child_reply(fd, kind, type, message, tb, module, event, result, result_len, &rx);
     _exit(0);
 }
 
@@ -253,23 +265,49 @@ static bool clean_exit(void) {
     return clean;
 }
 
-/* Runs source in globals. Returns 0, 1 after a clean sys.exit(), or -1. */
+/*
+ * Runs source in globals. With `cell`, as a notebook runs a cell: the value
+ * of a last expression statement becomes an execute_result display.
+ * Returns 0, 1 after a clean sys.exit(), or -1.
+ */
 static int run_source(int fd, PyObject *support_mod, const char *source, const char *filename,
-                      PyObject *globals) {
+                      PyObject *globals, bool cell) {
     PyObject *text = PyUnicode_FromString(source);
     PyObject *r =
         text ? PyObject_CallMethod(support_mod, "register_source", "sO", filename, text) : NULL;
-    Py_XDECREF(text);
     Py_XDECREF(r);
-    if (!r)
+    if (!r) {
+        Py_XDECREF(text);
         fatal(fd, "registering the source");
-    PyObject *code = Py_CompileStringExFlags(source, filename, Py_file_input, NULL, 0);
+    }
+    PyObject *code = NULL, *expr = NULL;
+    if (cell) {
+        PyObject *pair = PyObject_CallMethod(display_mod, "compile_cell", "Os", text, filename);
+        if (pair && PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2) {
+            code = Py_NewRef(PyTuple_GET_ITEM(pair, 0));
+            expr =
+                PyTuple_GET_ITEM(pair, 1) == Py_None ? NULL : Py_NewRef(PyTuple_GET_ITEM(pair, 1));
+        }
+        Py_XDECREF(pair);
+    } else {
+        code = Py_CompileStringExFlags(source, filename, Py_file_input, NULL, 0);
+    }
+    Py_DECREF(text);
     if (!code)
         report_exception(fd, support_mod,
                          PyErr_ExceptionMatches(PyExc_SyntaxError) ? PSB_KIND_SYNTAX_ERROR
                                                                    : PSB_KIND_NONE);
     PyObject *ret = PyEval_EvalCode(code, globals, globals);
     Py_DECREF(code);
+    if (ret && expr) {
+        Py_DECREF(ret);
+        ret = PyEval_EvalCode(expr, globals, globals);
+        PyObject *shown = ret ? PyObject_CallMethod(display_mod, "show_value", "O", ret) : NULL;
+        Py_XDECREF(shown);
+        if (ret && !shown)
+            PyErr_Clear(); /* showing it failed: the value is simply not shown */
+    }
+    Py_XDECREF(expr);
     if (ret) {
         Py_DECREF(ret);
         return 0;
@@ -307,7 +345,13 @@ static int setup_interpreter(char *msg, size_t msg_size) {
     PyObject *inputs_mod = support ? load_pyshim("inputs") : NULL;
     decode_tag = inputs_mod ? PyObject_GetAttrString(inputs_mod, "decode_tag") : NULL;
     Py_XDECREF(inputs_mod);
-    if (!decode_tag || psb__hooks_install(support) != 0) {
+    display_mod = decode_tag ? load_pyshim("display") : NULL;
+    /* display() is a builtin, as in a notebook. */
+    PyObject *show = display_mod ? PyObject_GetAttrString(display_mod, "display") : NULL;
+    PyObject *builtins = show ? PyEval_GetBuiltins() : NULL; /* borrowed */
+    int bound = builtins ? PyDict_SetItemString(builtins, "display", show) : -1;
+    Py_XDECREF(show);
+    if (bound != 0 || psb__hooks_install(support) != 0) {
         PyErr_Print();
         snprintf(msg, msg_size, "installing the sandbox hooks failed");
         return -1;
@@ -500,10 +544,17 @@ _Noreturn void psb__interp_run(const struct psb__child_run *run, int fd, bool se
     bind_inputs(fd, req->inputs, globals);
     const char *prelude = req->prelude;
     int rc = 0;
+    PyObject *begun =
+        PyObject_CallMethod(display_mod, "begin_displays", "KK",
+                            (unsigned long long)req->limits.v[PSB__LIMIT_DISPLAY_BYTES],
+                            (unsigned long long)req->limits.v[PSB__LIMIT_DISPLAYS_BYTES]);
+    if (!begun)
+        fatal(fd, "preparing the displays");
+    Py_DECREF(begun);
     if (prelude)
-        rc = run_source(fd, support, prelude, PRELUDE_FILENAME, globals);
+        rc = run_source(fd, support, prelude, PRELUDE_FILENAME, globals, false);
     if (rc == 0)
-        rc = run_source(fd, support, req->code, USER_FILENAME, globals);
+        rc = run_source(fd, support, req->code, USER_FILENAME, globals, true);
     if (rc < 0)
         report_exception(fd, support, PSB_KIND_NONE);
 

@@ -39,9 +39,10 @@ static json_t *cut(const char *s, size_t max, bool keep_end) {
 
 void psb__child_reply(int fd, psb_error_kind kind, const char *type, const char *message,
                       const char *traceback, const char *module, const char *event,
-                      const char *result_json, size_t result_len, const psb__buf *figures,
-                      size_t n_figures, bool figures_truncated, const struct psb__file *files,
-                      size_t n_files) {
+                      const char *result_json, size_t result_len,
+                      const struct psb__reply_extras *x) {
+    static const struct psb__reply_extras none;
+    x = x ? x : &none;
     json_t *reply;
     if (kind == PSB_KIND_NONE)
         reply = json_pack("{s:s}", PSB__KEY_STATUS, "ok");
@@ -52,8 +53,10 @@ void psb__child_reply(int fd, psb_error_kind kind, const char *type, const char 
                           cut(message, MESSAGE_MAX_BYTES, false), PSB__KEY_TRACEBACK,
                           cut(traceback, TRACEBACK_MAX_BYTES, true), PSB__KEY_MODULE,
                           cut(module, 256, false), PSB__KEY_EVENT, cut(event, 256, false));
-    if (reply && figures_truncated)
+    if (reply && x->figures_truncated)
         json_object_set_new(reply, PSB__KEY_FIGURES_TRUNCATED, json_true());
+    if (reply && x->displays_truncated)
+        json_object_set_new(reply, PSB__KEY_DISPLAYS_TRUNCATED, json_true());
     char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
     json_decref(reply);
     if (!text) {
@@ -71,12 +74,14 @@ void psb__child_reply(int fd, psb_error_kind kind, const char *type, const char 
         rc = rc ? rc : psb__frame_write(fd, PSB__FRAME_RESULT, result_json, result_len);
     else
         rc = rc ? rc : psb__frame_write(fd, PSB__FRAME_RESULT, "null", 4);
-    for (size_t i = 0; rc == 0 && i < n_figures; i++)
-        rc = psb__frame_write(fd, PSB__FRAME_FIGURE, figures[i].data, figures[i].len);
-    for (size_t i = 0; rc == 0 && i < n_files; i++) {
+    for (size_t i = 0; rc == 0 && i < x->n_displays; i++)
+        rc = psb__frame_write(fd, PSB__FRAME_DISPLAY, x->displays[i].data, x->displays[i].len);
+    for (size_t i = 0; rc == 0 && i < x->n_figures; i++)
+        rc = psb__frame_write(fd, PSB__FRAME_FIGURE, x->figures[i].data, x->figures[i].len);
+    for (size_t i = 0; rc == 0 && i < x->n_files; i++) {
         psb__buf frame = {0};
-        const psb__buf *d = &files[i].data;
-        rc = psb__file_frame(files[i].name, d->data ? d->data : "", d->len, &frame);
+        const psb__buf *d = &x->files[i].data;
+        rc = psb__file_frame(x->files[i].name, d->data ? d->data : "", d->len, &frame);
         rc = rc ? rc : psb__frame_write(fd, PSB__FRAME_FILE, frame.data, frame.len);
         psb__buf_free(&frame);
     }

@@ -58,6 +58,8 @@ struct run {
     struct psb__figure *figures;    /* checked PNGs */
     size_t n_figures;               /* entries in figures */
     bool figures_dropped;           /* a figure was not a PNG */
+    struct psb__display *displays;  /* checked bundles */
+    size_t n_displays;              /* entries in displays */
     struct psb__file *files;        /* the files the child sent */
     size_t n_files;                 /* entries in files */
     const psb_exec_options *inputs; /* what the library sent (unchanged inputs left out) */
@@ -145,6 +147,16 @@ static int take_frame(struct run *r) {
         f->height = h;
         f->data = in->body;
         in->body = (psb__buf){0};
+    } else if (in->type == PSB__FRAME_DISPLAY) {
+        r->count.displays++;
+        r->count.display_bytes += len;
+        struct psb__display *grown = realloc(r->displays, (r->n_displays + 1) * sizeof *grown);
+        if (!grown)
+            return -1;
+        r->displays = grown;
+        if (psb__display_take(&in->body, &grown[r->n_displays]) != 0)
+            return -1;
+        r->n_displays++;
     } else if (in->type == PSB__FRAME_FILE) {
         const char *name, *bytes;
         size_t n;
@@ -371,6 +383,7 @@ static void run_free(struct run *r) {
     for (size_t i = 0; i < r->n_figures; i++)
         psb__buf_free(&r->figures[i].data);
     free(r->figures);
+    psb__displays_free(r->displays, r->n_displays);
     psb__files_free(r->files, r->n_files);
 }
 
@@ -425,10 +438,14 @@ static psb_outcome *build_outcome(struct run *r) {
         o->n_figures = r->n_figures;
         o->files = r->files;
         o->n_files = r->n_files;
+        o->displays = r->displays;
+        o->n_displays = r->n_displays;
         r->figures = NULL;
         r->files = NULL;
-        r->n_figures = r->n_files = 0;
+        r->displays = NULL;
+        r->n_figures = r->n_files = r->n_displays = 0;
         o->figures_trunc = r->figures_dropped || c->figures_truncated;
+        o->displays_trunc = c->displays_truncated;
     }
     if (failed) {
         psb_outcome_free(o);

@@ -60,24 +60,35 @@ struct psb__figure {
     psb__buf data;   /* the encoded image */
 };
 
+/* A MIME bundle from display() or the last expression, checked. */
+struct psb__display {
+    bool result;                              /* execute_result (else display_data) */
+    size_t n;                                 /* entries */
+    struct psb__mime_entry e[PSB__MAX_MIMES]; /* pointing into store */
+    char *store;                              /* each MIME type and value, NUL-terminated */
+};
+
 struct psb_outcome {
-    bool ok;                     /* status "ok" */
-    psb_error_kind kind;         /* PSB_KIND_NONE when ok */
-    char *type;                  /* Python exception type or NULL */
-    char *message;               /* error message or NULL */
-    char *traceback;             /* formatted user traceback or NULL */
-    char *module;                /* denied module or NULL */
-    char *event;                 /* denied audit event / syscall or NULL */
-    char *result_json;           /* compact JSON of `result` ("null" if none) */
-    psb__buf out, err;           /* captured stdout and stderr bytes */
-    bool out_trunc, err_trunc;   /* a cap cut the stream */
-    psb_stats stats;             /* wall, CPU, peak RSS */
-    struct psb__figure *figures; /* captured figures */
-    size_t n_figures;            /* entries in figures */
-    bool figures_trunc;          /* the figure cap dropped some */
-    struct psb__file *files;     /* files the code wrote in its working directory */
-    size_t n_files;              /* entries in files */
-    char *json;                  /* psb_outcome_json() cache, built on demand */
+    bool ok;                       /* status "ok" */
+    psb_error_kind kind;           /* PSB_KIND_NONE when ok */
+    char *type;                    /* Python exception type or NULL */
+    char *message;                 /* error message or NULL */
+    char *traceback;               /* formatted user traceback or NULL */
+    char *module;                  /* denied module or NULL */
+    char *event;                   /* denied audit event / syscall or NULL */
+    char *result_json;             /* compact JSON of `result` ("null" if none) */
+    psb__buf out, err;             /* captured stdout and stderr bytes */
+    bool out_trunc, err_trunc;     /* a cap cut the stream */
+    psb_stats stats;               /* wall, CPU, peak RSS */
+    struct psb__figure *figures;   /* captured figures */
+    size_t n_figures;              /* entries in figures */
+    bool figures_trunc;            /* the figure cap dropped some */
+    struct psb__file *files;       /* files the code wrote in its working directory */
+    size_t n_files;                /* entries in files */
+    struct psb__display *displays; /* display() bundles, then the last expression's */
+    size_t n_displays;             /* entries in displays */
+    bool displays_trunc;           /* the display caps dropped or cut some */
+    char *json;                    /* psb_outcome_json() cache, built on demand */
 };
 
 /* How far the child's reply got, as the library read it. */
@@ -105,8 +116,8 @@ enum psb__reply_phase {
 
 /* What the reply has brought so far, against the caps. */
 struct psb__reply_count {
-    size_t figures, files;             /* frames taken */
-    uint64_t figure_bytes, file_bytes; /* their payload bytes */
+    size_t figures, files, displays;                  /* frames taken */
+    uint64_t figure_bytes, file_bytes, display_bytes; /* their payload bytes */
 };
 
 /* The REPLY frame is metadata: the child cuts messages and tracebacks to fit. */
@@ -144,6 +155,12 @@ psb_error_kind psb__verdict(const struct psb__exit *x, enum psb__reply_state rep
 psb_status psb__exec_run(int helper, const json_t *req, const char *req_text,
                          const psb_exec_options *options, const psb__limits *limits,
                          psb_outcome **ret_outcome, psb_error *err);
+/* Copies a checked DISPLAY payload into *ret. 0, or -1 when malformed or out of memory. */
+int psb__display_take(const psb__buf *payload, struct psb__display *ret);
+/* The displays of an outcome as a JSON array (malloc'd), NULL when out of memory. */
+char *psb__displays_json(const psb_outcome *o);
+/* Frees an array of displays. */
+void psb__displays_free(struct psb__display *d, size_t n);
 /* An outcome with an error of this kind and message; NULL when out of memory. */
 psb_outcome *psb__outcome_error(psb_error_kind kind, const char *message);
 

@@ -267,6 +267,16 @@ psb_status psb_exec_options_set_figures_limit_bytes(psb_exec_options *o, uint64_
     return set_limit(o, PSB__LIMIT_FIGURES_BYTES, figures_bytes, "figures limit (bytes)", err);
 }
 
+psb_status psb_exec_options_set_display_limit_bytes(psb_exec_options *o, uint64_t bundle_bytes,
+                                                    psb_error *err) {
+    return set_limit(o, PSB__LIMIT_DISPLAY_BYTES, bundle_bytes, "display limit (bytes)", err);
+}
+
+psb_status psb_exec_options_set_displays_limit_bytes(psb_exec_options *o, uint64_t total_bytes,
+                                                     psb_error *err) {
+    return set_limit(o, PSB__LIMIT_DISPLAYS_BYTES, total_bytes, "displays limit (bytes)", err);
+}
+
 psb_status psb_exec_options_set_files_limit_bytes(psb_exec_options *o, uint64_t files_bytes,
                                                   psb_error *err) {
     return set_limit(o, PSB__LIMIT_FILES_BYTES, files_bytes, "files limit (bytes)", err);

@@ -36,6 +36,7 @@ void psb_outcome_free(psb_outcome *o) {
         psb__buf_free(&o->figures[i].data);
     free(o->figures);
     psb__files_free(o->files, o->n_files);
+    psb__displays_free(o->displays, o->n_displays);
     psb__buf_free(&o->out);
     psb__buf_free(&o->err);
     free(o);
@@ -172,7 +173,9 @@ const char *psb_outcome_json(const psb_outcome *o_const) {
     if (o->json)
         return o->json;
     json_t *doc = NULL, *error = NULL;
-    char *rest = NULL;
+    char *rest = NULL, *displays = psb__displays_json(o);
+    if (!displays)
+        return NULL;
     if (!o->ok) {
         error = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?}", "kind", psb_error_kind_name(o->kind),
                           "type", o->type, "message", o->message, "traceback", o->traceback,
@@ -193,7 +196,8 @@ const char *psb_outcome_json(const psb_outcome *o_const) {
     json_t *files = doc ? media_json(o, true) : NULL;
     if (!doc || !figs || !files || json_object_set_new(doc, "figures", figs) != 0 ||
         json_object_set_new(doc, "figures_truncated", json_boolean(o->figures_trunc)) != 0 ||
-        json_object_set_new(doc, "files", files) != 0) {
+        json_object_set_new(doc, "files", files) != 0 ||
+        json_object_set_new(doc, "displays_truncated", json_boolean(o->displays_trunc)) != 0) {
         if (doc) {
             json_decref(figs);
             json_decref(files);
@@ -204,14 +208,27 @@ const char *psb_outcome_json(const psb_outcome *o_const) {
     const char *result = o->result_json ? o->result_json : "null";
     const char *status =
         o->ok ? "{\"status\":\"ok\",\"result\":" : "{\"status\":\"error\",\"result\":";
+    static const char key[] = ",\"displays\":";
     size_t a = strlen(status), b = strlen(result), c = rest ? strlen(rest) : 0;
-    if (rest && c >= 2 && (o->json = malloc(a + b + 1 + c))) {
-        memcpy(o->json, status, a);
-        memcpy(o->json + a, result, b);
-        o->json[a + b] = ',';
-        memcpy(o->json + a + b + 1, rest + 1, c); /* with its NUL */
+    size_t k = sizeof key - 1, d = strlen(displays);
+    /* status, result, the rest without its closing brace, then the displays. */
+    if (rest && c >= 2 && (o->json = malloc(a + b + 1 + (c - 2) + k + d + 2))) {
+        char *p = o->json;
+        memcpy(p, status, a);
+        p += a;
+        memcpy(p, result, b);
+        p += b;
+        *p++ = ',';
+        memcpy(p, rest + 1, c - 2);
+        p += c - 2;
+        memcpy(p, key, k);
+        p += k;
+        memcpy(p, displays, d);
+        p += d;
+        memcpy(p, "}", 2);
     }
 out:
+    free(displays);
     free(rest);
     json_decref(doc);
     json_decref(error);

@@ -103,7 +103,13 @@ enum psb__reply_state psb__frame_admit(enum psb__reply_phase phase, uint32_t typ
     else if (phase == PSB__PHASE_EXTRAS && type == PSB__FRAME_FIGURE &&
              count->figures < PSB__MAX_FIGURES)
         cap = limits->v[PSB__LIMIT_FIGURES_BYTES] - count->figure_bytes;
-    else if (phase == PSB__PHASE_EXTRAS && type == PSB__FRAME_FILE && count->files < PSB__MAX_FILES)
+    else if (phase == PSB__PHASE_EXTRAS && type == PSB__FRAME_DISPLAY &&
+             count->displays < PSB__MAX_DISPLAYS) {
+        uint64_t left = limits->v[PSB__LIMIT_DISPLAYS_BYTES] - count->display_bytes;
+        cap =
+            limits->v[PSB__LIMIT_DISPLAY_BYTES] < left ? limits->v[PSB__LIMIT_DISPLAY_BYTES] : left;
+    } else if (phase == PSB__PHASE_EXTRAS && type == PSB__FRAME_FILE &&
+               count->files < PSB__MAX_FILES)
         cap = limits->v[PSB__LIMIT_FILES_BYTES] - count->file_bytes + PSB__MAX_FILE_NAME + 1;
     else
         return PSB__REPLY_MALFORMED;

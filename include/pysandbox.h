@@ -323,6 +323,18 @@ psb_status psb_exec_options_set_figures_limit_bytes(psb_exec_options *options,
                                                     uint64_t figures_bytes, psb_error *err);
 
 /*
+ * Caps on display bundles (display() and the value of the last
+ * expression): the bytes of one bundle (default 4 MiB, 0 .. 256 MiB; a
+ * larger one loses its richest entries, then its text/plain is cut) and of
+ * all of them (default 16 MiB, 0 .. 256 MiB; later bundles are dropped).
+ * psb_outcome_displays_truncated() says when either cut something.
+ */
+psb_status psb_exec_options_set_display_limit_bytes(psb_exec_options *options,
+                                                    uint64_t bundle_bytes, psb_error *err);
+psb_status psb_exec_options_set_displays_limit_bytes(psb_exec_options *options,
+                                                     uint64_t total_bytes, psb_error *err);
+
+/*
  * Cap on the files the code leaves in its working directory (default
  * 16 MiB in all, 0 .. 256 MiB). More ends the execution with kind
  * output_limit.
@@ -463,15 +475,42 @@ size_t psb_outcome_file_count(const psb_outcome *outcome);
 int psb_outcome_file(const psb_outcome *outcome, size_t index, const char **ret_name,
                      const void **ret_data, size_t *ret_len);
 
+/*
+ * Display outputs, as a notebook shows them: one MIME bundle per display()
+ * call in the code, in order, and last the value of the code's last
+ * expression statement when it is not None (as `df.head()` alone on the
+ * last line; a trailing `;` hides it). psb_outcome_display() gives a
+ * bundle's type, "display_data" or "execute_result" (the last
+ * expression), as Jupyter names them, and how many entries it has;
+ * psb_outcome_display_entry() one entry: its MIME type and value. Every
+ * bundle has "text/plain"; "text/html" comes from _repr_html_ (pandas
+ * DataFrames), "image/png" (base64) from matplotlib figures and _repr_png_,
+ * "application/json" (JSON text) for plain dicts and lists and _repr_json_.
+ * Values are UTF-8 text (len bytes, NUL-terminated). 0, or -1 when an index
+ * is out of range. Owned by the outcome.
+ */
+size_t psb_outcome_display_count(const psb_outcome *outcome);
+int psb_outcome_display(const psb_outcome *outcome, size_t index, const char **ret_type,
+                        size_t *ret_entries);
+int psb_outcome_display_entry(const psb_outcome *outcome, size_t index, size_t entry,
+                              const char **ret_mime, const char **ret_data, size_t *ret_len);
+/* The value of bundle `index` for `mime`, or NULL when it has none. */
+const char *psb_outcome_display_find(const psb_outcome *outcome, size_t index, const char *mime,
+                                     size_t *ret_len);
+/* 1 if the display caps dropped bundles or cut one. */
+int psb_outcome_displays_truncated(const psb_outcome *outcome);
+
 /* Copies the execution statistics into *ret_stats. */
 void psb_outcome_stats(const psb_outcome *outcome, psb_stats *ret_stats);
 
 /*
  * The whole outcome as one compact JSON object, the CLI's --json shape:
  * {"status","result","stdout","stdout_truncated","stderr",
- *  "stderr_truncated","error","stats","figures","figures_truncated","files"}
+ *  "stderr_truncated","error","stats","figures","figures_truncated","files",
+ *  "displays_truncated","displays"}
  * with figures as {"mime","width","height","base64"} and files as
- * {"name","size","base64"}. Output that is not valid UTF-8 is
+ * {"name","size","base64"}, displays as {"type","data":{MIME: value}}
+ * (JSON types as JSON, the rest as strings). Output that is not valid UTF-8 is
  * decoded with U+FFFD replacements. Owned by the outcome; NULL only when
  * out of memory.
  */

@@ -31,7 +31,9 @@
     X(SCRATCH_MIB, "scratch_mib", 1, 65536ull, 64ull)                                              \
     X(FIGURES_BYTES, "figures_bytes", 0, 268435456ull, 16777216ull)                                \
     X(FILES_BYTES, "files_bytes", 0, 268435456ull, 16777216ull)                                    \
-    X(THREADS, "threads", 1, 4096ull, 64ull)
+    X(THREADS, "threads", 1, 4096ull, 64ull)                                                       \
+    X(DISPLAY_BYTES, "display_bytes", 0, 268435456ull, 4194304ull)                                 \
+    X(DISPLAYS_BYTES, "displays_bytes", 0, 268435456ull, 16777216ull)
 
 enum psb__limit_id {
 #define PSB__LIMIT_ENUM(id, key, min, max, def) PSB__LIMIT_##id,

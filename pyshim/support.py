@@ -440,3 +440,4 @@ def collect_figures(limit_bytes, limit_count):
         total += len(data)
         out.append(bytes(data))
     return out, truncated
+

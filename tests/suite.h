@@ -289,8 +289,12 @@ static inline const char *psb_cli_shape_problem(json_t *o) {
         return "figures_truncated is not a boolean";
     if (!json_is_array(json_object_get(o, "files")))
         return "files is not an array";
-    if (json_object_size(o) != 11)
-        return "keys other than the 11 of the outcome";
+    if (!json_is_array(json_object_get(o, "displays")))
+        return "displays is not an array";
+    if (!json_is_boolean(json_object_get(o, "displays_truncated")))
+        return "displays_truncated is not a boolean";
+    if (json_object_size(o) != 13)
+        return "keys other than the 13 of the outcome";
     return NULL;
 }
 

@@ -394,11 +394,18 @@ START_TEST(frame_admit_table) {
     l.v[PSB__LIMIT_RESULT_BYTES] = 100;
     l.v[PSB__LIMIT_FIGURES_BYTES] = 1000;
     l.v[PSB__LIMIT_FILES_BYTES] = 2000;
+    l.v[PSB__LIMIT_DISPLAY_BYTES] = 300;
+    l.v[PSB__LIMIT_DISPLAYS_BYTES] = 500;
     const uint64_t name = PSB__MAX_FILE_NAME + 1;
     static const struct psb__reply_count none = {0};
-    const struct psb__reply_count some = {
-        .figures = 2, .files = 3, .figure_bytes = 900, .file_bytes = 1500};
-    const struct psb__reply_count full = {.figures = PSB__MAX_FIGURES, .files = PSB__MAX_FILES};
+    const struct psb__reply_count some = {.figures = 2,
+                                          .files = 3,
+                                          .displays = 2,
+                                          .figure_bytes = 900,
+                                          .file_bytes = 1500,
+                                          .display_bytes = 400};
+    const struct psb__reply_count full = {
+        .figures = PSB__MAX_FIGURES, .files = PSB__MAX_FILES, .displays = PSB__MAX_DISPLAYS};
     const struct {
         enum psb__reply_phase phase;
         uint32_t type;
@@ -430,6 +437,13 @@ START_TEST(frame_admit_table) {
         {PSB__PHASE_EXTRAS, PSB__FRAME_FILE, 500 + name, &some, PSB__REPLY_NONE},
         {PSB__PHASE_EXTRAS, PSB__FRAME_FILE, 501 + name, &some, PSB__REPLY_MALFORMED},
         {PSB__PHASE_EXTRAS, PSB__FRAME_FILE, UINT64_MAX, &none, PSB__REPLY_MALFORMED},
+        /* A display bundle: its own cap, then what the total leaves. */
+        {PSB__PHASE_EXTRAS, PSB__FRAME_DISPLAY, 300, &none, PSB__REPLY_NONE},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_DISPLAY, 301, &none, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_DISPLAY, 100, &some, PSB__REPLY_NONE},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_DISPLAY, 101, &some, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_RESULT, PSB__FRAME_DISPLAY, 1, &none, PSB__REPLY_MALFORMED},
+        {PSB__PHASE_EXTRAS, PSB__FRAME_DISPLAY, 1, &full, PSB__REPLY_MALFORMED},
         /* And their counts. */
         {PSB__PHASE_EXTRAS, PSB__FRAME_FIGURE, 1, &full, PSB__REPLY_MALFORMED},
         {PSB__PHASE_EXTRAS, PSB__FRAME_FILE, 1, &full, PSB__REPLY_MALFORMED},
@@ -438,6 +452,84 @@ START_TEST(frame_admit_table) {
         ck_assert_msg(psb__frame_admit(cases[i].phase, cases[i].type, cases[i].len, cases[i].count,
                                        &l) == cases[i].want,
                       "case %zu", i);
+}
+END_TEST
+
+/* A DISPLAY payload from parts: kind byte, then (mime, value) pairs. */
+static psb__buf display_payload(char kind, const char *const *pairs, size_t n) {
+    psb__buf b = {0};
+    ck_assert_int_eq(psb__buf_append(&b, &kind, 1), 0);
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        uint64_t len = strlen(pairs[i + 1]);
+        ck_assert_int_eq(psb__buf_append(&b, pairs[i], strlen(pairs[i]) + 1), 0);
+        ck_assert_int_eq(psb__buf_append(&b, &len, sizeof len), 0);
+        ck_assert_int_eq(psb__buf_append(&b, pairs[i + 1], len), 0);
+    }
+    return b;
+}
+
+START_TEST(display_frame_table) {
+    static const struct {
+        char kind;
+        const char *pairs[6];
+        int want;
+    } cases[] = {
+        {'R', {"text/plain", "42"}, 0},
+        {'D', {"text/plain", "x", "text/html", "<b>x</b>", "application/json", "[1,{}]"}, 0},
+        {'D', {"text/plain", "x", "application/vnd.x+json", "{\"a\":1}"}, 0},
+        {'X', {"text/plain", "42"}, -1},                           /* unknown kind */
+        {'D', {"text/html", "<b>"}, -1},                           /* no text/plain */
+        {'D', {"text/plain", "a", "text/plain", "b"}, -1},         /* twice */
+        {'D', {"text/plain", "a", "textplain", "b"}, -1},          /* no slash */
+        {'D', {"text/plain", "a", "text/pl ain", "b"}, -1},        /* a space */
+        {'D', {"text/plain", "a", "a/b/c", "b"}, -1},              /* two slashes */
+        {'D', {"text/plain", "\xff"}, -1},                         /* not UTF-8 */
+        {'D', {"text/plain", "a", "application/json", "[1,"}, -1}, /* not JSON */
+        {'D', {"text/plain", "a", "application/json", "1 2"}, -1}, /* two values */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = 0;
+        while (n < 6 && cases[i].pairs[n])
+            n++;
+        psb__buf b = display_payload(cases[i].kind, cases[i].pairs, n);
+        struct psb__mime_entry e[PSB__MAX_MIMES];
+        size_t got = 0;
+        bool result = false;
+        ck_assert_msg(psb__display_frame_parse(&b, &result, e, &got) == cases[i].want, "case %zu",
+                      i);
+        if (cases[i].want == 0) {
+            ck_assert_uint_eq(got, n / 2);
+            ck_assert_int_eq(result, cases[i].kind == 'R');
+            ck_assert_str_eq(e[0].mime, "text/plain");
+        }
+        psb__buf_free(&b);
+    }
+    /* Lengths that run past the end, a cut header, too many entries. */
+    static const char *const ok[] = {"text/plain", "abc"};
+    psb__buf b = display_payload('D', ok, 2);
+    struct psb__mime_entry e[PSB__MAX_MIMES];
+    size_t got;
+    bool result;
+    for (size_t cut = 0; cut < b.len; cut++) {
+        psb__buf part = {.data = b.data, .len = cut};
+        ck_assert_msg(psb__display_frame_parse(&part, &result, e, &got) == -1, "cut %zu", cut);
+    }
+    uint64_t huge = UINT64_MAX;
+    memcpy(b.data + 1 + strlen("text/plain") + 1, &huge, sizeof huge);
+    ck_assert_int_eq(psb__display_frame_parse(&b, &result, e, &got), -1);
+    psb__buf_free(&b);
+    psb__buf many = {0};
+    ck_assert_int_eq(psb__buf_append(&many, "D", 1), 0);
+    for (int i = 0; i <= PSB__MAX_MIMES; i++) {
+        char mime[32];
+        uint64_t len = 1;
+        snprintf(mime, sizeof mime, i ? "text/x%d" : "text/plain", i);
+        psb__buf_append(&many, mime, strlen(mime) + 1);
+        psb__buf_append(&many, &len, sizeof len);
+        psb__buf_append(&many, "a", 1);
+    }
+    ck_assert_int_eq(psb__display_frame_parse(&many, &result, e, &got), -1);
+    psb__buf_free(&many);
 }
 END_TEST
 
@@ -550,6 +642,7 @@ int main(void) {
     tcase_add_test(tc, png_size_checks);
     tcase_add_test(tc, verdict_table);
     tcase_add_test(tc, frame_admit_table);
+    tcase_add_test(tc, display_frame_table);
     tcase_add_test(tc, claim_decode_table);
     tcase_add_test(tc, status_roundtrip);
     tcase_add_test(tc, fds_pass_exact_count);

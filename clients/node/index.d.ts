@@ -58,6 +58,9 @@ export interface Outcome {
   figures: { mime: string; width: number; height: number; base64: string }[];
   figures_truncated: boolean;
   files: { name: string; size: number; base64: string }[];
+  displays_truncated: boolean;
+  /** display() bundles, then the last expression's ("execute_result"), as Jupyter names them. */
+  displays: { type: "display_data" | "execute_result"; data: Record<string, unknown> }[];
 }
 
 export type RunPromise = Promise<Outcome> & { id: Id };

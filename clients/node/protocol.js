@@ -40,7 +40,7 @@ function cancelledOutcome() {
     error: { kind: "cancelled", type: null, message: "the execution was cancelled",
       traceback: null, module: null, event: null },
     stats: { wall_ms: 0, cpu_ms: 0, peak_rss_kib: 0, peak_memory_kib: 0 },
-    figures: [], figures_truncated: false, files: [],
+    figures: [], figures_truncated: false, files: [], displays_truncated: false, displays: [],
   };
 }
 

@@ -57,6 +57,7 @@ def _cancelled_outcome():
                   "traceback": None, "module": None, "event": None},
         "stats": {"wall_ms": 0, "cpu_ms": 0, "peak_rss_kib": 0, "peak_memory_kib": 0},
         "figures": [], "figures_truncated": False, "files": [],
+        "displays_truncated": False, "displays": [],
     }
 
 

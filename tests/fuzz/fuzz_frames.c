@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/fuzz_frames.c - the parsers of a child's raw reply bytes:
- * FILE frame payloads, PNG headers, base64, and the UTF-8 check and lossy
+ * FILE and DISPLAY frame payloads, PNG headers, base64, and the UTF-8 check and lossy
  * decoding of captured stdout and stderr. The child runs untrusted code,
  * so all of these see bytes an attacker chose.
  */
@@ -75,6 +75,30 @@ static void check_file_frame(const uint8_t *data, size_t size) {
     psb__buf_free(&payload);
 }
 
+static void check_display_frame(const uint8_t *data, size_t size) {
+    psb__buf payload = {0};
+    struct psb__mime_entry e[PSB__MAX_MIMES];
+    size_t n = 0;
+    bool result;
+    if (psb__buf_append(&payload, data, size) != 0)
+        abort();
+    if (psb__display_frame_parse(&payload, &result, e, &n) == 0) {
+        /* Every entry lies inside the payload, and it encodes back the same. */
+        if (n == 0 || n > PSB__MAX_MIMES)
+            abort();
+        for (size_t i = 0; i < n; i++)
+            if (e[i].data < payload.data || e[i].data + e[i].len > payload.data + payload.len ||
+                e[i].mime < payload.data || e[i].mime >= payload.data + payload.len)
+                abort();
+        psb__buf again = {0};
+        if (psb__display_frame(result, e, n, &again) != 0 || again.len != payload.len ||
+            memcmp(again.data, payload.data, payload.len) != 0)
+            abort();
+        psb__buf_free(&again);
+    }
+    psb__buf_free(&payload);
+}
+
 static void check_png(const uint8_t *data, size_t size) {
     unsigned w = 0, h = 0;
     if (psb__png_size(data, size, &w, &h) &&
@@ -125,6 +149,7 @@ static void check_utf8(const uint8_t *data, size_t size) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_file_frame(data, size);
+    check_display_frame(data, size);
     check_png(data, size);
     check_base64(data, size);
     check_utf8(data, size);
