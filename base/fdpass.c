@@ -19,7 +19,11 @@ union fd_cmsg {
 };
 
 int psb__send_fds(int sock, const int *fds, size_t n) {
-    char byte = 'F';
+    return psb__send_fds_tagged(sock, PSB__TAG_EXEC, fds, n);
+}
+
+int psb__send_fds_tagged(int sock, char tag, const int *fds, size_t n) {
+    char byte = tag;
     struct iovec iov = {.iov_base = &byte, .iov_len = 1};
     union fd_cmsg cm;
     if (n == 0 || n > MAX_FDS) {
@@ -62,6 +66,11 @@ static void close_carried(struct msghdr *msg) {
 }
 
 int psb__recv_fds(int sock, int *ret_fds, size_t n, uint64_t deadline_ns) {
+    char tag;
+    return psb__recv_fds_tagged(sock, ret_fds, n, deadline_ns, &tag);
+}
+
+int psb__recv_fds_tagged(int sock, int *ret_fds, size_t n, uint64_t deadline_ns, char *ret_tag) {
     char byte;
     struct iovec iov = {.iov_base = &byte, .iov_len = 1};
     union fd_cmsg cm;
@@ -103,6 +112,7 @@ int psb__recv_fds(int sock, int *ret_fds, size_t n, uint64_t deadline_ns) {
         return -1;
     }
     memcpy(ret_fds, CMSG_DATA(c), sizeof(int) * n);
+    *ret_tag = byte;
     return 0;
 }
 

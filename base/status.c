@@ -44,6 +44,13 @@ char *psb__exit_encode(const struct psb__exit *x) {
                   "wall_ms", (json_int_t)x->stats.wall_ms, "cpu_ms", (json_int_t)x->stats.cpu_ms,
                   "peak_rss_kib", (json_int_t)x->stats.peak_rss_kib, "peak_memory_kib",
                   (json_int_t)x->stats.peak_memory_kib, "start", psb_start_name(x->stats.start));
+    static const char *const ends[] = {"none", "lifetime", "idle"};
+    if (doc && (x->alive || x->ended) &&
+        (json_object_set_new(doc, "alive", json_boolean(x->alive)) != 0 ||
+         json_object_set_new(doc, "ended", json_string(ends[x->ended])) != 0)) {
+        json_decref(doc);
+        return NULL;
+    }
     if (doc && x->error_kind != PSB_KIND_NONE &&
         json_object_set_new(doc, "error",
                             json_pack("{s:s,s:s%}", "kind", psb_error_kind_name(x->error_kind),
@@ -75,6 +82,11 @@ int psb__exit_decode(const char *text, size_t len, struct psb__exit *ret) {
     ret->timed_out = json_is_true(json_object_get(doc, "timed_out"));
     ret->oom = json_is_true(json_object_get(doc, "oom"));
     ret->killed = json_is_true(json_object_get(doc, "killed"));
+    ret->alive = json_is_true(json_object_get(doc, "alive"));
+    const char *ended = json_string_value(json_object_get(doc, "ended"));
+    ret->ended = ended && strcmp(ended, "lifetime") == 0 ? PSB__END_LIFETIME
+                 : ended && strcmp(ended, "idle") == 0   ? PSB__END_IDLE
+                                                         : PSB__END_NONE;
     ret->stats.wall_ms = stat_of(stats, "wall_ms");
     ret->stats.cpu_ms = stat_of(stats, "cpu_ms");
     ret->stats.peak_rss_kib = stat_of(stats, "peak_rss_kib");

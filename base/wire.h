@@ -63,7 +63,20 @@ enum psb__frame_type {
  * Bytes a library sends the helper on an execution's socket after the
  * CONTROL frame, and what they mean. Anything else is ignored.
  */
-#define PSB__HOST_KILL 'K' /* stop the child now: its output broke a cap */
+#define PSB__HOST_KILL 'K'      /* stop the child now: its output broke a cap */
+#define PSB__HOST_INTERRUPT 'I' /* a session's cell was cancelled: interrupt it */
+
+/*
+ * The byte that carries fds says what they are for. On a new socket to the
+ * helper: an execution's channels (PSB__TAG_EXEC) or a session's first
+ * (PSB__TAG_SESSION); on a session's socket, the next cell's
+ * (PSB__TAG_CELL). Each is followed by a CONTROL frame.
+ */
+#define PSB__TAG_EXEC 'F'
+#define PSB__TAG_SESSION 'S'
+#define PSB__TAG_CELL 'C'
+/* What a session child tells the helper on its control socket: the cell ended. */
+#define PSB__CHILD_CELL_DONE 'D'
 
 /* Largest frame either side accepts (request with 64 MiB stdin etc.). */
 #define PSB__FRAME_MAX ((uint64_t)256 << 20)
@@ -96,14 +109,18 @@ enum { PSB__CHAN_DATA, PSB__CHAN_STDOUT, PSB__CHAN_STDERR, PSB__CHAN_COUNT };
 
 /* Sends fd with one byte over a unix socket. 0, or -1 with errno. */
 int psb__send_fd(int sock, int fd);
-/* Sends n (1..4) fds with one byte. 0, or -1 with errno. */
+/* Sends n (1..4) fds with one byte (PSB__TAG_EXEC). 0, or -1 with errno. */
 int psb__send_fds(int sock, const int *fds, size_t n);
+/* The same with another byte. */
+int psb__send_fds_tagged(int sock, char tag, const int *fds, size_t n);
 /*
  * Receives one byte carrying exactly n (1..4) fds (close-on-exec) into
  * ret_fds. 0; 1 at EOF; -1 with errno (EPROTO: other fds or none, all
  * closed). Blocks up to deadline_ns (CLOCK_MONOTONIC, 0 = no deadline).
  */
 int psb__recv_fds(int sock, int *ret_fds, size_t n, uint64_t deadline_ns);
+/* The same, with the byte that carried them in *ret_tag. */
+int psb__recv_fds_tagged(int sock, int *ret_fds, size_t n, uint64_t deadline_ns, char *ret_tag);
 /*
  * Receives one byte and the fd it carries (close-on-exec). 0 with *ret_fd
  * set; 1 at EOF; 2 for a byte without an fd or no data yet; -1 with errno.
@@ -126,6 +143,7 @@ int psb__recv_fd(int sock, int *ret_fd);
 #define PSB__KEY_NETWORK "network"                       /* bool */
 #define PSB__KEY_HAS_STDIN "has_stdin"                   /* bool: a STDIN frame follows */
 #define PSB__KEY_FILES "files"                           /* array of names: FILE frames follow */
+#define PSB__KEY_SESSION "session"                       /* bool or absent: more cells follow */
 
 /* Largest code, prelude, stdin and inputs a request may carry. */
 #define PSB__MAX_CODE_BYTES ((size_t)16 << 20)
@@ -245,6 +263,13 @@ int psb__claim_decode(const char *text, size_t len, json_t **ret_doc, struct psb
 
 /* ---- STATUS frame (status.c), helper -> library ---- */
 
+/* Why the helper ended a session (its lifetime or idle time ran out). */
+typedef enum psb__session_end {
+    PSB__END_NONE = 0,
+    PSB__END_LIFETIME,
+    PSB__END_IDLE,
+} psb__session_end;
+
 /*
  * What the helper reports about an execution's process: facts from the
  * kernel (wait4, the deadline it kept, the memory cgroup), never from the
@@ -258,7 +283,9 @@ struct psb__exit {
     bool timed_out;            /* the deadline passed (interrupt, then kill) */
     bool oom;                  /* the memory cgroup's OOM killer stopped it */
     bool killed;               /* the helper killed it (asked by the library) */
-    psb_stats stats;           /* wall and CPU time, peaks */
+    bool alive;                /* a session's cell ended and its process runs on */
+    psb__session_end ended;    /* a session the helper ended itself, and why */
+    psb_stats stats;           /* wall and CPU time, peaks (a session's cell: its own) */
 };
 
 /* Decodes a STATUS frame's JSON into *ret. 0, or -1 when malformed. */

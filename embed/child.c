@@ -200,18 +200,8 @@ static int become_child(const psb__child_spec *spec, pid_t parent, int *ret_floo
     return ctl;
 }
 
-/*
- * Waits on ctl for the channels (the request socket, stdout, stderr) and
- * puts them at fd 3, 1 and 2. Exits quietly when the helper drops the spare.
- */
-static void take_channels(int ctl, int floor) {
-    int ch[PSB__CHAN_COUNT];
-    int r = psb__recv_fds(ctl, ch, PSB__CHAN_COUNT, 0);
-    if (r == 1)
-        _exit(0); /* a spare the helper no longer needs */
-    if (r != 0)
-        spare_failed(ctl, "receiving the channels", errno);
-    close(ctl);
+/* Puts the channels (the request socket, stdout, stderr) at fd 3, 1 and 2. */
+static void place_channels(int ch[PSB__CHAN_COUNT], int floor) {
     static const int at[PSB__CHAN_COUNT] = {PSB__CHILD_RESULT_FD, 1, 2};
     for (int i = 0; i < PSB__CHAN_COUNT; i++)
         if ((ch[i] = move_above(ch[i], floor)) < 0)
@@ -221,6 +211,20 @@ static void take_channels(int ctl, int floor) {
             _exit(PSB__CHILD_SETUP_FAILED);
     for (int i = 0; i < PSB__CHAN_COUNT; i++)
         close(ch[i]);
+}
+
+/*
+ * Waits on ctl for the channels and places them. Exits quietly when the
+ * helper drops the spare. ctl stays open: a session takes its cells there.
+ */
+static void take_channels(int ctl, int floor) {
+    int ch[PSB__CHAN_COUNT];
+    int r = psb__recv_fds(ctl, ch, PSB__CHAN_COUNT, 0);
+    if (r == 1)
+        _exit(0); /* a spare the helper no longer needs */
+    if (r != 0)
+        spare_failed(ctl, "receiving the channels", errno);
+    place_channels(ch, floor);
 }
 
 /*
@@ -276,6 +280,86 @@ static uint64_t nproc_backstop(void) {
     return !pids_cg && (dropped || own_userns) ? 1024u : 0u;
 }
 
+/*
+ * A cell's end: its request socket closed and stdout and stderr pointed at a
+ * pipe nobody reads (writes fail with EPIPE), so the library sees EOF on
+ * all three at once; the code's own threads may still write.
+ */
+static void end_channels(int rfd) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        _exit(PSB__CHILD_SETUP_FAILED);
+    close(p[0]);
+    if (dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
+        _exit(PSB__CHILD_SETUP_FAILED);
+    close(p[1]);
+    close(rfd);
+}
+
+/*
+ * A session: after each cell, tells the helper it ended, then runs the next
+ * cell whose channels come on ctl, in the same interpreter, until the
+ * helper closes ctl. Files in the working directory come back only from the
+ * cell that wrote them.
+ */
+static _Noreturn void run_cells(int ctl, int floor, const psb__child_spec *spec) {
+    const int rfd = PSB__CHILD_RESULT_FD;
+    static struct psb__request req;
+    json_t *doc = NULL;
+    struct psb__input_stat *seen = NULL, *placed = NULL;
+    for (;;) {
+        psb__interp_cell_end();
+        size_t n_seen = 0, n_placed = 0;
+        free(seen);
+        free(placed);
+        seen = placed = NULL;
+        if (psb__scratch_stats(spec->scratch, &seen, &n_seen) != 0)
+            _exit(PSB__CHILD_SETUP_FAILED);
+        end_channels(rfd);
+        char done = PSB__CHILD_CELL_DONE;
+        if (send(ctl, &done, 1, MSG_NOSIGNAL) != 1)
+            _exit(0);
+        int ch[PSB__CHAN_COUNT];
+        char tag = 0;
+        psb__interp_unlock();
+        int r = psb__recv_fds_tagged(ctl, ch, PSB__CHAN_COUNT, 0, &tag);
+        psb__interp_lock();
+        if (r == 1)
+            _exit(0); /* the session is over */
+        if (r != 0 || tag != PSB__TAG_CELL)
+            _exit(PSB__CHILD_SETUP_FAILED);
+        place_channels(ch, floor);
+        uint32_t type;
+        psb__buf text = {0};
+        char bad[160] = "";
+        json_t *next = NULL;
+        errno = 0;
+        if (psb__frame_read(rfd, &type, &text, 0, PSB__FRAME_MAX) != 0 ||
+            type != PSB__FRAME_REQUEST || !(next = json_loadb(text.data, text.len, 0, NULL)))
+            setup_failed(rfd, "receiving the cell", errno ? errno : EPROTO);
+        psb__buf_free(&text);
+        json_decref(doc); /* the cell before's, which req borrowed from */
+        doc = next;
+        if (psb__request_decode(doc, &req, bad, sizeof bad) != 0)
+            setup_failed(rfd, bad, EINVAL);
+        if (psb__inputs_place(rfd, spec->scratch, req.files, 0, &placed, &n_placed, bad,
+                              sizeof bad) != 0)
+            setup_failed(rfd, bad, EPROTO);
+        /* Unchanged: what was there before the cell, and what it was given. */
+        struct psb__input_stat *all = realloc(seen, (n_seen + n_placed + 1) * sizeof *all);
+        if (!all)
+            setup_failed(rfd, "listing the working directory", ENOMEM);
+        seen = all;
+        if (n_placed)
+            memcpy(all + n_seen, placed, n_placed * sizeof *all);
+        if (shutdown(rfd, SHUT_RD) != 0)
+            setup_failed(rfd, "closing the request channel", errno);
+        struct psb__child_run run = {
+            .req = &req, .scratch = spec->scratch, .inputs = all, .n_inputs = n_seen + n_placed};
+        psb__interp_cell(&run, rfd);
+    }
+}
+
 _Noreturn void psb__child_main(const psb__child_spec *spec) {
     const int rfd = PSB__CHILD_RESULT_FD;
     pid_t parent = getppid();
@@ -311,7 +395,9 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     static struct psb__request req;
     struct psb__child_run run;
     take_request(rfd, memfd, spec, parent, confined, &req, &run);
-    if (close_inherited(spec, 4u, -1) != 0)
+    if (!req.session)
+        close(ctl);
+    if (close_inherited(spec, 4u, req.session ? ctl : -1) != 0)
         setup_failed(rfd, "closing inherited fds", errno);
     if (chdir(spec->scratch) != 0)
         setup_failed(rfd, "chdir to the scratch dir", errno);
@@ -323,4 +409,7 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     if (psb__rlimits_apply(&req.limits, baseline, nproc_backstop(), &failed) != 0)
         setup_failed(rfd, failed, errno);
     psb__interp_run(&run, rfd, confined);
+    if (!req.session)
+        _exit(0);
+    run_cells(ctl, floor, spec);
 }

@@ -1,7 +1,7 @@
 /*
  * embed/convert.h - Python <-> JSON conversion used by the child
  * (convert.c: the result out; inputs.c: the inputs in; display.c: the
- * display bundles out). Kept out
+ * display bundles out), and what interp.c and run.c share. Kept out
  * of internal.h because it needs <Python.h>, which only the child's files
  * include.
  */
@@ -42,5 +42,12 @@ json_t *psb__py_to_json(PyObject *obj, PyObject *fallback, char **ret_error);
  * cut some, or one could not be encoded (display.c).
  */
 bool psb__displays_gather(PyObject *display_mod, psb__buf **ret, size_t *ret_n);
+
+/* The child's pyshim modules, loaded with the interpreter (interp.c), used by run.c. */
+extern PyObject *psb__py_support;    /* pyshim/support.py */
+extern PyObject *psb__py_decode_tag; /* pyshim/inputs.py's decode_tag */
+extern PyObject *psb__py_display;    /* pyshim/display.py */
+/* true in a warm helper and its children: the interpreter was initialized before the fork. */
+bool psb__interp_is_warm(void);
 
 #endif /* PSB_EMBED_CONVERT_H */

@@ -52,7 +52,7 @@ extern struct psb__helper_conf psb__helper;
  * Returns -1 only when sock is unusable (then it is closed).
  */
 int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job);
-/* Number of pollfds the job watches (fills fds, at most 2). */
+/* Number of pollfds the job watches (fills fds, at most 3). */
 int psb__job_pollfds(const psb__job *job, struct pollfd *fds);
 /* Handles poll results for the fds from psb__job_pollfds() and timers. */
 void psb__job_step(psb__job *job, const struct pollfd *fds, uint64_t now_ns);
@@ -206,6 +206,12 @@ int psb__inputs_place(int sock, const char *scratch, const json_t *names, uint64
  */
 int psb__outputs_collect(const char *scratch, const struct psb__input_stat *inputs, size_t n_inputs,
                          uint64_t limit_bytes, struct psb__file **ret_files, size_t *ret_n);
+/*
+ * The identity of every regular file below scratch now (a session's files
+ * after a cell: the next cell hands back only what it changes). *ret
+ * (free() it) holds *ret_n of them. 0, or -1 when out of memory.
+ */
+int psb__scratch_stats(const char *scratch, struct psb__input_stat **ret, size_t *ret_n);
 /* true while the job's child runs (it has not exited yet). */
 bool psb__job_running(const psb__job *job);
 /* When the last execution ended (CLOCK_MONOTONIC ns). */
@@ -280,8 +286,17 @@ int psb__child_load_seccomp(void);
 int psb__interp_prepare(char *msg, size_t msg_size);
 /*
  * In the child: configures and arms the hooks, runs the request's code,
- * replies on result_fd. seccomp_done: the filter is already loaded.
+ * replies on result_fd and exits. seccomp_done: the filter is already
+ * loaded. A session's first cell (req->session) returns instead once
+ * replied; psb__interp_cell() then runs each next cell in the same
+ * __main__ and returns once replied, and psb__interp_cell_end() forgets
+ * the cell's figures. While the child waits for a cell it lets the code's
+ * own threads run: psb__interp_unlock() before, psb__interp_lock() after.
  */
-_Noreturn void psb__interp_run(const struct psb__child_run *run, int result_fd, bool seccomp_done);
+void psb__interp_run(const struct psb__child_run *run, int result_fd, bool seccomp_done);
+void psb__interp_cell(const struct psb__child_run *run, int result_fd);
+void psb__interp_cell_end(void);
+void psb__interp_unlock(void);
+void psb__interp_lock(void);
 
 #endif /* PSB_EMBED_EMBED_H */

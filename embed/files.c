@@ -64,7 +64,9 @@ int psb__inputs_place(int sock, const char *scratch, const json_t *names, uint64
             snprintf(msg, msg_size, "malformed input file %zu", i);
             goto out;
         }
-        /* O_EXCL|O_NOFOLLOW: nothing to follow in a fresh dir, and say so anyway. */
+        /* A session's earlier cell may have left a file (or a link) of that name. */
+        (void)unlinkat(dirfd, name, 0);
+        /* O_NOFOLLOW: nothing to follow in a fresh dir, and say so anyway. */
         int fd =
             make_parents(dirfd, name) == 0
                 ? openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0444)
@@ -196,5 +198,44 @@ int psb__outputs_collect(const char *scratch, const struct psb__input_stat *inpu
         qsort(outs.files, outs.n, sizeof *outs.files, by_name);
     *ret_files = outs.files;
     *ret_n = outs.n;
+    return 0;
+}
+
+/* The regular files being listed by psb__scratch_stats() (nftw has no user pointer). */
+static struct {
+    struct psb__input_stat *stats;
+    size_t n, cap;
+    bool failed;
+} listing;
+
+static int list_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)path;
+    (void)ftw;
+    if (flag != FTW_F || !S_ISREG(st->st_mode))
+        return 0;
+    if (listing.n == listing.cap) {
+        size_t cap = listing.cap ? listing.cap * 2 : 64;
+        struct psb__input_stat *grown = realloc(listing.stats, cap * sizeof *grown);
+        if (!grown) {
+            listing.failed = true;
+            return 1;
+        }
+        listing.stats = grown;
+        listing.cap = cap;
+    }
+    listing.stats[listing.n++] =
+        (struct psb__input_stat){st->st_dev, st->st_ino, st->st_size, st->st_mtim};
+    return 0;
+}
+
+int psb__scratch_stats(const char *scratch, struct psb__input_stat **ret, size_t *ret_n) {
+    memset(&listing, 0, sizeof listing);
+    nftw(scratch, list_entry, 16, FTW_PHYS | FTW_MOUNT);
+    if (listing.failed) {
+        free(listing.stats);
+        return -1;
+    }
+    *ret = listing.stats;
+    *ret_n = listing.n;
     return 0;
 }

@@ -20,7 +20,7 @@ struct loop {
     struct psb__zygote *zygote;          /* the warm zygote, or NULL */
     psb__job *jobs[MAX_JOBS];            /* running executions */
     size_t njobs;                        /* entries in jobs */
-    struct pollfd fds[2 + MAX_JOBS * 2]; /* ctl, the zygote, then each job's */
+    struct pollfd fds[2 + MAX_JOBS * 3]; /* ctl, the zygote, then each job's */
     int first_fd[MAX_JOBS];              /* where each job's pollfds start */
 };
 
@@ -137,7 +137,7 @@ static void shut_down(struct loop *l, bool owner) {
         psb__job_kill(l->jobs[j]);
     for (size_t j = 0; j < l->njobs; j++) {
         while (!psb__job_done(l->jobs[j])) {
-            struct pollfd pf[2];
+            struct pollfd pf[3];
             int k = psb__job_pollfds(l->jobs[j], pf);
             (void)poll(pf, (nfds_t)k, 100);
             psb__job_step(l->jobs[j], pf, psb__now_ns());

@@ -63,6 +63,7 @@ struct run {
     struct psb__file *files;        /* the files the child sent */
     size_t n_files;                 /* entries in files */
     const psb_exec_options *inputs; /* what the library sent (unchanged inputs left out) */
+    char tag;                       /* PSB__TAG_*: an execution, or a session's cell */
     bool kill_sent;                 /* asked the helper to stop the child */
     bool cancelled;                 /* the caller's token fired before the child's exit */
     bool have_exit;                 /* the STATUS frame arrived */
@@ -84,13 +85,17 @@ static void close_fd(int *fd) {
     *fd = -1;
 }
 
-/* Asks the helper to kill the child now (once). */
-static void kill_child(struct run *r) {
+/* Asks the helper to kill the child now (once); a session's cancelled cell is interrupted. */
+static void stop_child(struct run *r, bool cancel) {
     if (!r->kill_sent && r->fd[S_HELPER] >= 0) {
-        char k = PSB__HOST_KILL;
+        char k = cancel && r->tag != PSB__TAG_EXEC ? PSB__HOST_INTERRUPT : PSB__HOST_KILL;
         (void)send(r->fd[S_HELPER], &k, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         r->kill_sent = true;
     }
+}
+
+static void kill_child(struct run *r) {
+    stop_child(r, false);
 }
 
 /* The reply broke its rules: stop believing it and stop the child. */
@@ -358,13 +363,13 @@ static int send_request(struct run *r, const char *text, const psb_exec_options 
 }
 
 /* Hands the child's ends of the channels and the control frame to the helper. */
-static int hand_over(int helper, const json_t *req, int child_ends[3]) {
+static int hand_over(int helper, char tag, const json_t *req, int child_ends[3]) {
     json_t *control =
         json_pack("{s:O,s:O}", PSB__KEY_LIMITS, json_object_get(req, PSB__KEY_LIMITS),
                   PSB__KEY_READABLE_PATHS, json_object_get(req, PSB__KEY_READABLE_PATHS));
     char *text = control ? json_dumps(control, JSON_COMPACT) : NULL;
     json_decref(control);
-    int rc = text && psb__send_fds(helper, child_ends, 3) == 0 &&
+    int rc = text && psb__send_fds_tagged(helper, tag, child_ends, 3) == 0 &&
                      psb__frame_write(helper, PSB__FRAME_CONTROL, text, strlen(text)) == 0
                  ? 0
                  : -1;
@@ -495,7 +500,7 @@ static psb_status pump(struct run *r, uint64_t deadline, psb_error *err) {
         if (pf[S_CANCEL].revents & POLLIN) {
             r->cancelled = true; /* the token stays readable: stop watching it */
             r->fd[S_CANCEL] = -1;
-            kill_child(r);
+            stop_child(r, true);
         }
         if (pf[S_HELPER].revents & (POLLIN | POLLHUP | POLLERR)) {
             if (read_status(r) != 0)
@@ -504,10 +509,10 @@ static psb_status pump(struct run *r, uint64_t deadline, psb_error *err) {
     }
 }
 
-psb_status psb__exec_run(int helper, const json_t *req, const char *req_text,
+psb_status psb__exec_run(int helper, char tag, const json_t *req, const char *req_text,
                          const psb_exec_options *options, const psb__limits *limits,
-                         psb_outcome **ret_outcome, psb_error *err) {
-    struct run r = {.limits = limits, .inputs = options, .reply = PSB__REPLY_NONE};
+                         psb_outcome **ret_outcome, struct psb__exit *ret_exit, psb_error *err) {
+    struct run r = {.limits = limits, .inputs = options, .reply = PSB__REPLY_NONE, .tag = tag};
     int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
     psb_status st = PSB_OK;
     for (int i = 0; i < NFDS; i++)
@@ -523,7 +528,7 @@ psb_status psb__exec_run(int helper, const json_t *req, const char *req_text,
     r.fd[S_OUT] = outp[0];
     r.fd[S_ERR] = errp[0];
     int child_ends[3] = {sv[1], outp[1], errp[1]};
-    int handed = hand_over(helper, req, child_ends);
+    int handed = hand_over(helper, tag, req, child_ends);
     /* Only the child holds these now: EOF on each means it is gone. */
     close_fd(&sv[1]);
     close_fd(&outp[1]);
@@ -545,6 +550,8 @@ psb_status psb__exec_run(int helper, const json_t *req, const char *req_text,
         goto out;
     if (!(*ret_outcome = build_outcome(&r)))
         st = psb__err(err, PSB_ENOMEM, "out of memory");
+    else if (ret_exit)
+        *ret_exit = r.exit;
 out:
     close_fd(&sv[1]);
     close_fd(&outp[1]);

@@ -147,14 +147,16 @@ psb_error_kind psb__verdict(const struct psb__exit *x, enum psb__reply_state rep
 /*
  * Runs one execution over helper, the execution's socket to the helper
  * (not closed here): hands the child's channels over with the control
- * part of req, sends req_text (the request), stdin and input files straight
- * to the child, reads its output under the caps in limits and decides the
- * outcome. PSB_EHELPER (err->sys_errno ETIMEDOUT for a hung helper) when
- * the helper died or hung; other errors are the library's own.
+ * part of req (tagged PSB__TAG_EXEC, or a session's first cell or next
+ * one), sends req_text (the request), stdin and input files straight to
+ * the child, reads its output under the caps in limits and decides the
+ * outcome; *ret_exit (may be NULL) gets the helper's STATUS. PSB_EHELPER
+ * (err->sys_errno ETIMEDOUT for a hung helper) when the helper died or
+ * hung; other errors are the library's own.
  */
-psb_status psb__exec_run(int helper, const json_t *req, const char *req_text,
+psb_status psb__exec_run(int helper, char tag, const json_t *req, const char *req_text,
                          const psb_exec_options *options, const psb__limits *limits,
-                         psb_outcome **ret_outcome, psb_error *err);
+                         psb_outcome **ret_outcome, struct psb__exit *ret_exit, psb_error *err);
 /* Copies a checked DISPLAY payload into *ret. 0, or -1 when malformed or out of memory. */
 int psb__display_take(const psb__buf *payload, struct psb__display *ret);
 /* The displays of an outcome as a JSON array (malloc'd), NULL when out of memory. */
@@ -178,6 +180,22 @@ json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *op
  * buf, or -1: run without a shared cache.
  */
 int psb__cache_dir(const char *configured, char *buf, size_t size);
+
+/* ---- sandbox.c, for sessions (session.c) ---- */
+
+/* The sandbox's policy (fixed for its life). */
+const psb__policy *psb__sandbox_policy(const psb_sandbox *sb);
+/*
+ * Hands one end of a fresh socket to the helper (starting one if none
+ * runs); *ret_fd is ours, *ret_helper the helper it went to.
+ */
+psb_status psb__sandbox_open_channel(psb_sandbox *sb, int *ret_fd, pid_t *ret_helper,
+                                     psb_error *err);
+/* Takes one of the sandbox's execution slots (waits); false when cancel fired first. */
+bool psb__sandbox_acquire(psb_sandbox *sb, const psb_cancel *cancel);
+void psb__sandbox_release(psb_sandbox *sb);
+/* The helper died or hung with an execution in flight: the next one starts another. */
+void psb__sandbox_helper_lost(psb_sandbox *sb, pid_t helper);
 
 /* Validates code for psb_exec()/prelude: UTF-8, no NUL, size cap. */
 psb_status psb__code_check(const char *code, size_t len, const char *what, psb_error *err);

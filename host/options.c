@@ -277,6 +277,16 @@ psb_status psb_exec_options_set_displays_limit_bytes(psb_exec_options *o, uint64
     return set_limit(o, PSB__LIMIT_DISPLAYS_BYTES, total_bytes, "displays limit (bytes)", err);
 }
 
+psb_status psb_exec_options_set_session_lifetime_s(psb_exec_options *o, uint64_t lifetime_s,
+                                                   psb_error *err) {
+    return set_limit(o, PSB__LIMIT_SESSION_LIFETIME_S, lifetime_s, "session lifetime (s)", err);
+}
+
+psb_status psb_exec_options_set_session_idle_s(psb_exec_options *o, uint64_t idle_s,
+                                               psb_error *err) {
+    return set_limit(o, PSB__LIMIT_SESSION_IDLE_S, idle_s, "session idle time (s)", err);
+}
+
 psb_status psb_exec_options_set_files_limit_bytes(psb_exec_options *o, uint64_t files_bytes,
                                                   psb_error *err) {
     return set_limit(o, PSB__LIMIT_FILES_BYTES, files_bytes, "files limit (bytes)", err);

@@ -363,7 +363,8 @@ static bool helper_alive(psb_sandbox *sb) {
 }
 
 /* Hands one end of a fresh socket to the helper, restarting it if needed. */
-static psb_status open_channel(psb_sandbox *sb, int *ret_fd, pid_t *ret_helper, psb_error *err) {
+psb_status psb__sandbox_open_channel(psb_sandbox *sb, int *ret_fd, pid_t *ret_helper,
+                                     psb_error *err) {
     int sv[2];
     psb_status st = PSB_OK;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
@@ -401,7 +402,7 @@ static psb_status open_channel(psb_sandbox *sb, int *ret_fd, pid_t *ret_helper, 
  * token fires first (a token cannot signal the condvar, so a caller that
  * has one looks at it every CANCEL_CHECK_MS while it waits).
  */
-static bool acquire_slot(psb_sandbox *sb, const psb_cancel *cancel) {
+bool psb__sandbox_acquire(psb_sandbox *sb, const psb_cancel *cancel) {
     bool got = false;
     pthread_mutex_lock(&sb->lock);
     while (!(got = sb->running < sb->max_concurrency) && !psb_cancel_fired(cancel)) {
@@ -424,7 +425,7 @@ static bool acquire_slot(psb_sandbox *sb, const psb_cancel *cancel) {
     return got;
 }
 
-static void release_slot(psb_sandbox *sb) {
+void psb__sandbox_release(psb_sandbox *sb) {
     pthread_mutex_lock(&sb->lock);
     sb->running--;
     pthread_cond_signal(&sb->slot_free);
@@ -437,6 +438,17 @@ static psb_status helper_lost_outcome(psb_outcome **ret, psb_error *err) {
                               "the sandbox helper process died during the execution; the next "
                               "execution starts a new one");
     return *ret ? PSB_OK : psb__err(err, PSB_ENOMEM, "out of memory");
+}
+
+void psb__sandbox_helper_lost(psb_sandbox *sb, pid_t helper) {
+    pthread_mutex_lock(&sb->lock);
+    if (sb->helper_pid == helper) /* not one started meanwhile */
+        stop_helper(sb, 100);
+    pthread_mutex_unlock(&sb->lock);
+}
+
+const psb__policy *psb__sandbox_policy(const psb_sandbox *sb) {
+    return &sb->policy;
 }
 
 psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len, const psb_exec_options *options,
@@ -457,7 +469,7 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len, const psb_exe
     }
 
     const psb_cancel *cancel = options ? options->cancel : NULL;
-    bool slot = !psb_cancel_fired(cancel) && acquire_slot(sb, cancel);
+    bool slot = !psb_cancel_fired(cancel) && psb__sandbox_acquire(sb, cancel);
     if (!slot) {
         /* Cancelled before it ran: nothing was forked. */
         *ret_outcome = psb__outcome_error(PSB_KIND_CANCELLED, "the execution was cancelled");
@@ -465,11 +477,11 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len, const psb_exe
         goto out;
     }
     pid_t used_helper = -1;
-    st = open_channel(sb, &fd, &used_helper, err);
+    st = psb__sandbox_open_channel(sb, &fd, &used_helper, err);
     if (st)
         goto out;
     psb_error run_err = {0};
-    st = psb__exec_run(fd, req, text, options, &limits, ret_outcome, &run_err);
+    st = psb__exec_run(fd, PSB__TAG_EXEC, req, text, options, &limits, ret_outcome, NULL, &run_err);
     if (st == PSB_EHELPER) {
         /*
          * The helper died (or hung) with this execution in flight: that is the
@@ -479,10 +491,7 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len, const psb_exe
          * SCHED_IDLE, holds a copy until it runs), and a socket sent there
          * would be lost with it.
          */
-        pthread_mutex_lock(&sb->lock);
-        if (sb->helper_pid == used_helper) /* not one started meanwhile */
-            stop_helper(sb, 100);
-        pthread_mutex_unlock(&sb->lock);
+        psb__sandbox_helper_lost(sb, used_helper);
         st = helper_lost_outcome(ret_outcome, err);
     } else if (st != PSB_OK && err && err->code == PSB_OK) {
         *err = run_err;
@@ -491,7 +500,7 @@ out:
     if (fd >= 0)
         close(fd);
     if (slot)
-        release_slot(sb);
+        psb__sandbox_release(sb);
     json_decref(req);
     free(text);
     return st;

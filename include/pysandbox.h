@@ -90,7 +90,8 @@ typedef struct psb_error {
     X(CRASHED, "crashed")                                                                          \
     X(INVALID_REQUEST, "invalid_request")                                                          \
     X(INTERNAL, "internal")                                                                        \
-    X(CANCELLED, "cancelled")
+    X(CANCELLED, "cancelled")                                                                      \
+    X(SESSION_LOST, "session_lost")
 
 typedef enum psb_error_kind {
 #define PSB__KIND_ENUM(name, str) PSB_KIND_##name,
@@ -515,6 +516,73 @@ void psb_outcome_stats(const psb_outcome *outcome, psb_stats *ret_stats);
  * out of memory.
  */
 const char *psb_outcome_json(const psb_outcome *outcome);
+
+/* ------------------------------------------------------------------------ */
+/* Sessions: state across cells                                             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A session is one confined child, forked from the helper like an
+ * execution's and confined by the same layers, that runs cells one after
+ * another in the same interpreter: variables, imports, functions and the
+ * files in its working directory persist. It never serves another session.
+ * Each cell's outcome is an outcome like psb_exec()'s (the last
+ * expression's value among its displays, files written by that cell only,
+ * `result` as that cell set it: a `result` from an earlier cell stays a
+ * variable but is not returned again).
+ */
+typedef struct psb_session psb_session;
+
+/*
+ * Starts a session on sandbox. options (may be NULL) set what holds for
+ * the whole session: memory (across cells, and the scratch files), CPU
+ * (the total of all cells), threads, scratch size, open files, file size,
+ * env, import rules, the prelude (run once, now), the `inputs` every cell
+ * starts with, the lifetime and the idle time (below); stdin is refused.
+ * On failure *ret_session is untouched: PSB_EINVAL when the prelude
+ * failed (the message says how), PSB_EHELPER when the child could not
+ * start. The session holds a process until psb_session_free().
+ */
+psb_status psb_session_new(psb_sandbox *sandbox, const psb_exec_options *options,
+                           psb_session **ret_session, psb_error *err);
+
+/*
+ * Runs one cell. options (may be NULL) may set only what belongs to a cell:
+ * the timeout, the output, result, figure, file and display caps, inputs
+ * (rebinding `inputs`), files placed before it runs, the output callback
+ * and a cancellation token; anything else is PSB_EINVAL. A cell that
+ * passes its timeout (or is cancelled) gets KeyboardInterrupt, ends with
+ * kind timeout (cancelled) and its traceback, and the session goes on; if
+ * it does not stop within the grace, or the process dies, the session ends
+ * and the outcome says so (kind session_lost with the reason; memory_limit
+ * or cpu_limit when a session limit ended it). Once ended, every cell
+ * returns kind session_lost at once. Thread-safe: a cell started while
+ * another of the same session runs waits for it; different sessions run
+ * in parallel (each cell counts against the sandbox's concurrency).
+ */
+psb_status psb_session_exec(psb_session *session, const char *code, size_t len,
+                            const psb_exec_options *options, psb_outcome **ret_outcome,
+                            psb_error *err);
+
+/* 1 while the session's process runs (waits for a running cell), 0 once it ended. */
+int psb_session_alive(psb_session *session);
+
+/*
+ * Stops the session's process and frees the session. NULL is a no-op. No
+ * cell of it may be running. Free sessions before their sandbox.
+ */
+void psb_session_free(psb_session *session);
+
+/*
+ * A session's lifetime (default 24 h, 1 s .. 7 days) and how long it may
+ * wait for a cell (default 15 min, 1 s .. 7 days); then the helper stops it
+ * and the next cell returns session_lost saying which. Options of
+ * psb_session_new(); ignored by psb_exec().
+ */
+psb_status psb_exec_options_set_session_lifetime_s(psb_exec_options *options, uint64_t lifetime_s,
+                                                   psb_error *err);
+psb_status psb_exec_options_set_session_idle_s(psb_exec_options *options, uint64_t idle_s,
+                                               psb_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Diagnostics: proving each confinement layer on this machine              */

@@ -98,6 +98,7 @@ int psb__request_decode(const json_t *doc, struct psb__request *ret, char *msg, 
     const json_t *allow = json_object_get(imports, PSB__KEY_DEFAULT_ALLOW);
     const json_t *network = json_object_get(doc, PSB__KEY_NETWORK);
     const json_t *has_stdin = json_object_get(doc, PSB__KEY_HAS_STDIN);
+    const json_t *session = json_object_get(doc, PSB__KEY_SESSION);
     r.env = json_object_get(doc, PSB__KEY_ENV);
     r.import_rules = json_object_get(imports, PSB__KEY_RULES);
     r.denied_events = json_object_get(doc, PSB__KEY_DENIED_EVENTS);
@@ -127,6 +128,8 @@ int psb__request_decode(const json_t *doc, struct psb__request *ret, char *msg, 
         bad = PSB__KEY_HAS_STDIN;
     else if (!strings_only(r.files) || json_array_size(r.files) > PSB__MAX_FILES)
         bad = PSB__KEY_FILES;
+    else if (session && !json_is_boolean(session))
+        bad = PSB__KEY_SESSION;
     else
         bad = decode_limits(json_object_get(doc, PSB__KEY_LIMITS), &r.limits);
     if (bad)
@@ -138,6 +141,7 @@ int psb__request_decode(const json_t *doc, struct psb__request *ret, char *msg, 
     r.default_allow = json_is_true(allow);
     r.network = json_is_true(network);
     r.has_stdin = json_is_true(has_stdin);
+    r.session = json_is_true(session);
     *ret = r;
     return 0;
 }

@@ -34,6 +34,7 @@ struct psb__request {
     bool network;                     /* sockets allowed */
     bool has_stdin;                   /* a STDIN frame follows the request */
     const json_t *files;              /* array of input file names; FILE frames follow */
+    bool session;                     /* a session: the child runs further cells */
 };
 
 /* The CONTROL frame: what the helper needs and nothing of the tenant's data. */

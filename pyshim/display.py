@@ -19,18 +19,23 @@ _RICH = (
 
 
 def compile_cell(source, filename):
-    """(code of every statement but a last expression, that expression's code or None).
+    """(code of every statement but a last expression, that expression's code or None,
+    whether the code names `result`).
 
     As a notebook runs a cell: the value of a trailing expression statement
-    is shown, unless the cell ends with ';'. Raises SyntaxError.
+    is shown, unless the cell ends with ';'. A session's cell returns the
+    `result` global only if it names it. Raises SyntaxError.
     """
     import ast
     tree = ast.parse(source, filename, "exec")
+    names = any(isinstance(n, ast.Name) and n.id == "result" or
+                isinstance(n, (ast.Global, ast.Nonlocal)) and "result" in n.names
+                for n in ast.walk(tree))
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr) and not source.rstrip().endswith(";"):
         last = ast.Expression(tree.body.pop().value)
     body = compile(tree, filename, "exec", dont_inherit=True)
-    return body, (compile(last, filename, "eval", dont_inherit=True) if last else None)
+    return body, (compile(last, filename, "eval", dont_inherit=True) if last else None), names
 
 
 def begin_displays(bundle_bytes, total_bytes):

@@ -441,3 +441,12 @@ def collect_figures(limit_bytes, limit_count):
         out.append(bytes(data))
     return out, truncated
 
+
+
+def forget_figures():
+    """After a session's cell: its figures went back with it; the next starts with none."""
+    del _shown[:]
+    _shown_ids.clear()
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close("all")

@@ -68,14 +68,16 @@ for dir in include base policy policy/confine hooks host embed cli bench example
   done
 done
 
-# No file outside tests/ past the limit: split along its seams instead.
+# No file outside tests/ past the limit: split along its seams instead. The
+# public header is the exception: the whole API is one header by design,
+# each function with its contract comment.
 while IFS= read -r f; do
   n=$(wc -l <"$f")
   if ((n > max_lines)); then
     echo "check-deps: $f has $n lines (limit $max_lines outside tests/)" >&2
     fail=1
   fi
-done < <(git ls-files '*.c' '*.h' '*.sh' '*.py' '*.js' '*.mjs' '*.cjs' '*.ts' '*.rs' | grep -v '^tests/')
+done < <(git ls-files '*.c' '*.h' '*.sh' '*.py' '*.js' '*.mjs' '*.cjs' '*.ts' '*.rs' | grep -v '^tests/' | grep -vx 'include/pysandbox.h')
 
 if ((fail)); then
   exit 1

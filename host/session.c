@@ -1,0 +1,322 @@
+/*
+ * host/session.c - psb_session: one confined child that runs cell after
+ * cell in the same interpreter. The library keeps a socket to the helper
+ * for it; each cell travels like an execution (its own channels, straight
+ * to the child; the helper passes them on unread and keeps the cell's
+ * clock), and the helper's STATUS after each says whether the process
+ * lives on. Cells of one session run one at a time.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host/host.h"
+
+struct psb_session {
+    psb_sandbox *sb;         /* the sandbox whose helper runs it */
+    pthread_mutex_t lock;    /* one cell at a time; guards everything below */
+    int fd;                  /* the session's socket to the helper, -1 once over */
+    pid_t helper;            /* the helper it runs on */
+    json_t *req;             /* the request every cell starts from (session-level fields) */
+    psb__limits limits;      /* the session's limits */
+    psb_error_kind end_kind; /* why it ended (PSB_KIND_NONE while alive) */
+    char end_message[320];   /* and the message that said so */
+};
+
+/* Limits a cell may set for itself; every other one is the session's. */
+static const enum psb__limit_id cell_limits[] = {
+    PSB__LIMIT_TIMEOUT_MS,    PSB__LIMIT_STDOUT_BYTES,   PSB__LIMIT_STDERR_BYTES,
+    PSB__LIMIT_RESULT_BYTES,  PSB__LIMIT_FIGURES_BYTES,  PSB__LIMIT_FILES_BYTES,
+    PSB__LIMIT_DISPLAY_BYTES, PSB__LIMIT_DISPLAYS_BYTES,
+};
+
+static bool is_cell_limit(int id) {
+    for (size_t i = 0; i < sizeof cell_limits / sizeof cell_limits[0]; i++)
+        if ((int)cell_limits[i] == id)
+            return true;
+    return false;
+}
+
+/* Options that only a session's creation may carry (stdin: none at all). */
+static psb_status check_cell_options(const psb_exec_options *o, psb_error *err) {
+    if (!o)
+        return PSB_OK;
+    for (int i = 0; i < PSB__LIMIT_COUNT; i++)
+        if (o->has_limit[i] && !is_cell_limit(i))
+            return psb__err(err, PSB_EINVAL,
+                            "psb_session_exec: the limit %s is the session's: set it in the "
+                            "options of psb_session_new()",
+                            psb__limit_key((enum psb__limit_id)i));
+    if (o->env || o->prelude || o->import_rules)
+        return psb__err(err, PSB_EINVAL,
+                        "psb_session_exec: env, prelude and import rules are the session's: set "
+                        "them in the options of psb_session_new()");
+    if (o->has_stdin)
+        return psb__err(err, PSB_EINVAL, "psb_session_exec: a session's cells have no stdin");
+    return PSB_OK;
+}
+
+/* Ends the session (once): its socket closed, so the helper stops its child. */
+static void end_session(psb_session *s, psb_error_kind kind, const char *message) {
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    if (s->end_kind == PSB_KIND_NONE) {
+        s->end_kind = kind;
+        snprintf(s->end_message, sizeof s->end_message, "%s", message);
+    }
+}
+
+/* A fresh outcome saying the session is over; NULL when out of memory. */
+static psb_outcome *ended_outcome(const psb_session *s) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "the session has ended: %s", s->end_message);
+    return psb__outcome_error(PSB_KIND_SESSION_LOST, msg);
+}
+
+/* Why the helper ended it, in words, or NULL. */
+static const char *expiry(const psb_session *s, psb__session_end ended, char *buf, size_t size) {
+    if (ended == PSB__END_LIFETIME)
+        snprintf(buf, size, "the session reached its lifetime of %llu s",
+                 (unsigned long long)s->limits.v[PSB__LIMIT_SESSION_LIFETIME_S]);
+    else if (ended == PSB__END_IDLE)
+        snprintf(buf, size, "the session was closed after %llu s without a cell",
+                 (unsigned long long)s->limits.v[PSB__LIMIT_SESSION_IDLE_S]);
+    else
+        return NULL;
+    return buf;
+}
+
+/*
+ * The session's process is gone with this cell: memory and CPU limits keep
+ * their kind (they are why), everything else is session_lost; either way
+ * the message says the session ended, and later cells get the same.
+ */
+static void cell_ended_session(psb_session *s, psb_outcome *o, const struct psb__exit *x) {
+    char why[200], msg[512];
+    const char *expired = expiry(s, x->ended, why, sizeof why);
+    bool limit = o->kind == PSB_KIND_MEMORY_LIMIT || o->kind == PSB_KIND_CPU_LIMIT;
+    if (!expired && x->timed_out)
+        expired = "the cell did not stop within the grace after its time limit was interrupted";
+    snprintf(msg, sizeof msg, "%s; the session has ended",
+             expired      ? expired
+             : o->message ? o->message
+                          : "its process exited");
+    if (!limit && o->kind != PSB_KIND_CANCELLED) {
+        o->kind = PSB_KIND_SESSION_LOST;
+        free(o->type);
+        free(o->module);
+        free(o->event);
+        o->type = o->module = o->event = NULL;
+    }
+    o->ok = false;
+    char *copy = strdup(msg);
+    if (copy) {
+        free(o->message);
+        o->message = copy;
+    }
+    end_session(s, o->kind == PSB_KIND_CANCELLED ? PSB_KIND_SESSION_LOST : o->kind, msg);
+}
+
+/*
+ * Between cells the helper writes on the socket only to say the session
+ * ended (idle, lifetime, its process died): read that STATUS if it is there.
+ */
+static void check_idle_end(psb_session *s) {
+    struct pollfd p = {.fd = s->fd, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0)
+        return;
+    uint32_t type;
+    psb__buf text = {0};
+    struct psb__exit x;
+    char why[200], msg[320];
+    if (psb__frame_read(s->fd, &type, &text, psb__now_ns() + 1000000000ull, 1u << 16) == 0 &&
+        type == PSB__FRAME_STATUS && psb__exit_decode(text.data, text.len, &x) == 0) {
+        const char *expired = expiry(s, x.ended, why, sizeof why);
+        if (expired)
+            snprintf(msg, sizeof msg, "%s", expired);
+        else if (x.oom)
+            snprintf(msg, sizeof msg, "its memory limit of %llu MiB was reached between cells",
+                     (unsigned long long)s->limits.v[PSB__LIMIT_MEMORY_MIB]);
+        else if (x.signal)
+            snprintf(msg, sizeof msg, "its process was killed by signal %d between cells",
+                     x.signal);
+        else
+            snprintf(msg, sizeof msg, "its process exited with status %d between cells", x.code);
+    } else {
+        snprintf(msg, sizeof msg, "the sandbox helper went away");
+    }
+    psb__buf_free(&text);
+    end_session(s, PSB_KIND_SESSION_LOST, msg);
+}
+
+/* One cell's request: the session's, with this cell's code, inputs, files and limits. */
+static json_t *cell_request(const psb_session *s, const psb_exec_options *o, const char *code,
+                            size_t len, psb__limits *ret_limits, psb_error *err) {
+    json_t *req = json_copy(s->req), *limits = json_object(), *names = json_array();
+    *ret_limits = s->limits;
+    for (size_t i = 0; o && i < sizeof cell_limits / sizeof cell_limits[0]; i++)
+        if (o->has_limit[cell_limits[i]])
+            ret_limits->v[cell_limits[i]] = o->limits.v[cell_limits[i]];
+    for (int i = 0; limits && i < PSB__LIMIT_COUNT; i++)
+        json_object_set_new(limits, psb__limit_key((enum psb__limit_id)i),
+                            json_integer((json_int_t)ret_limits->v[i]));
+    for (size_t k = 0; names && o && k < o->n_files; k++)
+        json_array_append_new(names, json_string(o->files[k].name));
+    if (!req || !limits || !names ||
+        json_object_set_new(req, PSB__KEY_CODE, json_stringn(code ? code : "", len)) != 0 ||
+        json_object_set_new(req, PSB__KEY_LIMITS, limits) != 0 ||
+        json_object_set_new(req, PSB__KEY_FILES, names) != 0 ||
+        (o && o->inputs && json_object_set(req, PSB__KEY_INPUTS, o->inputs) != 0)) {
+        json_decref(req);
+        psb__err(err, PSB_ENOMEM, "out of memory building the cell");
+        return NULL;
+    }
+    limits = names = NULL; /* the request holds them */
+    json_object_del(req, PSB__KEY_PRELUDE);
+    if (!(o && o->inputs))
+        json_object_del(req, PSB__KEY_INPUTS);
+    return req;
+}
+
+/*
+ * Runs one cell (the first: tag PSB__TAG_SESSION). Caller holds the lock.
+ * PSB_OK with an outcome, whatever the code did.
+ */
+static psb_status run_cell(psb_session *s, char tag, json_t *req, const psb__limits *limits,
+                           const psb_exec_options *o, psb_outcome **ret, psb_error *err) {
+    char *text = json_dumps(req, JSON_COMPACT);
+    if (!text)
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    const psb_cancel *cancel = o ? o->cancel : NULL;
+    psb_status st = PSB_OK;
+    if (psb_cancel_fired(cancel) || !psb__sandbox_acquire(s->sb, cancel)) {
+        *ret = psb__outcome_error(PSB_KIND_CANCELLED, "the execution was cancelled");
+        free(text);
+        return *ret ? PSB_OK : psb__err(err, PSB_ENOMEM, "out of memory");
+    }
+    struct psb__exit x;
+    memset(&x, 0, sizeof x);
+    psb_error run_err = {0};
+    st = psb__exec_run(s->fd, tag, req, text, o, limits, ret, &x, &run_err);
+    psb__sandbox_release(s->sb);
+    free(text);
+    if (st == PSB_EHELPER) {
+        /* The helper died or hung: the session went with it, and so did the helper's state. */
+        psb__sandbox_helper_lost(s->sb, s->helper);
+        end_session(s, PSB_KIND_SESSION_LOST, "the sandbox helper died during a cell");
+        *ret = ended_outcome(s);
+        return *ret ? PSB_OK : psb__err(err, PSB_ENOMEM, "out of memory");
+    }
+    if (st != PSB_OK) {
+        if (err && err->code == PSB_OK)
+            *err = run_err;
+        return st;
+    }
+    if (!x.alive)
+        cell_ended_session(s, *ret, &x);
+    return PSB_OK;
+}
+
+psb_status psb_session_new(psb_sandbox *sb, const psb_exec_options *options,
+                           psb_session **ret_session, psb_error *err) {
+    if (!sb || !ret_session)
+        return psb__err(err, PSB_EINVAL, "psb_session_new: NULL argument");
+    if (options && options->has_stdin)
+        return psb__err(err, PSB_EINVAL, "psb_session_new: a session's cells have no stdin");
+    psb_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    s->sb = sb;
+    s->fd = -1;
+    pthread_mutex_init(&s->lock, NULL);
+    psb_status st = PSB_OK;
+    psb_outcome *first = NULL;
+    /* The first cell runs the prelude, if any, and binds `inputs`. */
+    s->req = psb__request_build(psb__sandbox_policy(sb), options, "", 0, &s->limits, err);
+    if (!s->req || json_object_set_new(s->req, PSB__KEY_SESSION, json_true()) != 0) {
+        st = s->req ? psb__err(err, PSB_ENOMEM, "out of memory")
+                    : (err && err->code ? err->code : PSB_EINVAL);
+        goto fail;
+    }
+    st = psb__sandbox_open_channel(sb, &s->fd, &s->helper, err);
+    if (st != PSB_OK)
+        goto fail;
+    st = run_cell(s, PSB__TAG_SESSION, s->req, &s->limits, options, &first, err);
+    if (st != PSB_OK)
+        goto fail;
+    if (!psb_outcome_ok(first)) {
+        psb_error_kind k = psb_outcome_error_kind(first);
+        bool code = k == PSB_KIND_EXCEPTION || k == PSB_KIND_SYNTAX_ERROR ||
+                    k == PSB_KIND_IMPORT_DENIED || k == PSB_KIND_DENIED;
+        st = psb__err(err, code ? PSB_EINVAL : PSB_EHELPER, "the session could not start: %s: %s",
+                      psb_error_kind_name(k),
+                      psb_outcome_error_message(first) ? psb_outcome_error_message(first) : "");
+        goto fail;
+    }
+    /* Later cells bind `inputs` only when they bring their own. */
+    json_object_del(s->req, PSB__KEY_INPUTS);
+    psb_outcome_free(first);
+    *ret_session = s;
+    return PSB_OK;
+fail:
+    psb_outcome_free(first);
+    psb_session_free(s);
+    return st;
+}
+
+psb_status psb_session_exec(psb_session *s, const char *code, size_t len,
+                            const psb_exec_options *options, psb_outcome **ret_outcome,
+                            psb_error *err) {
+    if (!s || !ret_outcome)
+        return psb__err(err, PSB_EINVAL, "psb_session_exec: NULL argument");
+    psb_status st = psb__code_check(code, len, "code", err);
+    if (st == PSB_OK)
+        st = check_cell_options(options, err);
+    if (st != PSB_OK)
+        return st;
+    pthread_mutex_lock(&s->lock);
+    if (s->fd >= 0)
+        check_idle_end(s);
+    if (s->fd < 0) {
+        *ret_outcome = ended_outcome(s);
+        st = *ret_outcome ? PSB_OK : psb__err(err, PSB_ENOMEM, "out of memory");
+        goto out;
+    }
+    psb__limits limits;
+    json_t *req = cell_request(s, options, code, len, &limits, err);
+    if (!req) {
+        st = PSB_ENOMEM;
+        goto out;
+    }
+    st = run_cell(s, PSB__TAG_CELL, req, &limits, options, ret_outcome, err);
+    json_decref(req);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+int psb_session_alive(psb_session *s) {
+    if (!s)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    if (s->fd >= 0)
+        check_idle_end(s);
+    int alive = s->fd >= 0;
+    pthread_mutex_unlock(&s->lock);
+    return alive;
+}
+
+void psb_session_free(psb_session *s) {
+    if (!s)
+        return;
+    if (s->fd >= 0)
+        close(s->fd); /* the helper stops the child when its socket closes */
+    json_decref(s->req);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
