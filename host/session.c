@@ -253,9 +253,11 @@ psb_status psb_session_new(psb_sandbox *sb, const psb_exec_options *options,
         psb_error_kind k = psb_outcome_error_kind(first);
         bool code = k == PSB_KIND_EXCEPTION || k == PSB_KIND_SYNTAX_ERROR ||
                     k == PSB_KIND_IMPORT_DENIED || k == PSB_KIND_DENIED;
-        st = psb__err(err, code ? PSB_EINVAL : PSB_EHELPER, "the session could not start: %s: %s",
-                      psb_error_kind_name(k),
-                      psb_outcome_error_message(first) ? psb_outcome_error_message(first) : "");
+        const char *type = psb_outcome_error_type(first);
+        const char *msg = psb_outcome_error_message(first);
+        st = psb__err(err, code ? PSB_EINVAL : PSB_EHELPER,
+                      "the session could not start: %s: %s%s%s", psb_error_kind_name(k),
+                      type ? type : "", type ? ": " : "", msg ? msg : "");
         goto fail;
     }
     /* Later cells bind `inputs` only when they bring their own. */
