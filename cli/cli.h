@@ -140,6 +140,7 @@ __attribute__((format(printf, 4, 5))) int cli_fault_set(struct cli_fault *f, con
 enum {
     CLI_REQ_ENVELOPE = 1u << 0, /* id, op and stream: a request of `serve` */
     CLI_REQ_WIDEN = 1u << 1,    /* allow_import: rules that widen the policy */
+    CLI_REQ_NO_CODE = 1u << 2,  /* code is optional (a session's creation) */
 };
 
 /* A decoded run request. code points into the JSON it came from. */
@@ -214,10 +215,24 @@ struct cli_engine {
     psb_sandbox *cold;    /* started on the first cold request */
     pthread_mutex_t lock; /* running, in_flight */
     pthread_mutex_t cold_lock;
-    pthread_cond_t idle;    /* in_flight dropped to 0 */
-    unsigned running;       /* executions holding a slot: more than max is busy */
-    unsigned in_flight;     /* their threads, until the answer is out (drain waits) */
-    unsigned max_in_flight; /* more is busy */
+    pthread_cond_t idle;          /* in_flight dropped to 0 */
+    unsigned running;             /* executions holding a slot: more than max is busy */
+    unsigned in_flight;           /* their threads, until the answer is out (drain waits) */
+    unsigned max_in_flight;       /* more is busy */
+    struct cli_session *sessions; /* open sessions, each its owner's (under lock) */
+    unsigned n_sessions;          /* entries in sessions */
+    unsigned max_sessions;        /* more is refused; 0: no sessions */
+    unsigned long session_serial; /* names the next one */
+};
+
+/* A session of a server's client: cells run one at a time, named by the client. */
+struct cli_session {
+    char *name;               /* the client's id for it */
+    const void *owner;        /* the connection it belongs to (closes with it) */
+    psb_session *s;           /* NULL until created */
+    struct cli_exec *running; /* the cell (or creation) in flight, or NULL */
+    bool closed;              /* unlinked: freed once nothing runs */
+    struct cli_session *next; /* the engine's list */
 };
 
 struct cli_exec;
@@ -240,8 +255,10 @@ struct cli_exec {
     struct cli_exec *next;
     json_t *req; /* the request it came from (holds the code) */
     struct cli_run_request request;
-    psb_cancel *cancel; /* psb_cancel_fire() stops it */
-    char tail[2][4];    /* the start of a character a chunk split, per stream */
+    psb_cancel *cancel;          /* psb_cancel_fire() stops it */
+    struct cli_session *session; /* runs as a cell of it (taken: cli_session_take), or NULL */
+    bool create;     /* creates session first (its request's options are the session's) */
+    char tail[2][4]; /* the start of a character a chunk split, per stream */
     size_t tail_len[2];
 };
 
@@ -262,6 +279,23 @@ struct cli_exec *cli_exec_new(struct cli_engine *e, json_t *req, unsigned allow,
  */
 int cli_exec_start(struct cli_exec *x, struct cli_fault *f);
 void cli_exec_free(struct cli_exec *x);
+
+/*
+ * The session owner calls name, made free for x to use: x->session is set
+ * and the session is busy until x ends. create: made now (name NULL: named
+ * by the server) and created on x's thread before its code runs (if any);
+ * otherwise it must exist. -1 with *f: unknown_session, session_busy,
+ * duplicate_session, or too_many_sessions.
+ */
+int cli_session_take(struct cli_engine *e, const void *owner, const char *name, bool create,
+                     struct cli_exec *x, struct cli_fault *f);
+/* Closes owner's session name (a cell in flight is cancelled). -1 with *f: unknown_session. */
+int cli_session_close(struct cli_engine *e, const void *owner, const char *name,
+                      struct cli_fault *f);
+/* Gives back a session x took but that never started (cli_exec_start failed). */
+void cli_session_untake(struct cli_engine *e, struct cli_exec *x);
+/* Closes every session of owner (its client went away); NULL: every session. */
+void cli_sessions_close_owner(struct cli_engine *e, const void *owner);
 
 /* Unlinks x from a surface's list of executions (under the surface's lock). */
 void cli_exec_unlink(struct cli_exec **list, struct cli_exec *x);

@@ -30,6 +30,7 @@ int cli_engine_init(struct cli_engine *e, psb_config *config, const char *policy
 }
 
 void cli_engine_release(struct cli_engine *e) {
+    cli_sessions_close_owner(e, NULL);
     cli_engine_drain(e);
     psb_sandbox_free(e->warm);
     psb_sandbox_free(e->cold);
@@ -113,13 +114,62 @@ static void on_output(void *user, int stream, const char *data, size_t len) {
     free(joined);
 }
 
+/* Unlinks a session from the engine's list. Call with e->lock held. */
+static void session_unlink(struct cli_engine *e, struct cli_session *cs) {
+    for (struct cli_session **p = &e->sessions; *p; p = &(*p)->next)
+        if (*p == cs) {
+            *p = cs->next;
+            e->n_sessions--;
+            break;
+        }
+    cs->closed = true;
+}
+
+static void session_free(struct cli_session *cs) {
+    psb_session_free(cs->s);
+    free(cs->name);
+    free(cs);
+}
+
+/* x is done with its session: free again, or gone if it was closed (or never created). */
+static void session_put(struct cli_engine *e, struct cli_exec *x) {
+    struct cli_session *cs = x->session;
+    pthread_mutex_lock(&e->lock);
+    cs->running = NULL;
+    if (!cs->s && !cs->closed)
+        session_unlink(e, cs); /* its creation failed */
+    bool gone = cs->closed;
+    pthread_mutex_unlock(&e->lock);
+    if (gone)
+        session_free(cs);
+}
+
+/* A session's creation and cell, on x's thread. */
+static void run_in_session(struct cli_exec *x, psb_sandbox *sb, psb_outcome **ret, psb_error *err) {
+    struct cli_session *cs = x->session;
+    const struct cli_run_request *r = &x->request;
+    if (x->create) {
+        /* The cell that follows (MCP) takes only what a cell may: the session gets the rest. */
+        psb_session *s = NULL;
+        if (psb_session_new(sb, r->code ? NULL : r->options, &s, err) != PSB_OK)
+            return;
+        pthread_mutex_lock(&x->engine->lock);
+        cs->s = s;
+        pthread_mutex_unlock(&x->engine->lock);
+    }
+    if (r->code)
+        (void)psb_session_exec(cs->s, r->code, r->code_len, r->options, ret, err);
+}
+
 static void *exec_thread(void *arg) {
     struct cli_exec *x = arg;
     struct cli_engine *e = x->engine;
     psb_outcome *outcome = NULL;
     psb_error err = {0};
     psb_sandbox *sb = x->request.cold ? cold_sandbox(e, &err) : e->warm;
-    if (sb)
+    if (sb && x->session)
+        run_in_session(x, sb, &outcome, &err);
+    else if (sb)
         (void)psb_exec(sb, x->request.code, x->request.code_len, x->request.options, &outcome,
                        &err);
     for (int s = 0; s < 2; s++) /* what was left open is what the child ended with */
@@ -131,6 +181,8 @@ static void *exec_thread(void *arg) {
     pthread_mutex_unlock(&e->lock);
     x->ops->done(x, outcome, &err);
     psb_outcome_free(outcome);
+    if (x->session)
+        session_put(e, x);
     cli_exec_free(x);
     pthread_mutex_lock(&e->lock);
     if (--e->in_flight == 0)
@@ -207,6 +259,96 @@ int cli_exec_start(struct cli_exec *x, struct cli_fault *f) {
         return cli_fault_set(f, "busy", "", "cannot start another execution now");
     }
     return 0;
+}
+
+/* owner's session name, or NULL. Call with e->lock held. */
+static struct cli_session *session_find(struct cli_engine *e, const void *owner, const char *name) {
+    struct cli_session *cs = e->sessions;
+    while (cs && (cs->owner != owner || strcmp(cs->name, name) != 0))
+        cs = cs->next;
+    return cs;
+}
+
+int cli_session_take(struct cli_engine *e, const void *owner, const char *name, bool create,
+                     struct cli_exec *x, struct cli_fault *f) {
+    char generated[32];
+    int rc = 0;
+    pthread_mutex_lock(&e->lock);
+    if (create && !name) {
+        snprintf(generated, sizeof generated, "session-%lu", ++e->session_serial);
+        name = generated;
+    }
+    struct cli_session *cs = session_find(e, owner, name);
+    if (create && cs) {
+        rc = cli_fault_set(f, "duplicate_session", "session", "a session of this name is open");
+    } else if (create && e->n_sessions >= e->max_sessions) {
+        rc = cli_fault_set(f, "too_many_sessions", "",
+                           "%u sessions are open, the most this server keeps", e->max_sessions);
+    } else if (!create && !cs) {
+        rc = cli_fault_set(f, "unknown_session", "session", "no session of this name is open");
+    } else if (!create && cs->running) {
+        rc = cli_fault_set(f, "session_busy", "session",
+                           "a cell of this session is running: send the next when it ends");
+    } else if (create) {
+        cs = calloc(1, sizeof *cs);
+        if (!cs || !(cs->name = strdup(name))) {
+            free(cs);
+            rc = cli_fault_set(f, "internal", "", "out of memory");
+        } else {
+            cs->owner = owner;
+            cs->next = e->sessions;
+            e->sessions = cs;
+            e->n_sessions++;
+        }
+    }
+    if (rc == 0) {
+        cs->running = x;
+        x->session = cs;
+        x->create = create;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return rc;
+}
+
+void cli_session_untake(struct cli_engine *e, struct cli_exec *x) {
+    if (x->session)
+        session_put(e, x);
+    x->session = NULL;
+}
+
+/* Unlinks cs; frees it now unless something runs in it (its end frees it). */
+static void session_close(struct cli_engine *e, struct cli_session *cs) {
+    session_unlink(e, cs);
+    if (cs->running) {
+        psb_cancel_fire(cs->running->cancel);
+        return;
+    }
+    pthread_mutex_unlock(&e->lock);
+    session_free(cs); /* stops its process: not under the lock */
+    pthread_mutex_lock(&e->lock);
+}
+
+int cli_session_close(struct cli_engine *e, const void *owner, const char *name,
+                      struct cli_fault *f) {
+    pthread_mutex_lock(&e->lock);
+    struct cli_session *cs = session_find(e, owner, name);
+    if (cs)
+        session_close(e, cs);
+    pthread_mutex_unlock(&e->lock);
+    return cs ? 0
+              : cli_fault_set(f, "unknown_session", "session", "no session of this name is open");
+}
+
+void cli_sessions_close_owner(struct cli_engine *e, const void *owner) {
+    pthread_mutex_lock(&e->lock);
+    for (struct cli_session *cs = e->sessions, *next; cs; cs = next) {
+        next = cs->next;
+        if (!owner || cs->owner == owner) {
+            session_close(e, cs);
+            next = e->sessions; /* the list may have changed while unlocked */
+        }
+    }
+    pthread_mutex_unlock(&e->lock);
 }
 
 void cli_exec_unlink(struct cli_exec **list, struct cli_exec *x) {

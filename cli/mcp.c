@@ -31,8 +31,11 @@ enum {
 };
 
 static const char tool_description[] =
-    "Run Python 3.11 code in a sandbox and get back its output. Each call is a fresh, "
-    "isolated process: nothing persists between calls. numpy, pandas and matplotlib (Agg "
+    "Run Python 3.11 code in a sandbox and get back its output. Without session_id each call "
+    "is a fresh, isolated process: nothing persists between calls. With a session_id of your "
+    "choosing, calls with the same id run in one process, as notebook cells: variables, "
+    "imports and files persist (a cell's last expression is shown as its value). numpy, "
+    "pandas and matplotlib (Agg "
     "backend) are preloaded; every matplotlib figure left open is returned as a PNG image. "
     "To return a value, assign it to the global `result` (JSON-serializable, or numpy/pandas "
     "objects, which come back tagged); print() output is returned too. The optional `inputs` "
@@ -48,6 +51,8 @@ static const char mcp_help[] =
     "\n"
     "  --policy NAME|FILE      preset (default, data-science, strict) or JSON file\n"
     "  --max-in-flight N       tool calls running at once, 1..256 (default 4)\n"
+    "  --max-sessions N        session_ids open at once, 0..256 (default 8; 0: none);\n"
+    "                          they close when the client goes\n"
     "  --help                  show this help and exit\n";
 
 struct mcp {
@@ -185,8 +190,11 @@ static void on_done(struct cli_exec *x, const psb_outcome *outcome, const psb_er
 
 static const struct cli_exec_ops mcp_ops = {on_output, on_done};
 
-/* tools/call arguments -> a run request: code, inputs, timeout_seconds. NULL with *why. */
-static json_t *call_request(json_t *args, const char **why) {
+/*
+ * tools/call arguments -> a run request: code, inputs, timeout_seconds;
+ * *ret_session the session_id, or NULL. NULL with *why.
+ */
+static json_t *call_request(json_t *args, const char **ret_session, const char **why) {
     const char *key;
     json_t *v, *req = json_object();
     if (!json_is_object(args)) {
@@ -194,13 +202,25 @@ static json_t *call_request(json_t *args, const char **why) {
         json_decref(req);
         return NULL;
     }
+    *ret_session = NULL;
     json_object_foreach(args, key, v) {
+        if (strcmp(key, "session_id") == 0) {
+            size_t n = json_string_length(v);
+            if (!json_is_string(v) || n == 0 || n > 128 || memchr(json_string_value(v), 0, n)) {
+                *why = "session_id: must be a string of 1 to 128 characters";
+                json_decref(req);
+                return NULL;
+            }
+            *ret_session = json_string_value(v);
+            continue;
+        }
         const char *field = strcmp(key, "code") == 0              ? "code"
                             : strcmp(key, "inputs") == 0          ? "inputs"
                             : strcmp(key, "timeout_seconds") == 0 ? "timeout"
                                                                   : NULL;
         if (!field) {
-            *why = "unknown argument: run_python takes code, inputs and timeout_seconds";
+            *why = "unknown argument: run_python takes code, inputs, timeout_seconds and "
+                   "session_id";
             json_decref(req);
             return NULL;
         }
@@ -218,7 +238,9 @@ static void tools_call(struct mcp *m, json_t *id, json_t *params) {
         send_error(m, id, RPC_INVALID_PARAMS, "unknown tool: the one tool is run_python");
         return;
     }
-    json_t *req = call_request(json_object_get(params, "arguments"), &why);
+    const char *session = NULL;
+    json_t *args = json_object_get(params, "arguments");
+    json_t *req = call_request(args, &session, &why);
     if (!req) {
         send_error(m, id, RPC_INVALID_PARAMS, why);
         return;
@@ -239,6 +261,19 @@ static void tools_call(struct mcp *m, json_t *id, json_t *params) {
         free(c);
         return;
     }
+    if (session && cli_session_take(&m->engine, m, session, false, x, &f) != 0 &&
+        strcmp(f.code, "unknown_session") == 0) {
+        memset(&f, 0, sizeof f); /* a new id: its session starts with this call */
+        (void)cli_session_take(&m->engine, m, session, true, x, &f);
+    }
+    if (session && !x->session) {
+        char msg[CLI_FIELD_MAX + 600];
+        snprintf(msg, sizeof msg, "session_id: %s", f.message);
+        send_error(m, id, RPC_INVALID_PARAMS, msg);
+        cli_exec_free(x);
+        free(c);
+        return;
+    }
     c->m = m;
     c->progress_token =
         json_incref(json_object_get(json_object_get(params, "_meta"), "progressToken"));
@@ -250,6 +285,7 @@ static void tools_call(struct mcp *m, json_t *id, json_t *params) {
     pthread_mutex_unlock(&m->lock);
     if (!x->key || cli_exec_start(x, &f) != 0) {
         forget(m, x);
+        cli_session_untake(&m->engine, x);
         send_error(m, id, RPC_INTERNAL, f.code ? f.message : "out of memory");
         json_decref(c->progress_token);
         free(c);
@@ -303,13 +339,16 @@ static void describe(struct mcp *m, const psb_config *config) {
 
 static json_t *tools_list(const struct mcp *m) {
     return json_pack(
-        "{s:[{s:s,s:s,s:s,s:{s:s,s:{s:{s:s,s:s},s:{s:s,s:s},s:{s:s,s:s,s:f,s:f}},s:[s],s:b}}]}",
+        "{s:[{s:s,s:s,s:s,s:{s:s,s:{s:{s:s,s:s},s:{s:s,s:s},s:{s:s,s:s,s:f,s:f},s:{s:s,s:s,s:i,"
+        "s:i}},s:[s],s:b}}]}",
         "tools", "name", "run_python", "title", "Run Python", "description", m->description,
         "inputSchema", "type", "object", "properties", "code", "type", "string", "description",
         "Python source to run", "inputs", "type", "object", "description",
         "JSON object bound to the global `inputs`", "timeout_seconds", "type", "number",
         "description", "wall-clock limit in seconds", "minimum", 0.001, "maximum", 86400.0,
-        "required", "code", "additionalProperties", 0);
+        "session_id", "type", "string", "description",
+        "run in this session: state persists across calls with the same id", "minLength", 1,
+        "maxLength", 128, "required", "code", "additionalProperties", 0);
 }
 
 /* One JSON-RPC message. */
@@ -380,10 +419,11 @@ static void mcp_loop(struct mcp *m, int sigfd, size_t max_line) {
 int cli_cmd_mcp(int argc, char **argv) {
     static const struct option opts[] = {{"policy", required_argument, NULL, 'p'},
                                          {"max-in-flight", required_argument, NULL, 'n'},
+                                         {"max-sessions", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *policy = NULL;
-    uint64_t max_in_flight = 4;
+    uint64_t max_in_flight = 4, max_sessions = 8;
     int c;
     optind = 0;
     opterr = 0;
@@ -394,6 +434,9 @@ int cli_cmd_mcp(int argc, char **argv) {
         }
         if (c == 'p') {
             policy = optarg;
+        } else if (c == 's' && cli_parse_u64(optarg, &max_sessions) == CLI_NUM_OK &&
+                   max_sessions <= 256) {
+            continue;
         } else if (c != 'n' || cli_parse_u64(optarg, &max_in_flight) != CLI_NUM_OK ||
                    max_in_flight < 1 || max_in_flight > 256) {
             fprintf(stderr,
@@ -428,6 +471,7 @@ int cli_cmd_mcp(int argc, char **argv) {
         rc = CLI_EXIT_INTERNAL;
     } else {
         describe(&m, config);
+        m.engine.max_sessions = (unsigned)max_sessions;
         mcp_loop(&m, sigfd, (size_t)128 << 20);
     }
     cli_engine_release(&m.engine);

@@ -65,6 +65,9 @@ static const struct {
     {"id", CLI_REQ_ENVELOPE},
     {"op", CLI_REQ_ENVELOPE},
     {"stream", CLI_REQ_ENVELOPE},
+    {"session", CLI_REQ_ENVELOPE},
+    {"session_lifetime_seconds", 0},
+    {"session_idle_seconds", 0},
 };
 
 /* Every key of req is a field the caller allows: 0, or -1 naming the first that is not. */
@@ -146,6 +149,8 @@ static int apply_limits(const json_t *req, psb_exec_options *o, struct cli_fault
     } one[] = {
         {"memory_mb", psb_exec_options_set_memory_limit_mib},
         {"cpu_seconds", psb_exec_options_set_cpu_limit_s},
+        {"session_lifetime_seconds", psb_exec_options_set_session_lifetime_s},
+        {"session_idle_seconds", psb_exec_options_set_session_idle_s},
         {"result_limit_bytes", psb_exec_options_set_result_limit_bytes},
         {"files_limit_bytes", psb_exec_options_set_files_limit_bytes},
         {"figures_limit_bytes", psb_exec_options_set_figures_limit_bytes},
@@ -259,7 +264,8 @@ static int get_bool(const json_t *req, const char *field, bool *ret, struct cli_
 }
 
 /* code, prelude, inputs and stdin. */
-static int apply_texts(const json_t *req, struct cli_run_request *r, struct cli_fault *f) {
+static int apply_texts(const json_t *req, unsigned allow, struct cli_run_request *r,
+                       struct cli_fault *f) {
     psb_error err = {0};
     psb_status st;
     const char *prelude;
@@ -268,7 +274,7 @@ static int apply_texts(const json_t *req, struct cli_run_request *r, struct cli_
     if (get_text(req, "code", &r->code, &r->code_len, f) != 0 ||
         get_text(req, "prelude", &prelude, &prelude_len, f) != 0)
         return -1;
-    if (!r->code)
+    if (!r->code && !(allow & CLI_REQ_NO_CODE))
         return cli_fault_set(f, "missing_field", "code", "is required");
     if (prelude && (st = psb_exec_options_set_prelude(r->options, prelude, prelude_len, &err)))
         return setter_fault(f, "prelude", st, &err);
@@ -304,7 +310,7 @@ int cli_request_decode(const json_t *req, unsigned allow, struct cli_run_request
         return -1;
     if (!(r->options = psb_exec_options_new(&err)))
         return cli_fault_set(f, "internal", "", "out of memory");
-    if (apply_texts(req, r, f) != 0 || apply_limits(req, r->options, f) != 0 ||
+    if (apply_texts(req, allow, r, f) != 0 || apply_limits(req, r->options, f) != 0 ||
         apply_maps(req, r->options, f) != 0 || apply_imports(req, r->options, f) != 0 ||
         get_bool(req, "cold", &r->cold, f) != 0 || get_bool(req, "stream", &r->stream, f) != 0) {
         cli_request_release(r);

@@ -40,6 +40,7 @@ struct serve_conn *serve_conn_new(struct serve *srv, int in_fd, int out_fd, bool
 }
 
 void serve_conn_close(struct serve_conn *c, bool cancel) {
+    cli_sessions_close_owner(&c->srv->engine, c); /* sessions close with their client */
     if (cancel) { /* the client is gone: nobody wants what is still running */
         pthread_mutex_lock(&c->lock);
         for (struct cli_exec *x = c->execs; x; x = x->next)
@@ -77,6 +78,19 @@ static void on_done(struct cli_exec *x, const psb_outcome *outcome, const psb_er
     struct serve_conn *c = x->owner;
     /* Forgotten first: once the client has the answer, it may reuse the id. */
     forget(c, x);
+    if (x->create || (!outcome && err && err->code == PSB_EINVAL)) {
+        /* A session made (or not), or a cell the library refused as it was asked. */
+        struct cli_fault f = {0};
+        if (x->create && err->code == PSB_OK)
+            cli_out_json(&c->out, json_pack("{s:O,s:s}", "id", x->id, "session", x->session->name));
+        else
+            cli_fault_set(&f, x->create ? "session_failed" : "invalid_request", "", "%s",
+                          err->message);
+        if (f.code)
+            send_fault(c, x->id, &f);
+        conn_unref(c);
+        return;
+    }
     const char *text = outcome ? psb_outcome_json(outcome) : NULL;
     char *id = psb__json_dumps(x->id);
     if (text && id) {
@@ -108,12 +122,39 @@ static struct cli_exec *find(struct serve_conn *c, const char *key) {
     return x;
 }
 
-/* op "run": 0 when it started (its answer comes later), -1 with *f. */
-static int op_run(struct serve_conn *c, json_t *req, json_t *id, struct cli_fault *f) {
-    unsigned allow = CLI_REQ_ENVELOPE | (c->srv->allow_widen ? CLI_REQ_WIDEN : 0u);
+/* The "session" field: absent (NULL), or a name. -1 with *f when malformed. */
+static int session_name(json_t *req, const char **ret, struct cli_fault *f) {
+    json_t *v = json_object_get(req, "session");
+    *ret = json_string_value(v);
+    if (v && (!*ret || json_string_length(v) == 0 || json_string_length(v) > 128 ||
+              !psb__utf8_valid(*ret, json_string_length(v)) ||
+              memchr(*ret, '\0', json_string_length(v))))
+        return cli_fault_set(f, "wrong_type", "session", "must be a name of 1 to 128 characters");
+    return 0;
+}
+
+/*
+ * ops "run" (in a session when it names one) and "session_new": 0 when it
+ * started (its answer comes later), -1 with *f.
+ */
+static int op_run(struct serve_conn *c, json_t *req, json_t *id, bool create, struct cli_fault *f) {
+    unsigned allow = CLI_REQ_ENVELOPE | (c->srv->allow_widen ? CLI_REQ_WIDEN : 0u) |
+                     (create ? CLI_REQ_NO_CODE : 0u);
+    const char *session = NULL;
+    if (session_name(req, &session, f) != 0)
+        return -1;
+    if (create && json_object_get(req, "code"))
+        return cli_fault_set(f, "unknown_field", "code",
+                             "session_new takes no code: run cells with \"run\"");
+    if (create && json_object_get(req, "stream"))
+        return cli_fault_set(f, "unknown_field", "stream", "is a field of \"run\"");
     struct cli_exec *x = cli_exec_new(&c->srv->engine, req, allow, &serve_ops, c, f);
     if (!x)
         return -1;
+    if ((create || session) && cli_session_take(&c->srv->engine, c, session, create, x, f) != 0) {
+        cli_exec_free(x);
+        return -1;
+    }
     x->id = json_incref(id);
     x->key = psb__json_dumps(id);
     if (!x->key) {
@@ -129,11 +170,13 @@ static int op_run(struct serve_conn *c, json_t *req, json_t *id, struct cli_faul
     }
     pthread_mutex_unlock(&c->lock);
     if (dup) {
+        cli_session_untake(&c->srv->engine, x);
         cli_exec_free(x);
         return cli_fault_set(f, "duplicate_id", "id", "an execution with this id is in flight");
     }
     if (cli_exec_start(x, f) != 0) {
         forget(c, x);
+        cli_session_untake(&c->srv->engine, x);
         cli_exec_free(x);
         pthread_mutex_lock(&c->lock);
         c->refs--; /* the reader still holds one: never the last */
@@ -186,10 +229,21 @@ static int check_id(json_t *id, struct cli_fault *f) {
     return 0;
 }
 
+/* op "session_close": the session and what runs in it stop. */
+static int op_session_close(struct serve_conn *c, json_t *req, struct cli_fault *f) {
+    const char *session = NULL;
+    if (session_name(req, &session, f) != 0)
+        return -1;
+    if (!session)
+        return cli_fault_set(f, "missing_field", "session", "is required: the session to close");
+    return cli_session_close(&c->srv->engine, c, session, f);
+}
+
 /* One request object: dispatched, or answered with its fault. */
 static void handle(struct serve_conn *c, json_t *req) {
     static const char *const plain[] = {"id", "op", NULL};
     static const char *const cancel[] = {"id", "op", "target", NULL};
+    static const char *const close[] = {"id", "op", "session", NULL};
     struct cli_fault f = {0};
     json_t *id = json_object_get(req, "id"), *op = json_object_get(req, "op");
     const char *name = json_string_value(op);
@@ -198,24 +252,28 @@ static void handle(struct serve_conn *c, json_t *req) {
         return;
     }
     int rc = -1;
+    static const char ops[] = "run, cancel, session_new, session_close, ping or shutdown";
+    bool later = false; /* answered when it ends */
     if (!op)
-        cli_fault_set(&f, "missing_field", "op", "is required: run, cancel, ping or shutdown");
+        cli_fault_set(&f, "missing_field", "op", "is required: %s", ops);
     else if (!name)
         cli_fault_set(&f, "wrong_type", "op", "must be a string");
-    else if (strcmp(name, "run") == 0)
-        rc = op_run(c, req, id, &f);
+    else if ((later = strcmp(name, "run") == 0 || strcmp(name, "session_new") == 0))
+        rc = op_run(c, req, id, strcmp(name, "session_new") == 0, &f);
+    else if (strcmp(name, "session_close") == 0)
+        rc = only_fields(req, close, &f) == 0 ? op_session_close(c, req, &f) : -1;
     else if (strcmp(name, "cancel") == 0)
         rc = only_fields(req, cancel, &f) == 0 ? op_cancel(c, req, &f) : -1;
     else if (strcmp(name, "ping") == 0 || strcmp(name, "shutdown") == 0)
         rc = only_fields(req, plain, &f);
     else
-        cli_fault_set(&f, "unknown_op", "op", "must be run, cancel, ping or shutdown");
+        cli_fault_set(&f, "unknown_op", "op", "must be %s", ops);
     if (rc != 0) {
         send_fault(c, id, &f);
         return;
     }
-    if (strcmp(name, "run") == 0)
-        return; /* answered when it ends */
+    if (later)
+        return;
     cli_out_json(&c->out, json_pack("{s:O,s:b}", "id", id, "ok", 1));
     if (strcmp(name, "shutdown") == 0)
         c->srv->request_stop(c->srv);
@@ -254,8 +312,8 @@ json_t *serve_hello(const struct serve *srv) {
     char *policy = psb_config_policy_json(srv->config);
     json_t *p = policy ? json_loads(policy, 0, NULL) : NULL;
     free(policy);
-    return json_pack("{s:{s:i,s:s,s:i,s:I,s:b,s:o?}}", "hello", "protocol", SERVE_PROTOCOL,
+    return json_pack("{s:{s:i,s:s,s:i,s:i,s:I,s:b,s:o?}}", "hello", "protocol", SERVE_PROTOCOL,
                      "version", PSB_VERSION_STRING, "max_in_flight", (int)srv->engine.max_in_flight,
-                     "max_line_bytes", (json_int_t)srv->max_line, "import_overrides",
-                     srv->allow_widen, "policy", p);
+                     "max_sessions", (int)srv->engine.max_sessions, "max_line_bytes",
+                     (json_int_t)srv->max_line, "import_overrides", srv->allow_widen, "policy", p);
 }

@@ -33,6 +33,8 @@ static const char serve_help[] =
     "  --policy NAME|FILE      preset (default, data-science, strict) or JSON file\n"
     "  --max-in-flight N       executions running at once, 1..256 (default 16);\n"
     "                          more is answered with the error busy\n"
+    "  --max-sessions N        sessions open at once, 0..256 (default 16; 0: none);\n"
+    "                          each holds a process until closed or its client goes\n"
     "  --max-line-bytes N      longest request line (default 134217728)\n"
     "  --no-import-overrides   refuse requests that carry allow_import\n"
     "  --help                  show this help and exit\n"
@@ -219,6 +221,7 @@ struct serve_args {
     const char *listen; /* PATH of --listen unix:PATH, or NULL */
     const char *policy;
     uint64_t max_in_flight;
+    uint64_t max_sessions;
     uint64_t max_line;
     bool no_overrides;
     bool help;
@@ -246,17 +249,19 @@ static int parse_count(const char *flag, const char *s, uint64_t lo, uint64_t hi
 }
 
 static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
-    enum { O_LISTEN = 256, O_POLICY, O_MAX_IN_FLIGHT, O_MAX_LINE, O_NO_OVERRIDES };
+    enum { O_LISTEN = 256, O_POLICY, O_MAX_IN_FLIGHT, O_MAX_SESSIONS, O_MAX_LINE, O_NO_OVERRIDES };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"policy", required_argument, NULL, O_POLICY},
         {"max-in-flight", required_argument, NULL, O_MAX_IN_FLIGHT},
+        {"max-sessions", required_argument, NULL, O_MAX_SESSIONS},
         {"max-line-bytes", required_argument, NULL, O_MAX_LINE},
         {"no-import-overrides", no_argument, NULL, O_NO_OVERRIDES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *a = (struct serve_args){.max_in_flight = 16, .max_line = SERVE_MAX_LINE_DEFAULT};
+    *a = (struct serve_args){
+        .max_in_flight = 16, .max_sessions = 16, .max_line = SERVE_MAX_LINE_DEFAULT};
     int c, rc = 0;
     optind = 0;
     opterr = 0;
@@ -269,6 +274,8 @@ static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
             a->policy = optarg;
         else if (c == O_MAX_IN_FLIGHT)
             rc = parse_count("--max-in-flight", optarg, 1, 256, &a->max_in_flight);
+        else if (c == O_MAX_SESSIONS)
+            rc = parse_count("--max-sessions", optarg, 0, 256, &a->max_sessions);
         else if (c == O_MAX_LINE)
             rc = parse_count("--max-line-bytes", optarg, 1024, (uint64_t)1 << 30, &a->max_line);
         else if (c == O_NO_OVERRIDES)
@@ -339,8 +346,10 @@ int cli_cmd_serve(int argc, char **argv) {
         if (a.listen)
             unlink(t.path);
     } else if (a.listen) {
+        srv.engine.max_sessions = (unsigned)a.max_sessions;
         serve_socket(&srv, &t);
     } else {
+        srv.engine.max_sessions = (unsigned)a.max_sessions;
         serve_stdio(&srv, &t);
     }
     cli_engine_release(&srv.engine); /* drains: every answer is out before the exit */

@@ -134,3 +134,27 @@ test("cancelling a call stops its child: the next call is not busy", async () =>
   assert.ok(r, "the cancelled call never let go of its slot");
   assert.equal(r.structuredContent.result, "after cancel");
 });
+
+test("calls with one session_id share state; calls without one do not", async () => {
+  const sid = "analysis-1";
+  let r = await run({ code: "import pandas as pd\ndf = pd.DataFrame({'v': [1, 2, 3]})", session_id: sid });
+  assert.equal(r.isError, false);
+  r = await run({ code: "df.describe()", session_id: sid });
+  assert.equal(r.isError, false);
+  assert.match(texts(r), /value:\n[\s\S]*mean/);
+  assert.match(r.structuredContent.displays[0].data["text/html"], /<table/);
+  r = await run({ code: "df['v'].sum()", session_id: sid });
+  assert.match(texts(r), /value:\n6/);
+  // Another session, and no session, see nothing of it.
+  r = await run({ code: "'df' in globals()", session_id: "other" });
+  assert.match(texts(r), /value:\nFalse/);
+  r = await run({ code: "result = 'df' in globals()" });
+  assert.equal(r.structuredContent.result, false);
+});
+
+test("a bad session_id is an invalid-params error and the server goes on", async () => {
+  for (const bad of ["", 7, "x".repeat(129)])
+    await assert.rejects(run({ code: "1", session_id: bad }), /session_id/);
+  const r = await run({ code: "result = 1" });
+  assert.equal(r.structuredContent.result, 1);
+});

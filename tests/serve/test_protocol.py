@@ -1,6 +1,6 @@
 """pysandbox serve, driven from outside with Python's standard library only:
 every operation, every bad-input row, concurrency over a unix socket,
-cancellation, a client that leaves mid-run, a soak, and stopping."""
+cancellation, a client that leaves mid-run, sessions, a soak, and stopping."""
 import json
 import os
 import signal
@@ -409,6 +409,118 @@ class Stopping(unittest.TestCase):
         self.assertEqual(s.p.wait(30), 0)
         s.p.stdin.close()
         s.p.stdout.close()
+
+
+class Sessions(unittest.TestCase):
+    """session_new, run with "session", session_close; sessions close with their client."""
+
+    def setUp(self):
+        self.s = Stdio("--max-sessions", "2")
+
+    def tearDown(self):
+        self.s.close()
+
+    def cell(self, sid, code, id_="c", **fields):
+        self.s.send({"id": id_, "op": "run", "session": sid, "code": code, **fields})
+        return self.s.answer(id_)[0]
+
+    def value(self, sid, code):
+        m = self.cell(sid, code)
+        self.assertEqual(m["outcome"]["status"], "ok", m)
+        shown = [d for d in m["outcome"]["displays"] if d["type"] == "execute_result"]
+        return shown[0]["data"]["text/plain"] if shown else None
+
+    def test_state_across_cells_and_close(self):
+        self.assertEqual(self.s.hello["hello"]["max_sessions"], 2)
+        self.s.send({"id": 1, "op": "session_new", "memory_mb": 256})
+        sid = self.s.answer(1)[0]["session"]
+        self.value(sid, "import pandas as pd\ndf = pd.DataFrame({'v': [1, 2, 3]})")
+        self.assertEqual(self.value(sid, "int(df.v.sum())"), "6")
+        m = self.cell(sid, "df.describe()")
+        self.assertIn("<table", m["outcome"]["displays"][0]["data"]["text/html"])
+        # Only a cell's own fields: the session's are refused, and it goes on.
+        m = self.cell(sid, "1", memory_mb=64)
+        self.assertEqual(m["error"]["code"], "invalid_request")
+        self.assertEqual(self.value(sid, "len(df)"), "3")
+        self.s.send({"id": 2, "op": "session_close", "session": sid})
+        self.assertEqual(self.s.answer(2)[0], {"id": 2, "ok": True})
+        self.assertEqual(self.cell(sid, "1")["error"]["code"], "unknown_session")
+
+    def test_named_busy_too_many_and_bad_rows(self):
+        self.s.send({"id": 1, "op": "session_new", "session": "mine"})
+        self.assertEqual(self.s.answer(1)[0], {"id": 1, "session": "mine"})
+        self.s.send({"id": 2, "op": "session_new", "session": "mine"})
+        self.assertEqual(self.s.answer(2)[0]["error"]["code"], "duplicate_session")
+        self.s.send({"id": 3, "op": "session_new"})
+        self.assertIn("session", self.s.answer(3)[0])
+        self.s.send({"id": 4, "op": "session_new"})
+        self.assertEqual(self.s.answer(4)[0]["error"]["code"], "too_many_sessions")
+        # One cell at a time: the second is refused while the first runs.
+        self.s.send({"id": 5, "op": "run", "session": "mine", "code": "import time\ntime.sleep(1)"})
+        time.sleep(0.2)
+        self.s.send({"id": 6, "op": "run", "session": "mine", "code": "1"})
+        self.assertEqual(self.s.answer(6)[0]["error"]["code"], "session_busy")
+        self.assertEqual(self.s.answer(5)[0]["outcome"]["status"], "ok")
+        rows = [
+            ({"id": 7, "op": "session_new", "code": "1"}, "unknown_field"),
+            ({"id": 8, "op": "session_new", "session": ""}, "wrong_type"),
+            ({"id": 9, "op": "session_new", "session": 5}, "wrong_type"),
+            ({"id": 10, "op": "session_close"}, "missing_field"),
+            ({"id": 11, "op": "session_close", "session": "nope"}, "unknown_session"),
+            ({"id": 12, "op": "session_close", "session": "mine", "x": 1}, "unknown_field"),
+            ({"id": 13, "op": "run", "session": "nope", "code": "1"}, "unknown_session"),
+            ({"id": 14, "op": "session_new", "memory_mb": 1}, "out_of_range"),
+        ]
+        for req, code in rows:
+            self.s.send(req)
+            self.assertEqual(self.s.answer(req["id"])[0]["error"]["code"], code, req)
+        self.assertEqual(self.value("mine", "6 * 7"), "42")
+
+    def test_a_timed_out_cell_keeps_the_session(self):
+        self.s.send({"id": 1, "op": "session_new", "session": "t"})
+        self.s.answer(1)
+        self.value("t", "x = 5")
+        m = self.cell("t", "while True: pass", timeout=0.5)
+        self.assertEqual(m["outcome"]["error"]["kind"], "timeout")
+        self.assertIn("KeyboardInterrupt", m["outcome"]["error"]["traceback"])
+        self.assertEqual(self.value("t", "x"), "5")
+
+
+class SessionsCloseWithTheirClient(unittest.TestCase):
+    def test_a_client_that_leaves_takes_its_sessions(self):
+        d = tempfile.mkdtemp(prefix="psb-serve-")
+        path = os.path.join(d, "s.sock")
+        p = subprocess.Popen([CLI, "serve", "--listen", "unix:" + path], start_new_session=True)
+        try:
+            for _ in range(600):
+                if os.path.exists(path):
+                    break
+                time.sleep(0.05)
+            a = Sock(path)
+            a.send({"id": 1, "op": "session_new", "session": "shared-name"})
+            self.assertEqual(a.read(), {"id": 1, "session": "shared-name"})
+            a.send({"id": 2, "op": "run", "session": "shared-name", "code": "secret = 'A-only'"})
+            a.read()
+            kids = len(children(p.pid))
+            # Another client cannot reach it, even by its name.
+            b = Sock(path)
+            b.send({"id": 1, "op": "run", "session": "shared-name", "code": "secret"})
+            self.assertEqual(b.read()["error"]["code"], "unknown_session")
+            b.send({"id": 2, "op": "session_new", "session": "shared-name"})
+            self.assertEqual(b.read(), {"id": 2, "session": "shared-name"})
+            b.send({"id": 3, "op": "run", "session": "shared-name", "code": "'secret' in globals()"})
+            shown = b.read()["outcome"]["displays"][0]["data"]["text/plain"]
+            self.assertEqual(shown, "False")
+            b.close()
+            a.close()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and len(children(p.pid)) >= kids:
+                time.sleep(0.05)
+            self.assertLess(len(children(p.pid)), kids, "the session's process outlived its client")
+        finally:
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(60), 0)
+            os.rmdir(d)
 
 
 if __name__ == "__main__":
