@@ -314,6 +314,8 @@ int cli_wait_input(int fd, int stop_a, int stop_b);
 /* `pysandbox serve` and `pysandbox mcp`: argv[0] is the command. */
 int cli_cmd_serve(int argc, char **argv);
 int cli_cmd_mcp(int argc, char **argv);
+/* `pysandbox repl` (repl.c). */
+int cli_cmd_repl(int argc, char **argv);
 
 /* ---- readfile.c --------------------------------------------------------- */
 

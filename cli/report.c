@@ -19,7 +19,8 @@ const char cli_exit_status_help[] =
     "     malformed inputs, code that is not UTF-8 (invalid_request)\n"
     "  3  a limit was hit: timeout, memory_limit, cpu_limit, output_limit\n"
     "  4  refused by the policy: denied, import_denied\n"
-    "  5  the sandboxed process crashed (crashed)\n"
+    "  5  the sandboxed process crashed (crashed), or a repl's session ended\n"
+    "     (session_lost)\n"
     "  6  internal failure of the sandbox (internal, helper missing, ...), or\n"
     "     a file or figure that could not be written to --output-dir/--figures-dir\n"
     "  130  cancelled: SIGINT or SIGTERM stopped the run, or a server's client\n"
@@ -54,6 +55,7 @@ int cli_exit_for_kind(psb_error_kind kind) {
         rc = CLI_EXIT_CANCELLED;
         break;
     case PSB_KIND_CRASHED:
+    case PSB_KIND_SESSION_LOST:
         rc = CLI_EXIT_CRASHED;
         break;
     case PSB_KIND_INTERNAL:

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config
   libpython3-dev python3.11 libjansson-dev libseccomp-dev check python3-pytest
   python3-numpy python3-pandas python3-matplotlib
-  bubblewrap clang-format
+  bubblewrap clang-format libedit-dev
 )
 case "${1:-}" in
 --full)
