@@ -152,6 +152,7 @@ typedef enum bench_method {
     BENCH_M_COLD_2T,
     BENCH_M_CLI,         /* pysandbox run FILE: a helper start per execution */
     BENCH_M_CLI_CONNECT, /* pysandbox run --connect: through a running serve */
+    BENCH_M_SESSION,     /* cells of one psb_session on the warm sandbox */
     BENCH_M__COUNT
 } bench_method;
 

@@ -34,19 +34,23 @@ static void print_failure(const char *label, const psb_outcome *outcome) {
 }
 
 /*
- * Runs code once through psb_exec and checks the outcome is ok with a
- * result. Returns 0 with the call's wall time and the child's peak RSS, or
- * -1 after printing why (label names the row).
+ * Runs code once through psb_exec (or as a cell of session, when not NULL)
+ * and checks the outcome is ok with a result. Returns 0 with the call's
+ * wall time and the child's peak RSS, or -1 after printing why (label
+ * names the row).
  */
-static int exec_once(psb_sandbox *sandbox, const char *code, const psb_exec_options *options,
-                     const char *label, double *ret_ms, uint64_t *ret_rss_kib) {
+static int run_once(psb_sandbox *sandbox, psb_session *session, const char *code,
+                    const psb_exec_options *options, const char *label, double *ret_ms,
+                    uint64_t *ret_rss_kib) {
     psb_error err = {.code = PSB_OK};
     psb_outcome *outcome = NULL;
     psb_stats stats;
     int rc = -1;
 
     double start = bench_now_ms();
-    psb_status status = psb_exec(sandbox, code, strlen(code), options, &outcome, &err);
+    psb_status status = session
+                            ? psb_session_exec(session, code, strlen(code), options, &outcome, &err)
+                            : psb_exec(sandbox, code, strlen(code), options, &outcome, &err);
     double elapsed = bench_now_ms() - start;
     if (status != PSB_OK) {
         fprintf(stderr, "pysandbox-bench: %s: psb_exec: %s: %s\n", label, psb_status_str(status),
@@ -70,14 +74,21 @@ out:
     return rc;
 }
 
+static int exec_once(psb_sandbox *sandbox, const char *code, const psb_exec_options *options,
+                     const char *label, double *ret_ms, uint64_t *ret_rss_kib) {
+    return run_once(sandbox, NULL, code, options, label, ret_ms, ret_rss_kib);
+}
+
 /*
  * One (workload, pysandbox method) row: a warm-up execution, then n timed
- * ones. Returns 0 with the row appended, or -1 after printing an error.
+ * ones; for BENCH_M_SESSION all of them cells of one session. Returns 0
+ * with the row appended, or -1 after printing an error.
  */
 static int psb_row(bench_state *st, psb_sandbox *sandbox, const bench_workload *w, bench_method m,
                    size_t n) {
     psb_error err = {.code = PSB_OK};
     psb_exec_options *options = NULL;
+    psb_session *session = NULL;
     double *samples = calloc(n, sizeof *samples);
     bench_row row = bench_row_for(w, m);
     char label[96];
@@ -95,11 +106,16 @@ static int psb_row(bench_state *st, psb_sandbox *sandbox, const bench_workload *
         fprintf(stderr, "pysandbox-bench: result limit: %s\n", err.message);
         goto out;
     }
-    if (exec_once(sandbox, w->code, options, label, &ms, &rss) != 0)
+    if (m == BENCH_M_SESSION && psb_session_new(sandbox, NULL, &session, &err) != PSB_OK) {
+        fprintf(stderr, "pysandbox-bench: %s: psb_session_new: %s\n", label, err.message);
+        goto out;
+    }
+    /* A session's cell takes only a cell's options: the result cap is one. */
+    if (run_once(sandbox, session, w->code, options, label, &ms, &rss) != 0)
         goto out;
     double loop_start = bench_now_ms();
     for (size_t i = 0; i < n; i++) {
-        if (exec_once(sandbox, w->code, options, label, &samples[i], &rss) != 0)
+        if (run_once(sandbox, session, w->code, options, label, &samples[i], &rss) != 0)
             goto out;
         if (rss > row.peak_rss_kib)
             row.peak_rss_kib = rss;
@@ -115,6 +131,7 @@ static int psb_row(bench_state *st, psb_sandbox *sandbox, const bench_workload *
     bench_report_progress(&row);
     rc = 0;
 out:
+    psb_session_free(session);
     psb_exec_options_free(options);
     free(samples);
     return rc;
@@ -269,6 +286,15 @@ int bench_run_pysandbox(bench_state *st, psb_mode mode) {
     }
     if (do_threaded && threaded_row(st, sandbox, threaded, st->set.n_threaded) != 0)
         goto out;
+    /* The same code as cells of one session: what a cell costs beyond a warm execution. */
+    for (size_t i = 0; i < BENCH_N_WORKLOADS && mode == PSB_MODE_WARM &&
+                       bench_want_method(&st->set, BENCH_M_SESSION);
+         i++) {
+        const bench_workload *w = &bench_workloads[i];
+        if (bench_want_workload(&st->set, w) &&
+            psb_row(st, sandbox, w, BENCH_M_SESSION, st->set.n_warm) != 0)
+            goto out;
+    }
     rc = 0;
     goto out;
 fail:

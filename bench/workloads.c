@@ -46,13 +46,21 @@ _Static_assert(sizeof WORKLOADS / sizeof WORKLOADS[0] == BENCH_N_WORKLOADS,
 const bench_workload *const bench_workloads = WORKLOADS;
 
 const char *const bench_method_names[BENCH_M__COUNT] = {
-    "pysandbox-warm",          "pysandbox-cold",          "subprocess",    "bwrap",
-    "pysandbox-warm-2threads", "pysandbox-cold-2threads", "pysandbox-run", "pysandbox-run-connect",
+    "pysandbox-warm", "pysandbox-cold",          "subprocess",
+    "bwrap",          "pysandbox-warm-2threads", "pysandbox-cold-2threads",
+    "pysandbox-run",  "pysandbox-run-connect",   "pysandbox-session-cell",
 };
 
 const char *const bench_table_method_order[BENCH_M__COUNT] = {
-    "pysandbox-warm",        "pysandbox-warm-2threads", "pysandbox-cold", "pysandbox-cold-2threads",
-    "pysandbox-run-connect", "pysandbox-run",           "subprocess",     "bwrap",
+    "pysandbox-session-cell",
+    "pysandbox-warm",
+    "pysandbox-warm-2threads",
+    "pysandbox-cold",
+    "pysandbox-cold-2threads",
+    "pysandbox-run-connect",
+    "pysandbox-run",
+    "subprocess",
+    "bwrap",
 };
 
 bench_row bench_row_for(const bench_workload *w, bench_method m) {
