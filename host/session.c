@@ -24,7 +24,7 @@ struct psb_session {
     json_t *req;             /* the request every cell starts from (session-level fields) */
     psb__limits limits;      /* the session's limits */
     psb_error_kind end_kind; /* why it ended (PSB_KIND_NONE while alive) */
-    char end_message[320];   /* and the message that said so */
+    char end_message[512];   /* and the message that said so */
 };
 
 /* Limits a cell may set for itself; every other one is the session's. */
@@ -73,7 +73,7 @@ static void end_session(psb_session *s, psb_error_kind kind, const char *message
 
 /* A fresh outcome saying the session is over; NULL when out of memory. */
 static psb_outcome *ended_outcome(const psb_session *s) {
-    char msg[400];
+    char msg[sizeof s->end_message + 32];
     snprintf(msg, sizeof msg, "the session has ended: %s", s->end_message);
     return psb__outcome_error(PSB_KIND_SESSION_LOST, msg);
 }
