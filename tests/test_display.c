@@ -83,6 +83,12 @@ START_TEST(test_last_expression) {
         psb_outcome_free(o);
     }
 
+    /* A tuple is one value, not the arguments of a call. */
+    o = run_ok("(1, 'a')\n", NULL);
+    ck_assert_str_eq(entry(o, 0, "text/plain"), "(1, 'a')");
+    ck_assert_str_eq(entry(o, 0, "application/json"), "[1, \"a\"]");
+    psb_outcome_free(o);
+
     /* Both: `result` and a displayed value. */
     o = run_ok("result = {'a': 1}\n[1, 2]\n", NULL);
     ck_assert_str_eq(psb_outcome_result_json(o), "{\"a\":1}");
