@@ -116,6 +116,53 @@ int psb__recv_fds_tagged(int sock, int *ret_fds, size_t n, uint64_t deadline_ns,
     return 0;
 }
 
+int psb__recv_fds_any(int sock, int *ret_fds, size_t max, size_t *ret_n, char *ret_tag,
+                      uint64_t deadline_ns) {
+    char byte;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union fd_cmsg cm;
+    if (max > MAX_FDS) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (deadline_ns) {
+        uint64_t now = psb__now_ns();
+        struct pollfd p = {.fd = sock, .events = POLLIN};
+        int rc;
+        do {
+            rc = poll(&p, 1, now < deadline_ns ? (int)((deadline_ns - now) / 1000000u) + 1 : 0);
+        } while (rc < 0 && errno == EINTR);
+        if (rc == 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+    }
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+    ssize_t got;
+    do {
+        got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    } while (got < 0 && errno == EINTR);
+    if (got == 0)
+        return 1;
+    if (got < 0)
+        return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    size_t n = 0;
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+        n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    if ((msg.msg_flags & MSG_CTRUNC) || n > max || (c && (n == 0 || CMSG_NXTHDR(&msg, c)))) {
+        close_carried(&msg);
+        errno = EPROTO;
+        return -1;
+    }
+    if (n)
+        memcpy(ret_fds, CMSG_DATA(c), sizeof(int) * n);
+    *ret_n = n;
+    *ret_tag = byte;
+    return 0;
+}
+
 int psb__recv_fd(int sock, int *ret_fd) {
     int rc = psb__recv_fds(sock, ret_fd, 1, 0);
     /* A byte without an fd (closed already), or nothing to read yet. */

@@ -57,6 +57,7 @@ enum psb__frame_type {
     PSB__FRAME_RESULT = 0x52534c54u,  /* JSON text of `result`, child -> library */
     PSB__FRAME_FIGURE = 0x46494752u,  /* PNG bytes of one figure, child -> library */
     PSB__FRAME_DISPLAY = 0x44535059u, /* one MIME bundle (display.c), child -> library */
+    PSB__FRAME_OP = 0x4f505331u,      /* JSON: a session operation and its answer (below) */
 };
 
 /*
@@ -77,6 +78,25 @@ enum psb__frame_type {
 #define PSB__TAG_CELL 'C'
 /* What a session child tells the helper on its control socket: the cell ended. */
 #define PSB__CHILD_CELL_DONE 'D'
+/* The child's seccomp listener, sent once with this byte (a session's forks ask for it). */
+#define PSB__CHILD_LISTENER 'L'
+
+/*
+ * A session's snapshots. Between cells the library sends PSB__TAG_OP (with
+ * no fd, or with the new session's socket for "branch") and an OP frame
+ * {"op": "snapshot" | "restore" | "branch" | "drop", "snapshot": ID}; the
+ * helper answers with an OP frame {"snapshot": ID} or {"ok": true}, or
+ * {"error": MESSAGE, "lost": BOOL} (lost: the session's process is gone).
+ * To the session's processes the helper sends PSB__TO_SNAPSHOT (to the live
+ * process: fork a snapshot; with its socket), PSB__TO_FORK (to a snapshot:
+ * fork a live process; with its control socket) and PSB__TO_DROP, each
+ * but the last followed by an OP frame {"dir": NAME}, the directory of
+ * the copy's files ("snap-N", "work-N") in the scratch dir.
+ */
+#define PSB__TAG_OP 'O'
+#define PSB__TO_SNAPSHOT 'P'
+#define PSB__TO_FORK 'F'
+#define PSB__TO_DROP 'X'
 
 /* Largest frame either side accepts (request with 64 MiB stdin etc.). */
 #define PSB__FRAME_MAX ((uint64_t)256 << 20)
@@ -119,6 +139,12 @@ int psb__send_fds_tagged(int sock, char tag, const int *fds, size_t n);
  * closed). Blocks up to deadline_ns (CLOCK_MONOTONIC, 0 = no deadline).
  */
 int psb__recv_fds(int sock, int *ret_fds, size_t n, uint64_t deadline_ns);
+/*
+ * One byte and 0..max fds (close-on-exec): *ret_n of them in ret_fds, the
+ * byte in *ret_tag. 0; 1 at EOF; -1 with errno (EPROTO: more than max).
+ */
+int psb__recv_fds_any(int sock, int *ret_fds, size_t max, size_t *ret_n, char *ret_tag,
+                      uint64_t deadline_ns);
 /* The same, with the byte that carried them in *ret_tag. */
 int psb__recv_fds_tagged(int sock, int *ret_fds, size_t n, uint64_t deadline_ns, char *ret_tag);
 /*

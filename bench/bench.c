@@ -90,7 +90,8 @@ int main(int argc, char **argv) {
 
     st.helper_mem = json_object();
     st.notes = json_array();
-    if (st.helper_mem == NULL || st.notes == NULL)
+    st.snapshot_rows = json_array();
+    if (st.helper_mem == NULL || st.notes == NULL || st.snapshot_rows == NULL)
         goto out;
     find_helper(&st);
     if (make_scratch(&st) != 0)
@@ -124,12 +125,12 @@ int main(int argc, char **argv) {
 
     if (st.set.json) {
         rows_json = bench_rows_json(&st.rows);
-        doc = json_pack("{s:O, s:o, s:o, s:O, s:O, s:{s:I, s:I, s:I, s:b}}", "machine", machine,
-                        "rows", rows_json, "start_rows", bench_start_json(&st.start_rows),
-                        "helper_rss_kib", st.helper_mem, "notes", st.notes, "settings",
-                        "n_pysandbox_warm", (json_int_t)st.set.n_warm, "n_other",
-                        (json_int_t)st.set.n_other, "n_2threads", (json_int_t)st.set.n_threaded,
-                        "quick", st.set.quick);
+        doc = json_pack("{s:O, s:o, s:o, s:O, s:O, s:O, s:{s:I, s:I, s:I, s:b}}", "machine",
+                        machine, "rows", rows_json, "start_rows", bench_start_json(&st.start_rows),
+                        "snapshot_rows", st.snapshot_rows, "helper_rss_kib", st.helper_mem, "notes",
+                        st.notes, "settings", "n_pysandbox_warm", (json_int_t)st.set.n_warm,
+                        "n_other", (json_int_t)st.set.n_other, "n_2threads",
+                        (json_int_t)st.set.n_threaded, "quick", st.set.quick);
         rows_json = NULL; /* stolen by json_pack, even on failure */
         if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) != 0)
             goto out;
@@ -144,6 +145,7 @@ out:
     json_decref(rows_json);
     json_decref(machine);
     json_decref(st.helper_mem);
+    json_decref(st.snapshot_rows);
     json_decref(st.notes);
     if (st.tmp_root[0] != '\0')
         nftw(st.tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -187,6 +187,7 @@ typedef struct bench_state {
     bench_rows rows;
     bench_rows start_rows; /* bench_run_start()'s */
     json_t *helper_mem;    /* {"warm": {...}, "cold": {...}} */
+    json_t *snapshot_rows; /* bench_snapshot_rows()'s: [{"data_mib", ...}] */
     json_t *notes;         /* array of strings */
     char *helper_path;     /* next to the executable, or NULL */
     char *bwrap_path;      /* NULL when bwrap is missing or broken */
@@ -221,6 +222,12 @@ void bench_add_note(bench_state *st, const char *text);
  * after printing why.
  */
 int bench_run_pysandbox(bench_state *st, psb_mode mode);
+/*
+ * Session snapshots on the warm sandbox: n snapshots and n restores of
+ * sessions holding 10 and 200 MiB, and what one adds in memory. Printed on
+ * stderr as they are measured, kept in st->snapshot_rows. 0, or -1.
+ */
+int bench_snapshot_rows(bench_state *st, psb_sandbox *sandbox, size_t n);
 
 /*
  * Rows of the baselines (a fresh python per execution, and the same under

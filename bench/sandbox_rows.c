@@ -252,7 +252,8 @@ int bench_run_pysandbox(bench_state *st, psb_mode mode) {
         if (bench_want_workload(&st->set, &bench_workloads[i]) &&
             (!bench_workloads[i].warm_only || mode == PSB_MODE_WARM))
             any = 1;
-    if (!any && !do_threaded)
+    int do_session = mode == PSB_MODE_WARM && bench_want_method(&st->set, BENCH_M_SESSION);
+    if (!any && !do_threaded && !do_session)
         return 0;
 
     config = psb_config_new(&err);
@@ -287,14 +288,15 @@ int bench_run_pysandbox(bench_state *st, psb_mode mode) {
     if (do_threaded && threaded_row(st, sandbox, threaded, st->set.n_threaded) != 0)
         goto out;
     /* The same code as cells of one session: what a cell costs beyond a warm execution. */
-    for (size_t i = 0; i < BENCH_N_WORKLOADS && mode == PSB_MODE_WARM &&
-                       bench_want_method(&st->set, BENCH_M_SESSION);
-         i++) {
+    for (size_t i = 0; i < BENCH_N_WORKLOADS && do_session; i++) {
         const bench_workload *w = &bench_workloads[i];
         if (bench_want_workload(&st->set, w) &&
             psb_row(st, sandbox, w, BENCH_M_SESSION, st->set.n_warm) != 0)
             goto out;
     }
+    if (do_session &&
+        bench_snapshot_rows(st, sandbox, st->set.n_warm < 20 ? st->set.n_warm : 20) != 0)
+        goto out;
     rc = 0;
     goto out;
 fail:

@@ -231,7 +231,10 @@ struct cli_session {
     const void *owner;        /* the connection it belongs to (closes with it) */
     psb_session *s;           /* NULL until created */
     struct cli_exec *running; /* the cell (or creation) in flight, or NULL */
+    bool held;                /* a snapshot operation has it (cli_session_hold) */
     bool closed;              /* unlinked: freed once nothing runs */
+    psb_snapshot *snaps[64];  /* by the number clients use, minus 1; NULL when dropped */
+    unsigned n_snaps;         /* numbers used so far */
     struct cli_session *next; /* the engine's list */
 };
 
@@ -292,6 +295,21 @@ int cli_session_take(struct cli_engine *e, const void *owner, const char *name, 
 /* Closes owner's session name (a cell in flight is cancelled). -1 with *f: unknown_session. */
 int cli_session_close(struct cli_engine *e, const void *owner, const char *name,
                       struct cli_fault *f);
+/*
+ * owner's session name, held for a snapshot operation (no cell may start
+ * meanwhile), or NULL with *f (unknown_session, session_busy).
+ * cli_session_unhold() lets it go (and frees it if it was closed).
+ */
+struct cli_session *cli_session_hold(struct cli_engine *e, const void *owner, const char *name,
+                                     struct cli_fault *f);
+void cli_session_unhold(struct cli_engine *e, struct cli_session *cs);
+/*
+ * A new session of owner named name (NULL: named by the server) that runs
+ * in s (adopted: freed with it). 0 with its name in *ret_name, or -1 with
+ * *f (duplicate_session, too_many_sessions); then s is the caller's.
+ */
+int cli_session_adopt(struct cli_engine *e, const void *owner, const char *name, psb_session *s,
+                      const char **ret_name, struct cli_fault *f);
 /* Gives back a session x took but that never started (cli_exec_start failed). */
 void cli_session_untake(struct cli_engine *e, struct cli_exec *x);
 /* Closes every session of owner (its client went away); NULL: every session. */

@@ -126,7 +126,9 @@ static void session_unlink(struct cli_engine *e, struct cli_session *cs) {
 }
 
 static void session_free(struct cli_session *cs) {
-    psb_session_free(cs->s);
+    psb_session_free(cs->s); /* before its snapshots' handles, which then only free memory */
+    for (unsigned i = 0; i < cs->n_snaps; i++)
+        psb_snapshot_free(cs->snaps[i]);
     free(cs->name);
     free(cs);
 }
@@ -286,7 +288,7 @@ int cli_session_take(struct cli_engine *e, const void *owner, const char *name, 
                            "%u sessions are open, the most this server keeps", e->max_sessions);
     } else if (!create && !cs) {
         rc = cli_fault_set(f, "unknown_session", "session", "no session of this name is open");
-    } else if (!create && cs->running) {
+    } else if (!create && (cs->running || cs->held)) {
         rc = cli_fault_set(f, "session_busy", "session",
                            "a cell of this session is running: send the next when it ends");
     } else if (create) {
@@ -310,6 +312,62 @@ int cli_session_take(struct cli_engine *e, const void *owner, const char *name, 
     return rc;
 }
 
+struct cli_session *cli_session_hold(struct cli_engine *e, const void *owner, const char *name,
+                                     struct cli_fault *f) {
+    pthread_mutex_lock(&e->lock);
+    struct cli_session *cs = session_find(e, owner, name);
+    bool ok = false;
+    if (!cs)
+        cli_fault_set(f, "unknown_session", "session", "no session of this name is open");
+    else if (cs->running || cs->held || !cs->s)
+        cli_fault_set(f, "session_busy", "session",
+                      "a cell of this session is running: send the next when it ends");
+    else
+        ok = cs->held = true;
+    pthread_mutex_unlock(&e->lock);
+    return ok ? cs : NULL;
+}
+
+void cli_session_unhold(struct cli_engine *e, struct cli_session *cs) {
+    pthread_mutex_lock(&e->lock);
+    cs->held = false;
+    bool gone = cs->closed;
+    pthread_mutex_unlock(&e->lock);
+    if (gone)
+        session_free(cs);
+}
+
+int cli_session_adopt(struct cli_engine *e, const void *owner, const char *name, psb_session *s,
+                      const char **ret_name, struct cli_fault *f) {
+    char generated[32];
+    int rc = 0;
+    pthread_mutex_lock(&e->lock);
+    if (!name) {
+        snprintf(generated, sizeof generated, "session-%lu", ++e->session_serial);
+        name = generated;
+    }
+    struct cli_session *cs = NULL;
+    if (session_find(e, owner, name))
+        rc = cli_fault_set(f, "duplicate_session", "new_session", "a session of this name is open");
+    else if (e->n_sessions >= e->max_sessions)
+        rc = cli_fault_set(f, "too_many_sessions", "",
+                           "%u sessions are open, the most this server keeps", e->max_sessions);
+    else if (!(cs = calloc(1, sizeof *cs)) || !(cs->name = strdup(name)))
+        rc = cli_fault_set(f, "internal", "", "out of memory");
+    if (rc == 0) {
+        cs->owner = owner;
+        cs->s = s;
+        cs->next = e->sessions;
+        e->sessions = cs;
+        e->n_sessions++;
+        *ret_name = cs->name;
+    } else {
+        free(cs);
+    }
+    pthread_mutex_unlock(&e->lock);
+    return rc;
+}
+
 void cli_session_untake(struct cli_engine *e, struct cli_exec *x) {
     if (x->session)
         session_put(e, x);
@@ -319,6 +377,8 @@ void cli_session_untake(struct cli_engine *e, struct cli_exec *x) {
 /* Unlinks cs; frees it now unless something runs in it (its end frees it). */
 static void session_close(struct cli_engine *e, struct cli_session *cs) {
     session_unlink(e, cs);
+    if (cs->held)
+        return; /* the operation's end frees it */
     if (cs->running) {
         psb_cancel_fire(cs->running->cancel);
         return;

@@ -30,7 +30,8 @@ static const char repl_help[] =
     "\n"
     "Input: one cell per line; a line ending in '\\' continues the cell. At a\n"
     "terminal, a line ending in ':' opens a block that an empty line ends.\n"
-    "Commands: :help, :quit (or end of input). Ctrl-C interrupts a cell.\n"
+    "Commands: :snapshot (prints 'snapshot N'), :restore N, :help, :quit (or\n"
+    "end of input). Ctrl-C interrupts a cell.\n"
     "\n"
     "  --policy NAME|FILE  preset (default, data-science, strict) or JSON file\n"
     "  --cold              a fresh interpreter instead of the warm one\n"
@@ -60,6 +61,8 @@ static void on_output(void *user, int stream, const char *data, size_t len) {
 
 struct repl {
     psb_session *session;
+    psb_snapshot *snaps[256]; /* :snapshot's, numbered from 1 */
+    unsigned n_snaps;
     bool tty;         /* a person at a terminal */
     uint64_t timeout; /* ms, 0: the policy's */
     unsigned cells;   /* run so far */
@@ -151,13 +154,41 @@ static char *read_line(const struct repl *r, bool more) {
 
 /* A ':' command. false to stop. */
 static bool command(struct repl *r, const char *line) {
-    (void)r;
+    psb_error err = {0};
+    uint64_t n = 0;
     if (strcmp(line, ":quit") == 0 || strcmp(line, ":q") == 0)
         return false;
-    if (strcmp(line, ":help") == 0)
-        fputs(":help    this list\n:quit    end the session\n", stdout);
-    else
+    if (strcmp(line, ":help") == 0) {
+        fputs(":snapshot   keep the session's state as it is now: prints 'snapshot N'\n"
+              ":restore N  go back to snapshot N (it stays for another :restore)\n"
+              ":help       this list\n"
+              ":quit       end the session\n",
+              stdout);
+    } else if (strcmp(line, ":snapshot") == 0) {
+        psb_snapshot *snap = NULL;
+        if (r->n_snaps == sizeof r->snaps / sizeof r->snaps[0])
+            fprintf(stderr, "error: %u snapshots are the most a repl keeps\n", r->n_snaps);
+        else if (psb_session_snapshot(r->session, &snap, &err) != PSB_OK)
+            fprintf(stderr, "error: %s\n", err.message);
+        else {
+            r->snaps[r->n_snaps++] = snap;
+            printf("snapshot %u\n", r->n_snaps);
+        }
+    } else if (strncmp(line, ":restore ", 9) == 0) {
+        if (cli_parse_u64(line + 9, &n) != CLI_NUM_OK || n < 1 || n > r->n_snaps)
+            fprintf(stderr, "error: no snapshot '%s' (:snapshot prints their numbers)\n", line + 9);
+        else if (psb_session_restore(r->session, r->snaps[n - 1], &err) != PSB_OK) {
+            fprintf(stderr, "error: %s\n", err.message);
+            if (!psb_session_alive(r->session)) {
+                r->status = cli_exit_for_kind(PSB_KIND_SESSION_LOST);
+                return false;
+            }
+        }
+    } else {
         fprintf(stderr, "error: unknown command '%s' (:help lists them)\n", line);
+    }
+    fflush(stdout);
+    fflush(stderr);
     return true;
 }
 
@@ -287,6 +318,8 @@ fail:
     fprintf(stderr, CLI_PROG ": error: %s\n", err.message[0] ? err.message : "out of memory");
 out:
     psb_session_free(r.session);
+    for (unsigned i = 0; i < r.n_snaps; i++)
+        psb_snapshot_free(r.snaps[i]);
     psb_sandbox_free(sb);
     psb_exec_options_free(o);
     psb_config_free(config);

@@ -239,11 +239,100 @@ static int op_session_close(struct serve_conn *c, json_t *req, struct cli_fault 
     return cli_session_close(&c->srv->engine, c, session, f);
 }
 
+/* The snapshot a request names ("snapshot": N) among cs's, or NULL with *f. */
+static psb_snapshot **snapshot_of(struct cli_session *cs, json_t *req, struct cli_fault *f) {
+    json_t *v = json_object_get(req, "snapshot");
+    if (!v) {
+        cli_fault_set(f, "missing_field", "snapshot", "is required: a snapshot's number");
+        return NULL;
+    }
+    json_int_t n = json_integer_value(v);
+    if (!json_is_integer(v) || n < 1 || (uint64_t)n > cs->n_snaps || !cs->snaps[n - 1]) {
+        cli_fault_set(f, "unknown_snapshot", "snapshot", "no snapshot of this number is kept");
+        return NULL;
+    }
+    return &cs->snaps[n - 1];
+}
+
+/* A library error of a snapshot operation as a fault. */
+static int snapshot_fault(struct cli_fault *f, psb_status st, const psb_error *err) {
+    return cli_fault_set(f, st == PSB_EINVAL ? "invalid_request" : "snapshot_failed", "", "%s",
+                         err->message);
+}
+
+/*
+ * ops "session_snapshot", "session_restore", "session_branch" and
+ * "snapshot_drop": answered here (they take a fork, not a cell's time).
+ * 0 when answered, -1 with *f.
+ */
+static int op_snapshot(struct serve_conn *c, json_t *req, json_t *id, const char *op,
+                       struct cli_fault *f) {
+    const char *session = NULL, *new_name = NULL;
+    json_t *nv = json_object_get(req, "new_session");
+    if (session_name(req, &session, f) != 0)
+        return -1;
+    if (!session)
+        return cli_fault_set(f, "missing_field", "session", "is required");
+    if (nv && (!json_is_string(nv) || json_string_length(nv) == 0 || json_string_length(nv) > 128 ||
+               memchr(json_string_value(nv), 0, json_string_length(nv))))
+        return cli_fault_set(f, "wrong_type", "new_session",
+                             "must be a name of 1 to 128 characters");
+    new_name = json_string_value(nv);
+    struct cli_engine *e = &c->srv->engine;
+    struct cli_session *cs = cli_session_hold(e, c, session, f);
+    if (!cs)
+        return -1;
+    psb_error err = {0};
+    psb_status st = PSB_OK;
+    psb_snapshot **snap = strcmp(op, "session_snapshot") == 0 ? NULL : snapshot_of(cs, req, f);
+    int rc = -1;
+    if (strcmp(op, "session_snapshot") == 0) {
+        psb_snapshot *made = NULL;
+        if (cs->n_snaps >= sizeof cs->snaps / sizeof cs->snaps[0])
+            cli_fault_set(f, "too_many_snapshots", "", "a session of this server takes %zu at most",
+                          sizeof cs->snaps / sizeof cs->snaps[0]);
+        else if ((st = psb_session_snapshot(cs->s, &made, &err)) != PSB_OK)
+            snapshot_fault(f, st, &err);
+        else {
+            cs->snaps[cs->n_snaps++] = made;
+            cli_out_json(&c->out, json_pack("{s:O,s:i}", "id", id, "snapshot", (int)cs->n_snaps));
+            rc = 0;
+        }
+    } else if (snap && strcmp(op, "snapshot_drop") == 0) {
+        psb_snapshot_free(*snap);
+        *snap = NULL;
+        cli_out_json(&c->out, json_pack("{s:O,s:b}", "id", id, "ok", 1));
+        rc = 0;
+    } else if (snap && strcmp(op, "session_restore") == 0) {
+        if ((st = psb_session_restore(cs->s, *snap, &err)) != PSB_OK)
+            snapshot_fault(f, st, &err);
+        else {
+            cli_out_json(&c->out, json_pack("{s:O,s:b}", "id", id, "ok", 1));
+            rc = 0;
+        }
+    } else if (snap) {
+        psb_session *b = NULL;
+        const char *made = NULL;
+        if ((st = psb_session_branch(*snap, &b, &err)) != PSB_OK)
+            snapshot_fault(f, st, &err);
+        else if (cli_session_adopt(e, c, new_name, b, &made, f) != 0)
+            psb_session_free(b);
+        else {
+            cli_out_json(&c->out, json_pack("{s:O,s:s}", "id", id, "session", made));
+            rc = 0;
+        }
+    }
+    cli_session_unhold(e, cs);
+    return rc;
+}
+
 /* One request object: dispatched, or answered with its fault. */
 static void handle(struct serve_conn *c, json_t *req) {
     static const char *const plain[] = {"id", "op", NULL};
     static const char *const cancel[] = {"id", "op", "target", NULL};
     static const char *const close[] = {"id", "op", "session", NULL};
+    static const char *const snap_ops[] = {"id", "op", "session", "snapshot", NULL};
+    static const char *const branch[] = {"id", "op", "session", "snapshot", "new_session", NULL};
     struct cli_fault f = {0};
     json_t *id = json_object_get(req, "id"), *op = json_object_get(req, "op");
     const char *name = json_string_value(op);
@@ -252,7 +341,9 @@ static void handle(struct serve_conn *c, json_t *req) {
         return;
     }
     int rc = -1;
-    static const char ops[] = "run, cancel, session_new, session_close, ping or shutdown";
+    static const char ops[] = "run, cancel, session_new, session_close, session_snapshot, "
+                              "session_restore, session_branch, snapshot_drop, ping or shutdown";
+    bool snapshot_op = false, answered = false;
     bool later = false; /* answered when it ends */
     if (!op)
         cli_fault_set(&f, "missing_field", "op", "is required: %s", ops);
@@ -262,6 +353,17 @@ static void handle(struct serve_conn *c, json_t *req) {
         rc = op_run(c, req, id, strcmp(name, "session_new") == 0, &f);
     else if (strcmp(name, "session_close") == 0)
         rc = only_fields(req, close, &f) == 0 ? op_session_close(c, req, &f) : -1;
+    else if ((snapshot_op =
+                  strcmp(name, "session_snapshot") == 0 || strcmp(name, "session_restore") == 0 ||
+                  strcmp(name, "snapshot_drop") == 0 || strcmp(name, "session_branch") == 0))
+        rc = (answered = only_fields(req,
+                                     strcmp(name, "session_branch") == 0     ? branch
+                                     : strcmp(name, "session_snapshot") == 0 ? close
+                                                                             : snap_ops,
+                                     &f) == 0) &&
+                     op_snapshot(c, req, id, name, &f) == 0
+                 ? 0
+                 : -1;
     else if (strcmp(name, "cancel") == 0)
         rc = only_fields(req, cancel, &f) == 0 ? op_cancel(c, req, &f) : -1;
     else if (strcmp(name, "ping") == 0 || strcmp(name, "shutdown") == 0)
@@ -272,7 +374,7 @@ static void handle(struct serve_conn *c, json_t *req) {
         send_fault(c, id, &f);
         return;
     }
-    if (later)
+    if (later || (snapshot_op && answered))
         return;
     cli_out_json(&c->out, json_pack("{s:O,s:b}", "id", id, "ok", 1));
     if (strcmp(name, "shutdown") == 0)

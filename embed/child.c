@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -29,6 +30,13 @@ static _Noreturn void setup_failed(int fd, const char *what, int errno_value) {
     psb__child_reply(fd, PSB_KIND_INTERNAL, NULL, msg, NULL, NULL, NULL, NULL, 0, NULL);
     _exit(PSB__CHILD_SETUP_FAILED);
 }
+
+/*
+ * A session's working directory: a directory of the scratch dir (beside it
+ * the copies its snapshots keep), the whole scratch dir for an execution.
+ */
+static char workdir[4200];
+static const psb__child_spec *spec_of_session;
 
 int psb__keep_fds[64];
 size_t psb__n_keep_fds;
@@ -88,10 +96,20 @@ static uint64_t mapped_bytes(void) {
     return n > 0 ? strtoull(buf, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
+int psb__child_notify_to = -1;
+
 int psb__child_load_seccomp(void) {
     if (!(psb__helper.layers & PSB_LAYER_SECCOMP))
         return 0;
-    return psb__seccomp_load(&psb__helper.seccomp);
+    if (psb__child_notify_to < 0)
+        return psb__seccomp_load(&psb__helper.seccomp);
+    int listener = -1;
+    if (psb__seccomp_load_listener(&psb__helper.seccomp_session, &listener) != 0)
+        return -1;
+    /* The helper holds it from now on: the code must never answer its own forks. */
+    int rc = psb__send_fds_tagged(psb__child_notify_to, PSB__CHILD_LISTENER, &listener, 1);
+    close(listener);
+    return rc;
 }
 
 /*
@@ -257,11 +275,14 @@ static void take_request(int rfd, int memfd, const psb__child_spec *spec, pid_t 
     }
     struct psb__input_stat *inputs = NULL;
     size_t n_inputs = 0;
-    if (psb__inputs_place(rfd, spec->scratch, req->files, 0, &inputs, &n_inputs, bad, sizeof bad) !=
-        0)
+    /* A session works in a directory of its scratch dir: its snapshots' copies go beside. */
+    snprintf(workdir, sizeof workdir, "%s%s", spec->scratch, req->session ? "/work-0" : "");
+    if (req->session && mkdir(workdir, 0700) != 0)
+        setup_failed(rfd, "making the working directory", errno);
+    if (psb__inputs_place(rfd, workdir, req->files, 0, &inputs, &n_inputs, bad, sizeof bad) != 0)
         setup_failed(rfd, bad, EPROTO);
     *run = (struct psb__child_run){
-        .req = req, .scratch = spec->scratch, .inputs = inputs, .n_inputs = n_inputs};
+        .req = req, .scratch = workdir, .inputs = inputs, .n_inputs = n_inputs};
     /* The request is in: from here on fd 3 only carries the reply out. */
     if (shutdown(rfd, SHUT_RD) != 0)
         setup_failed(rfd, "closing the request channel", errno);
@@ -297,12 +318,45 @@ static void end_channels(int rfd) {
 }
 
 /*
+ * Between a session's cells: waits on ctl for the next cell's channels,
+ * forking a snapshot when the helper asks for one. Returns ctl, or the
+ * control socket of a live process forked from a snapshot (which then is
+ * where it runs from). Exits when the helper closes it.
+ */
+static int wait_for_cell(int ctl, const psb__child_spec *spec, int ch[PSB__CHAN_COUNT]) {
+    for (;;) {
+        size_t n = 0;
+        char tag = 0;
+        psb__interp_unlock(); /* the code's own threads run meanwhile */
+        int r = psb__recv_fds_any(ctl, ch, PSB__CHAN_COUNT, &n, &tag, 0);
+        psb__interp_lock();
+        if (r == 1)
+            _exit(0); /* the session is over */
+        if (r != 0)
+            _exit(PSB__CHILD_SETUP_FAILED);
+        if (tag == PSB__TAG_CELL && n == PSB__CHAN_COUNT)
+            return ctl;
+        if (tag == PSB__TO_SNAPSHOT && n == 1) {
+            int live =
+                psb__snapshot_take(ctl, ch[0], spec->scratch, workdir, workdir, sizeof workdir);
+            if (live >= 0) /* forked from the snapshot: a live session from here on */
+                return -live - 2;
+            close(ch[0]);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            close(ch[i]);
+        _exit(PSB__CHILD_SETUP_FAILED); /* the helper sends nothing else */
+    }
+}
+
+/*
  * A session: after each cell, tells the helper it ended, then runs the next
  * cell whose channels come on ctl, in the same interpreter, until the
  * helper closes ctl. Files in the working directory come back only from the
  * cell that wrote them.
  */
-static _Noreturn void run_cells(int ctl, int floor, const psb__child_spec *spec) {
+static _Noreturn void run_cells(int ctl, int floor) {
     const int rfd = PSB__CHILD_RESULT_FD;
     static struct psb__request req;
     json_t *doc = NULL;
@@ -313,20 +367,17 @@ static _Noreturn void run_cells(int ctl, int floor, const psb__child_spec *spec)
         free(seen);
         free(placed);
         seen = placed = NULL;
-        if (psb__scratch_stats(spec->scratch, &seen, &n_seen) != 0)
-            _exit(PSB__CHILD_SETUP_FAILED);
         end_channels(rfd);
         char done = PSB__CHILD_CELL_DONE;
         if (send(ctl, &done, 1, MSG_NOSIGNAL) != 1)
             _exit(0);
         int ch[PSB__CHAN_COUNT];
-        char tag = 0;
-        psb__interp_unlock();
-        int r = psb__recv_fds_tagged(ctl, ch, PSB__CHAN_COUNT, 0, &tag);
-        psb__interp_lock();
-        if (r == 1)
-            _exit(0); /* the session is over */
-        if (r != 0 || tag != PSB__TAG_CELL)
+        int got;
+        while ((got = wait_for_cell(ctl, spec_of_session, ch)) < -1) {
+            ctl = -got - 2; /* a live process forked from a snapshot: its own socket */
+            psb__child_notify_to = ctl;
+        }
+        if (psb__scratch_stats(workdir, &seen, &n_seen) != 0)
             _exit(PSB__CHILD_SETUP_FAILED);
         place_channels(ch, floor);
         uint32_t type;
@@ -342,8 +393,7 @@ static _Noreturn void run_cells(int ctl, int floor, const psb__child_spec *spec)
         doc = next;
         if (psb__request_decode(doc, &req, bad, sizeof bad) != 0)
             setup_failed(rfd, bad, EINVAL);
-        if (psb__inputs_place(rfd, spec->scratch, req.files, 0, &placed, &n_placed, bad,
-                              sizeof bad) != 0)
+        if (psb__inputs_place(rfd, workdir, req.files, 0, &placed, &n_placed, bad, sizeof bad) != 0)
             setup_failed(rfd, bad, EPROTO);
         /* Unchanged: what was there before the cell, and what it was given. */
         struct psb__input_stat *all = realloc(seen, (n_seen + n_placed + 1) * sizeof *all);
@@ -355,7 +405,7 @@ static _Noreturn void run_cells(int ctl, int floor, const psb__child_spec *spec)
         if (shutdown(rfd, SHUT_RD) != 0)
             setup_failed(rfd, "closing the request channel", errno);
         struct psb__child_run run = {
-            .req = &req, .scratch = spec->scratch, .inputs = all, .n_inputs = n_seen + n_placed};
+            .req = &req, .scratch = workdir, .inputs = all, .n_inputs = n_seen + n_placed};
         psb__interp_cell(&run, rfd);
     }
 }
@@ -365,6 +415,10 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     pid_t parent = getppid();
     int floor, memfd;
     int ctl = become_child(spec, parent, &floor, &memfd);
+    if (spec->session) {
+        psb__child_notify_to = ctl; /* the seccomp listener goes to the helper */
+        psb__snapshot_init(parent);
+    }
     /* The start-up cache is readable (an early child imports matplotlib from it). */
     if (psb__helper.cache_dir && psb__hooks_add_readable(psb__helper.cache_dir) != 0)
         spare_failed(ctl, "resolving the cache dir", errno);
@@ -399,9 +453,9 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
         close(ctl);
     if (close_inherited(spec, 4u, req.session ? ctl : -1) != 0)
         setup_failed(rfd, "closing inherited fds", errno);
-    if (chdir(spec->scratch) != 0)
+    if (chdir(workdir) != 0)
         setup_failed(rfd, "chdir to the scratch dir", errno);
-    char **envp = build_env(req.env, spec->scratch);
+    char **envp = build_env(req.env, workdir);
     if (!envp)
         setup_failed(rfd, "building the environment", ENOMEM);
     environ = envp;
@@ -411,5 +465,6 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     psb__interp_run(&run, rfd, confined);
     if (!req.session)
         _exit(0);
-    run_cells(ctl, floor, spec);
+    spec_of_session = spec;
+    run_cells(ctl, floor);
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -26,22 +27,106 @@
 
 typedef struct psb__job psb__job;
 
+/* ---- the helper's side of sessions (session.c) ---- */
+
+/*
+ * What a session and the sessions branched from it share: the scratch dir
+ * (their working directories and their snapshots' copies side by side, in
+ * one quota), the seccomp listener all their processes' forks ask, and the
+ * approval of the next forks, which only one operation at a time may hold.
+ */
+struct psb__lineage {
+    char root[4096];    /* the scratch dir */
+    unsigned refs;      /* sessions using it */
+    unsigned names;     /* numbers the next "work-N" and "snap-N" */
+    unsigned snapshots; /* how many exist, against the limit */
+    int notify_fd;      /* the seccomp listener, -1 until the first process sent it */
+    pid_t fork_from;    /* forks allowed: from this process's main thread... */
+    int forks_left;     /* ...then from the one it forked (2, 1, 0) */
+    bool first_done;    /* the first of the two was allowed */
+};
+
+/* One snapshot: a frozen fork of the session's process, our child. */
+struct psb__snap {
+    unsigned id;            /* the library's handle */
+    pid_t pid;              /* the process; -1 once reaped */
+    int pidfd;              /* -1 when none */
+    int sock;               /* commands to it */
+    char dir[32];           /* "snap-N": its copy of the files */
+    struct psb__snap *next; /* the session's list */
+};
+
+/* An operation under way between a session's cells. */
+struct psb__op {
+    int kind;               /* PSB__OP_* below, 0 for none */
+    int sock;               /* where the forked process says hello, -1 */
+    int library_fd;         /* a branch: the new session's socket from the library, -1 */
+    uint64_t deadline_ns;   /* when it has failed */
+    struct psb__snap *from; /* restore and branch: the snapshot forked */
+    char dir[32];           /* the new process's directory */
+};
+enum { PSB__OP_NONE, PSB__OP_SNAPSHOT, PSB__OP_RESTORE, PSB__OP_BRANCH };
+
 /* How the helper was started; set once in main(), inherited by every child. */
 struct psb__helper_conf {
-    unsigned layers;           /* PSB_LAYER_* bits in force */
-    unsigned uid, gid;         /* what a root helper's children run as */
-    bool network;              /* sockets allowed, no network namespace */
-    bool scratch_tmpfs;        /* scratch dirs are size-capped tmpfs mounts */
-    uint64_t scratch_mib;      /* tmpfs size for the next spare (the last request's) */
-    json_t *readable_paths;    /* the last request's; spares confine themselves with it */
-    unsigned cgroups;          /* 1 << PSB__CG_* for each controller an execution gets */
-    uint64_t threads;          /* pids.max for the next spare (the last request's) */
-    psb__seccomp_prog seccomp; /* compiled once, loaded by every child */
-    const char *cache_dir;     /* the start-up cache (children may read it), or NULL */
-    int cache_fd;              /* it, opened on the host's mount before ours went read-only */
-    psb_start start;           /* what this process's children start from */
+    unsigned layers;                   /* PSB_LAYER_* bits in force */
+    unsigned uid, gid;                 /* what a root helper's children run as */
+    bool network;                      /* sockets allowed, no network namespace */
+    bool scratch_tmpfs;                /* scratch dirs are size-capped tmpfs mounts */
+    uint64_t scratch_mib;              /* tmpfs size for the next spare (the last request's) */
+    json_t *readable_paths;            /* the last request's; spares confine themselves with it */
+    unsigned cgroups;                  /* 1 << PSB__CG_* for each controller an execution gets */
+    uint64_t threads;                  /* pids.max for the next spare (the last request's) */
+    psb__seccomp_prog seccomp;         /* compiled once, loaded by every child */
+    psb__seccomp_prog seccomp_session; /* the same, whose forks ask the helper (sessions) */
+    const char *cache_dir;             /* the start-up cache (children may read it), or NULL */
+    int cache_fd;    /* it, opened on the host's mount before ours went read-only */
+    psb_start start; /* what this process's children start from */
 };
 extern struct psb__helper_conf psb__helper;
+
+/* Shared by job.c and session.c. */
+void psb__close_fd(int *fd);
+int psb__job_read_control(int sock, uint64_t deadline, psb__limits *ret_limits,
+                          json_t **ret_readable, char *msg, size_t msg_size);
+bool psb__channels_valid(const int fds[PSB__CHAN_COUNT]);
+/* Makes a new session job's lineage (its scratch dir taken from its vessel). 0 or -1. */
+int psb__session_begin(psb__job *job);
+/* The session's pollfds after the job's own two (fills 3). */
+int psb__session_pollfds(const psb__job *job, struct pollfd *fds);
+/*
+ * A session's own step, before the job's: its child's messages, fork
+ * approvals, an operation, the library between cells, idle time and
+ * lifetime. true when nothing is left for the job's step this round.
+ */
+bool psb__session_step(psb__job *job, const struct pollfd *fds, uint64_t now);
+/* The next time the session needs attention (0: none beyond the job's). */
+uint64_t psb__session_deadline(const psb__job *job);
+/* At the end: its snapshots stopped, its lineage let go. */
+void psb__session_finish(psb__job *job);
+/* A session's CPU time so far (all its threads), ms, from the kernel. */
+uint64_t psb__process_cpu_ms(pid_t pid);
+/* A numeric field of /proc/PID/status ("PPid:"), or -1. */
+long psb__status_field(pid_t pid, const char *key);
+/* true if pid is a live child of ours (so we can reap it). */
+bool psb__our_child(pid_t pid);
+/* Kills and reaps a child of ours. */
+void psb__kill_reap(pid_t pid);
+
+/* ---- snapops.c: snapshots, restores and branches, helper side ---- */
+
+/* Stops a snapshot's process, removes its copy of the files, frees it. */
+void psb__snap_free(struct psb__lineage *l, struct psb__snap *s);
+/* Answers the fork a lineage's process waits on (allowed only when expected). */
+void psb__answer_fork(struct psb__lineage *l);
+/* The OP frame after a PSB__TAG_OP byte from the library (fd: a branch's socket, or -1). */
+void psb__op_read(psb__job *job, int fd, uint64_t now);
+/* The forked process said hello, or the operation's time ran out: finish it. */
+void psb__op_progress(psb__job *job, uint64_t now);
+/* The operation is over (done or failed): no more forks, strays stopped. */
+void psb__op_end(psb__job *job);
+/* The live process the session runs in is now pid, its control socket ctl. */
+void psb__adopt_live(psb__job *job, pid_t pid, int ctl);
 
 /*
  * Takes one execution from sock: the child's three channel ends (passed
@@ -52,10 +137,13 @@ extern struct psb__helper_conf psb__helper;
  * Returns -1 only when sock is unusable (then it is closed).
  */
 int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job);
-/* Number of pollfds the job watches (fills fds, at most 3). */
+/* Number of pollfds the job watches (fills fds, at most PSB__JOB_POLLFDS). */
+#define PSB__JOB_POLLFDS 5
 int psb__job_pollfds(const psb__job *job, struct pollfd *fds);
 /* Handles poll results for the fds from psb__job_pollfds() and timers. */
 void psb__job_step(psb__job *job, const struct pollfd *fds, uint64_t now_ns);
+/* A session branched by this job since the last call (the loop adds it), or NULL. */
+psb__job *psb__job_take_created(psb__job *job);
 /* The next time the job needs attention (CLOCK_MONOTONIC ns), or 0. */
 uint64_t psb__job_next_deadline(const psb__job *job);
 /* true once the child is reaped. */
@@ -74,6 +162,7 @@ void psb__job_kill(psb__job *job);
  */
 typedef struct psb__child_spec {
     const char *scratch;          /* the execution's scratch dir (cwd) */
+    bool session;                 /* a session's: its forks ask the helper (seccomp listener) */
     int ctl_fd;                   /* the channels arrive here */
     const json_t *readable_paths; /* known: confine fully before the request arrives */
     const int *keep_fds;          /* read-only files a warm interpreter holds open (sorted) */
@@ -156,9 +245,40 @@ struct psb__vessel {
     uint64_t threads;      /* pids.max set on it (0: not yet) */
 };
 
+/* One execution (or session) as the helper runs it: control information only. */
+struct psb__job {
+    int sock;             /* the library's socket for this execution */
+    psb__limits limits;   /* from the control frame */
+    struct psb__vessel v; /* the child, its scratch dir and cgroups */
+    uint64_t start_ns;    /* when the child got its channels */
+    uint64_t deadline_ns; /* start + timeout */
+    uint64_t kill_ns;     /* when an interrupted child gets SIGKILL */
+    uint64_t exit_ns;     /* when the child was reaped */
+    bool interrupted;     /* SIGINT sent at the deadline */
+    bool killed;          /* SIGKILL sent by us, asked by the library (or it left) */
+    bool exited;          /* reaped */
+    bool abandoned;       /* the library went away */
+    int wstatus;          /* from wait4 */
+    struct rusage ru;     /* from wait4 */
+    /* A session: the child runs cell after cell; the clock runs per cell. */
+    bool session;                 /* started with PSB__TAG_SESSION */
+    bool in_cell;                 /* a cell runs (the clock is on) */
+    int child_ctl;                /* the session child's control socket ("cell done"), -1 */
+    uint64_t idle_ns;             /* between cells: when the session closes for idleness */
+    uint64_t end_ns;              /* when its lifetime ends */
+    uint64_t cell_cpu_ms;         /* the process's CPU time when the cell started */
+    psb__session_end ended;       /* why the helper ended it */
+    uint64_t idle_limit_ns;       /* the session's idle time limit */
+    struct psb__lineage *lineage; /* its scratch dir and fork approvals, shared with branches */
+    struct psb__snap *snaps;      /* its snapshots */
+    struct psb__op op;            /* the operation under way between cells (op.kind 0: none) */
+    char work[32];                /* its working directory in the scratch dir ("work-N") */
+    struct psb__job *created;     /* a branch made by this job, for the loop to take */
+};
+
 /* Forks a child that prepares itself and waits for a request. 0, or -1 + msg. */
 int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t scratch_mib,
-                       char *msg, size_t msg_size);
+                       bool session, char *msg, size_t msg_size);
 /*
  * Hands over a ready spare fit for a request (its tmpfs resized to
  * scratch_mib, confined for these readable paths); 0, or -1 when none.
@@ -177,6 +297,12 @@ void psb__spare_prepare(const char *scratch_root);
 void psb__spare_drop(void);
 /* Forgets the spares without touching them (a new zygote: they are its parent's). */
 void psb__spare_forget(void);
+/* true if pid is one of the spares. */
+bool psb__spare_is(pid_t pid);
+/* The loop's own children (jobs, snapshots, spares, the zygote): session.c stops the rest. */
+void psb__session_set_known(bool (*known)(pid_t pid));
+/* true if pid is a process of job (its live one or a snapshot). */
+bool psb__job_owns(const psb__job *job, pid_t pid);
 /* true if a spare child is ready. */
 bool psb__spare_have(void);
 /* true if fewer spares are ready than the helper keeps. */
@@ -276,8 +402,30 @@ void psb__interp_after_fork_child(void);
 /* Around fork() in the helper: Python's fork bookkeeping when warm. */
 void psb__interp_before_fork(void);
 void psb__interp_after_fork_parent(void);
-/* In the child, once confined: loads the seccomp filter when that layer is on. 0 or -1. */
+/*
+ * In the child, once confined: loads the seccomp filter when that layer is
+ * on (a session's: its listener goes to the helper on the control socket
+ * psb__child_notify_to names, -1 for none). 0 or -1.
+ */
 int psb__child_load_seccomp(void);
+extern int psb__child_notify_to;
+/* Around a session's own forks (snapshot.c): Python's fork bookkeeping, warm or cold. */
+void psb__interp_before_any_fork(void);
+void psb__interp_after_any_fork(bool child);
+
+/* ---- snapshot.c: a session's snapshots, in its processes ---- */
+
+/* The process that adopts the session's forks (the child's parent). */
+void psb__snapshot_init(pid_t parent);
+/*
+ * In the live session, asked on ctl (PSB__TO_SNAPSHOT with sock): copies
+ * workdir into the scratch dir root under the name the frame on ctl gives,
+ * forks the snapshot and returns -1 (go on as before; sock may be closed).
+ * In a live process forked later from that snapshot it returns the new
+ * control socket, with the new working directory in ret_dir.
+ */
+int psb__snapshot_take(int ctl, int sock, const char *root, const char *workdir, char *ret_dir,
+                       size_t dir_size);
 /*
  * In the child, before its request: Python's after-fork bookkeeping and the
  * request-independent resets (warm), or a whole new interpreter (cold).

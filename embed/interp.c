@@ -181,6 +181,21 @@ void psb__interp_before_fork(void) {
         PyOS_BeforeFork();
 }
 
+/*
+ * A session's own forks run none of the code's os.register_at_fork()
+ * callbacks before or in the parent: they would run while the helper allows
+ * the fork, and could spend that on a fork of their own. The child's
+ * bookkeeping (PyOS_AfterFork_Child) re-initializes the import lock and the
+ * thread states whoever held them; its callbacks run once the forks are
+ * spent, where a fork fails like any other.
+ */
+void psb__interp_before_any_fork(void) {}
+
+void psb__interp_after_any_fork(bool child) {
+    if (child)
+        PyOS_AfterFork_Child();
+}
+
 void psb__interp_after_fork_parent(void) {
     if (warm)
         PyOS_AfterFork_Parent();

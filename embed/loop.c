@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "embed/embed.h"
@@ -15,13 +16,13 @@
 
 /* The executions in flight and the pollfds they watch. */
 struct loop {
-    int ctl;                             /* the control socket */
-    const char *root;                    /* the scratch root */
-    struct psb__zygote *zygote;          /* the warm zygote, or NULL */
-    psb__job *jobs[MAX_JOBS];            /* running executions */
-    size_t njobs;                        /* entries in jobs */
-    struct pollfd fds[2 + MAX_JOBS * 3]; /* ctl, the zygote, then each job's */
-    int first_fd[MAX_JOBS];              /* where each job's pollfds start */
+    int ctl;                                            /* the control socket */
+    const char *root;                                   /* the scratch root */
+    struct psb__zygote *zygote;                         /* the warm zygote, or NULL */
+    psb__job *jobs[MAX_JOBS];                           /* running executions */
+    size_t njobs;                                       /* entries in jobs */
+    struct pollfd fds[2 + MAX_JOBS * PSB__JOB_POLLFDS]; /* ctl, the zygote, then each job's */
+    int first_fd[MAX_JOBS];                             /* where each job's pollfds start */
 };
 
 /* true once executions go to the warm zygote: this process forks no more spares. */
@@ -52,10 +53,17 @@ static size_t loop_pollfds(struct loop *l, uint64_t now, uint64_t *ret_next) {
     return n;
 }
 
-/* Steps every job and finishes those whose child is reaped. */
+/* Steps every job, takes the sessions they branched, and finishes those whose child is reaped. */
 static void loop_step_jobs(struct loop *l, uint64_t now) {
-    for (size_t j = 0; j < l->njobs; j++)
+    size_t stepped = l->njobs;
+    for (size_t j = 0; j < stepped; j++) {
         psb__job_step(l->jobs[j], &l->fds[l->first_fd[j]], now);
+        psb__job *b = psb__job_take_created(l->jobs[j]);
+        if (b && l->njobs < MAX_JOBS)
+            l->jobs[l->njobs++] = b;
+        else if (b)
+            psb__job_finish(b); /* cannot happen: the library caps sessions far below */
+    }
     for (size_t j = 0; j < l->njobs;) {
         if (psb__job_done(l->jobs[j])) {
             psb__job_finish(l->jobs[j]);
@@ -137,7 +145,7 @@ static void shut_down(struct loop *l, bool owner) {
         psb__job_kill(l->jobs[j]);
     for (size_t j = 0; j < l->njobs; j++) {
         while (!psb__job_done(l->jobs[j])) {
-            struct pollfd pf[3];
+            struct pollfd pf[PSB__JOB_POLLFDS];
             int k = psb__job_pollfds(l->jobs[j], pf);
             (void)poll(pf, (nfds_t)k, 100);
             psb__job_step(l->jobs[j], pf, psb__now_ns());
@@ -150,8 +158,22 @@ static void shut_down(struct loop *l, bool owner) {
     }
 }
 
+static struct loop loop; /* large: not on the stack */
+
+/* The children this process may have: what is not one of them is a session's stray fork. */
+static bool loop_knows(pid_t pid) {
+    if (psb__spare_is(pid) || (loop.zygote && loop.zygote->pid == pid))
+        return true;
+    for (size_t j = 0; j < loop.njobs; j++)
+        if (psb__job_owns(loop.jobs[j], pid))
+            return true;
+    return false;
+}
+
 void psb__serve(int ctl, const char *root, struct psb__zygote *zygote, bool owner) {
-    static struct loop loop; /* large: not on the stack */
+    /* A session's snapshots are forked twice and adopted here, so we can reap them. */
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+    psb__session_set_known(loop_knows);
     loop.ctl = ctl;
     loop.root = root;
     loop.zygote = zygote;

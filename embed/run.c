@@ -291,7 +291,8 @@ static int run_source(int fd, PyObject *support_mod, const char *source, const c
     if (ret && expr) {
         Py_DECREF(ret);
         ret = PyEval_EvalCode(expr, globals, globals);
-        PyObject *shown = ret ? PyObject_CallMethod(psb__py_display, "show_value", "(O)", ret) : NULL;
+        PyObject *shown =
+            ret ? PyObject_CallMethod(psb__py_display, "show_value", "(O)", ret) : NULL;
         Py_XDECREF(shown);
         if (ret && !shown)
             PyErr_Clear(); /* showing it failed: the value is simply not shown */

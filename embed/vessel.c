@@ -114,7 +114,7 @@ void psb__vessel_discard(struct psb__vessel *v) {
 
 /* Forks a child that prepares itself and waits for a request. 0, or -1 + msg. */
 int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t scratch_mib,
-                       char *msg, size_t msg_size) {
+                       bool session, char *msg, size_t msg_size) {
     int ctl[2] = {-1, -1};
     memset(v, 0, sizeof *v);
     v->pid = -1;
@@ -136,6 +136,7 @@ int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
         goto fail;
     psb__child_spec spec = {.scratch = v->scratch,
+                            .session = session,
                             .ctl_fd = ctl[1],
                             .keep_fds = psb__keep_fds,
                             .n_keep_fds = psb__n_keep_fds,
@@ -210,7 +211,7 @@ void psb__spare_prepare(const char *scratch_root) {
         bool lowered = geteuid() == 0 && psb__spare_have();
         if (lowered)
             psb__vessel_set_idle(0, true);
-        if (psb__vessel_create(&spares[i], scratch_root, psb__helper.scratch_mib, msg,
+        if (psb__vessel_create(&spares[i], scratch_root, psb__helper.scratch_mib, false, msg,
                                sizeof msg)) {
             spares[i].pid = -1;
             last_failure_ns = psb__now_ns();
@@ -229,6 +230,13 @@ void psb__spare_forget(void) {
         spares[i].confined_for = NULL; /* the parent's reference */
         memset(&spares[i].cg, 0, sizeof spares[i].cg);
     }
+}
+
+bool psb__spare_is(pid_t pid) {
+    for (int i = 0; i < SPARES; i++)
+        if (spares[i].pid == pid)
+            return true;
+    return false;
 }
 
 bool psb__spare_have(void) {

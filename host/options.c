@@ -287,6 +287,10 @@ psb_status psb_exec_options_set_session_idle_s(psb_exec_options *o, uint64_t idl
     return set_limit(o, PSB__LIMIT_SESSION_IDLE_S, idle_s, "session idle time (s)", err);
 }
 
+psb_status psb_exec_options_set_max_snapshots(psb_exec_options *o, uint64_t count, psb_error *err) {
+    return set_limit(o, PSB__LIMIT_SNAPSHOTS, count, "snapshots", err);
+}
+
 psb_status psb_exec_options_set_files_limit_bytes(psb_exec_options *o, uint64_t files_bytes,
                                                   psb_error *err) {
     return set_limit(o, PSB__LIMIT_FILES_BYTES, files_bytes, "files limit (bytes)", err);

@@ -12,19 +12,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "host/host.h"
 
 struct psb_session {
-    psb_sandbox *sb;         /* the sandbox whose helper runs it */
-    pthread_mutex_t lock;    /* one cell at a time; guards everything below */
-    int fd;                  /* the session's socket to the helper, -1 once over */
-    pid_t helper;            /* the helper it runs on */
-    json_t *req;             /* the request every cell starts from (session-level fields) */
-    psb__limits limits;      /* the session's limits */
-    psb_error_kind end_kind; /* why it ended (PSB_KIND_NONE while alive) */
-    char end_message[512];   /* and the message that said so */
+    psb_sandbox *sb;            /* the sandbox whose helper runs it */
+    pthread_mutex_t lock;       /* one cell at a time; guards everything below */
+    int fd;                     /* the session's socket to the helper, -1 once over */
+    pid_t helper;               /* the helper it runs on */
+    json_t *req;                /* the request every cell starts from (session-level fields) */
+    psb__limits limits;         /* the session's limits */
+    psb_error_kind end_kind;    /* why it ended (PSB_KIND_NONE while alive) */
+    char end_message[512];      /* and the message that said so */
+    struct psb_snapshot *snaps; /* its snapshots' handles (orphaned when it is freed) */
+};
+
+struct psb_snapshot {
+    psb_session *owner;        /* NULL once the session was freed */
+    unsigned id;               /* the helper's */
+    struct psb_snapshot *next; /* the owner's list */
 };
 
 /* Limits a cell may set for itself; every other one is the session's. */
@@ -313,9 +321,165 @@ int psb_session_alive(psb_session *s) {
     return alive;
 }
 
+/* The helper's answer to an operation (an OP frame), or the session's end. NULL: see err. */
+static json_t *operate(psb_session *s, const char *op, unsigned id, int fd, psb_error *err) {
+    json_t *req = json_pack("{s:s}", "op", op);
+    char *text = NULL;
+    json_t *answer = NULL;
+    if (req && id)
+        json_object_set_new(req, "snapshot", json_integer((json_int_t)id));
+    if (!req || !(text = json_dumps(req, JSON_COMPACT))) {
+        psb__err(err, PSB_ENOMEM, "out of memory");
+        goto out;
+    }
+    char tag = PSB__TAG_OP;
+    int sent = fd >= 0 ? psb__send_fds_tagged(s->fd, tag, &fd, 1)
+                       : (send(s->fd, &tag, 1, MSG_NOSIGNAL) == 1 ? 0 : -1);
+    uint32_t type = 0;
+    psb__buf in = {0};
+    /* Copying the working directory and forking: the helper bounds it at 30 s. */
+    if (sent != 0 || psb__frame_write(s->fd, PSB__FRAME_OP, text, strlen(text)) != 0 ||
+        psb__frame_read(s->fd, &type, &in, psb__now_ns() + 40000000000ull, 1u << 16) != 0 ||
+        type != PSB__FRAME_OP || !(answer = json_loadb(in.data, in.len, 0, NULL))) {
+        psb__buf_free(&in);
+        end_session(s, PSB_KIND_SESSION_LOST, "the sandbox helper did not answer an operation");
+        psb__err(err, PSB_EHELPER, "psb_session_%s: the sandbox helper did not answer", op);
+        goto out;
+    }
+    psb__buf_free(&in);
+    const char *why = json_string_value(json_object_get(answer, "error"));
+    const char *code = json_string_value(json_object_get(answer, "code"));
+    if (why) {
+        bool lost = code && strcmp(code, "lost") == 0;
+        bool invalid = code && strcmp(code, "invalid") == 0;
+        if (lost)
+            end_session(s, PSB_KIND_SESSION_LOST, why);
+        psb__err(err, invalid ? PSB_EINVAL : PSB_EHELPER, "psb_session_%s: %s%s", op, why,
+                 lost ? "; the session has ended" : "");
+        json_decref(answer);
+        answer = NULL;
+    }
+out:
+    free(text);
+    json_decref(req);
+    return answer;
+}
+
+/* The session is there and alive. Caller holds the lock. */
+static psb_status usable(psb_session *s, const char *what, psb_error *err) {
+    if (s->fd >= 0)
+        check_idle_end(s);
+    if (s->fd < 0)
+        return psb__err(err, PSB_EINVAL, "%s: the session has ended: %s", what, s->end_message);
+    return PSB_OK;
+}
+
+psb_status psb_session_snapshot(psb_session *s, psb_snapshot **ret_snapshot, psb_error *err) {
+    if (!s || !ret_snapshot)
+        return psb__err(err, PSB_EINVAL, "psb_session_snapshot: NULL argument");
+    psb_snapshot *snap = calloc(1, sizeof *snap);
+    if (!snap)
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    pthread_mutex_lock(&s->lock);
+    psb_status st = usable(s, "psb_session_snapshot", err);
+    json_t *answer = st == PSB_OK ? operate(s, "snapshot", 0, -1, err) : NULL;
+    json_int_t id = json_integer_value(json_object_get(answer, "snapshot"));
+    if (st == PSB_OK && !answer)
+        st = err && err->code ? err->code : PSB_EHELPER;
+    else if (st == PSB_OK && (id <= 0 || id > (json_int_t)UINT32_MAX))
+        st = psb__err(err, PSB_EPROTO, "psb_session_snapshot: a malformed answer");
+    if (st == PSB_OK) {
+        *snap = (psb_snapshot){.owner = s, .id = (unsigned)id, .next = s->snaps};
+        s->snaps = snap;
+        *ret_snapshot = snap;
+        snap = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
+    json_decref(answer);
+    free(snap);
+    return st;
+}
+
+psb_status psb_session_restore(psb_session *s, const psb_snapshot *snap, psb_error *err) {
+    if (!s || !snap)
+        return psb__err(err, PSB_EINVAL, "psb_session_restore: NULL argument");
+    if (snap->owner != s)
+        return psb__err(err, PSB_EINVAL, "psb_session_restore: the snapshot is another session's");
+    pthread_mutex_lock(&s->lock);
+    psb_status st = usable(s, "psb_session_restore", err);
+    json_t *answer = st == PSB_OK ? operate(s, "restore", snap->id, -1, err) : NULL;
+    if (st == PSB_OK && !answer)
+        st = err && err->code ? err->code : PSB_EHELPER;
+    pthread_mutex_unlock(&s->lock);
+    json_decref(answer);
+    return st;
+}
+
+psb_status psb_session_branch(psb_snapshot *snap, psb_session **ret_session, psb_error *err) {
+    if (!snap || !ret_session)
+        return psb__err(err, PSB_EINVAL, "psb_session_branch: NULL argument");
+    psb_session *s = snap->owner;
+    if (!s)
+        return psb__err(err, PSB_EINVAL, "psb_session_branch: the snapshot's session was freed");
+    psb_session *b = calloc(1, sizeof *b);
+    int sv[2] = {-1, -1};
+    if (!b || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        free(b);
+        return psb__err(err, PSB_ENOMEM, "psb_session_branch: out of memory or fds");
+    }
+    pthread_mutex_init(&b->lock, NULL);
+    b->fd = -1;
+    pthread_mutex_lock(&s->lock);
+    psb_status st = usable(s, "psb_session_branch", err);
+    json_t *answer = st == PSB_OK ? operate(s, "branch", snap->id, sv[1], err) : NULL;
+    if (st == PSB_OK && !answer)
+        st = err && err->code ? err->code : PSB_EHELPER;
+    if (st == PSB_OK) {
+        /* The new session's socket reaches its own job in the same helper. */
+        b->sb = s->sb;
+        b->helper = s->helper;
+        b->limits = s->limits;
+        b->fd = sv[0];
+        sv[0] = -1;
+        if (!(b->req = json_deep_copy(s->req)))
+            st = psb__err(err, PSB_ENOMEM, "out of memory");
+    }
+    pthread_mutex_unlock(&s->lock);
+    close(sv[1]);
+    if (sv[0] >= 0)
+        close(sv[0]);
+    json_decref(answer);
+    if (st != PSB_OK) {
+        psb_session_free(b);
+        return st;
+    }
+    *ret_session = b;
+    return PSB_OK;
+}
+
+void psb_snapshot_free(psb_snapshot *snap) {
+    if (!snap)
+        return;
+    psb_session *s = snap->owner;
+    if (s) {
+        pthread_mutex_lock(&s->lock);
+        psb_snapshot **p = &s->snaps;
+        while (*p && *p != snap)
+            p = &(*p)->next;
+        if (*p)
+            *p = snap->next;
+        if (s->fd >= 0)
+            json_decref(operate(s, "drop", snap->id, -1, NULL)); /* its process stops */
+        pthread_mutex_unlock(&s->lock);
+    }
+    free(snap);
+}
+
 void psb_session_free(psb_session *s) {
     if (!s)
         return;
+    for (psb_snapshot *p = s->snaps; p; p = p->next)
+        p->owner = NULL; /* their processes stop with the session's */
     if (s->fd >= 0)
         close(s->fd); /* the helper stops the child when its socket closes */
     json_decref(s->req);

@@ -564,6 +564,37 @@ psb_status psb_session_exec(psb_session *session, const char *code, size_t len,
                             const psb_exec_options *options, psb_outcome **ret_outcome,
                             psb_error *err);
 
+/*
+ * Snapshots. psb_session_snapshot() freezes a copy-on-write fork of the
+ * session's process as it is between cells, with a copy of its working
+ * directory, confined like the session; a snapshot costs the memory the
+ * session changes after it (counted against the session's memory limit)
+ * and its copy of the files (against the scratch size), and a session
+ * keeps at most `snapshots` of them (default 16). psb_session_restore()
+ * continues the session from a snapshot: its current process is discarded
+ * (if the snapshot's process is gone, so is the session) and the snapshot
+ * stays for another restore. psb_session_branch() starts a new session
+ * from a snapshot, beside the first: the two go on independently, in
+ * processes of their own, sharing the first session's scratch space (a
+ * branch can read the other's working directory) and never anything of
+ * another session. A snapshot belongs to its session: freeing the session
+ * stops its snapshots' processes (their handles then only free memory).
+ * PSB_EINVAL for a NULL argument, another session's snapshot, an ended
+ * session or a snapshot past the limit; PSB_EHELPER when the fork failed
+ * (the session goes on unless the message says it ended). Thread-safe like
+ * psb_session_exec(): an operation waits for a running cell.
+ */
+typedef struct psb_snapshot psb_snapshot;
+psb_status psb_session_snapshot(psb_session *session, psb_snapshot **ret_snapshot, psb_error *err);
+psb_status psb_session_restore(psb_session *session, const psb_snapshot *snapshot, psb_error *err);
+psb_status psb_session_branch(psb_snapshot *snapshot, psb_session **ret_session, psb_error *err);
+/* Stops the snapshot's process and frees it. NULL is a no-op. */
+void psb_snapshot_free(psb_snapshot *snapshot);
+/* How many snapshots a session keeps at once (default 16, 0 .. 256), an option of
+ * psb_session_new(). */
+psb_status psb_exec_options_set_max_snapshots(psb_exec_options *options, uint64_t count,
+                                              psb_error *err);
+
 /* 1 while the session's process runs (waits for a running cell), 0 once it ended. */
 int psb_session_alive(psb_session *session);
 

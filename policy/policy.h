@@ -35,7 +35,8 @@
     X(DISPLAY_BYTES, "display_bytes", 0, 268435456ull, 4194304ull)                                 \
     X(DISPLAYS_BYTES, "displays_bytes", 0, 268435456ull, 16777216ull)                              \
     X(SESSION_LIFETIME_S, "session_lifetime_s", 1, 604800ull, 86400ull)                            \
-    X(SESSION_IDLE_S, "session_idle_s", 1, 604800ull, 900ull)
+    X(SESSION_IDLE_S, "session_idle_s", 1, 604800ull, 900ull)                                      \
+    X(SNAPSHOTS, "snapshots", 0, 256ull, 16ull)
 
 enum psb__limit_id {
 #define PSB__LIMIT_ENUM(id, key, min, max, def) PSB__LIMIT_##id,

@@ -439,6 +439,158 @@ START_TEST(test_bad_input) {
 }
 END_TEST
 
+static psb_snapshot *snapshot(psb_session *s) {
+    psb_error err = {.code = PSB_OK};
+    psb_snapshot *snap = NULL;
+    psb_status st = psb_session_snapshot(s, &snap, &err);
+    ck_assert_msg(st == PSB_OK, "psb_session_snapshot: %s: %s", psb_status_str(st), err.message);
+    return snap;
+}
+
+static void restore(psb_session *s, const psb_snapshot *snap) {
+    psb_error err = {.code = PSB_OK};
+    psb_status st = psb_session_restore(s, snap, &err);
+    ck_assert_msg(st == PSB_OK, "psb_session_restore: %s: %s", psb_status_str(st), err.message);
+}
+
+START_TEST(test_snapshot_restore) {
+    psb_session *s = session(NULL);
+    value(s, "import pandas as pd\nx = 1\ndf = pd.DataFrame({'v': [1, 2]})\n"
+             "open('f.txt', 'w').write('one')");
+    psb_snapshot *snap = snapshot(s);
+    value(s, "x = 2\ndf['w'] = df.v * 10\nopen('f.txt', 'w').write('two')\n"
+             "open('g.txt', 'w').write('new')");
+    ck_assert_str_eq(value(s, "(x, list(df.columns))"), "(2, ['v', 'w'])");
+    restore(s, snap);
+    /* The variables, the imports and the files are as they were. */
+    ck_assert_str_eq(value(s, "(x, list(df.columns), open('f.txt').read())"), "(1, ['v'], 'one')");
+    ck_assert_str_eq(value(s, "import os\nos.path.exists('g.txt')"), "False");
+    /* The snapshot stays: again, after more work. */
+    value(s, "x = 3");
+    restore(s, snap);
+    ck_assert_str_eq(value(s, "x"), "1");
+    ck_assert_int_eq(psb_session_alive(s), 1);
+    psb_snapshot_free(snap);
+    ck_assert_str_eq(value(s, "x + 1"), "2");
+    psb_session_free(s);
+}
+END_TEST
+
+START_TEST(test_branches_diverge) {
+    psb_error err = {.code = PSB_OK};
+    psb_session *s = session(NULL);
+    value(s, "x = 10\nopen('f.txt', 'w').write('base')");
+    psb_snapshot *snap = snapshot(s);
+    psb_session *b = NULL;
+    ck_assert_int_eq(psb_session_branch(snap, &b, &err), PSB_OK);
+    value(b, "x += 5\nopen('f.txt', 'w').write('branch')");
+    value(s, "x -= 5");
+    ck_assert_str_eq(value(b, "(x, open('f.txt').read())"), "(15, 'branch')");
+    ck_assert_str_eq(value(s, "(x, open('f.txt').read())"), "(5, 'base')");
+    /* Separate processes, each with its own limits and lifetime. */
+    char pid_b[32];
+    snprintf(pid_b, sizeof pid_b, "%s", value(b, "import os\nos.getpid()"));
+    ck_assert_str_ne(pid_b, value(s, "import os\nos.getpid()"));
+    psb_session *b2 = NULL;
+    ck_assert_int_eq(psb_session_branch(snap, &b2, &err), PSB_OK);
+    ck_assert_str_eq(value(b2, "x"), "10");
+    psb_session_free(b2);
+    /* The first session ends; its branch goes on (its snapshot went with it). */
+    psb_session_free(s);
+    ck_assert_str_eq(value(b, "x * 2"), "30");
+    psb_error berr = {.code = PSB_OK};
+    psb_session *b3 = NULL;
+    ck_assert_int_eq(psb_session_branch(snap, &b3, &berr), PSB_EINVAL);
+    psb_snapshot_free(snap);
+    psb_session_free(b);
+}
+END_TEST
+
+/* The pids in the pids cgroup of process pid (its session's processes), or -1 without one. */
+static int session_processes(pid_t pid) {
+    char path[512], line[512], group[400] = "";
+    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "%*d:pids:%399s", group) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (!group[0] || strcmp(group, "/") == 0)
+        return -1;
+    snprintf(path, sizeof path, "/sys/fs/cgroup/pids%s/cgroup.procs", group);
+    f = fopen(path, "r");
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n++;
+    if (f)
+        fclose(f);
+    return f ? n : -1;
+}
+
+START_TEST(test_forks_only_for_snapshots) {
+    psb_session *s = session(NULL);
+    /* The code cannot fork: the helper refuses every fork it did not ask for. */
+    ck_assert_str_eq(value(s, "import os\ntry:\n    os.fork()\n    r = 'forked'\n"
+                              "except OSError as e:\n    r = e.errno\nr"),
+                     "1");
+    /* Nor through its at-fork callbacks, which a snapshot does not run. */
+    value(s, "calls = []\nos.register_at_fork(before=lambda: calls.append(os.fork()),\n"
+             "                   after_in_parent=lambda: calls.append('parent'))");
+    psb_snapshot *snap = snapshot(s);
+    ck_assert_str_eq(value(s, "calls"), "[]");
+    pid_t pid = (pid_t)atoi(value(s, "os.getpid()"));
+    int n = session_processes(pid);
+    if (n < 0) {
+        printf("test_forks_only_for_snapshots: the process count is skipped: no pids cgroup\n");
+    } else {
+        ck_assert_int_eq(n, 2); /* the session and its snapshot, nothing else */
+    }
+    psb_snapshot_free(snap);
+    ck_assert_str_eq(value(s, "len(calls)"), "0");
+    psb_session_free(s);
+}
+END_TEST
+
+START_TEST(test_snapshot_limits_and_bad_input) {
+    psb_error err = {.code = PSB_OK};
+    psb_exec_options *o = opts();
+    ck_assert_int_eq(psb_exec_options_set_max_snapshots(o, 2, &err), PSB_OK);
+    ck_assert_int_eq(psb_exec_options_set_max_snapshots(o, 257, &err), PSB_EINVAL);
+    psb_session *s = session(o), *t = session(NULL);
+    psb_snapshot *a = snapshot(s), *b = snapshot(s), *c = NULL;
+    psb_error lerr = {.code = PSB_OK};
+    ck_assert_int_eq(psb_session_snapshot(s, &c, &lerr), PSB_EINVAL);
+    ck_assert_ptr_nonnull(strstr(lerr.message, "limit"));
+    ck_assert_ptr_null(c);
+    psb_snapshot_free(b);
+    c = snapshot(s); /* room again */
+    ck_assert_int_eq(psb_session_snapshot(NULL, &c, &err), PSB_EINVAL);
+    ck_assert_int_eq(psb_session_snapshot(s, NULL, &err), PSB_EINVAL);
+    ck_assert_int_eq(psb_session_restore(NULL, a, &err), PSB_EINVAL);
+    ck_assert_int_eq(psb_session_restore(s, NULL, &err), PSB_EINVAL);
+    ck_assert_int_eq(psb_session_restore(t, a, &err), PSB_EINVAL); /* another session's */
+    ck_assert_int_eq(psb_session_branch(NULL, &t, &err), PSB_EINVAL);
+    ck_assert_int_eq(psb_session_branch(a, NULL, &err), PSB_EINVAL);
+    psb_snapshot_free(NULL);
+    /* Nothing changed. */
+    ck_assert_str_eq(value(s, "1 + 1"), "2");
+    ck_assert_str_eq(value(t, "2 + 2"), "4");
+    /* An ended session refuses them, and its snapshots' handles still free. */
+    value(s, "import os");
+    psb_outcome *out = cell(s, "os.kill(os.getpid(), 9)", NULL);
+    psb_outcome_free(out);
+    psb_snapshot *d = NULL;
+    ck_assert_int_eq(psb_session_snapshot(s, &d, &err), PSB_EINVAL);
+    ck_assert_int_eq(psb_session_restore(s, a, &err), PSB_EINVAL);
+    psb_snapshot_free(a);
+    psb_snapshot_free(c);
+    psb_exec_options_free(o);
+    psb_session_free(s);
+    psb_session_free(t);
+}
+END_TEST
+
 static TCase *tcase(Suite *s, const char *name, double timeout_s) {
     TCase *tc = psb_tcase_create(name);
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -459,6 +611,11 @@ static Suite *session_suite(void) {
     tcase_add_test(tc, test_memory_across_cells);
     tcase_add_test(tc, test_idle_and_lifetime);
     tcase_add_test(tc, test_cancel_keeps_session);
+    tc = tcase(s, "snapshots", 180);
+    tcase_add_test(tc, test_snapshot_restore);
+    tcase_add_test(tc, test_branches_diverge);
+    tcase_add_test(tc, test_forks_only_for_snapshots);
+    tcase_add_test(tc, test_snapshot_limits_and_bad_input);
     tc = tcase(s, "isolation", 120);
     tcase_add_test(tc, test_sessions_see_nothing_of_each_other);
     tc = tcase(s, "validation", 120);

@@ -39,13 +39,33 @@ typedef struct psb__seccomp_prog {
  * Compiles the allow-list (network decides whether sockets are allowed).
  * Returns 0, or -1 with a message.
  */
-int psb__seccomp_build(bool network, psb__seccomp_prog *ret, char *msg, size_t msg_size);
+int psb__seccomp_build(bool network, bool session, psb__seccomp_prog *ret, char *msg,
+                       size_t msg_size);
 /*
  * In the child, last: installs the SIGSYS reporter (a trapped syscall fails
  * with EPERM and is remembered), sets no_new_privs and loads the program.
  * Returns 0 or -1 with errno.
  */
 int psb__seccomp_load(const psb__seccomp_prog *prog);
+/*
+ * The same, for a program built with `session`: its forks wait for the
+ * holder of *ret_listener (a new fd) to allow or refuse them.
+ */
+int psb__seccomp_load_listener(const psb__seccomp_prog *prog, int *ret_listener);
+
+/* A fork a session process asked for, waiting on the listener (helper side). */
+struct psb__notification {
+    uint64_t id;   /* the notification's cookie */
+    pid_t pid;     /* the calling thread, in the helper's pid namespace */
+    int nr;        /* the syscall */
+    uint64_t arg0; /* its flags */
+};
+/* Takes the next notification (blocks unless one is pending). 0, or -1 with errno. */
+int psb__notify_recv(int listener, struct psb__notification *ret);
+/* true while the task that asked is still waiting (its pid has not been reused). */
+bool psb__notify_valid(int listener, uint64_t id);
+/* Lets the clone run as asked, or fails it with EPERM. 0, or -1 with errno. */
+int psb__notify_answer(int listener, uint64_t id, bool allow);
 /* Name of the last syscall the filter refused in this process, or NULL. */
 const char *psb__seccomp_last_denied(void);
 /* true if the kernel offers seccomp filters. */

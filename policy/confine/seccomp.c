@@ -298,7 +298,8 @@ static int add_named(scmp_filter_ctx ctx, uint32_t action, const char *name, cha
     return 0;
 }
 
-int psb__seccomp_build(bool network, psb__seccomp_prog *ret, char *msg, size_t msg_size) {
+int psb__seccomp_build(bool network, bool session, psb__seccomp_prog *ret, char *msg,
+                       size_t msg_size) {
     int rc = -1, memfd = -1;
     /* Refusals trap into our SIGSYS handler, which reports them as EPERM. */
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
@@ -321,6 +322,30 @@ int psb__seccomp_build(bool network, psb__seccomp_prog *ret, char *msg, size_t m
     if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
                          SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | ns_flags, CLONE_THREAD)) < 0)
         goto fail_rule;
+    /*
+     * vfork-style clones come with every signal blocked (posix_spawn, Python's
+     * _posixsubprocess): a trap would then kill the process instead of
+     * failing the call, so they fail with EPERM directly.
+     */
+    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                         SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | CLONE_VFORK, CLONE_VFORK)) <
+            0 ||
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(vfork), 0) < 0)
+        goto fail_rule;
+    /*
+     * A session's snapshot is a fork of its process, which only the helper
+     * may allow: a fork without namespace flags goes to the helper (user
+     * notification), which lets through the two it asked for and refuses
+     * every other with EPERM. The snapshot's side reaps the fork between
+     * (wait4) and leaves its process group (setpgid); neither reaches
+     * anything but the session's own processes.
+     */
+    if (session && (seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(clone), 1,
+                                     SCMP_A0(SCMP_CMP_MASKED_EQ,
+                                             CLONE_THREAD | CLONE_VFORK | ns_flags, 0)) < 0 ||
+                    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(wait4), 0) < 0 ||
+                    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpgid), 1, ARG0_EQ(0)) < 0))
+        goto fail_rule;
     /* clone3 hides its flags in memory: ENOSYS makes glibc fall back to clone. */
     if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) < 0)
         goto fail_rule;
@@ -334,7 +359,9 @@ int psb__seccomp_build(bool network, psb__seccomp_prog *ret, char *msg, size_t m
         seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getrlimit), 0) < 0 ||
         seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, ARG0_EQ(PR_SET_NAME)) < 0 ||
         seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, ARG0_EQ(PR_GET_NAME)) < 0 ||
-        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, ARG0_EQ(PR_GET_DUMPABLE)) < 0)
+        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, ARG0_EQ(PR_GET_DUMPABLE)) < 0 ||
+        /* Dying with one's parent only ever ends the caller. */
+        seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, ARG0_EQ(PR_SET_PDEATHSIG)) < 0)
         goto fail_rule;
     /* A connected pair of unix sockets (asyncio's self-pipe) is always fine. */
     if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1, ARG0_EQ(AF_UNIX)) < 0)
@@ -401,6 +428,10 @@ static void on_sigsys(int sig, siginfo_t *info, void *uctx) {
 }
 
 int psb__seccomp_load(const psb__seccomp_prog *prog) {
+    return psb__seccomp_load_listener(prog, NULL);
+}
+
+int psb__seccomp_load_listener(const psb__seccomp_prog *prog, int *ret_listener) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_sigsys;
@@ -411,7 +442,52 @@ int psb__seccomp_load(const psb__seccomp_prog *prog) {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return -1;
     struct sock_fprog fprog = {.len = prog->len, .filter = prog->filter};
-    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog);
+    int rc = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                          ret_listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0u, &fprog);
+    if (ret_listener && rc >= 0) {
+        *ret_listener = rc;
+        rc = 0;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+int psb__notify_recv(int listener, struct psb__notification *ret) {
+    struct seccomp_notif_sizes sizes;
+    if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0)
+        return -1;
+    /* The kernel's structs may be larger than ours: its size, zeroed (as it requires). */
+    union {
+        struct seccomp_notif n;
+        unsigned char bytes[512];
+    } buf;
+    if (sizes.seccomp_notif > sizeof buf) {
+        errno = EOVERFLOW;
+        return -1;
+    }
+    memset(&buf, 0, sizeof buf);
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &buf.n) != 0)
+        return -1;
+    *ret = (struct psb__notification){
+        .id = buf.n.id, .pid = (pid_t)buf.n.pid, .nr = buf.n.data.nr, .arg0 = buf.n.data.args[0]};
+    return 0;
+}
+
+bool psb__notify_valid(int listener, uint64_t id) {
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+int psb__notify_answer(int listener, uint64_t id, bool allow) {
+    union {
+        struct seccomp_notif_resp r;
+        unsigned char bytes[512];
+    } buf;
+    memset(&buf, 0, sizeof buf);
+    buf.r.id = id;
+    if (allow)
+        buf.r.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; /* the clone runs as asked */
+    else
+        buf.r.error = -EPERM;
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &buf.r) == 0 ? 0 : -1;
 }
 
 const char *psb__seccomp_last_denied(void) {

@@ -476,6 +476,43 @@ class Sessions(unittest.TestCase):
             self.assertEqual(self.s.answer(req["id"])[0]["error"]["code"], code, req)
         self.assertEqual(self.value("mine", "6 * 7"), "42")
 
+    def test_snapshot_restore_branch_drop(self):
+        self.s.send({"id": 1, "op": "session_new", "session": "a"})
+        self.s.answer(1)
+        self.value("a", "x = 1\nopen('f.txt', 'w').write('one')")
+        self.s.send({"id": 2, "op": "session_snapshot", "session": "a"})
+        self.assertEqual(self.s.answer(2)[0], {"id": 2, "snapshot": 1})
+        self.value("a", "x = 2\nopen('f.txt', 'w').write('two')")
+        self.s.send({"id": 3, "op": "session_restore", "session": "a", "snapshot": 1})
+        self.assertEqual(self.s.answer(3)[0], {"id": 3, "ok": True})
+        self.assertEqual(self.value("a", "(x, open('f.txt').read())"), "(1, 'one')")
+        self.s.send({"id": 4, "op": "session_branch", "session": "a", "snapshot": 1,
+                     "new_session": "b"})
+        self.assertEqual(self.s.answer(4)[0], {"id": 4, "session": "b"})
+        self.value("b", "x = 50")
+        self.assertEqual(self.value("a", "x"), "1")
+        self.assertEqual(self.value("b", "x"), "50")
+        self.s.send({"id": 5, "op": "snapshot_drop", "session": "a", "snapshot": 1})
+        self.assertEqual(self.s.answer(5)[0], {"id": 5, "ok": True})
+        rows = [
+            ({"id": 6, "op": "session_restore", "session": "a", "snapshot": 1}, "unknown_snapshot"),
+            ({"id": 7, "op": "session_restore", "session": "a"}, "missing_field"),
+            ({"id": 8, "op": "session_restore", "session": "a", "snapshot": "1"}, "unknown_snapshot"),
+            ({"id": 9, "op": "session_snapshot", "session": "nope"}, "unknown_session"),
+            ({"id": 10, "op": "session_snapshot", "session": "a", "snapshot": 1}, "unknown_field"),
+            ({"id": 11, "op": "session_branch", "session": "a", "snapshot": 9}, "unknown_snapshot"),
+            ({"id": 12, "op": "session_snapshot"}, "missing_field"),
+        ]
+        for req, code in rows:
+            self.s.send(req)
+            self.assertEqual(self.s.answer(req["id"])[0]["error"]["code"], code, req)
+        # Branching past --max-sessions (2 here) is refused, and nothing changed.
+        self.s.send({"id": 13, "op": "session_snapshot", "session": "a"})
+        n = self.s.answer(13)[0]["snapshot"]
+        self.s.send({"id": 14, "op": "session_branch", "session": "a", "snapshot": n})
+        self.assertEqual(self.s.answer(14)[0]["error"]["code"], "too_many_sessions")
+        self.assertEqual(self.value("a", "x"), "1")
+
     def test_a_timed_out_cell_keeps_the_session(self):
         self.s.send({"id": 1, "op": "session_new", "session": "t"})
         self.s.answer(1)
