@@ -271,45 +271,60 @@ static struct cli_session *session_find(struct cli_engine *e, const void *owner,
     return cs;
 }
 
-int cli_session_take(struct cli_engine *e, const void *owner, const char *name, bool create,
-                     struct cli_exec *x, struct cli_fault *f) {
+/*
+ * A new session of owner named name (NULL: named by the server), listed.
+ * Call with e->lock held. NULL with *f: duplicate_session, too_many_sessions.
+ */
+static struct cli_session *session_add(struct cli_engine *e, const void *owner, const char *name,
+                                       const char *field, struct cli_fault *f) {
     char generated[32];
-    int rc = 0;
-    pthread_mutex_lock(&e->lock);
-    if (create && !name) {
+    if (!name) {
         snprintf(generated, sizeof generated, "session-%lu", ++e->session_serial);
         name = generated;
     }
-    struct cli_session *cs = session_find(e, owner, name);
-    if (create && cs) {
-        rc = cli_fault_set(f, "duplicate_session", "session", "a session of this name is open");
-    } else if (create && e->n_sessions >= e->max_sessions) {
-        rc = cli_fault_set(f, "too_many_sessions", "",
-                           "%u sessions are open, the most this server keeps", e->max_sessions);
-    } else if (!create && !cs) {
-        rc = cli_fault_set(f, "unknown_session", "session", "no session of this name is open");
-    } else if (!create && (cs->running || cs->held)) {
-        rc = cli_fault_set(f, "session_busy", "session",
-                           "a cell of this session is running: send the next when it ends");
-    } else if (create) {
-        cs = calloc(1, sizeof *cs);
-        if (!cs || !(cs->name = strdup(name))) {
-            free(cs);
-            rc = cli_fault_set(f, "internal", "", "out of memory");
-        } else {
-            cs->owner = owner;
-            cs->next = e->sessions;
-            e->sessions = cs;
-            e->n_sessions++;
-        }
+    if (session_find(e, owner, name)) {
+        cli_fault_set(f, "duplicate_session", field, "a session of this name is open");
+        return NULL;
     }
-    if (rc == 0) {
+    if (e->n_sessions >= e->max_sessions) {
+        cli_fault_set(f, "too_many_sessions", "",
+                      "%u sessions are open, the most this server keeps", e->max_sessions);
+        return NULL;
+    }
+    struct cli_session *cs = calloc(1, sizeof *cs);
+    char *copy = cs ? strdup(name) : NULL;
+    if (!copy) {
+        free(cs);
+        cli_fault_set(f, "internal", "", "out of memory");
+        return NULL;
+    }
+    cs->name = copy;
+    cs->owner = owner;
+    cs->next = e->sessions;
+    e->sessions = cs;
+    e->n_sessions++;
+    return cs;
+}
+
+int cli_session_take(struct cli_engine *e, const void *owner, const char *name, bool create,
+                     struct cli_exec *x, struct cli_fault *f) {
+    pthread_mutex_lock(&e->lock);
+    struct cli_session *cs =
+        create ? session_add(e, owner, name, "session", f) : session_find(e, owner, name);
+    if (!create && !cs) {
+        cli_fault_set(f, "unknown_session", "session", "no session of this name is open");
+    } else if (!create && (cs->running || cs->held)) {
+        cli_fault_set(f, "session_busy", "session",
+                      "a cell of this session is running: send the next when it ends");
+        cs = NULL;
+    }
+    if (cs) {
         cs->running = x;
         x->session = cs;
         x->create = create;
     }
     pthread_mutex_unlock(&e->lock);
-    return rc;
+    return cs ? 0 : -1;
 }
 
 struct cli_session *cli_session_hold(struct cli_engine *e, const void *owner, const char *name,
@@ -339,33 +354,14 @@ void cli_session_unhold(struct cli_engine *e, struct cli_session *cs) {
 
 int cli_session_adopt(struct cli_engine *e, const void *owner, const char *name, psb_session *s,
                       const char **ret_name, struct cli_fault *f) {
-    char generated[32];
-    int rc = 0;
     pthread_mutex_lock(&e->lock);
-    if (!name) {
-        snprintf(generated, sizeof generated, "session-%lu", ++e->session_serial);
-        name = generated;
-    }
-    struct cli_session *cs = NULL;
-    if (session_find(e, owner, name))
-        rc = cli_fault_set(f, "duplicate_session", "new_session", "a session of this name is open");
-    else if (e->n_sessions >= e->max_sessions)
-        rc = cli_fault_set(f, "too_many_sessions", "",
-                           "%u sessions are open, the most this server keeps", e->max_sessions);
-    else if (!(cs = calloc(1, sizeof *cs)) || !(cs->name = strdup(name)))
-        rc = cli_fault_set(f, "internal", "", "out of memory");
-    if (rc == 0) {
-        cs->owner = owner;
+    struct cli_session *cs = session_add(e, owner, name, "new_session", f);
+    if (cs) {
         cs->s = s;
-        cs->next = e->sessions;
-        e->sessions = cs;
-        e->n_sessions++;
         *ret_name = cs->name;
-    } else {
-        free(cs);
     }
     pthread_mutex_unlock(&e->lock);
-    return rc;
+    return cs ? 0 : -1;
 }
 
 void cli_session_untake(struct cli_engine *e, struct cli_exec *x) {

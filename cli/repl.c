@@ -233,7 +233,15 @@ static int repl_loop(struct repl *r) {
     return r->status;
 }
 
-int cli_cmd_repl(int argc, char **argv) {
+/* The command line of `repl`. */
+struct repl_args {
+    const char *policy;
+    bool cold, help;
+    uint64_t timeout_ms, memory_mib, cpu_s; /* 0: the policy's */
+};
+
+/* Parses the flags: 0, or -1 after printing the usage error. */
+static int parse_repl_args(int argc, char **argv, struct repl_args *a) {
     enum { O_POLICY = 256, O_COLD, O_TIMEOUT, O_MEMORY, O_CPU };
     static const struct option opts[] = {
         {"policy", required_argument, NULL, O_POLICY},
@@ -244,43 +252,60 @@ int cli_cmd_repl(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct repl r = {.tty = isatty(STDIN_FILENO) == 1, .status = CLI_EXIT_OK};
-    const char *policy = NULL;
-    bool cold = false;
-    uint64_t memory = 0, cpu = 0;
     int c;
+    memset(a, 0, sizeof *a);
     optind = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         bool bad = false;
-        if (c == 'h') {
-            fputs(repl_help, stdout);
-            return CLI_EXIT_OK;
-        } else if (c == O_POLICY) {
-            policy = optarg;
-        } else if (c == O_COLD) {
-            cold = true;
-        } else if (c == O_TIMEOUT) {
-            bad = cli_parse_seconds_ms(optarg, &r.timeout) != CLI_NUM_OK || r.timeout == 0;
-        } else if (c == O_MEMORY) {
-            bad = cli_parse_u64(optarg, &memory) != CLI_NUM_OK || memory == 0;
-        } else if (c == O_CPU) {
-            bad = cli_parse_u64(optarg, &cpu) != CLI_NUM_OK || cpu == 0;
-        } else {
+        if (c == 'h')
+            a->help = true;
+        else if (c == O_POLICY)
+            a->policy = optarg;
+        else if (c == O_COLD)
+            a->cold = true;
+        else if (c == O_TIMEOUT)
+            bad = cli_parse_seconds_ms(optarg, &a->timeout_ms) != CLI_NUM_OK || !a->timeout_ms;
+        else if (c == O_MEMORY)
+            bad = cli_parse_u64(optarg, &a->memory_mib) != CLI_NUM_OK || !a->memory_mib;
+        else if (c == O_CPU)
+            bad = cli_parse_u64(optarg, &a->cpu_s) != CLI_NUM_OK || !a->cpu_s;
+        else
             bad = true;
-        }
         if (bad) {
             fprintf(stderr,
                     CLI_PROG ": error: bad option '%s'\nTry '" CLI_PROG
                              " repl --help' for more information.\n",
                     argv[optind - 1]);
-            return CLI_EXIT_USAGE;
+            return -1;
         }
     }
     if (optind < argc) {
         fprintf(stderr, CLI_PROG ": error: unexpected argument '%s'\n", argv[optind]);
-        return CLI_EXIT_USAGE;
+        return -1;
     }
+    return 0;
+}
+
+/* The session's options from the flags: 0, or -1 with err. */
+static int session_options(const struct repl_args *a, psb_exec_options *o, psb_error *err) {
+    return (a->memory_mib && psb_exec_options_set_memory_limit_mib(o, a->memory_mib, err)) ||
+                   (a->cpu_s && psb_exec_options_set_cpu_limit_s(o, a->cpu_s, err)) ||
+                   (a->timeout_ms && psb_exec_options_set_timeout_ms(o, a->timeout_ms, err))
+               ? -1
+               : 0;
+}
+
+int cli_cmd_repl(int argc, char **argv) {
+    struct repl_args a;
+    struct repl r = {.tty = isatty(STDIN_FILENO) == 1, .status = CLI_EXIT_OK};
+    if (parse_repl_args(argc, argv, &a) != 0)
+        return CLI_EXIT_USAGE;
+    if (a.help) {
+        fputs(repl_help, stdout);
+        return CLI_EXIT_OK;
+    }
+    r.timeout = a.timeout_ms;
     psb_error err = {0};
     psb_config *config = psb_config_new(&err);
     psb_exec_options *o = psb_exec_options_new(&err);
@@ -289,20 +314,18 @@ int cli_cmd_repl(int argc, char **argv) {
     int rc = CLI_EXIT_INTERNAL;
     if (!config || !o)
         goto fail;
-    if (policy && psb_config_set_policy(config, policy, &err) != PSB_OK) {
+    if (a.policy && psb_config_set_policy(config, a.policy, &err) != PSB_OK) {
         fprintf(stderr, CLI_PROG ": error: --policy: %s\n", err.message);
         rc = CLI_EXIT_USAGE;
         goto out;
     }
-    if ((memory && psb_exec_options_set_memory_limit_mib(o, memory, &err) != PSB_OK) ||
-        (cpu && psb_exec_options_set_cpu_limit_s(o, cpu, &err) != PSB_OK) ||
-        (r.timeout && psb_exec_options_set_timeout_ms(o, r.timeout, &err) != PSB_OK)) {
+    if (session_options(&a, o, &err) != 0) {
         fprintf(stderr, CLI_PROG ": error: %s\n", err.message);
         rc = CLI_EXIT_USAGE;
         goto out;
     }
     if ((helper && psb_config_set_helper_path(config, helper, &err) != PSB_OK) ||
-        (cold && psb_config_set_mode(config, PSB_MODE_COLD, &err) != PSB_OK) ||
+        (a.cold && psb_config_set_mode(config, PSB_MODE_COLD, &err) != PSB_OK) ||
         psb_sandbox_new(config, &sb, &err) != PSB_OK ||
         psb_session_new(sb, o, &r.session, &err) != PSB_OK)
         goto fail;

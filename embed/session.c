@@ -49,9 +49,16 @@ uint64_t psb__process_cpu_ms(pid_t pid) {
     /* After the command's closing parenthesis: field 3 on; utime and stime are 14 and 15. */
     const char *p = strrchr(buf, ')');
     unsigned long long utime = 0, stime = 0;
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                     &stime) != 2)
-        return 0;
+    for (int field = 3; p && *p && field <= 15; field++) {
+        while (*p == ' ' || *p == ')')
+            p++;
+        unsigned long long v = strtoull(p, NULL, 10);
+        if (field == 14)
+            utime = v;
+        else if (field == 15)
+            stime = v;
+        p = strchr(p, ' ');
+    }
     long hz = sysconf(_SC_CLK_TCK);
     return hz > 0 ? (utime + stime) * 1000u / (unsigned long long)hz : 0;
 }

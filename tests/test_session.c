@@ -193,6 +193,11 @@ START_TEST(test_crash_ends_session) {
 END_TEST
 
 START_TEST(test_memory_across_cells) {
+#ifdef PSB_SANITIZE
+    printf("test_memory_across_cells: skipped in a sanitizer build (ASan's allocator exits "
+           "instead of raising MemoryError at the address-space limit)\n");
+    return;
+#endif
     psb_error err = {.code = PSB_OK};
     psb_exec_options *o = opts();
     ck_assert_int_eq(psb_exec_options_set_memory_limit_mib(o, 200, &err), PSB_OK);
@@ -329,12 +334,20 @@ static bool in_memory(pid_t pid, const char *needle) {
         if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' ||
             strstr(line, "[vvar]"))
             continue;
-        size_t len = hi - lo;
-        char *buf = malloc(len);
-        ssize_t got = buf ? pread(mem, buf, len, (off_t)lo) : -1;
-        if (got > 0 && memmem(buf, (size_t)got, needle, nlen))
-            found = true;
-        free(buf);
+        if (hi - lo > (4ul << 30))
+            continue; /* a sanitizer's shadow, terabytes reserved: no heap there */
+        /* In windows that overlap by the needle. */
+        static char buf[1 << 20];
+        for (unsigned long at = lo; !found && at < hi; at += sizeof buf - nlen) {
+            size_t len = hi - at < sizeof buf ? hi - at : sizeof buf;
+            ssize_t got = pread(mem, buf, len, (off_t)at);
+            if (got <= 0)
+                break; /* unreadable (guard pages, shadow not backed): nothing to find */
+            if (memmem(buf, (size_t)got, needle, nlen))
+                found = true;
+            if ((size_t)got < len)
+                break;
+        }
     }
     fclose(maps);
     close(mem);
