@@ -106,6 +106,7 @@ static int tree_copy(const char *from, const char *to) {
     copying.to = to;
     copying.failed = 0;
     nftw(from, copy_entry, 16, FTW_PHYS | FTW_MOUNT);
+    copying.to = NULL; /* the caller's buffer */
     errno = copying.failed;
     return copying.failed ? -1 : 0;
 }

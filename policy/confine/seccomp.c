@@ -298,6 +298,44 @@ static int add_named(scmp_filter_ctx ctx, uint32_t action, const char *name, cha
     return 0;
 }
 
+/*
+ * clone and vfork: threads allowed, forks refused (a session's asked of the
+ * helper). 0, or a negative errno from libseccomp.
+ */
+static int add_clone_rules(scmp_filter_ctx ctx, bool session) {
+    /* Threads only: CLONE_THREAD set, no namespace flags. Forks trap (EPERM). */
+    const uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+                              CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
+    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+                         SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | ns_flags, CLONE_THREAD)) < 0)
+        return -1;
+    /*
+     * vfork-style clones come with every signal blocked (posix_spawn, Python's
+     * _posixsubprocess): a trap would then kill the process instead of
+     * failing the call, so they fail with EPERM directly.
+     */
+    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                         SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | CLONE_VFORK, CLONE_VFORK)) <
+            0 ||
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(vfork), 0) < 0)
+        return -1;
+    /*
+     * A session's snapshot is a fork of its process, which only the helper
+     * may allow: a fork without namespace flags goes to the helper (user
+     * notification), which lets through the two it asked for and refuses
+     * every other with EPERM. The snapshot's side reaps the fork between
+     * (wait4) and leaves its process group (setpgid); neither reaches
+     * anything but the session's own processes.
+     */
+    if (session && (seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(clone), 1,
+                                     SCMP_A0(SCMP_CMP_MASKED_EQ,
+                                             CLONE_THREAD | CLONE_VFORK | ns_flags, 0)) < 0 ||
+                    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(wait4), 0) < 0 ||
+                    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpgid), 1, ARG0_EQ(0)) < 0))
+        return -1;
+    return 0;
+}
+
 int psb__seccomp_build(bool network, bool session, psb__seccomp_prog *ret, char *msg,
                        size_t msg_size) {
     int rc = -1, memfd = -1;
@@ -316,35 +354,7 @@ int psb__seccomp_build(bool network, bool session, psb__seccomp_prog *ret, char 
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
         if (add_named(ctx, SCMP_ACT_KILL_PROCESS, fatal[i], msg, msg_size))
             goto out;
-    /* Threads only: CLONE_THREAD set, no namespace flags. Forks trap (EPERM). */
-    const uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
-                              CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
-    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-                         SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | ns_flags, CLONE_THREAD)) < 0)
-        goto fail_rule;
-    /*
-     * vfork-style clones come with every signal blocked (posix_spawn, Python's
-     * _posixsubprocess): a trap would then kill the process instead of
-     * failing the call, so they fail with EPERM directly.
-     */
-    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                         SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | CLONE_VFORK, CLONE_VFORK)) <
-            0 ||
-        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(vfork), 0) < 0)
-        goto fail_rule;
-    /*
-     * A session's snapshot is a fork of its process, which only the helper
-     * may allow: a fork without namespace flags goes to the helper (user
-     * notification), which lets through the two it asked for and refuses
-     * every other with EPERM. The snapshot's side reaps the fork between
-     * (wait4) and leaves its process group (setpgid); neither reaches
-     * anything but the session's own processes.
-     */
-    if (session && (seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(clone), 1,
-                                     SCMP_A0(SCMP_CMP_MASKED_EQ,
-                                             CLONE_THREAD | CLONE_VFORK | ns_flags, 0)) < 0 ||
-                    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(wait4), 0) < 0 ||
-                    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpgid), 1, ARG0_EQ(0)) < 0))
+    if (add_clone_rules(ctx, session) < 0)
         goto fail_rule;
     /* clone3 hides its flags in memory: ENOSYS makes glibc fall back to clone. */
     if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) < 0)
