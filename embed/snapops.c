@@ -208,6 +208,20 @@ static void sweep(void) {
     }
 }
 
+/*
+ * The same for the session's cgroup, which holds every process its forks
+ * made whoever their parent is (a fork from inside the process that forked
+ * stays its child, not ours): what is in it but neither its live process
+ * nor one of its snapshots is stopped.
+ */
+static void sweep_cgroup(const psb__job *job) {
+    pid_t pids[512];
+    size_t n = psb__cgroup_procs(&job->v.cg, pids, sizeof pids / sizeof pids[0]);
+    for (size_t i = 0; i < n; i++)
+        if (!psb__job_owns(job, pids[i]))
+            kill(pids[i], SIGKILL);
+}
+
 /* The operation is over (done or failed): no more forks, strays stopped. */
 void psb__op_end(psb__job *job) {
     job->lineage->forks_left = 0;
@@ -216,6 +230,7 @@ void psb__op_end(psb__job *job) {
     job->op.kind = PSB__OP_NONE;
     job->op.from = NULL;
     sweep();
+    sweep_cgroup(job);
 }
 
 /* The live process the session runs in is now pid, its control socket ctl. */

@@ -208,6 +208,23 @@ void psb__cgroup_memory_report(const struct psb__cgroup *cg, uint64_t *ret_peak_
     }
 }
 
+size_t psb__cgroup_procs(const struct psb__cgroup *cg, pid_t *ret, size_t max) {
+    char buf[8192];
+    size_t n = 0;
+    for (int k = 0; k < PSB__CG_COUNT && n == 0; k++) {
+        if (!cg->path[k][0] || read_text(cg->path[k], "cgroup.procs", buf, sizeof buf) != 0)
+            continue;
+        for (char *p = buf, *end; *p && n < max; p = end) {
+            long pid = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            if (pid > 0)
+                ret[n++] = (pid_t)pid;
+        }
+    }
+    return n;
+}
+
 void psb__cgroup_remove(struct psb__cgroup *cg) {
     for (int k = 0; k < PSB__CG_COUNT; k++) {
         if (cg->path[k][0])

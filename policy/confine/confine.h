@@ -123,6 +123,11 @@ int psb__cgroup_set_memory_max(const struct psb__cgroup *cg, uint64_t bytes);
 /* Peak usage and whether the OOM killer fired in the group (0/false without one). */
 void psb__cgroup_memory_report(const struct psb__cgroup *cg, uint64_t *ret_peak_bytes,
                                bool *ret_oom);
+/*
+ * The processes in the group (the pids one, else the memory one): at most
+ * max of them into ret. Their number; 0 without a group.
+ */
+size_t psb__cgroup_procs(const struct psb__cgroup *cg, pid_t *ret, size_t max);
 /* Removes the groups (their processes reaped) and empties cg. */
 void psb__cgroup_remove(struct psb__cgroup *cg);
 
