@@ -191,6 +191,20 @@ static void cell_done(psb__job *job, uint64_t now) {
     job->idle_ns = now + job->idle_limit_ns;
 }
 
+/*
+ * true if fd is a seccomp listener: the child's code may send anything on
+ * its control socket (with the seccomp layer off, nobody else sends one).
+ */
+static bool is_listener(int fd) {
+    char path[64], target[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n <= 0)
+        return false;
+    target[n] = '\0';
+    return strcmp(target, "anon_inode:seccomp notify") == 0;
+}
+
 /* The child's control socket: "cell done", its seccomp listener once, or EOF as it dies. */
 static void read_child(psb__job *job, uint64_t now) {
     int fd = -1;
@@ -203,7 +217,7 @@ static void read_child(psb__job *job, uint64_t now) {
         psb__close_fd(&job->child_ctl); /* its exit comes through the pidfd */
         return;
     }
-    if (tag == PSB__CHILD_LISTENER && n == 1 && job->lineage->notify_fd < 0) {
+    if (tag == PSB__CHILD_LISTENER && n == 1 && job->lineage->notify_fd < 0 && is_listener(fd)) {
         job->lineage->notify_fd = fd; /* the one fd its processes' forks wait on */
         return;
     }
@@ -232,6 +246,8 @@ bool psb__session_step(psb__job *job, const struct pollfd *fds, uint64_t now) {
     const struct pollfd *own = fds + 2; /* after the job's library socket and pidfd */
     if (own[1].revents & POLLIN)
         psb__answer_fork(job->lineage);
+    else if (own[1].revents & (POLLHUP | POLLERR))
+        psb__close_fd(&job->lineage->notify_fd); /* no process uses the filter any more */
     if (job->op.kind &&
         ((own[2].revents & (POLLIN | POLLHUP | POLLERR)) || now >= job->op.deadline_ns))
         psb__op_progress(job, now);

@@ -74,8 +74,11 @@ static bool fork_expected(struct psb__lineage *l, const struct psb__notification
 
 void psb__answer_fork(struct psb__lineage *l) {
     struct psb__notification n;
-    if (psb__notify_recv(l->notify_fd, &n) != 0)
+    if (psb__notify_recv(l->notify_fd, &n) != 0) {
+        if (errno != ENOENT && errno != EINTR && errno != EAGAIN)
+            psb__close_fd(&l->notify_fd); /* broken: never poll it again */
         return;
+    }
     bool allow = fork_expected(l, &n);
     /* The task may have died and its id been reused since: then the answer is void. */
     if (allow && !psb__notify_valid(l->notify_fd, n.id))
