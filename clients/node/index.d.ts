@@ -69,6 +69,8 @@ export class PySandboxError extends Error {
   code: string;
   field: string | null;
   id: Id | null;
+  /** Opens a session: cells that share one confined interpreter. */
+  session(fields?: Record<string, unknown>): Promise<SandboxSession>;
 }
 
 export function bytesField(value: Bytes): string | { $type: "bytes"; base64: string };
@@ -108,4 +110,17 @@ export class PySandbox {
   ping(): Promise<true>;
   close(): Promise<{ code: number | null; signal: string | null } | null>;
   kill(signal?: string): void;
+}
+
+export class SandboxSession {
+  readonly sandbox: PySandbox;
+  readonly name: string;
+  /** One cell; the outcome's displays hold its last expression's value. */
+  run(code: string, options?: RunOptions): RunPromise;
+  /** Keeps the session's state: resolves with the snapshot's number. */
+  snapshot(): Promise<number>;
+  restore(snapshot: number): Promise<true>;
+  branch(snapshot: number, name?: string): Promise<SandboxSession>;
+  drop(snapshot: number): Promise<true>;
+  close(): Promise<true>;
 }

@@ -84,6 +84,16 @@ export class PySandbox {
   }
 
   /**
+   * Opens a session: cells that share one confined interpreter. fields are
+   * what holds for all of them (memory_mb, env, prelude, inputs,
+   * session_idle_seconds, ...) and `session`, a name of your choosing.
+   */
+  async session(fields = {}) {
+    const name = await this._session._request("session_new", { ...fields });
+    return new SandboxSession(this, name);
+  }
+
+  /**
    * A spawned server: asks it to shut down (it answers the runs in flight
    * first) and resolves with its exit {code, signal}. A connection: waits
    * for its runs, then disconnects, leaving the server running.
@@ -110,5 +120,43 @@ export class PySandbox {
   kill(signal = "SIGTERM") {
     if (this._child) this._child.kill(signal);
     else this._socket.destroy();
+  }
+}
+
+/**
+ * One session of a PySandbox: run() is a cell (state persists), one at a
+ * time; snapshot() keeps the state (a number), restore(n) goes back to it,
+ * branch(n) opens a second session from it, close() ends it.
+ */
+export class SandboxSession {
+  constructor(sandbox, name) {
+    this.sandbox = sandbox;
+    this.name = name;
+  }
+
+  run(code, options = {}) {
+    return this.sandbox.run(code, { ...options, session: this.name });
+  }
+
+  snapshot() {
+    return this.sandbox._session._request("session_snapshot", { session: this.name });
+  }
+
+  restore(snapshot) {
+    return this.sandbox._session._request("session_restore", { session: this.name, snapshot });
+  }
+
+  async branch(snapshot, name) {
+    const fields = { session: this.name, snapshot };
+    if (name !== undefined) fields.new_session = name;
+    return new SandboxSession(this.sandbox, await this.sandbox._session._request("session_branch", fields));
+  }
+
+  drop(snapshot) {
+    return this.sandbox._session._request("snapshot_drop", { session: this.name, snapshot });
+  }
+
+  close() {
+    return this.sandbox._session._request("session_close", { session: this.name });
   }
 }

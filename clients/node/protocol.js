@@ -117,7 +117,8 @@ export class Session {
       const e = msg.error;
       entry.reject(new PySandboxError(e.code, e.message, e.field ?? null, msg.id));
     } else {
-      entry.resolve(msg.outcome !== undefined ? msg.outcome : msg.ok);
+      // An outcome; a session's name, a snapshot's number; else {"ok": true}.
+      entry.resolve(msg.outcome ?? msg.session ?? msg.snapshot ?? msg.ok);
     }
   }
 

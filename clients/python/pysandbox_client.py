@@ -189,7 +189,12 @@ class PySandbox:
             e = msg["error"]
             p.future.set_exception(PySandboxError(e.get("code"), e.get("message"), e.get("field"), msg["id"]))
         else:
-            p.future.set_result(msg["outcome"] if "outcome" in msg else msg.get("ok", True))
+            if "outcome" in msg:
+                p.future.set_result(msg["outcome"])
+            elif "session" in msg or "snapshot" in msg:
+                p.future.set_result(msg.get("session", msg.get("snapshot")))
+            else:
+                p.future.set_result(msg.get("ok", True))
 
     def _end(self, reason):
         with self._lock:
@@ -349,6 +354,17 @@ class PySandbox:
                 return False
             raise
 
+    def session(self, name=None, wait=None, **fields):
+        """Opens a session: cells that share one confined interpreter (a Session).
+
+        fields are what holds for the whole session (memory_mb, cpu_seconds,
+        env, prelude, inputs, session_idle_seconds, ...); name is optional.
+        """
+        req = {k: v for k, v in fields.items() if v is not None}
+        if name is not None:
+            req["session"] = name
+        return Session(self, self._request("session_new", req).result(wait))
+
     def ping(self, wait=None):
         """True once the server answers."""
         return self._request("ping", {}).result(wait)
@@ -414,3 +430,40 @@ if __name__ == "__main__":  # a smoke test: python3 pysandbox_client.py [COMMAND
 
     with PySandbox.spawn(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("PSB_CLI", "pysandbox")) as sb:
         print(sb.run("import sys; result = sys.version"))
+
+
+class Session:
+    """A session of a PySandbox: each run() is a cell; state persists between cells.
+
+    One cell at a time: run() waits for the answer. snapshot() keeps the
+    state (a number), restore(n) goes back to it, branch(n) opens a second
+    session from it; close() ends the session (as does the client's close).
+    """
+
+    def __init__(self, client, name):
+        self.client = client
+        self.name = name
+
+    def run(self, code, timeout=None, wait=None, **fields):
+        """One cell: the outcome dict (its displays hold the last expression's value)."""
+        return self.client.submit(code, session=self.name, timeout=timeout, **fields).result(wait)
+
+    def snapshot(self, wait=None):
+        return self.client._request("session_snapshot", {"session": self.name}).result(wait)
+
+    def restore(self, snapshot, wait=None):
+        req = {"session": self.name, "snapshot": snapshot}
+        return self.client._request("session_restore", req).result(wait)
+
+    def branch(self, snapshot, name=None, wait=None):
+        req = {"session": self.name, "snapshot": snapshot}
+        if name is not None:
+            req["new_session"] = name
+        return Session(self.client, self.client._request("session_branch", req).result(wait))
+
+    def drop(self, snapshot, wait=None):
+        req = {"session": self.name, "snapshot": snapshot}
+        return self.client._request("snapshot_drop", req).result(wait)
+
+    def close(self, wait=None):
+        return self.client._request("session_close", {"session": self.name}).result(wait)

@@ -197,3 +197,24 @@ test("two clients sharing one slot: the run that finds it busy is sent again", a
   server.kill("SIGTERM");
   assert.equal(await gone, 0);
 });
+
+test("a session keeps state across cells, snapshots, restores and branches", async () => {
+  const value = (o) => o.displays.find((d) => d.type === "execute_result")?.data["text/plain"];
+  const s = await sb.session({ memory_mb: 256 });
+  await s.run("rows = [1, 2, 3]");
+  assert.equal(value(await s.run("sum(rows)")), "6");
+  const n = await s.snapshot();
+  assert.equal(n, 1);
+  await s.run("rows.append(4)");
+  assert.equal(await s.restore(n), true);
+  assert.equal(value(await s.run("rows")), "[1, 2, 3]");
+  const b = await s.branch(n, "other");
+  assert.equal(b.name, "other");
+  await b.run("rows.clear()");
+  assert.equal(value(await b.run("len(rows)")), "0");
+  assert.equal(value(await s.run("len(rows)")), "3");
+  assert.equal(await s.drop(n), true);
+  await b.close();
+  await s.close();
+  await assert.rejects(s.run("1"), (e) => e instanceof PySandboxError && e.code === "unknown_session");
+});

@@ -166,3 +166,30 @@ def test_connect_to_a_socket_server_shared_by_two_clients(cli):
         finally:
             server.terminate()
             assert server.wait(30) == 0
+
+
+def value(outcome):
+    """The text/plain of a cell's last expression."""
+    shown = [d for d in outcome["displays"] if d["type"] == "execute_result"]
+    return shown[0]["data"]["text/plain"] if shown else None
+
+
+def test_session_cells_snapshots_and_branches(sb):
+    s = sb.session(memory_mb=256)
+    s.run("import pandas as pd\ndf = pd.DataFrame({'v': [1, 2, 3]})")
+    assert value(s.run("int(df.v.sum())")) == "6"
+    n = s.snapshot()
+    s.run("df = df[df.v > 1]")
+    assert value(s.run("len(df)")) == "2"
+    assert s.restore(n) is True
+    assert value(s.run("len(df)")) == "3"
+    b = s.branch(n)
+    b.run("df['w'] = df.v * 2")
+    assert value(b.run("list(df.columns)")) == "['v', 'w']"
+    assert value(s.run("list(df.columns)")) == "['v']"
+    assert s.drop(n) is True
+    b.close()
+    s.close()
+    with pytest.raises(PySandboxError) as e:
+        s.run("1")
+    assert e.value.code == "unknown_session"
