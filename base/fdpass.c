@@ -71,49 +71,22 @@ int psb__recv_fds(int sock, int *ret_fds, size_t n, uint64_t deadline_ns) {
 }
 
 int psb__recv_fds_tagged(int sock, int *ret_fds, size_t n, uint64_t deadline_ns, char *ret_tag) {
-    char byte;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union fd_cmsg cm;
+    int fds[MAX_FDS];
+    size_t got = 0;
     if (n == 0 || n > MAX_FDS) {
         errno = EINVAL;
         return -1;
     }
-    for (;;) {
-        if (!deadline_ns)
-            break;
-        uint64_t now = psb__now_ns();
-        if (now >= deadline_ns) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        struct pollfd p = {.fd = sock, .events = POLLIN};
-        int rc = poll(&p, 1, (int)((deadline_ns - now) / 1000000u) + 1);
-        if (rc > 0)
-            break;
-        if (rc < 0 && errno != EINTR)
-            return -1;
-    }
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
-    ssize_t got;
-    do {
-        got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    } while (got < 0 && errno == EINTR);
-    if (got == 0)
-        return 1;
-    if (got < 0)
-        return -1;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if ((msg.msg_flags & MSG_CTRUNC) || !c || c->cmsg_level != SOL_SOCKET ||
-        c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int) * n) ||
-        CMSG_NXTHDR(&msg, c)) {
-        close_carried(&msg);
-        errno = EPROTO;
+    int rc = psb__recv_fds_any(sock, fds, n, &got, ret_tag, deadline_ns);
+    if (rc == 0 && got != n) {
+        for (size_t i = 0; i < got; i++)
+            close(fds[i]);
+        errno = EPROTO; /* other fds than expected, or none */
         return -1;
     }
-    memcpy(ret_fds, CMSG_DATA(c), sizeof(int) * n);
-    *ret_tag = byte;
-    return 0;
+    if (rc == 0)
+        memcpy(ret_fds, fds, sizeof(int) * n);
+    return rc;
 }
 
 int psb__recv_fds_any(int sock, int *ret_fds, size_t max, size_t *ret_n, char *ret_tag,

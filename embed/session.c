@@ -21,31 +21,33 @@
 
 /* ---- the kernel's view of a process ---- */
 
-/* A numeric field of /proc/PID/status ("PPid:"), or -1. */
-long psb__status_field(pid_t pid, const char *key) {
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+/* /proc/PID/NAME into buf (NUL-terminated). 0, or -1. */
+static int read_proc(pid_t pid, const char *name, char *buf, size_t size) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    ssize_t n = fd >= 0 ? read(fd, buf, size - 1) : -1;
     if (fd >= 0)
         close(fd);
     if (n <= 0)
         return -1;
     buf[n] = '\0';
+    return 0;
+}
+
+/* A numeric field of /proc/PID/status ("PPid:"), or -1. */
+long psb__status_field(pid_t pid, const char *key) {
+    char buf[4096];
+    if (read_proc(pid, "status", buf, sizeof buf) != 0)
+        return -1;
     const char *p = strstr(buf, key);
     return p ? strtol(p + strlen(key), NULL, 10) : -1;
 }
 
 uint64_t psb__process_cpu_ms(pid_t pid) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n <= 0)
+    char buf[1024];
+    if (read_proc(pid, "stat", buf, sizeof buf) != 0)
         return 0;
-    buf[n] = '\0';
     /* After the command's closing parenthesis: field 3 on; utime and stime are 14 and 15. */
     const char *p = strrchr(buf, ')');
     unsigned long long utime = 0, stime = 0;
