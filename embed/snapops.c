@@ -155,7 +155,7 @@ static int op_fork(psb__job *job, int to, pid_t from, char tag, int kind, const 
 
 /* The pid in a hello on sock (SCM_CREDENTIALS), or -1 (EOF, nothing, a bad message). */
 static pid_t read_hello(int sock) {
-    char byte;
+    char byte = 0;
     struct iovec iov = {.iov_base = &byte, .iov_len = 1};
     union {
         struct cmsghdr h;
