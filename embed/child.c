@@ -101,7 +101,7 @@ int psb__child_notify_to = -1;
 int psb__child_load_seccomp(void) {
     if (!(psb__helper.layers & PSB_LAYER_SECCOMP))
         return 0;
-    if (psb__child_notify_to < 0)
+    if (psb__child_notify_to < 0 || psb__helper.seccomp_session.len == 0)
         return psb__seccomp_load(&psb__helper.seccomp);
     int listener = -1;
     if (psb__seccomp_load_listener(&psb__helper.seccomp_session, &listener) != 0)

@@ -154,10 +154,14 @@ static int set_up_confinement(unsigned wanted, unsigned required, char *msg, siz
     }
     psb__helper.layers = wanted & have;
     if ((psb__helper.layers & PSB_LAYER_SECCOMP) &&
-        (psb__seccomp_build(psb__helper.network, false, &psb__helper.seccomp, msg, msg_size) != 0 ||
-         psb__seccomp_build(psb__helper.network, true, &psb__helper.seccomp_session, msg,
-                            msg_size) != 0))
+        psb__seccomp_build(psb__helper.network, false, &psb__helper.seccomp, msg, msg_size) != 0)
         return -1;
+    /* Without user notification (a kernel before 5.5) sessions run, but cannot snapshot. */
+    char unused[160];
+    if ((psb__helper.layers & PSB_LAYER_SECCOMP) &&
+        psb__seccomp_build(psb__helper.network, true, &psb__helper.seccomp_session, unused,
+                           sizeof unused) != 0)
+        psb__helper.seccomp_session.len = 0;
     return 0;
 }
 

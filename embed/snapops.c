@@ -335,6 +335,10 @@ static void op_start(psb__job *job, const json_t *doc, int fd) {
     job->op.library_fd = fd;
     if (!name) {
         op_error(job, INVALID, "malformed operation");
+    } else if ((psb__helper.layers & PSB_LAYER_SECCOMP) && l->notify_fd < 0) {
+        op_error(job, INVALID,
+                 "snapshots need seccomp user notification (Linux 5.5), which the sandbox's "
+                 "processes do not have here");
     } else if (l->forks_left > 0) {
         op_error(job, FAILED, "another operation of this session's lineage is under way");
     } else if (strcmp(name, "snapshot") == 0) {
