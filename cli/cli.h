@@ -232,6 +232,7 @@ struct cli_session {
     psb_session *s;           /* NULL until created */
     struct cli_exec *running; /* the cell (or creation) in flight, or NULL */
     bool held;                /* a snapshot operation has it (cli_session_hold) */
+    unsigned pins;            /* answers still being sent that name it */
     bool closed;              /* unlinked: freed once nothing runs */
     psb_snapshot *snaps[64];  /* by the number clients use, minus 1; NULL when dropped */
     unsigned n_snaps;         /* numbers used so far */

@@ -134,13 +134,31 @@ static void session_free(struct cli_session *cs) {
 }
 
 /* x is done with its session: free again, or gone if it was closed (or never created). */
+/* Whether a closed session can go: nothing runs in it, holds it or still uses it. */
+static bool session_idle(const struct cli_session *cs) {
+    return cs->closed && !cs->running && !cs->held && cs->pins == 0;
+}
+
+/*
+ * x's cell (or creation) is over: the session is free for the next one
+ * before x's answer goes out, since a client sends its next cell as soon
+ * as it reads the answer; x still uses it (a pin) until session_unpin().
+ */
 static void session_put(struct cli_engine *e, struct cli_exec *x) {
     struct cli_session *cs = x->session;
     pthread_mutex_lock(&e->lock);
     cs->running = NULL;
+    cs->pins++;
     if (!cs->s && !cs->closed)
         session_unlink(e, cs); /* its creation failed */
-    bool gone = cs->closed;
+    pthread_mutex_unlock(&e->lock);
+}
+
+static void session_unpin(struct cli_engine *e, struct cli_exec *x) {
+    struct cli_session *cs = x->session;
+    pthread_mutex_lock(&e->lock);
+    cs->pins--;
+    bool gone = session_idle(cs);
     pthread_mutex_unlock(&e->lock);
     if (gone)
         session_free(cs);
@@ -181,10 +199,12 @@ static void *exec_thread(void *arg) {
     pthread_mutex_lock(&e->lock);
     e->running--;
     pthread_mutex_unlock(&e->lock);
+    if (x->session)
+        session_put(e, x);
     x->ops->done(x, outcome, &err);
     psb_outcome_free(outcome);
     if (x->session)
-        session_put(e, x);
+        session_unpin(e, x);
     cli_exec_free(x);
     pthread_mutex_lock(&e->lock);
     if (--e->in_flight == 0)
@@ -346,7 +366,7 @@ struct cli_session *cli_session_hold(struct cli_engine *e, const void *owner, co
 void cli_session_unhold(struct cli_engine *e, struct cli_session *cs) {
     pthread_mutex_lock(&e->lock);
     cs->held = false;
-    bool gone = cs->closed;
+    bool gone = session_idle(cs);
     pthread_mutex_unlock(&e->lock);
     if (gone)
         session_free(cs);
@@ -365,16 +385,18 @@ int cli_session_adopt(struct cli_engine *e, const void *owner, const char *name,
 }
 
 void cli_session_untake(struct cli_engine *e, struct cli_exec *x) {
-    if (x->session)
+    if (x->session) {
         session_put(e, x);
+        session_unpin(e, x);
+    }
     x->session = NULL;
 }
 
 /* Unlinks cs; frees it now unless something runs in it (its end frees it). */
 static void session_close(struct cli_engine *e, struct cli_session *cs) {
     session_unlink(e, cs);
-    if (cs->held)
-        return; /* the operation's end frees it */
+    if (cs->held || cs->pins)
+        return; /* the operation's (or the answer's) end frees it */
     if (cs->running) {
         psb_cancel_fire(cs->running->cancel);
         return;

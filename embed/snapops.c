@@ -163,7 +163,10 @@ static pid_t read_hello(int sock) {
     } cm;
     struct msghdr msg = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+    errno = 0;
     ssize_t n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n == 0)
+        errno = ECONNRESET; /* the process that was to fork gave up: not "not yet" */
     pid_t pid = -1;
     for (struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
