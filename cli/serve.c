@@ -343,8 +343,8 @@ static void handle(struct serve_conn *c, json_t *req) {
     int rc = -1;
     static const char ops[] = "run, cancel, session_new, session_close, session_snapshot, "
                               "session_restore, session_branch, snapshot_drop, ping or shutdown";
-    bool snapshot_op = false, answered = false;
-    bool later = false; /* answered when it ends */
+    const char *const *snap_fields = NULL; /* a snapshot operation's: it answers itself */
+    bool later = false;                    /* answered when it ends */
     if (!op)
         cli_fault_set(&f, "missing_field", "op", "is required: %s", ops);
     else if (!name)
@@ -353,17 +353,13 @@ static void handle(struct serve_conn *c, json_t *req) {
         rc = op_run(c, req, id, strcmp(name, "session_new") == 0, &f);
     else if (strcmp(name, "session_close") == 0)
         rc = only_fields(req, close, &f) == 0 ? op_session_close(c, req, &f) : -1;
-    else if ((snapshot_op =
-                  strcmp(name, "session_snapshot") == 0 || strcmp(name, "session_restore") == 0 ||
-                  strcmp(name, "snapshot_drop") == 0 || strcmp(name, "session_branch") == 0))
-        rc = (answered = only_fields(req,
-                                     strcmp(name, "session_branch") == 0     ? branch
-                                     : strcmp(name, "session_snapshot") == 0 ? close
-                                                                             : snap_ops,
-                                     &f) == 0) &&
-                     op_snapshot(c, req, id, name, &f) == 0
-                 ? 0
-                 : -1;
+    else if ((snap_fields =
+                  strcmp(name, "session_snapshot") == 0 ? close
+                  : strcmp(name, "session_branch") == 0 ? branch
+                  : strcmp(name, "session_restore") == 0 || strcmp(name, "snapshot_drop") == 0
+                      ? snap_ops
+                      : NULL))
+        rc = only_fields(req, snap_fields, &f) == 0 ? op_snapshot(c, req, id, name, &f) : -1;
     else if (strcmp(name, "cancel") == 0)
         rc = only_fields(req, cancel, &f) == 0 ? op_cancel(c, req, &f) : -1;
     else if (strcmp(name, "ping") == 0 || strcmp(name, "shutdown") == 0)
@@ -374,7 +370,7 @@ static void handle(struct serve_conn *c, json_t *req) {
         send_fault(c, id, &f);
         return;
     }
-    if (later || (snapshot_op && answered))
+    if (later || snap_fields)
         return;
     cli_out_json(&c->out, json_pack("{s:O,s:b}", "id", id, "ok", 1));
     if (strcmp(name, "shutdown") == 0)

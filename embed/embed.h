@@ -409,9 +409,12 @@ void psb__interp_after_fork_parent(void);
  */
 int psb__child_load_seccomp(void);
 extern int psb__child_notify_to;
-/* Around a session's own forks (snapshot.c): Python's fork bookkeeping, warm or cold. */
-void psb__interp_before_any_fork(void);
-void psb__interp_after_any_fork(bool child);
+/*
+ * In a process a session forked itself (snapshot.c): Python's after-fork
+ * bookkeeping, warm or cold. Nothing runs before such a fork or after it
+ * in the parent (interp.c says why).
+ */
+void psb__interp_forked_child(void);
 
 /* ---- snapshot.c: a session's snapshots, in its processes ---- */
 

@@ -189,11 +189,8 @@ void psb__interp_before_fork(void) {
  * thread states whoever held them; its callbacks run once the forks are
  * spent, where a fork fails like any other.
  */
-void psb__interp_before_any_fork(void) {}
-
-void psb__interp_after_any_fork(bool child) {
-    if (child)
-        PyOS_AfterFork_Child();
+void psb__interp_forked_child(void) {
+    PyOS_AfterFork_Child();
 }
 
 void psb__interp_after_fork_parent(void) {

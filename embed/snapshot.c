@@ -119,13 +119,12 @@ static int tree_copy(const char *from, const char *to) {
  * -1 when a fork was refused.
  */
 static int fork_adopted(void) {
-    psb__interp_before_any_fork();
     pid_t mid = fork();
     if (mid == 0) {
         pid_t pid = fork();
         if (pid != 0)
             _exit(pid < 0 ? 1 : 0); /* the one between: gone, so the adopter takes over */
-        psb__interp_after_any_fork(true);
+        psb__interp_forked_child();
         struct timespec pause = {.tv_sec = 0, .tv_nsec = 100000};
         for (int i = 0; getppid() != adopter && i < 20000; i++)
             nanosleep(&pause, NULL);
@@ -133,7 +132,6 @@ static int fork_adopted(void) {
             _exit(PSB__CHILD_SETUP_FAILED);
         return 0;
     }
-    psb__interp_after_any_fork(false);
     if (mid < 0)
         return -1;
     int status = 0;
