@@ -58,7 +58,19 @@ enum psb__frame_type {
     PSB__FRAME_FIGURE = 0x46494752u,  /* PNG bytes of one figure, child -> library */
     PSB__FRAME_DISPLAY = 0x44535059u, /* one MIME bundle (display.c), child -> library */
     PSB__FRAME_OP = 0x4f505331u,      /* JSON: a session operation and its answer (below) */
+    PSB__FRAME_INPUT = 0x494e5054u,   /* input(): the prompt, child -> library; the line back */
 };
+
+/*
+ * input() when the request has "input": the child sends INPUT {u8 password,
+ * prompt (UTF-8, no NUL)} before its REPLY and waits; the library answers
+ * INPUT {PSB__INPUT_LINE, the line's bytes} or {PSB__INPUT_EOF}.
+ */
+#define PSB__INPUT_LINE 'L'
+#define PSB__INPUT_EOF 'E'
+/* Longest prompt the library takes, and longest line it hands back. */
+#define PSB__MAX_PROMPT_BYTES ((size_t)64 << 10)
+#define PSB__MAX_INPUT_LINE_BYTES ((size_t)1 << 20)
 
 /*
  * Bytes a library sends the helper on an execution's socket after the
@@ -170,6 +182,9 @@ int psb__recv_fd(int sock, int *ret_fd);
 #define PSB__KEY_HAS_STDIN "has_stdin"                   /* bool: a STDIN frame follows */
 #define PSB__KEY_FILES "files"                           /* array of names: FILE frames follow */
 #define PSB__KEY_SESSION "session"                       /* bool or absent: more cells follow */
+#define PSB__KEY_INPUT "input"   /* bool or absent: input() asks the library (INPUT frames) */
+#define PSB__KEY_ASK "ask"       /* string or absent: a question about code (psb_ask), no cell */
+#define PSB__KEY_CURSOR "cursor" /* integer: the question's cursor, in code points */
 
 /* Largest code, prelude, stdin and inputs a request may carry. */
 #define PSB__MAX_CODE_BYTES ((size_t)16 << 20)

@@ -283,8 +283,8 @@ static void take_request(int rfd, int memfd, const psb__child_spec *spec, pid_t 
         setup_failed(rfd, bad, EPROTO);
     *run = (struct psb__child_run){
         .req = req, .scratch = workdir, .inputs = inputs, .n_inputs = n_inputs};
-    /* The request is in: from here on fd 3 only carries the reply out. */
-    if (shutdown(rfd, SHUT_RD) != 0)
+    /* The request is in: from here on fd 3 only carries the reply out (and input()'s lines in). */
+    if (!req->input && shutdown(rfd, SHUT_RD) != 0)
         setup_failed(rfd, "closing the request channel", errno);
 }
 
@@ -402,7 +402,7 @@ static _Noreturn void run_cells(int ctl, int floor) {
         seen = all;
         if (n_placed)
             memcpy(all + n_seen, placed, n_placed * sizeof *all);
-        if (shutdown(rfd, SHUT_RD) != 0)
+        if (!req.input && shutdown(rfd, SHUT_RD) != 0)
             setup_failed(rfd, "closing the request channel", errno);
         struct psb__child_run run = {
             .req = &req, .scratch = workdir, .inputs = all, .n_inputs = n_seen + n_placed};

@@ -47,6 +47,7 @@ bool psb__displays_gather(PyObject *display_mod, psb__buf **ret, size_t *ret_n);
 extern PyObject *psb__py_support;    /* pyshim/support.py */
 extern PyObject *psb__py_decode_tag; /* pyshim/inputs.py's decode_tag */
 extern PyObject *psb__py_display;    /* pyshim/display.py */
+extern PyObject *psb__py_ask;        /* pyshim/ask.py */
 /* true in a warm helper and its children: the interpreter was initialized before the fork. */
 bool psb__interp_is_warm(void);
 

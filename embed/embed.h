@@ -447,6 +447,11 @@ int psb__interp_prepare(char *msg, size_t msg_size);
 void psb__interp_run(const struct psb__child_run *run, int result_fd, bool seccomp_done);
 void psb__interp_cell(const struct psb__child_run *run, int result_fd);
 void psb__interp_cell_end(void);
+/*
+ * input() and getpass.getpass() ask the library over fd (INPUT frames) when
+ * on, else the originals are back (prompt.c).
+ */
+void psb__prompt_set(int fd, bool on);
 void psb__interp_unlock(void);
 void psb__interp_lock(void);
 

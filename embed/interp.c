@@ -24,6 +24,7 @@
 PyObject *psb__py_support;
 PyObject *psb__py_decode_tag;
 PyObject *psb__py_display;
+PyObject *psb__py_ask;
 
 /* Compiles and runs an embedded pyshim module as a fresh module object. */
 static PyObject *load_pyshim(const char *name) {
@@ -96,8 +97,9 @@ static int setup_interpreter(char *msg, size_t msg_size) {
     psb__py_decode_tag = inputs_mod ? PyObject_GetAttrString(inputs_mod, "decode_tag") : NULL;
     Py_XDECREF(inputs_mod);
     psb__py_display = psb__py_decode_tag ? load_pyshim("display") : NULL;
+    psb__py_ask = psb__py_display ? load_pyshim("ask") : NULL;
     /* display() is a builtin, as in a notebook. */
-    PyObject *show = psb__py_display ? PyObject_GetAttrString(psb__py_display, "display") : NULL;
+    PyObject *show = psb__py_ask ? PyObject_GetAttrString(psb__py_display, "display") : NULL;
     PyObject *builtins = show ? PyEval_GetBuiltins() : NULL; /* borrowed */
     int bound = builtins ? PyDict_SetItemString(builtins, "display", show) : -1;
     Py_XDECREF(show);

@@ -95,6 +95,8 @@ static psb_error_kind classify(PyObject *exc, const char **ret_module, const cha
 
 /* The execution being run (for limits quoted in messages, and its files). */
 static const struct psb__child_run *current;
+/* It is a question (psb_session_ask()): its reply carries no extras. */
+static bool asking;
 
 static uint64_t request_limit(enum psb__limit_id id) {
     return current->req->limits.v[id];
@@ -121,6 +123,8 @@ struct extras {
  */
 static void gather(struct extras *x) {
     memset(x, 0, sizeof *x);
+    if (asking)
+        return;
     PyObject *r = PyObject_CallMethod(psb__py_support, "collect_figures", "Ki",
                                       (unsigned long long)request_limit(PSB__LIMIT_FIGURES_BYTES),
                                       PSB__MAX_FIGURES);
@@ -305,6 +309,38 @@ static int run_source(int fd, PyObject *support_mod, const char *source, const c
     return clean_exit() ? 1 : -1;
 }
 
+/* Replies with value (a new reference, or NULL for null) as the result JSON, within its cap. */
+static _Noreturn void reply_value(int fd, const struct psb__request *req, PyObject *result,
+                                  bool with_extras) {
+    char *error = NULL;
+    PyObject *fallback = PyObject_GetAttrString(psb__py_support, "jsonable");
+    PyErr_Clear();
+    json_t *j = result ? psb__py_to_json(result, fallback, &error) : json_null();
+    Py_XDECREF(fallback);
+    Py_XDECREF(result);
+    if (!j) {
+        if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_MemoryError))
+            reply_and_exit(fd, PSB_KIND_MEMORY_LIMIT, "MemoryError", error, NULL, NULL, NULL, NULL,
+                           0, false);
+        reply_and_exit(fd, PSB_KIND_RESULT_NOT_SERIALIZABLE, NULL, error, NULL, NULL, NULL, NULL, 0,
+                       false);
+    }
+    char *text = result_text = psb__json_dumps(j);
+    json_decref(j);
+    if (!text)
+        reply_and_exit(fd, PSB_KIND_MEMORY_LIMIT, "MemoryError",
+                       "out of memory while encoding the result", NULL, NULL, NULL, NULL, 0, false);
+    size_t len = strlen(text);
+    uint64_t cap = req->limits.v[PSB__LIMIT_RESULT_BYTES];
+    if (len > cap) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "the result is %zu bytes of JSON, more than the limit of %llu",
+                 len, (unsigned long long)cap);
+        reply_and_exit(fd, PSB_KIND_OUTPUT_LIMIT, NULL, msg, NULL, NULL, NULL, NULL, 0, false);
+    }
+    reply_and_exit(fd, PSB_KIND_NONE, NULL, NULL, NULL, NULL, NULL, text, len, with_extras);
+}
+
 /* The child's C environment as a dict, for os.environ. */
 static PyObject *environ_dict(void) {
     extern char **environ;
@@ -348,6 +384,23 @@ static void bind_inputs(int fd, const json_t *inputs_json, PyObject *globals) {
 }
 
 /*
+ * A question about code (psb_session_ask()): answered from the session's
+ * globals by pyshim/ask.py, as the result; no cell runs, nothing else is
+ * sent, and the displays, figures and files stay the next cell's.
+ */
+static _Noreturn void answer_question(int fd, const struct psb__request *req, PyObject *globals) {
+    asking = true;
+    PyObject *code = PyUnicode_FromStringAndSize(req->code, (Py_ssize_t)req->code_len);
+    PyObject *answer = code ? PyObject_CallMethod(psb__py_ask, "answer", "OsOnO", globals, req->ask,
+                                                  code, (Py_ssize_t)req->cursor, psb__py_display)
+                            : NULL;
+    Py_XDECREF(code);
+    if (!answer)
+        report_exception(fd, psb__py_support, PSB_KIND_NONE);
+    reply_value(fd, req, answer, false);
+}
+
+/*
  * Runs one cell of code in globals (the first also binds `inputs` when the
  * request has none, and runs the prelude) and replies. Never returns: the
  * reply exits, or jumps back to the session's loop.
@@ -355,6 +408,10 @@ static void bind_inputs(int fd, const json_t *inputs_json, PyObject *globals) {
 static _Noreturn void run_code(const struct psb__child_run *run, int fd, PyObject *globals,
                                bool first) {
     const struct psb__request *req = run->req;
+    asking = false;
+    psb__prompt_set(fd, req->input);
+    if (req->ask && !first)
+        answer_question(fd, req, globals);
     if (first || req->inputs)
         bind_inputs(fd, req->inputs, globals);
     PyObject *begun =
@@ -384,33 +441,7 @@ static _Noreturn void run_code(const struct psb__child_run *run, int fd, PyObjec
     /* A reference of our own: converting it may run user code that rebinds `result`. */
     PyObject *result = !in_session || names_result ? PyDict_GetItemString(globals, "result") : NULL;
     Py_XINCREF(result);
-    char *error = NULL;
-    PyObject *fallback = PyObject_GetAttrString(psb__py_support, "jsonable");
-    PyErr_Clear();
-    json_t *j = result ? psb__py_to_json(result, fallback, &error) : json_null();
-    Py_XDECREF(fallback);
-    Py_XDECREF(result);
-    if (!j) {
-        if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_MemoryError))
-            reply_and_exit(fd, PSB_KIND_MEMORY_LIMIT, "MemoryError", error, NULL, NULL, NULL, NULL,
-                           0, false);
-        reply_and_exit(fd, PSB_KIND_RESULT_NOT_SERIALIZABLE, NULL, error, NULL, NULL, NULL, NULL, 0,
-                       false);
-    }
-    char *text = result_text = psb__json_dumps(j);
-    json_decref(j);
-    if (!text)
-        reply_and_exit(fd, PSB_KIND_MEMORY_LIMIT, "MemoryError",
-                       "out of memory while encoding the result", NULL, NULL, NULL, NULL, 0, false);
-    size_t len = strlen(text);
-    uint64_t cap = req->limits.v[PSB__LIMIT_RESULT_BYTES];
-    if (len > cap) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "the result is %zu bytes of JSON, more than the limit of %llu",
-                 len, (unsigned long long)cap);
-        reply_and_exit(fd, PSB_KIND_OUTPUT_LIMIT, NULL, msg, NULL, NULL, NULL, NULL, 0, false);
-    }
-    reply_and_exit(fd, PSB_KIND_NONE, NULL, NULL, NULL, NULL, NULL, text, len, true);
+    reply_value(fd, req, result, true);
 }
 
 void psb__interp_run(const struct psb__child_run *run, int fd, bool seccomp_done) {

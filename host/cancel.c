@@ -63,3 +63,16 @@ psb_status psb_exec_options_set_output_callback(psb_exec_options *o, psb_output_
     o->on_output_user = user;
     return PSB_OK;
 }
+
+psb_status psb_exec_options_set_input_callback(psb_exec_options *o, psb_input_fn fn, void *user,
+                                               psb_error *err) {
+    if (!o)
+        return psb__err(err, PSB_EINVAL, "psb_exec_options_set_input_callback: NULL options");
+    if (fn && o->has_stdin)
+        return psb__err(err, PSB_EINVAL,
+                        "psb_exec_options_set_input_callback: the options carry stdin; input() "
+                        "reads either stdin or the callback");
+    o->on_input = fn;
+    o->on_input_user = user;
+    return PSB_OK;
+}

@@ -117,12 +117,42 @@ static bool unchanged_input(const struct run *r, const char *name, const char *d
     return false;
 }
 
+static void drain(struct run *r, int which);
+static int send_frame_polled(struct run *r, uint32_t type, const void *a, size_t alen,
+                             const void *b, size_t blen, uint64_t deadline_ns);
+
+/*
+ * The code called input() (an INPUT frame {password, prompt}): the output
+ * so far goes to the output callback first, then the caller's line (or its
+ * end of input) goes back. 0, or -1 when the frame is malformed.
+ */
+static int answer_prompt(struct run *r, const char *data, size_t len) {
+    if ((unsigned char)data[0] > 1 || psb__has_nul(data + 1, len - 1) ||
+        !psb__utf8_valid(data + 1, len - 1))
+        return -1;
+    char *prompt = strndup(data + 1, len - 1);
+    if (!prompt)
+        return -1;
+    drain(r, S_OUT);
+    drain(r, S_ERR);
+    char *line = r->inputs->on_input(r->inputs->on_input_user, prompt, data[0]);
+    free(prompt);
+    size_t n = line ? strnlen(line, PSB__MAX_INPUT_LINE_BYTES) : 0;
+    char tag = line ? PSB__INPUT_LINE : PSB__INPUT_EOF;
+    /* The child waits for it: a full socket means it is gone, which the helper reports. */
+    (void)send_frame_polled(r, PSB__FRAME_INPUT, &tag, 1, line, n, psb__now_ns() + 5000000000ull);
+    free(line);
+    return 0;
+}
+
 /* A whole frame arrived: check it and keep what it holds. 0, or -1 when malformed. */
 static int take_frame(struct run *r) {
     struct frame_in *in = &r->in;
     const char *data = in->body.data ? in->body.data : "";
     size_t len = in->body.len;
-    if (in->type == PSB__FRAME_REPLY) {
+    if (in->type == PSB__FRAME_INPUT) {
+        return answer_prompt(r, data, len);
+    } else if (in->type == PSB__FRAME_REPLY) {
         if (psb__claim_decode(data, len, &r->claim_doc, &r->claim) != 0)
             return -1;
         r->phase = PSB__PHASE_RESULT;
@@ -205,8 +235,12 @@ static void feed(struct run *r, const char *p, size_t n) {
             memcpy(&in->type, in->hdr, 4);
             memcpy(&zero, in->hdr + 4, 4);
             memcpy(&in->len, in->hdr + 8, 8);
+            bool prompt = in->type == PSB__FRAME_INPUT && r->inputs && r->inputs->on_input &&
+                          r->phase == PSB__PHASE_REPLY && in->len >= 1 &&
+                          in->len <= PSB__MAX_PROMPT_BYTES;
             enum psb__reply_state no =
                 zero != 0 ? PSB__REPLY_MALFORMED
+                : prompt  ? PSB__REPLY_NONE
                           : psb__frame_admit(r->phase, in->type, in->len, &r->count, r->limits);
             if (no != PSB__REPLY_NONE) {
                 reject(r, no);

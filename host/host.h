@@ -44,6 +44,8 @@ struct psb_exec_options {
     psb_cancel *cancel;               /* the token this execution obeys, or NULL */
     psb_output_fn on_output;          /* streams stdout and stderr, or NULL */
     void *on_output_user;             /* its first argument */
+    psb_input_fn on_input;            /* answers input(), or NULL: input() reads stdin */
+    void *on_input_user;              /* its first argument */
 };
 
 /* A cancellation token (cancel.c). */

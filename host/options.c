@@ -72,6 +72,10 @@ psb_status psb_exec_options_set_stdin(psb_exec_options *o, const void *data, siz
                                       psb_error *err) {
     if (!o || (!data && len))
         return psb__err(err, PSB_EINVAL, "psb_exec_options_set_stdin: NULL argument");
+    if (o->on_input)
+        return psb__err(err, PSB_EINVAL,
+                        "psb_exec_options_set_stdin: the options have an input callback; input() "
+                        "reads either stdin or the callback");
     if (len > PSB__MAX_DATA_BYTES)
         return psb__err(err, PSB_EINVAL, "stdin data is %zu bytes, the maximum is %zu", len,
                         PSB__MAX_DATA_BYTES);

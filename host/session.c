@@ -179,6 +179,7 @@ static json_t *cell_request(const psb_session *s, const psb_exec_options *o, con
         json_object_set_new(req, PSB__KEY_CODE, json_stringn(code ? code : "", len)) != 0 ||
         json_object_set_new(req, PSB__KEY_LIMITS, limits) != 0 ||
         json_object_set_new(req, PSB__KEY_FILES, names) != 0 ||
+        json_object_set_new(req, PSB__KEY_INPUT, json_boolean(o && o->on_input)) != 0 ||
         (o && o->inputs && json_object_set(req, PSB__KEY_INPUTS, o->inputs) != 0)) {
         json_decref(req);
         psb__err(err, PSB_ENOMEM, "out of memory building the cell");
@@ -279,11 +280,10 @@ fail:
     return st;
 }
 
-psb_status psb_session_exec(psb_session *s, const char *code, size_t len,
-                            const psb_exec_options *options, psb_outcome **ret_outcome,
-                            psb_error *err) {
-    if (!s || !ret_outcome)
-        return psb__err(err, PSB_EINVAL, "psb_session_exec: NULL argument");
+/* A cell, or with ask a question (its wire name) about code at cursor. */
+static psb_status exec_cell(psb_session *s, const char *code, size_t len, const char *ask,
+                            size_t cursor, const psb_exec_options *options,
+                            psb_outcome **ret_outcome, psb_error *err) {
     psb_status st = psb__code_check(code, len, "code", err);
     if (st == PSB_OK)
         st = check_cell_options(options, err);
@@ -299,6 +299,13 @@ psb_status psb_session_exec(psb_session *s, const char *code, size_t len,
     }
     psb__limits limits;
     json_t *req = cell_request(s, options, code, len, &limits, err);
+    if (req && ask &&
+        (json_object_set_new(req, PSB__KEY_ASK, json_string(ask)) != 0 ||
+         json_object_set_new(req, PSB__KEY_CURSOR, json_integer((json_int_t)cursor)) != 0)) {
+        json_decref(req);
+        req = NULL;
+        psb__err(err, PSB_ENOMEM, "out of memory building the question");
+    }
     if (!req) {
         st = PSB_ENOMEM;
         goto out;
@@ -308,6 +315,40 @@ psb_status psb_session_exec(psb_session *s, const char *code, size_t len,
 out:
     pthread_mutex_unlock(&s->lock);
     return st;
+}
+
+psb_status psb_session_exec(psb_session *s, const char *code, size_t len,
+                            const psb_exec_options *options, psb_outcome **ret_outcome,
+                            psb_error *err) {
+    if (!s || !ret_outcome)
+        return psb__err(err, PSB_EINVAL, "psb_session_exec: NULL argument");
+    return exec_cell(s, code, len, NULL, 0, options, ret_outcome, err);
+}
+
+psb_status psb_session_ask(psb_session *s, psb_ask question, const char *code, size_t len,
+                           size_t cursor, const psb_exec_options *options,
+                           psb_outcome **ret_outcome, psb_error *err) {
+    static const char *const names[] = {
+        [PSB_ASK_COMPLETE] = "complete",
+        [PSB_ASK_INSPECT] = "inspect",
+        [PSB_ASK_INSPECT_DETAIL] = "inspect_detail",
+        [PSB_ASK_IS_COMPLETE] = "is_complete",
+        [PSB_ASK_EXPRESSIONS] = "expressions",
+    };
+    if (!s || !ret_outcome)
+        return psb__err(err, PSB_EINVAL, "psb_session_ask: NULL argument");
+    if ((unsigned)question >= sizeof names / sizeof names[0])
+        return psb__err(err, PSB_EINVAL, "psb_session_ask: unknown question %d", (int)question);
+    if (options && options->on_input)
+        return psb__err(err, PSB_EINVAL, "psb_session_ask: a question takes no input callback");
+    size_t points = 0;
+    for (size_t i = 0; code && i < len; i++)
+        points += ((unsigned char)code[i] & 0xc0) != 0x80;
+    if (cursor > points)
+        return psb__err(err, PSB_EINVAL,
+                        "psb_session_ask: the cursor %zu is past the code's %zu characters", cursor,
+                        points);
+    return exec_cell(s, code, len, names[question], cursor, options, ret_outcome, err);
 }
 
 int psb_session_alive(psb_session *s) {

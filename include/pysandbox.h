@@ -354,6 +354,21 @@ typedef void (*psb_output_fn)(void *user, int stream, const char *data, size_t l
 psb_status psb_exec_options_set_output_callback(psb_exec_options *options, psb_output_fn fn,
                                                 void *user, psb_error *err);
 
+/*
+ * Answers input() (and getpass.getpass(), with password 1) in the code:
+ * fn(user, prompt, password) is called on the thread inside psb_exec() or
+ * psb_session_exec() each time the code asks for a line, after the output
+ * printed before it went to the output callback. It returns the line
+ * without its newline in malloc()ed memory, which the library frees (at
+ * most 1 MiB of it is passed on), or NULL for the end of input (EOFError
+ * in the code). The prompt is UTF-8 without NUL, at most 64 KiB; the code
+ * does not print it. The execution's time limit runs meanwhile. Exclusive
+ * with stdin (PSB_EINVAL); NULL fn: input() reads stdin.
+ */
+typedef char *(*psb_input_fn)(void *user, const char *prompt, int password);
+psb_status psb_exec_options_set_input_callback(psb_exec_options *options, psb_input_fn fn,
+                                               void *user, psb_error *err);
+
 /* ------------------------------------------------------------------------ */
 /* Cancellation                                                             */
 /* ------------------------------------------------------------------------ */
@@ -549,8 +564,8 @@ psb_status psb_session_new(psb_sandbox *sandbox, const psb_exec_options *options
 /*
  * Runs one cell. options (may be NULL) may set only what belongs to a cell:
  * the timeout, the output, result, figure, file and display caps, inputs
- * (rebinding `inputs`), files placed before it runs, the output callback
- * and a cancellation token; anything else is PSB_EINVAL. A cell that
+ * (rebinding `inputs`), files placed before it runs, the output and input
+ * callbacks and a cancellation token; anything else is PSB_EINVAL. A cell that
  * passes its timeout (or is cancelled) gets KeyboardInterrupt, ends with
  * kind timeout (cancelled) and its traceback, and the session goes on; if
  * it does not stop within the grace, or the process dies, the session ends
@@ -563,6 +578,36 @@ psb_status psb_session_new(psb_sandbox *sandbox, const psb_exec_options *options
 psb_status psb_session_exec(psb_session *session, const char *code, size_t len,
                             const psb_exec_options *options, psb_outcome **ret_outcome,
                             psb_error *err);
+
+/*
+ * Questions an editor or a notebook asks about code without running it as
+ * a cell, answered inside the session's process from its own namespace
+ * (so they may run the code's properties and __getattr__, under the
+ * cell's limits in options, which may set what psb_session_exec() allows).
+ * The answer is the outcome's result, a JSON object; cursor counts Unicode
+ * code points into code (Jupyter's convention):
+ *   PSB_ASK_COMPLETE     {"matches": [...], "cursor_start", "cursor_end", "metadata": {}}
+ *   PSB_ASK_INSPECT      {"found": bool, "data": {"text/plain": ...}, "metadata": {}}
+ *                        (the name at or before cursor: type, value, signature, docstring;
+ *                        PSB_ASK_INSPECT_DETAIL adds its source)
+ *   PSB_ASK_IS_COMPLETE  {"status": "complete" | "incomplete" | "invalid", "indent"}
+ *   PSB_ASK_EXPRESSIONS  code is a JSON object NAME -> expression; the answer maps each
+ *                        NAME to {"status": "ok", "data": MIME bundle, "metadata": {}} or
+ *                        {"status": "error", "ename", "evalue", "traceback": [...]}
+ * Nothing of the session changes but what the code's own properties change;
+ * no displays, figures or files come back. A question that fails (the
+ * session ended, a time limit) is an outcome with that kind, as a cell's.
+ */
+typedef enum psb_ask {
+    PSB_ASK_COMPLETE,
+    PSB_ASK_INSPECT,
+    PSB_ASK_INSPECT_DETAIL,
+    PSB_ASK_IS_COMPLETE,
+    PSB_ASK_EXPRESSIONS,
+} psb_ask;
+psb_status psb_session_ask(psb_session *session, psb_ask question, const char *code, size_t len,
+                           size_t cursor, const psb_exec_options *options,
+                           psb_outcome **ret_outcome, psb_error *err);
 
 /*
  * Snapshots. psb_session_snapshot() freezes a copy-on-write fork of the

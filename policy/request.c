@@ -99,6 +99,9 @@ int psb__request_decode(const json_t *doc, struct psb__request *ret, char *msg, 
     const json_t *network = json_object_get(doc, PSB__KEY_NETWORK);
     const json_t *has_stdin = json_object_get(doc, PSB__KEY_HAS_STDIN);
     const json_t *session = json_object_get(doc, PSB__KEY_SESSION);
+    const json_t *input = json_object_get(doc, PSB__KEY_INPUT);
+    const json_t *ask = json_object_get(doc, PSB__KEY_ASK);
+    const json_t *cursor = json_object_get(doc, PSB__KEY_CURSOR);
     r.env = json_object_get(doc, PSB__KEY_ENV);
     r.import_rules = json_object_get(imports, PSB__KEY_RULES);
     r.denied_events = json_object_get(doc, PSB__KEY_DENIED_EVENTS);
@@ -130,6 +133,13 @@ int psb__request_decode(const json_t *doc, struct psb__request *ret, char *msg, 
         bad = PSB__KEY_FILES;
     else if (session && !json_is_boolean(session))
         bad = PSB__KEY_SESSION;
+    else if (input && !json_is_boolean(input))
+        bad = PSB__KEY_INPUT;
+    else if (ask && !text_valid(ask, false))
+        bad = PSB__KEY_ASK;
+    else if (cursor && (!json_is_integer(cursor) || json_integer_value(cursor) < 0 ||
+                        (size_t)json_integer_value(cursor) > PSB__MAX_CODE_BYTES))
+        bad = PSB__KEY_CURSOR;
     else
         bad = decode_limits(json_object_get(doc, PSB__KEY_LIMITS), &r.limits);
     if (bad)
@@ -142,6 +152,9 @@ int psb__request_decode(const json_t *doc, struct psb__request *ret, char *msg, 
     r.network = json_is_true(network);
     r.has_stdin = json_is_true(has_stdin);
     r.session = json_is_true(session);
+    r.input = json_is_true(input);
+    r.ask = json_string_value(ask);
+    r.cursor = cursor ? (size_t)json_integer_value(cursor) : 0;
     *ret = r;
     return 0;
 }

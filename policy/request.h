@@ -35,6 +35,9 @@ struct psb__request {
     bool has_stdin;                   /* a STDIN frame follows the request */
     const json_t *files;              /* array of input file names; FILE frames follow */
     bool session;                     /* a session: the child runs further cells */
+    bool input;                       /* input() asks the library for each line */
+    const char *ask;                  /* a question about code instead of a cell, or NULL */
+    size_t cursor;                    /* its cursor (code points into code) */
 };
 
 /* The CONTROL frame: what the helper needs and nothing of the tenant's data. */
