@@ -58,15 +58,14 @@ json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *o,
     if (!limits || !env || !imports)
         goto nomem;
     /* The policy document's keys on the right, the wire's on the left. */
-    req = json_pack("{s:s%,s:s?,s:O?,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:b,s:b}", PSB__KEY_CODE,
-                    code ? code : "", len, PSB__KEY_PRELUDE, o ? o->prelude : NULL, PSB__KEY_INPUTS,
-                    o ? o->inputs : NULL, PSB__KEY_LIMITS, limits, PSB__KEY_ENV, env,
-                    PSB__KEY_IMPORTS, imports, PSB__KEY_DENIED_EVENTS,
-                    json_object_get(pol, "denied_events"), PSB__KEY_USER_DENIED_EVENTS,
-                    json_object_get(pol, "user_denied_events"), PSB__KEY_READABLE_PATHS,
-                    json_object_get(pol, "readable_paths"), PSB__KEY_NETWORK,
-                    json_object_get(pol, "network"), PSB__KEY_HAS_STDIN, o && o->has_stdin,
-                    PSB__KEY_INPUT, o && o->on_input);
+    req = json_pack(
+        "{s:s%,s:s?,s:O?,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:b,s:b}", PSB__KEY_CODE, code ? code : "",
+        len, PSB__KEY_PRELUDE, o ? o->prelude : NULL, PSB__KEY_INPUTS, o ? o->inputs : NULL,
+        PSB__KEY_LIMITS, limits, PSB__KEY_ENV, env, PSB__KEY_IMPORTS, imports,
+        PSB__KEY_DENIED_EVENTS, json_object_get(pol, "denied_events"), PSB__KEY_USER_DENIED_EVENTS,
+        json_object_get(pol, "user_denied_events"), PSB__KEY_READABLE_PATHS,
+        json_object_get(pol, "readable_paths"), PSB__KEY_NETWORK, json_object_get(pol, "network"),
+        PSB__KEY_HAS_STDIN, o && o->has_stdin, PSB__KEY_INPUT, o && o->on_input);
     if (!req)
         goto nomem;
     json_t *names = json_array();
