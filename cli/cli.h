@@ -241,6 +241,20 @@ struct cli_session {
 
 struct cli_exec;
 
+/* The start of a UTF-8 character a chunk of output split, kept for the next. */
+struct cli_chunk_tail {
+    char bytes[4];
+    size_t len;
+};
+
+/*
+ * A chunk of a stream as a JSON string (invalid bytes become U+FFFD), with
+ * the character the last chunk left open first and the one this chunk
+ * leaves open kept back; NULL when nothing is whole yet (or out of
+ * memory). data NULL flushes what is kept.
+ */
+json_t *cli_chunk_text(struct cli_chunk_tail *t, const char *data, size_t len);
+
 /* How a surface hears of an execution: called on the execution's thread. */
 struct cli_exec_ops {
     /* A chunk of stdout (1) or stderr (2) as a JSON string; only with "stream". */
@@ -262,8 +276,7 @@ struct cli_exec {
     psb_cancel *cancel;          /* psb_cancel_fire() stops it */
     struct cli_session *session; /* runs as a cell of it (taken: cli_session_take), or NULL */
     bool create;     /* creates session first (its request's options are the session's) */
-    char tail[2][4]; /* the start of a character a chunk split, per stream */
-    size_t tail_len[2];
+    struct cli_chunk_tail tail[2]; /* per stream */
 };
 
 /* Starts the warm sandbox. 0, or -1 with err. Release even on failure. */
@@ -333,6 +346,8 @@ int cli_wait_input(int fd, int stop_a, int stop_b);
 /* `pysandbox serve` and `pysandbox mcp`: argv[0] is the command. */
 int cli_cmd_serve(int argc, char **argv);
 int cli_cmd_mcp(int argc, char **argv);
+/* `pysandbox kernel` and `kernel install` (jupyter/kernel.c). */
+int cli_cmd_kernel(int argc, char **argv);
 /* `pysandbox repl` (repl.c). */
 int cli_cmd_repl(int argc, char **argv);
 

@@ -72,46 +72,12 @@ static psb_sandbox *cold_sandbox(struct cli_engine *e, psb_error *err) {
     return sb;
 }
 
-/*
- * Length of the bytes at the end of data that begin a UTF-8 sequence the
- * next chunk completes (0..3): they wait, so no character is split.
- */
-static size_t incomplete_tail(const char *data, size_t len) {
-    for (size_t k = 1; k <= 3 && k <= len; k++) {
-        unsigned char b = (unsigned char)data[len - k];
-        if ((b & 0xC0) == 0x80)
-            continue; /* a continuation byte: look further back */
-        size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
-        return need > k ? k : 0;
-    }
-    return 0;
-}
-
-/* Hands text to the surface as one JSON string (invalid bytes become U+FFFD). */
-static void emit(struct cli_exec *x, int stream, const char *data, size_t len) {
-    json_t *text = len ? psb__json_lossy_string(data, len) : NULL;
+static void on_output(void *user, int stream, const char *data, size_t len) {
+    struct cli_exec *x = user;
+    json_t *text = cli_chunk_text(&x->tail[stream == 2 ? 1 : 0], data, len);
     if (text)
         x->ops->output(x, stream, text);
     json_decref(text);
-}
-
-static void on_output(void *user, int stream, const char *data, size_t len) {
-    struct cli_exec *x = user;
-    int s = stream == 2 ? 1 : 0;
-    char *joined = NULL;
-    if (x->tail_len[s]) { /* the character the last chunk left open comes first */
-        if (!(joined = malloc(x->tail_len[s] + len)))
-            return;
-        memcpy(joined, x->tail[s], x->tail_len[s]);
-        memcpy(joined + x->tail_len[s], data, len);
-        len += x->tail_len[s];
-        data = joined;
-    }
-    size_t open = incomplete_tail(data, len);
-    emit(x, stream, data, len - open);
-    memcpy(x->tail[s], data + len - open, open);
-    x->tail_len[s] = open;
-    free(joined);
 }
 
 /* Unlinks a session from the engine's list. Call with e->lock held. */
@@ -192,8 +158,12 @@ static void *exec_thread(void *arg) {
     else if (sb)
         (void)psb_exec(sb, x->request.code, x->request.code_len, x->request.options, &outcome,
                        &err);
-    for (int s = 0; s < 2; s++) /* what was left open is what the child ended with */
-        emit(x, s + 1, x->tail[s], x->tail_len[s]);
+    for (int s = 0; s < 2; s++) { /* what was left open is what the child ended with */
+        json_t *rest = cli_chunk_text(&x->tail[s], NULL, 0);
+        if (rest)
+            x->ops->output(x, s + 1, rest);
+        json_decref(rest);
+    }
     /* The slot is free before the answer goes out: a client that sends its next
      * run as soon as it reads this one's answer must not find the server busy. */
     pthread_mutex_lock(&e->lock);

@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"run", cli_cmd_run, "run Python code from FILE or stdin and report the outcome"},
     {"serve", cli_cmd_serve, "run executions for clients speaking JSON lines (stdio or a socket)"},
     {"mcp", cli_cmd_mcp, "a Model Context Protocol server on stdio with a run_python tool"},
+    {"kernel", cli_cmd_kernel, "a Jupyter kernel whose cells run in a confined session"},
     {"repl", cli_cmd_repl, "an interactive prompt whose entries run as cells of one session"},
     {"doctor", cli_cmd_doctor,
      "check which confinement layers this machine provides, and prove them"},

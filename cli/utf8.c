@@ -4,6 +4,10 @@
  * The library checks again in psb_exec(); checking here lets the tool point
  * at the offending byte and refuse bad input without starting the helper.
  */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
 #include "cli/cli.h"
 
 /*
@@ -70,4 +74,42 @@ out:
     if (problem != NULL)
         *ret_offset = i;
     return problem;
+}
+
+/*
+ * Length of the bytes at the end of data that begin a UTF-8 sequence the
+ * next chunk completes (0..3): they wait, so no character is split.
+ */
+static size_t incomplete_tail(const char *data, size_t len) {
+    for (size_t k = 1; k <= 3 && k <= len; k++) {
+        unsigned char b = (unsigned char)data[len - k];
+        if ((b & 0xC0) == 0x80)
+            continue; /* a continuation byte: look further back */
+        size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+        return need > k ? k : 0;
+    }
+    return 0;
+}
+
+json_t *cli_chunk_text(struct cli_chunk_tail *t, const char *data, size_t len) {
+    char *joined = NULL;
+    if (!data) { /* the end: what was kept, as it is */
+        json_t *rest = t->len ? psb__json_lossy_string(t->bytes, t->len) : NULL;
+        t->len = 0;
+        return rest;
+    }
+    if (t->len) { /* the character the last chunk left open comes first */
+        if (!(joined = malloc(t->len + len)))
+            return NULL;
+        memcpy(joined, t->bytes, t->len);
+        memcpy(joined + t->len, data, len);
+        len += t->len;
+        data = joined;
+    }
+    size_t open = incomplete_tail(data, len);
+    json_t *text = len > open ? psb__json_lossy_string(data, len - open) : NULL;
+    memcpy(t->bytes, data + len - open, open);
+    t->len = open;
+    free(joined);
+    return text;
 }

@@ -21,6 +21,7 @@ allowed() {
   host) echo "include base policy host" ;;
   embed) echo "include base policy policy/confine hooks embed" ;;
   cli) echo "include base cli" ;;
+  jupyter) echo "include base cli jupyter" ;;
   bench) echo "include bench" ;;
   examples) echo "include" ;;
   *) echo "" ;;
@@ -38,7 +39,7 @@ folder_of() {
   esac
 }
 
-for dir in include base policy policy/confine hooks host embed cli bench examples; do
+for dir in include base policy policy/confine hooks host embed cli jupyter bench examples; do
   ok=" $(allowed "$dir") "
   for f in "$dir"/*.c "$dir"/*.h; do
     [[ -e $f ]] || continue
