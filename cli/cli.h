@@ -275,7 +275,7 @@ struct cli_exec {
     struct cli_run_request request;
     psb_cancel *cancel;          /* psb_cancel_fire() stops it */
     struct cli_session *session; /* runs as a cell of it (taken: cli_session_take), or NULL */
-    bool create;     /* creates session first (its request's options are the session's) */
+    bool create; /* creates session first (its request's options are the session's) */
     struct cli_chunk_tail tail[2]; /* per stream */
 };
 

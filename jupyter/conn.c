@@ -41,10 +41,9 @@ void jk_uuid(char out[37]) {
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 int jk_conn_load(struct jk_conn *c, const char *path, char *err, size_t errsize) {
@@ -193,8 +192,7 @@ static int recv_parts(void *sock, struct parts *p) {
     return 0;
 }
 
-int jk_msg_recv(const struct jk_conn *c, void *sock, struct jk_msg *m, char *why,
-                size_t whysize) {
+int jk_msg_recv(const struct jk_conn *c, void *sock, struct jk_msg *m, char *why, size_t whysize) {
     struct parts p;
     memset(m, 0, sizeof *m);
     if (recv_parts(sock, &p) != 0) {
@@ -288,9 +286,9 @@ int jk_msg_send(const struct jk_conn *c, void *sock, const struct jk_msg *parent
     char id[37], date[40];
     jk_uuid(id);
     iso_now(date);
-    json_t *header = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "msg_id", id, "session", c->session,
-                               "username", "pysandbox", "date", date, "msg_type", type, "version",
-                               JK_PROTOCOL_VERSION);
+    json_t *header =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "msg_id", id, "session", c->session, "username",
+                  "pysandbox", "date", date, "msg_type", type, "version", JK_PROTOCOL_VERSION);
     json_t *metadata = json_object();
     const json_t *parent_header = parent ? parent->header : NULL;
     json_t *empty = json_object();

@@ -61,8 +61,7 @@ static int write_spec(const char *dir, const char *name, json_t *doc) {
     snprintf(path, sizeof path, "%s/kernel.json", dir);
     snprintf(tmp, sizeof tmp, "%s/.kernel.json.%ld", dir, (long)getpid());
     if (json_dump_file(doc, tmp, JSON_INDENT(1)) != 0 || rename(tmp, path) != 0) {
-        fprintf(stderr, CLI_PROG " kernel install: error: writing %s: %s\n", path,
-                strerror(errno));
+        fprintf(stderr, CLI_PROG " kernel install: error: writing %s: %s\n", path, strerror(errno));
         unlink(tmp);
         return -1;
     }
@@ -71,8 +70,18 @@ static int write_spec(const char *dir, const char *name, json_t *doc) {
 }
 
 int jk_cmd_install(int argc, char **argv) {
-    enum { O_USER = 256, O_PREFIX, O_NAME, O_DISPLAY, O_MODE, O_POLICY, O_TIMEOUT, O_CPU, O_MEM,
-           O_COLD };
+    enum {
+        O_USER = 256,
+        O_PREFIX,
+        O_NAME,
+        O_DISPLAY,
+        O_MODE,
+        O_POLICY,
+        O_TIMEOUT,
+        O_CPU,
+        O_MEM,
+        O_COLD
+    };
     static const struct option opts[] = {
         {"user", no_argument, NULL, O_USER},
         {"prefix", required_argument, NULL, O_PREFIX},
@@ -108,7 +117,7 @@ int jk_cmd_install(int argc, char **argv) {
     int c;
     const char *bad = NULL;
     while (!bad && (c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        uint64_t v;
+        uint64_t v = 0;
         if (c == 'h') {
             fputs(install_help, stdout);
             json_decref(argv_j);
@@ -176,15 +185,14 @@ int jk_cmd_install(int argc, char **argv) {
         snprintf(dir, sizeof dir, "%s/.local/share/jupyter/kernels/%s", home ? home : "", name);
     else
         snprintf(dir, sizeof dir, "/usr/local/share/jupyter/kernels/%s", name);
-    json_t *doc = json_pack("{s:o,s:s,s:s,s:s,s:{s:b}}", "argv", argv_j, "display_name", display,
-                            "language", "python", "interrupt_mode", mode, "metadata", "debugger",
-                            0);
+    json_t *doc =
+        json_pack("{s:o,s:s,s:s,s:s,s:{s:b}}", "argv", argv_j, "display_name", display, "language",
+                  "python", "interrupt_mode", mode, "metadata", "debugger", 0);
     int rc = CLI_EXIT_INTERNAL;
     if (!doc) {
         fprintf(stderr, CLI_PROG " kernel install: error: out of memory\n");
     } else if (make_dirs(dir) != 0) {
-        fprintf(stderr, CLI_PROG " kernel install: error: creating %s: %s\n", dir,
-                strerror(errno));
+        fprintf(stderr, CLI_PROG " kernel install: error: creating %s: %s\n", dir, strerror(errno));
     } else {
         rc = write_spec(dir, name, doc) == 0 ? CLI_EXIT_OK : CLI_EXIT_INTERNAL;
     }

@@ -33,12 +33,12 @@
 
 /* What a connection file says. */
 struct jk_conn {
-    char transport[8];    /* "tcp" or "ipc" */
-    char ip[256];         /* address, or the ipc path prefix */
-    int ports[5];         /* by enum jk_channel */
-    unsigned char *key;   /* HMAC-SHA256 key (may be empty: no signatures) */
+    char transport[8];  /* "tcp" or "ipc" */
+    char ip[256];       /* address, or the ipc path prefix */
+    int ports[5];       /* by enum jk_channel */
+    unsigned char *key; /* HMAC-SHA256 key (may be empty: no signatures) */
     size_t key_len;
-    char session[40];     /* this kernel's session id (a UUID) */
+    char session[40]; /* this kernel's session id (a UUID) */
 };
 
 enum jk_channel { JK_SHELL, JK_IOPUB, JK_STDIN, JK_CONTROL, JK_HB, JK_CHANNELS };
@@ -53,11 +53,11 @@ void jk_uuid(char out[37]);
 
 /* A message as the wire carries it, its identities kept for the reply. */
 struct jk_msg {
-    void **ids;           /* routing identities (malloc'd copies) */
+    void **ids; /* routing identities (malloc'd copies) */
     size_t *id_lens;
     size_t n_ids;
     json_t *header, *parent, *metadata, *content;
-    const char *type;     /* header.msg_type */
+    const char *type; /* header.msg_type */
 };
 
 /*
@@ -85,30 +85,29 @@ struct jk_history {
 
 struct jk_kernel {
     struct jk_conn conn;
-    void *zmq;                   /* the ZeroMQ context */
-    void *sock[JK_CHANNELS];     /* by enum jk_channel */
-    pthread_mutex_t iopub_lock;  /* one sender at a time */
-    atomic_bool stop;            /* shutdown asked (or a signal came) */
-    bool restart;                /* the shutdown said a restart follows */
-    int wake[2];                 /* a pipe that wakes the shell loop */
+    void *zmq;                  /* the ZeroMQ context */
+    void *sock[JK_CHANNELS];    /* by enum jk_channel */
+    pthread_mutex_t iopub_lock; /* one sender at a time */
+    atomic_bool stop;           /* shutdown asked (or a signal came) */
+    bool restart;               /* the shutdown said a restart follows */
+    int wake[2];                /* a pipe that wakes the shell loop */
     psb_config *config;
     psb_sandbox *sandbox;
-    psb_session *session;        /* NULL until started, or after it was lost */
+    psb_session *session; /* NULL until started, or after it was lost */
     const psb_exec_options *session_options;
-    uint64_t timeout_ms;         /* each cell's, 0: the policy's */
-    pthread_mutex_t cell_lock;   /* guards cancel */
-    psb_cancel *cancel;          /* the running cell's, or NULL */
+    uint64_t timeout_ms;       /* each cell's, 0: the policy's */
+    pthread_mutex_t cell_lock; /* guards cancel */
+    psb_cancel *cancel;        /* the running cell's, or NULL */
     unsigned execution_count;
     struct jk_history *history;
     size_t n_history;
-    char language_version[32];   /* the sandbox's Python, "3.11.2" */
-    const struct jk_msg *running; /* the execute_request being run (shell thread only) */
+    char language_version[32];      /* the sandbox's Python, "3.11.2" */
+    const struct jk_msg *running;   /* the execute_request being run (shell thread only) */
     struct cli_chunk_tail tails[2]; /* the running cell's stdout and stderr */
 };
 
 /* Publishes a message on IOPub (content stolen). 0, or -1. */
-int jk_publish(struct jk_kernel *k, const struct jk_msg *parent, const char *type,
-               json_t *content);
+int jk_publish(struct jk_kernel *k, const struct jk_msg *parent, const char *type, json_t *content);
 /* Publishes {"execution_state": state}. */
 void jk_status(struct jk_kernel *k, const struct jk_msg *parent, const char *state);
 /* A fresh session when there is none (or it was lost). 0, or -1 with err. */

@@ -20,9 +20,9 @@
 #include "jupyter/jupyter.h"
 
 /* The kernel's own defaults where a notebook needs more than a one-shot run. */
-#define DEFAULT_TIMEOUT_MS (600u * 1000u)      /* a cell: 10 minutes */
-#define DEFAULT_CPU_S 3600u                    /* the whole session: 1 hour of CPU */
-#define DEFAULT_SESSION_S (7u * 24u * 3600u)   /* lifetime and idle time: a week */
+#define DEFAULT_TIMEOUT_MS (600u * 1000u)    /* a cell: 10 minutes */
+#define DEFAULT_CPU_S 3600u                  /* the whole session: 1 hour of CPU */
+#define DEFAULT_SESSION_S (7u * 24u * 3600u) /* lifetime and idle time: a week */
 
 static const char kernel_help[] =
     "Usage: " CLI_PROG " kernel -f CONNECTION_FILE [OPTIONS]\n"

@@ -18,7 +18,8 @@
 /* A question about code may take this long before the kernel gives up on it. */
 #define ASK_TIMEOUT_MS 10000u
 
-static void reply(struct jk_kernel *k, enum jk_channel ch, const struct jk_msg *m, json_t *content) {
+static void reply(struct jk_kernel *k, enum jk_channel ch, const struct jk_msg *m,
+                  json_t *content) {
     char type[96];
     const char *t = m->type;
     size_t n = strlen(t);
@@ -46,13 +47,13 @@ json_t *jk_kernel_info(const struct jk_kernel *k) {
              "Python %s in a pysandbox session (%s): confined by the kernel, cells share one "
              "process",
              k->language_version, PSB_VERSION_STRING);
-    return json_pack(
-        "{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s,s:i}},s:s,s:[],s:b}", "status", "ok",
-        "protocol_version", JK_PROTOCOL_VERSION, "implementation", "pysandbox",
-        "implementation_version", PSB_VERSION_STRING, "language_info", "name", "python", "version",
-        k->language_version, "mimetype", "text/x-python", "file_extension", ".py",
-        "pygments_lexer", "ipython3", "nbconvert_exporter", "python", "codemirror_mode", "name",
-        "ipython", "version", 3, "banner", banner, "help_links", "debugger", 0);
+    return json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s,s:i}},s:s,s:[],s:b}",
+                     "status", "ok", "protocol_version", JK_PROTOCOL_VERSION, "implementation",
+                     "pysandbox", "implementation_version", PSB_VERSION_STRING, "language_info",
+                     "name", "python", "version", k->language_version, "mimetype", "text/x-python",
+                     "file_extension", ".py", "pygments_lexer", "ipython3", "nbconvert_exporter",
+                     "python", "codemirror_mode", "name", "ipython", "version", 3, "banner", banner,
+                     "help_links", "debugger", 0);
 }
 
 /* ---- execute ----------------------------------------------------------- */
@@ -122,9 +123,9 @@ static void publish_displays(struct jk_kernel *k, const psb_outcome *o, unsigned
             continue;
         json_t *data = bundle_data(o, i, entries);
         if (strcmp(type, "execute_result") == 0 && !silent)
-            jk_publish(k, k->running, "execute_result",
-                       json_pack("{s:i,s:o,s:{}}", "execution_count", count, "data", data,
-                                 "metadata"));
+            jk_publish(
+                k, k->running, "execute_result",
+                json_pack("{s:i,s:o,s:{}}", "execution_count", count, "data", data, "metadata"));
         else if (strcmp(type, "execute_result") != 0)
             jk_publish(k, k->running, "display_data",
                        json_pack("{s:o,s:{},s:{}}", "data", data, "metadata", "transient"));
@@ -143,8 +144,8 @@ static void publish_displays(struct jk_kernel *k, const psb_outcome *o, unsigned
         if (b64)
             jk_publish(k, k->running, "display_data",
                        json_pack("{s:{s:s,s:s},s:{s:{s:i,s:i}},s:{}}", "data", "image/png", b64,
-                                 "text/plain", plain, "metadata", "image/png", "width", w,
-                                 "height", h, "transient"));
+                                 "text/plain", plain, "metadata", "image/png", "width", w, "height",
+                                 h, "transient"));
         free(b64);
     }
 }
@@ -154,9 +155,13 @@ static json_t *cell_error(const psb_outcome *o) {
     const char *type = psb_outcome_error_type(o);
     const char *message = psb_outcome_error_message(o);
     const char *tb = psb_outcome_error_traceback(o);
-    const char *what = psb_outcome_error_module(o) ? psb_outcome_error_module(o)
-                                                   : psb_outcome_error_event(o);
-    const char *ename = type ? type : psb_error_kind_name(psb_outcome_error_kind(o));
+    const char *what =
+        psb_outcome_error_module(o) ? psb_outcome_error_module(o) : psb_outcome_error_event(o);
+    psb_error_kind kind = psb_outcome_error_kind(o);
+    /* An interrupted cell is a KeyboardInterrupt, as Jupyter users know it. */
+    const char *ename = kind == PSB_KIND_CANCELLED ? "KeyboardInterrupt"
+                        : type                     ? type
+                                                   : psb_error_kind_name(kind);
     char evalue[2048];
     snprintf(evalue, sizeof evalue, "%s", message ? message : "");
     if (what && !strstr(evalue, what))
@@ -192,7 +197,9 @@ static void remember(struct jk_kernel *k, unsigned count, const char *code) {
         return;
     }
     k->history = grown;
-    grown[k->n_history++] = (struct jk_history){count, copy};
+    grown[k->n_history].count = count;
+    grown[k->n_history].code = copy;
+    k->n_history++;
 }
 
 /* The answer to a question of the session (psb_session_ask), as JSON; NULL with *fault. */
@@ -224,8 +231,8 @@ static json_t *user_expressions(struct jk_kernel *k, json_t *exprs) {
         return json_object();
     char *text = json_dumps(exprs, JSON_COMPACT);
     char fault[600] = "";
-    json_t *answer = text ? ask(k, PSB_ASK_EXPRESSIONS, text, strlen(text), 0, fault, sizeof fault)
-                          : NULL;
+    json_t *answer =
+        text ? ask(k, PSB_ASK_EXPRESSIONS, text, strlen(text), 0, fault, sizeof fault) : NULL;
     free(text);
     if (answer)
         return answer;
@@ -294,8 +301,8 @@ static void execute(struct jk_kernel *k, const struct jk_msg *m) {
     for (int s = 0; s < 2 && !silent; s++) {
         json_t *rest = cli_chunk_text(&k->tails[s], NULL, 0);
         if (rest)
-            jk_publish(k, m, "stream", json_pack("{s:s,s:o}", "name", s ? "stderr" : "stdout",
-                                                 "text", rest));
+            jk_publish(k, m, "stream",
+                       json_pack("{s:s,s:o}", "name", s ? "stderr" : "stdout", "text", rest));
     }
     json_t *content;
     if (st != PSB_OK) {
@@ -304,9 +311,9 @@ static void execute(struct jk_kernel *k, const struct jk_msg *m) {
         if (!silent)
             publish_displays(k, o, count, silent);
         if (psb_outcome_ok(o)) {
-            content = json_pack("{s:s,s:o,s:[]}", "status", "ok", "user_expressions",
-                                user_expressions(k, json_object_get(c, "user_expressions")),
-                                "payload");
+            content =
+                json_pack("{s:s,s:o,s:[]}", "status", "ok", "user_expressions",
+                          user_expressions(k, json_object_get(c, "user_expressions")), "payload");
         } else {
             content = cell_error(o);
             if (!silent)
@@ -350,7 +357,8 @@ static void question(struct jk_kernel *k, const struct jk_msg *m, psb_ask q) {
     char fault[600] = "";
     json_t *answer = ask(k, q, code, strlen(code), (size_t)cursor, fault, sizeof fault);
     if (answer) {
-        json_object_set_new(answer, "status", json_string("ok"));
+        if (q != PSB_ASK_IS_COMPLETE) /* its "status" is the answer */
+            json_object_set_new(answer, "status", json_string("ok"));
         reply(k, JK_SHELL, m, answer);
     } else if (q == PSB_ASK_IS_COMPLETE) {
         reply(k, JK_SHELL, m, json_pack("{s:s}", "status", "unknown"));

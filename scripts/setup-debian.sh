@@ -10,6 +10,7 @@ packages=(
   libpython3-dev python3.11 libjansson-dev libseccomp-dev check python3-pytest
   python3-numpy python3-pandas python3-matplotlib
   bubblewrap clang-format libedit-dev
+  libzmq3-dev libssl-dev python3-jupyter-client python3-nbclient python3-nbformat python3-ipykernel
 )
 case "${1:-}" in
 --full)
