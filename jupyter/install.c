@@ -69,19 +69,84 @@ static int write_spec(const char *dir, const char *name, json_t *doc) {
     return 0;
 }
 
+enum {
+    O_USER = 256,
+    O_PREFIX,
+    O_NAME,
+    O_DISPLAY,
+    O_MODE,
+    O_POLICY,
+    O_TIMEOUT,
+    O_CPU,
+    O_MEM,
+    O_COLD
+};
+
+/* What the flags say so far. */
+struct spec {
+    const char *prefix, *name, *display, *mode;
+    bool user;
+    json_t *argv;          /* the kernel's command line */
+    char policy[PATH_MAX]; /* a policy file's absolute path */
+};
+
+/* Takes one flag. NULL, or what is wrong with it. */
+static const char *take_flag(struct spec *sp, int c, const char *arg) {
+    uint64_t v = 0;
+    if (c == O_USER) {
+        sp->user = true;
+    } else if (c == O_PREFIX) {
+        sp->prefix = arg;
+    } else if (c == O_NAME) {
+        sp->name = arg;
+        if (!name_valid(arg))
+            return "--name: letters, digits, '.', '_' and '-' only (1..64)";
+    } else if (c == O_DISPLAY) {
+        sp->display = arg;
+    } else if (c == O_MODE) {
+        sp->mode = arg;
+        if (strcmp(arg, "message") != 0 && strcmp(arg, "signal") != 0)
+            return "--interrupt-mode: message or signal";
+    } else if (c == O_POLICY) {
+        /* A file is named by its absolute path: Jupyter starts the kernel anywhere. */
+        if (strchr(arg, '/') || access(arg, F_OK) == 0) {
+            if (!realpath(arg, sp->policy))
+                return "--policy: the file does not exist";
+            arg = sp->policy;
+        }
+        json_array_append_new(sp->argv, json_string("--policy"));
+        json_array_append_new(sp->argv, json_string(arg));
+    } else if (c == O_TIMEOUT || c == O_CPU || c == O_MEM) {
+        bool ok = c == O_TIMEOUT ? cli_parse_seconds_ms(arg, &v) == CLI_NUM_OK && v > 0
+                                 : cli_parse_u64(arg, &v) == CLI_NUM_OK && v > 0;
+        if (!ok)
+            return "--timeout, --cpu-seconds and --memory-mb take a positive number";
+        json_array_append_new(sp->argv, json_string(c == O_TIMEOUT ? "--timeout"
+                                                    : c == O_CPU   ? "--cpu-seconds"
+                                                                   : "--memory-mb"));
+        json_array_append_new(sp->argv, json_string(arg));
+    } else if (c == O_COLD) {
+        json_array_append_new(sp->argv, json_string("--cold"));
+    } else {
+        return "unknown option, or an option without its value";
+    }
+    return NULL;
+}
+
+/* The kernelspec's directory. */
+static void spec_dir(const struct spec *sp, char *dir, size_t size) {
+    const char *data = getenv("JUPYTER_DATA_DIR"), *home = getenv("HOME");
+    if (sp->prefix)
+        snprintf(dir, size, "%s/share/jupyter/kernels/%s", sp->prefix, sp->name);
+    else if (sp->user && data && data[0])
+        snprintf(dir, size, "%s/kernels/%s", data, sp->name);
+    else if (sp->user)
+        snprintf(dir, size, "%s/.local/share/jupyter/kernels/%s", home ? home : "", sp->name);
+    else
+        snprintf(dir, size, "/usr/local/share/jupyter/kernels/%s", sp->name);
+}
+
 int jk_cmd_install(int argc, char **argv) {
-    enum {
-        O_USER = 256,
-        O_PREFIX,
-        O_NAME,
-        O_DISPLAY,
-        O_MODE,
-        O_POLICY,
-        O_TIMEOUT,
-        O_CPU,
-        O_MEM,
-        O_COLD
-    };
     static const struct option opts[] = {
         {"user", no_argument, NULL, O_USER},
         {"prefix", required_argument, NULL, O_PREFIX},
@@ -96,106 +161,56 @@ int jk_cmd_install(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *prefix = NULL, *name = "pysandbox", *display = "Python (pysandbox)";
-    const char *mode = "message";
-    bool user = false;
-    char self[PATH_MAX], policy_abs[PATH_MAX];
-    json_t *argv_j = json_array();
+    struct spec sp = {.name = "pysandbox", .display = "Python (pysandbox)", .mode = "message"};
+    char self[PATH_MAX];
+    sp.argv = json_array();
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0 || !argv_j) {
+    if (n <= 0 || !sp.argv) {
         fprintf(stderr, CLI_PROG " kernel install: error: cannot find this executable\n");
-        json_decref(argv_j);
+        json_decref(sp.argv);
         return CLI_EXIT_INTERNAL;
     }
     self[n] = '\0';
-    json_array_append_new(argv_j, json_string(self));
-    json_array_append_new(argv_j, json_string("kernel"));
-    json_array_append_new(argv_j, json_string("-f"));
-    json_array_append_new(argv_j, json_string("{connection_file}"));
+    json_array_append_new(sp.argv, json_string(self));
+    json_array_append_new(sp.argv, json_string("kernel"));
+    json_array_append_new(sp.argv, json_string("-f"));
+    json_array_append_new(sp.argv, json_string("{connection_file}"));
     optind = 0;
     opterr = 0;
     int c;
     const char *bad = NULL;
     while (!bad && (c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        uint64_t v = 0;
         if (c == 'h') {
             fputs(install_help, stdout);
-            json_decref(argv_j);
+            json_decref(sp.argv);
             return CLI_EXIT_OK;
-        } else if (c == O_USER) {
-            user = true;
-        } else if (c == O_PREFIX) {
-            prefix = optarg;
-        } else if (c == O_NAME) {
-            name = optarg;
-            if (!name_valid(name))
-                bad = "--name: letters, digits, '.', '_' and '-' only (1..64)";
-        } else if (c == O_DISPLAY) {
-            display = optarg;
-        } else if (c == O_MODE) {
-            mode = optarg;
-            if (strcmp(mode, "message") != 0 && strcmp(mode, "signal") != 0)
-                bad = "--interrupt-mode: message or signal";
-        } else if (c == O_POLICY) {
-            /* A file is named by its absolute path: Jupyter starts the kernel anywhere. */
-            const char *p = optarg;
-            if (strchr(p, '/') || access(p, F_OK) == 0) {
-                if (!realpath(p, policy_abs)) {
-                    bad = "--policy: the file does not exist";
-                    continue;
-                }
-                p = policy_abs;
-            }
-            json_array_append_new(argv_j, json_string("--policy"));
-            json_array_append_new(argv_j, json_string(p));
-        } else if (c == O_TIMEOUT || c == O_CPU || c == O_MEM) {
-            bool ok = c == O_TIMEOUT ? cli_parse_seconds_ms(optarg, &v) == CLI_NUM_OK && v > 0
-                                     : cli_parse_u64(optarg, &v) == CLI_NUM_OK && v > 0;
-            if (!ok)
-                bad = "--timeout, --cpu-seconds and --memory-mb take a positive number";
-            json_array_append_new(argv_j, json_string(c == O_TIMEOUT ? "--timeout"
-                                                      : c == O_CPU   ? "--cpu-seconds"
-                                                                     : "--memory-mb"));
-            json_array_append_new(argv_j, json_string(optarg));
-        } else if (c == O_COLD) {
-            json_array_append_new(argv_j, json_string("--cold"));
-        } else {
-            bad = "unknown option, or an option without its value";
         }
+        bad = take_flag(&sp, c, optarg);
     }
     if (!bad && optind < argc)
         bad = "unexpected argument";
-    if (!bad && user && prefix)
+    if (!bad && sp.user && sp.prefix)
         bad = "--user and --prefix exclude each other";
     if (bad) {
         fprintf(stderr,
                 CLI_PROG " kernel install: error: %s\nTry '" CLI_PROG
                          " kernel install --help' for more information.\n",
                 bad);
-        json_decref(argv_j);
+        json_decref(sp.argv);
         return CLI_EXIT_USAGE;
     }
     char dir[PATH_MAX];
-    const char *data = getenv("JUPYTER_DATA_DIR"), *home = getenv("HOME");
-    if (prefix)
-        snprintf(dir, sizeof dir, "%s/share/jupyter/kernels/%s", prefix, name);
-    else if (user && data && data[0])
-        snprintf(dir, sizeof dir, "%s/kernels/%s", data, name);
-    else if (user)
-        snprintf(dir, sizeof dir, "%s/.local/share/jupyter/kernels/%s", home ? home : "", name);
-    else
-        snprintf(dir, sizeof dir, "/usr/local/share/jupyter/kernels/%s", name);
+    spec_dir(&sp, dir, sizeof dir);
     json_t *doc =
-        json_pack("{s:o,s:s,s:s,s:s,s:{s:b}}", "argv", argv_j, "display_name", display, "language",
-                  "python", "interrupt_mode", mode, "metadata", "debugger", 0);
+        json_pack("{s:o,s:s,s:s,s:s,s:{s:b}}", "argv", sp.argv, "display_name", sp.display,
+                  "language", "python", "interrupt_mode", sp.mode, "metadata", "debugger", 0);
     int rc = CLI_EXIT_INTERNAL;
-    if (!doc) {
+    if (!doc)
         fprintf(stderr, CLI_PROG " kernel install: error: out of memory\n");
-    } else if (make_dirs(dir) != 0) {
+    else if (make_dirs(dir) != 0)
         fprintf(stderr, CLI_PROG " kernel install: error: creating %s: %s\n", dir, strerror(errno));
-    } else {
-        rc = write_spec(dir, name, doc) == 0 ? CLI_EXIT_OK : CLI_EXIT_INTERNAL;
-    }
+    else
+        rc = write_spec(dir, sp.name, doc) == 0 ? CLI_EXIT_OK : CLI_EXIT_INTERNAL;
     json_decref(doc);
     return rc;
 }

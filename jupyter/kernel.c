@@ -299,6 +299,29 @@ static void serve(struct jk_kernel *k) {
     }
 }
 
+/* The connection file and the sandbox's configuration. CLI_EXIT_OK, or the status to exit with. */
+static int configure(struct jk_kernel *k, const struct kernel_args *a, psb_exec_options *so) {
+    char msg[600];
+    psb_error err = {0};
+    if (jk_conn_load(&k->conn, a->conn_file, msg, sizeof msg) != 0) {
+        fprintf(stderr, CLI_PROG " kernel: error: %s\n", msg);
+        return CLI_EXIT_USAGE;
+    }
+    k->config = psb_config_new(&err);
+    const char *helper = cli_helper_path();
+    if (!so || !k->config || session_options(a, so, &err) != 0 ||
+        (helper && psb_config_set_helper_path(k->config, helper, &err) != PSB_OK) ||
+        (a->cold && psb_config_set_mode(k->config, PSB_MODE_COLD, &err) != PSB_OK)) {
+        fprintf(stderr, CLI_PROG " kernel: error: %s\n", err.message);
+        return CLI_EXIT_INTERNAL;
+    }
+    if (a->policy && psb_config_set_policy(k->config, a->policy, &err) != PSB_OK) {
+        fprintf(stderr, CLI_PROG " kernel: error: --policy: %s\n", err.message);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
 static int run_kernel(const struct kernel_args *a) {
     struct jk_kernel k;
     memset(&k, 0, sizeof k);
@@ -306,30 +329,15 @@ static int run_kernel(const struct kernel_args *a) {
     k.timeout_ms = a->timeout_ms;
     pthread_mutex_init(&k.iopub_lock, NULL);
     pthread_mutex_init(&k.cell_lock, NULL);
-    char msg[600];
-    int rc = CLI_EXIT_INTERNAL;
+    int rc;
     psb_error err = {0};
     psb_exec_options *so = psb_exec_options_new(&err);
     pthread_t control, heartbeat;
     bool threads = false;
-    if (jk_conn_load(&k.conn, a->conn_file, msg, sizeof msg) != 0) {
-        fprintf(stderr, CLI_PROG " kernel: error: %s\n", msg);
-        rc = CLI_EXIT_USAGE;
+    rc = configure(&k, a, so);
+    if (rc != CLI_EXIT_OK)
         goto out;
-    }
-    k.config = psb_config_new(&err);
-    const char *helper = cli_helper_path();
-    if (!so || !k.config || session_options(a, so, &err) != 0 ||
-        (helper && psb_config_set_helper_path(k.config, helper, &err) != PSB_OK) ||
-        (a->cold && psb_config_set_mode(k.config, PSB_MODE_COLD, &err) != PSB_OK)) {
-        fprintf(stderr, CLI_PROG " kernel: error: %s\n", err.message);
-        goto out;
-    }
-    if (a->policy && psb_config_set_policy(k.config, a->policy, &err) != PSB_OK) {
-        fprintf(stderr, CLI_PROG " kernel: error: --policy: %s\n", err.message);
-        rc = CLI_EXIT_USAGE;
-        goto out;
-    }
+    rc = CLI_EXIT_INTERNAL;
     k.session_options = so;
     if (pipe2(k.wake, O_CLOEXEC | O_NONBLOCK) != 0 ||
         pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0 || !(k.zmq = zmq_ctx_new()) ||

@@ -86,12 +86,14 @@ static char *on_input(void *user, const char *prompt, int password) {
             return NULL;
         if (got != 0)
             continue;
+        if (strcmp(m.type, "input_reply") != 0) {
+            jk_msg_release(&m);
+            continue;
+        }
         const char *value = json_string_value(json_object_get(m.content, "value"));
-        char *line = strcmp(m.type, "input_reply") == 0 && value ? strdup(value) : NULL;
-        bool answered = strcmp(m.type, "input_reply") == 0;
+        char *line = value ? strdup(value) : NULL;
         jk_msg_release(&m);
-        if (answered)
-            return line;
+        return line;
     }
     return NULL;
 }
@@ -246,6 +248,47 @@ static json_t *user_expressions(struct jk_kernel *k, json_t *exprs) {
     return answer;
 }
 
+/*
+ * Runs the code of request m in the session (a fresh one if it ended),
+ * its output streamed unless silent, interruptible through cancel.
+ */
+static psb_status run_cell(struct jk_kernel *k, const struct jk_msg *m, const char *code,
+                           psb_cancel *cancel, bool silent, bool allow_stdin, psb_outcome **ret,
+                           psb_error *err) {
+    psb_exec_options *opt = psb_exec_options_new(err);
+    bool fresh = k->session && !psb_session_alive(k->session);
+    k->running = m;
+    memset(k->tails, 0, sizeof k->tails);
+    pthread_mutex_lock(&k->cell_lock);
+    k->cancel = cancel;
+    pthread_mutex_unlock(&k->cell_lock);
+    psb_status st = PSB_ENOMEM;
+    if (cancel && opt && psb_exec_options_set_cancel(opt, cancel, err) == PSB_OK &&
+        psb_exec_options_set_timeout_ms(opt, k->timeout_ms, err) == PSB_OK &&
+        (silent || psb_exec_options_set_output_callback(opt, on_output, k, err) == PSB_OK) &&
+        (!allow_stdin || psb_exec_options_set_input_callback(opt, on_input, k, err) == PSB_OK)) {
+        st = jk_session_ensure(k, err) == 0 ? PSB_OK : PSB_EHELPER;
+        if (st == PSB_OK && fresh && !silent)
+            jk_publish(k, m, "stream",
+                       json_pack("{s:s,s:s}", "name", "stderr", "text",
+                                 "[pysandbox] the session had ended: this cell runs in a fresh "
+                                 "one (earlier variables are gone)\n"));
+        if (st == PSB_OK)
+            st = psb_session_exec(k->session, code, strlen(code), opt, ret, err);
+    }
+    pthread_mutex_lock(&k->cell_lock);
+    k->cancel = NULL;
+    pthread_mutex_unlock(&k->cell_lock);
+    for (int s = 0; s < 2 && !silent; s++) {
+        json_t *rest = cli_chunk_text(&k->tails[s], NULL, 0);
+        if (rest)
+            jk_publish(k, m, "stream",
+                       json_pack("{s:s,s:o}", "name", s ? "stderr" : "stdout", "text", rest));
+    }
+    psb_exec_options_free(opt);
+    return st;
+}
+
 static void execute(struct jk_kernel *k, const struct jk_msg *m) {
     const json_t *c = m->content;
     const json_t *code_j = json_object_get(c, "code");
@@ -274,36 +317,7 @@ static void execute(struct jk_kernel *k, const struct jk_msg *m) {
     psb_error err = {0};
     psb_outcome *o = NULL;
     psb_cancel *cancel = psb_cancel_new(&err);
-    psb_exec_options *opt = psb_exec_options_new(&err);
-    bool fresh = k->session && !psb_session_alive(k->session);
-    k->running = m;
-    memset(k->tails, 0, sizeof k->tails);
-    pthread_mutex_lock(&k->cell_lock);
-    k->cancel = cancel;
-    pthread_mutex_unlock(&k->cell_lock);
-    psb_status st = PSB_ENOMEM;
-    if (cancel && opt && psb_exec_options_set_cancel(opt, cancel, &err) == PSB_OK &&
-        psb_exec_options_set_timeout_ms(opt, k->timeout_ms, &err) == PSB_OK &&
-        (silent || psb_exec_options_set_output_callback(opt, on_output, k, &err) == PSB_OK) &&
-        (!allow_stdin || psb_exec_options_set_input_callback(opt, on_input, k, &err) == PSB_OK)) {
-        st = jk_session_ensure(k, &err) == 0 ? PSB_OK : PSB_EHELPER;
-        if (st == PSB_OK && fresh && !silent)
-            jk_publish(k, m, "stream",
-                       json_pack("{s:s,s:s}", "name", "stderr", "text",
-                                 "[pysandbox] the session had ended: this cell runs in a fresh "
-                                 "one (earlier variables are gone)\n"));
-        if (st == PSB_OK)
-            st = psb_session_exec(k->session, code, strlen(code), opt, &o, &err);
-    }
-    pthread_mutex_lock(&k->cell_lock);
-    k->cancel = NULL;
-    pthread_mutex_unlock(&k->cell_lock);
-    for (int s = 0; s < 2 && !silent; s++) {
-        json_t *rest = cli_chunk_text(&k->tails[s], NULL, 0);
-        if (rest)
-            jk_publish(k, m, "stream",
-                       json_pack("{s:s,s:o}", "name", s ? "stderr" : "stdout", "text", rest));
-    }
+    psb_status st = run_cell(k, m, code, cancel, silent, allow_stdin, &o, &err);
     json_t *content;
     if (st != PSB_OK) {
         content = error_content("SandboxError", err.message[0] ? err.message : "out of memory");
@@ -325,7 +339,6 @@ static void execute(struct jk_kernel *k, const struct jk_msg *m) {
     reply(k, JK_SHELL, m, content);
     k->running = NULL;
     psb_outcome_free(o);
-    psb_exec_options_free(opt);
     psb_cancel_free(cancel);
 }
 
