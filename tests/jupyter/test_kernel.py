@@ -245,6 +245,35 @@ class Restart(unittest.TestCase):
             km.shutdown_kernel(now=True)
 
 
+class SignalInterrupt(unittest.TestCase):
+    def test_sigint_interrupts_the_cell(self):
+        d = tempfile.mkdtemp()
+        subprocess.run([CLI, "kernel", "install", "--prefix", d, "--name", "psb-signal",
+                        "--interrupt-mode", "signal"], check=True, stdout=subprocess.DEVNULL)
+        old = os.environ["JUPYTER_PATH"]
+        os.environ["JUPYTER_PATH"] = os.path.join(d, "share", "jupyter")
+        km = KernelManager(kernel_name="psb-signal")
+        try:
+            km.start_kernel()
+            kc = km.client()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=TIMEOUT)
+            self.assertEqual(km.kernel_spec.interrupt_mode, "signal")
+            run(kc, "kept = 7")
+            msg_id = kc.execute("import time\nwhile True:\n    time.sleep(0.01)")
+            time.sleep(1.0)
+            km.interrupt_kernel()  # SIGINT to the kernel's process
+            reply = kc.get_shell_msg(timeout=TIMEOUT)
+            self.assertEqual(reply["parent_header"]["msg_id"], msg_id)
+            self.assertEqual(reply["content"]["ename"], "KeyboardInterrupt")
+            reply, msgs = run(kc, "kept")
+            self.assertEqual(outputs(msgs, "execute_result")[0]["data"]["text/plain"], "7")
+            kc.stop_channels()
+        finally:
+            km.shutdown_kernel(now=True)
+            os.environ["JUPYTER_PATH"] = old
+
+
 class Notebook(unittest.TestCase):
     def test_notebook_with_pandas_matplotlib_and_an_escape(self):
         nb = nbformat.v4.new_notebook()
