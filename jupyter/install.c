@@ -57,7 +57,7 @@ static bool name_valid(const char *n) {
 
 /* Writes doc to dir/kernel.json through a temporary file. 0, or -1 with a message. */
 static int write_spec(const char *dir, const char *name, json_t *doc) {
-    char path[PATH_MAX], tmp[PATH_MAX];
+    char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/kernel.json", dir);
     snprintf(tmp, sizeof tmp, "%s/.kernel.json.%ld", dir, (long)getpid());
     if (json_dump_file(doc, tmp, JSON_INDENT(1)) != 0 || rename(tmp, path) != 0) {
