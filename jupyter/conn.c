@@ -164,14 +164,33 @@ static void parts_release(struct parts *p) {
     free(p->v);
 }
 
-/* Every part of the next message. 0, or -1 when the socket failed. */
+/* Most parts a message may have; the rest of a longer one is read and dropped. */
+#define MAX_PARTS 1024
+
+/* Every part of the next message. 0; 1 when it had too many (dropped); -1 when the socket failed.
+ */
 static int recv_parts(void *sock, struct parts *p) {
     memset(p, 0, sizeof *p);
     int more = 1;
     while (more) {
+        if (p->n == MAX_PARTS) {
+            zmq_msg_t skip;
+            zmq_msg_init(&skip);
+            int rc;
+            do
+                rc = zmq_msg_recv(&skip, sock, 0);
+            while (rc < 0 && errno == EINTR);
+            more = rc >= 0 && zmq_msg_more(&skip);
+            zmq_msg_close(&skip);
+            if (rc < 0)
+                return -1;
+            if (!more)
+                return 1;
+            continue;
+        }
         if (p->n == p->cap) {
             size_t cap = p->cap ? 2 * p->cap : 8;
-            zmq_msg_t *grown = cap <= 4096 ? realloc(p->v, cap * sizeof *grown) : NULL;
+            zmq_msg_t *grown = realloc(p->v, cap * sizeof *grown);
             if (!grown)
                 return -1;
             p->v = grown;
@@ -195,10 +214,14 @@ static int recv_parts(void *sock, struct parts *p) {
 int jk_msg_recv(const struct jk_conn *c, void *sock, struct jk_msg *m, char *why, size_t whysize) {
     struct parts p;
     memset(m, 0, sizeof *m);
-    if (recv_parts(sock, &p) != 0) {
-        parts_release(&p); /* a message of more than 4096 parts is cut off here */
-        snprintf(why, whysize, "receiving failed: %s", zmq_strerror(errno));
-        return -1;
+    int got = recv_parts(sock, &p);
+    if (got != 0) {
+        parts_release(&p);
+        if (got > 0)
+            snprintf(why, whysize, "more than %d parts", MAX_PARTS);
+        else
+            snprintf(why, whysize, "receiving failed: %s", zmq_strerror(errno));
+        return got > 0 ? 1 : -1;
     }
     size_t d = 0;
     while (d < p.n && !(zmq_msg_size(&p.v[d]) == sizeof delimiter - 1 &&

@@ -217,6 +217,10 @@ class Kernel(unittest.TestCase):
         session = Session(key=b"not-the-key")
         msg = session.msg("execute_request", {"code": "print('never')", "silent": False})
         session.send(self.kc.shell_channel.socket, msg)
+        # Parts past the cap, and frames that are no message at all, are dropped too.
+        sock = self.kc.shell_channel.socket
+        sock.send_multipart([b"x"] * 3000)
+        sock.send_multipart([b"<IDS|MSG>", b"sig", b"{"])
         # A correctly signed request without code gets a typed error.
         msg = self.kc.session.msg("execute_request", {"silent": False})
         self.kc.shell_channel.send(msg)
