@@ -106,6 +106,11 @@ struct jk_kernel {
     struct cli_chunk_tail tails[2]; /* the running cell's stdout and stderr */
 };
 
+/*
+ * Receives a message on channel ch as jk_msg_recv(), logging on stderr
+ * why one was dropped (1). 0, 1 or -1.
+ */
+int jk_recv(struct jk_kernel *k, enum jk_channel ch, struct jk_msg *m);
 /* Publishes a message on IOPub (content stolen). 0, or -1. */
 int jk_publish(struct jk_kernel *k, const struct jk_msg *parent, const char *type, json_t *content);
 /* Publishes {"execution_state": state}. */

@@ -54,6 +54,16 @@ static void on_signal(int sig) {
     errno = saved;
 }
 
+static const char *const channel_names[JK_CHANNELS] = {"shell", "iopub", "stdin", "control", "hb"};
+
+int jk_recv(struct jk_kernel *k, enum jk_channel ch, struct jk_msg *m) {
+    char why[200];
+    int got = jk_msg_recv(&k->conn, k->sock[ch], m, why, sizeof why);
+    if (got == 1)
+        fprintf(stderr, CLI_PROG " kernel: %s: message dropped: %s\n", channel_names[ch], why);
+    return got;
+}
+
 int jk_publish(struct jk_kernel *k, const struct jk_msg *parent, const char *type,
                json_t *content) {
     char topic[128];
@@ -121,10 +131,7 @@ static void *control_thread(void *arg) {
         if (!(items[0].revents & ZMQ_POLLIN))
             continue;
         struct jk_msg m;
-        char why[200];
-        int got = jk_msg_recv(&k->conn, k->sock[JK_CONTROL], &m, why, sizeof why);
-        if (got == 1)
-            fprintf(stderr, CLI_PROG " kernel: control: message dropped: %s\n", why);
+        int got = jk_recv(k, JK_CONTROL, &m);
         if (got != 0)
             continue;
         jk_control_handle(k, &m);
@@ -156,7 +163,6 @@ static void *heartbeat_thread(void *arg) {
 /* Binds every channel. 0, or -1 with a message on stderr. */
 static int bind_channels(struct jk_kernel *k) {
     static const int types[JK_CHANNELS] = {ZMQ_ROUTER, ZMQ_PUB, ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_REP};
-    static const char *const names[JK_CHANNELS] = {"shell", "iopub", "stdin", "control", "hb"};
     int linger = 1000;
     int64_t max = JK_MAX_PART_BYTES;
     for (int i = 0; i < JK_CHANNELS; i++) {
@@ -166,7 +172,7 @@ static int bind_channels(struct jk_kernel *k) {
         if (!k->sock[i] || zmq_setsockopt(k->sock[i], ZMQ_LINGER, &linger, sizeof linger) != 0 ||
             zmq_setsockopt(k->sock[i], ZMQ_MAXMSGSIZE, &max, sizeof max) != 0 ||
             zmq_bind(k->sock[i], ep) != 0) {
-            fprintf(stderr, CLI_PROG " kernel: error: %s channel at %s: %s\n", names[i], ep,
+            fprintf(stderr, CLI_PROG " kernel: error: %s channel at %s: %s\n", channel_names[i], ep,
                     zmq_strerror(errno));
             return -1;
         }
@@ -286,10 +292,7 @@ static void serve(struct jk_kernel *k) {
         if (!(items[0].revents & ZMQ_POLLIN))
             continue;
         struct jk_msg m;
-        char why[200];
-        int got = jk_msg_recv(&k->conn, k->sock[JK_SHELL], &m, why, sizeof why);
-        if (got == 1)
-            fprintf(stderr, CLI_PROG " kernel: shell: message dropped: %s\n", why);
+        int got = jk_recv(k, JK_SHELL, &m);
         if (got < 0)
             break;
         if (got != 0)

@@ -78,10 +78,7 @@ static char *on_input(void *user, const char *prompt, int password) {
         if (zmq_poll(&item, 1, 100) <= 0 || !(item.revents & ZMQ_POLLIN))
             continue;
         struct jk_msg m;
-        char why[200];
-        int got = jk_msg_recv(&k->conn, k->sock[JK_STDIN], &m, why, sizeof why);
-        if (got == 1)
-            fprintf(stderr, CLI_PROG " kernel: stdin: message dropped: %s\n", why);
+        int got = jk_recv(k, JK_STDIN, &m);
         if (got < 0)
             return NULL;
         if (got != 0)
