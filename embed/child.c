@@ -60,6 +60,12 @@ static int close_inherited(const psb__child_spec *spec, unsigned from, int also_
     return (int)syscall(SYS_close_range, from, ~0u, 0u);
 }
 
+_Noreturn void psb__child_finish(void) {
+    (void)syscall(SYS_close_range, 0u, ~0u, 0u);
+    (void)kill(getpid(), SIGSTOP);
+    _exit(0); /* stopping failed, or the helper let it go on: exit as before */
+}
+
 /* envp for the code: the request's env, HOME/TMPDIR defaulting to the scratch dir. */
 static char **build_env(const json_t *env, const char *scratch) {
     size_t n = json_object_size(env), i = 0;
@@ -464,7 +470,7 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
         setup_failed(rfd, failed, errno);
     psb__interp_run(&run, rfd, confined);
     if (!req.session)
-        _exit(0);
+        psb__child_finish();
     spec_of_session = spec;
     run_cells(ctl, floor);
 }

@@ -104,6 +104,8 @@ bool psb__session_step(psb__job *job, const struct pollfd *fds, uint64_t now);
 uint64_t psb__session_deadline(const psb__job *job);
 /* At the end: its snapshots stopped, its lineage let go. */
 void psb__session_finish(psb__job *job);
+/* What the kernel says of a job's child that is still there (stopped, or between cells). */
+void psb__job_live_facts(const psb__job *job, uint64_t now, struct psb__exit *x);
 /* A session's CPU time so far (all its threads), ms, from the kernel. */
 uint64_t psb__process_cpu_ms(pid_t pid);
 /* A numeric field of /proc/PID/status ("PPid:"), or -1. */
@@ -257,6 +259,7 @@ struct psb__job {
     bool interrupted;     /* SIGINT sent at the deadline */
     bool killed;          /* SIGKILL sent by us, asked by the library (or it left) */
     bool exited;          /* reaped */
+    bool reported;        /* STATUS sent while the child stopped before its teardown */
     bool abandoned;       /* the library went away */
     int wstatus;          /* from wait4 */
     struct rusage ru;     /* from wait4 */
@@ -352,6 +355,13 @@ extern uint64_t psb__last_response_ns;
 
 /* Runs in the forked child: confine, take the request, run the code, reply. Never returns. */
 _Noreturn void psb__child_main(const psb__child_spec *spec);
+/*
+ * The end of a one-shot child once its reply is sent: it closes every fd
+ * (the library sees the end of each stream at once) and stops itself, so
+ * the helper reports it without waiting for the teardown of its ~100 MiB of
+ * mappings, then kills it. Never returns.
+ */
+_Noreturn void psb__child_finish(void);
 
 /* What the child knows of its request beyond the JSON document. */
 struct psb__child_run {

@@ -210,7 +210,7 @@ fail:
 uint64_t psb__last_response_ns;
 
 bool psb__job_running(const psb__job *job) {
-    return !job->exited;
+    return !job->exited && !job->reported;
 }
 
 int psb__job_pollfds(const psb__job *job, struct pollfd *fds) {
@@ -227,6 +227,44 @@ psb__job *psb__job_take_created(psb__job *job) {
     return b;
 }
 
+/*
+ * A one-shot child that stopped itself after its reply (psb__child_finish):
+ * the STATUS goes now, from what the kernel says of the stopped process, and
+ * its teardown (exit_mmap of the interpreter's mappings) runs behind it.
+ */
+static void report_done(psb__job *job, uint64_t now) {
+    struct psb__exit x;
+    psb__job_live_facts(job, now, &x);
+    /*
+     * Not SCHED_IDLE: back to back, an idle teardown starved by the next
+     * executions made them slower (measured); it likely holds locks the next
+     * fork takes too (those of the shared file mappings).
+     */
+    kill(-job->v.pid, SIGKILL);
+    kill(job->v.pid, SIGKILL);
+    job->reported = true;
+    psb__last_response_ns = now;
+    if (!job->abandoned) {
+        char *text = psb__exit_encode(&x);
+        if (text)
+            (void)psb__frame_write(job->sock, PSB__FRAME_STATUS, text, strlen(text));
+        free(text);
+    }
+    psb__close_fd(&job->sock); /* the library has all it gets */
+    /* Its files go before the next execution can look (it writes no more). */
+    psb__remove_tree(job->v.scratch);
+    job->v.scratch[0] = '\0';
+}
+
+/* true if the job's one-shot child is stopped (and not reaped: WNOWAIT). */
+static bool stopped(const psb__job *job) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return waitid(P_PID, (id_t)job->v.pid, &si, WEXITED | WSTOPPED | WNOHANG | WNOWAIT) == 0 &&
+           si.si_pid == job->v.pid && si.si_code == CLD_STOPPED;
+}
+
+/* The child exited (its pidfd said so, or there is none to say): reap it. */
 static void reap(psb__job *job, uint64_t now) {
     /* Whatever the child left in its process group goes with it; signalled
      * while the zombie still holds the id, so it cannot hit a reused one. */
@@ -241,7 +279,8 @@ static void reap(psb__job *job, uint64_t now) {
     job->exit_ns = now;
     job->v.pid = -1; /* reaped: never signal that id again */
     psb__close_fd(&job->v.pidfd);
-    psb__last_response_ns = now;
+    if (!job->reported)
+        psb__last_response_ns = now;
 }
 
 /* What the library sent after the control frame: a kill request, or EOF. */
@@ -267,9 +306,12 @@ void psb__job_step(psb__job *job, const struct pollfd *fds, uint64_t now) {
     bool between = job->session && psb__session_step(job, fds, now);
     if (!between && !job->abandoned && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
         read_library(job);
+    /* A one-shot child's stop comes as SIGCHLD, not through its pidfd: look each round. */
+    if (!job->exited && job->v.pid > 0 && !job->session && !job->reported && stopped(job))
+        report_done(job, now);
     if (!job->exited && job->v.pid > 0 && (job->v.pidfd < 0 || (fds[1].revents & POLLIN)))
         reap(job, now);
-    if (job->exited || job->v.pid <= 0)
+    if (job->exited || job->reported || job->v.pid <= 0)
         return;
     if (job->session && !job->ended && now >= job->end_ns) {
         job->ended = PSB__END_LIFETIME;
@@ -295,6 +337,8 @@ uint64_t psb__job_next_deadline(const psb__job *job) {
         return 0;
     if (job->v.pid > 0 && job->v.pidfd < 0)
         return psb__now_ns() + 10000000u; /* no pidfd: poll for the exit */
+    if (job->reported)
+        return 0; /* killed: its exit comes through the pidfd */
     uint64_t next = job->session && !job->in_cell ? 0
                     : job->interrupted            ? job->kill_ns
                                                   : job->deadline_ns;
@@ -309,7 +353,7 @@ bool psb__job_done(const psb__job *job) {
 }
 
 void psb__job_kill(psb__job *job) {
-    if (job->exited || job->v.pid <= 0)
+    if (job->exited || job->reported || job->v.pid <= 0)
         return;
     job->killed = true;
     kill(-job->v.pid, SIGKILL);
@@ -341,7 +385,7 @@ static void exit_facts(const psb__job *job, struct psb__exit *x) {
 }
 
 void psb__job_finish(psb__job *job) {
-    if (!job->abandoned) {
+    if (!job->abandoned && !job->reported) {
         struct psb__exit x;
         exit_facts(job, &x);
         char *text = psb__exit_encode(&x);

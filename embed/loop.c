@@ -6,8 +6,10 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "embed/embed.h"
@@ -21,7 +23,8 @@ struct loop {
     struct psb__zygote *zygote;                         /* the warm zygote, or NULL */
     psb__job *jobs[MAX_JOBS];                           /* running executions */
     size_t njobs;                                       /* entries in jobs */
-    struct pollfd fds[2 + MAX_JOBS * PSB__JOB_POLLFDS]; /* ctl, the zygote, then each job's */
+    int sigfd;                                          /* SIGCHLD (a child stopped), or -1 */
+    struct pollfd fds[3 + MAX_JOBS * PSB__JOB_POLLFDS]; /* ctl, the zygote, SIGCHLD, each job's */
     int first_fd[MAX_JOBS];                             /* where each job's pollfds start */
 };
 
@@ -36,8 +39,12 @@ static size_t loop_pollfds(struct loop *l, uint64_t now, uint64_t *ret_next) {
     uint64_t next = 0;
     l->fds[n++] = (struct pollfd){.fd = l->ctl, .events = POLLIN};
     l->fds[n++] = l->zygote ? psb__zygote_pollfd(l->zygote) : (struct pollfd){.fd = -1};
+    l->fds[n++] = (struct pollfd){.fd = l->sigfd, .events = POLLIN};
     if (l->zygote)
         next = psb__zygote_deadline(l->zygote);
+    /* Without a signalfd, a one-shot child's stop is seen by looking every ms. */
+    if (l->sigfd < 0 && l->njobs)
+        next = now + 1000000u;
     for (size_t j = 0; j < l->njobs; j++) {
         l->first_fd[j] = (int)n;
         n += (size_t)psb__job_pollfds(l->jobs[j], &l->fds[n]);
@@ -123,6 +130,11 @@ static void serve(struct loop *l) {
         int rc = poll(l->fds, n, timeout);
         if (rc < 0 && errno != EINTR)
             return;
+        if (rc > 0 && (l->fds[2].revents & POLLIN)) {
+            struct signalfd_siginfo si[8];
+            while (read(l->sigfd, si, sizeof si) > 0) {
+            } /* only a wake-up: each job asks the kernel about its own child */
+        }
         loop_step_jobs(l, psb__now_ns());
         if (l->zygote) {
             psb__zygote_step(l->zygote, rc > 0 ? l->fds[1].revents : 0, l->root);
@@ -178,6 +190,14 @@ void psb__serve(int ctl, const char *root, struct psb__zygote *zygote, bool owne
     loop.root = root;
     loop.zygote = zygote;
     loop.njobs = 0;
+    /* A one-shot child stops itself once it has replied (psb__child_finish); SIGCHLD says so. */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    (void)sigprocmask(SIG_BLOCK, &chld, NULL);
+    loop.sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
     serve(&loop);
     shut_down(&loop, owner);
+    if (loop.sigfd >= 0)
+        close(loop.sigfd);
 }

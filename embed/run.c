@@ -172,7 +172,7 @@ static void extras_free(struct extras *x) {
 /* The end of a cell's reply: exit, or back to the session's loop. */
 static _Noreturn void cell_over(struct extras *x) {
     if (!in_session)
-        _exit(0);
+        psb__child_finish();
     extras_free(x);
     longjmp(cell_jump, 1);
 }

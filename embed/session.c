@@ -166,21 +166,26 @@ static uint64_t peak_rss_kib(pid_t pid) {
     return v > 0 ? (uint64_t)v : 0;
 }
 
+void psb__job_live_facts(const psb__job *job, uint64_t now, struct psb__exit *x) {
+    memset(x, 0, sizeof *x);
+    x->timed_out = job->interrupted;
+    x->killed = job->killed;
+    x->stats.wall_ms = (now - job->start_ns) / 1000000u;
+    uint64_t cpu = psb__process_cpu_ms(job->v.pid);
+    x->stats.cpu_ms = cpu > job->cell_cpu_ms ? cpu - job->cell_cpu_ms : 0;
+    x->stats.peak_rss_kib = peak_rss_kib(job->v.pid);
+    x->stats.start = psb__helper.start;
+    uint64_t peak = 0;
+    psb__cgroup_memory_report(&job->v.cg, &peak, &x->oom);
+    x->stats.peak_memory_kib = peak / 1024u;
+}
+
 /* What the kernel says of one cell, sent as its STATUS frame; the session goes on. */
 static void cell_done(psb__job *job, uint64_t now) {
     struct psb__exit x;
-    memset(&x, 0, sizeof x);
+    psb__job_live_facts(job, now, &x);
     x.alive = true;
-    x.timed_out = job->interrupted;
-    x.stats.wall_ms = (now - job->start_ns) / 1000000u;
-    uint64_t cpu = psb__process_cpu_ms(job->v.pid);
-    x.stats.cpu_ms = cpu > job->cell_cpu_ms ? cpu - job->cell_cpu_ms : 0;
-    x.stats.peak_rss_kib = peak_rss_kib(job->v.pid);
-    x.stats.start = psb__helper.start;
-    uint64_t peak = 0;
-    bool oom = false;
-    psb__cgroup_memory_report(&job->v.cg, &peak, &oom);
-    x.stats.peak_memory_kib = peak / 1024u;
+    x.oom = false; /* an OOM kill ends the session: its STATUS says so */
     char *text = psb__exit_encode(&x);
     if (!job->abandoned &&
         (!text || psb__frame_write(job->sock, PSB__FRAME_STATUS, text, strlen(text)) != 0)) {
