@@ -22,24 +22,27 @@
 
 /* Prints the usage to `out`. */
 static void usage(FILE *out) {
-    fprintf(
-        out,
-        "Usage: pysandbox-bench [--json] [--quick] [--start-only] [--n N] [--workload NAME]...\n"
-        "                       [--method NAME]...\n"
-        "\n"
-        "Times the same Python code through pysandbox (warm and cold), a fresh\n"
-        "python3.11 per execution (subprocess), the same under bubblewrap, and the\n"
-        "one-shot CLI with and without a running server.\n"
-        "\n"
-        "  --json           print one JSON object on stdout (the table goes to stderr)\n"
-        "  --n N            timed executions: N for pysandbox-warm, 2N/5 for the\n"
-        "                   others, 8N for the 2-thread rows (default N=%d)\n"
-        "  --quick          a tiny run: 5 timed executions each, 20 for 2-thread rows\n"
-        "                   (--n wins over --quick)\n"
-        "  --start-only     only the start rows: sandboxes started %d times each (N/10\n"
-        "                   with --n, %d with --quick); they also follow the others\n"
-        "  --workload NAME  only this workload (repeatable):",
-        DEFAULT_N_WARM, DEFAULT_N_START, QUICK_N_START);
+    fprintf(out,
+            "Usage: pysandbox-bench [--json] [--quick] [--start-only | --speed-only] [--n N]\n"
+            "                       [--workload NAME]... [--method NAME]...\n"
+            "\n"
+            "Times the same Python code through pysandbox (warm and cold), a fresh\n"
+            "python3.11 per execution (subprocess), the same under bubblewrap, and the\n"
+            "one-shot CLI with and without a running server.\n"
+            "\n"
+            "  --json           print one JSON object on stdout (the table goes to stderr)\n"
+            "  --n N            timed executions: N for pysandbox-warm, 2N/5 for the\n"
+            "                   others, 8N for the 2-thread rows (default N=%d)\n"
+            "  --quick          a tiny run: 5 timed executions each, 20 for 2-thread rows\n"
+            "                   (--n wins over --quick)\n"
+            "  --start-only     only the start rows: sandboxes started %d times each (N/10\n"
+            "                   with --n, %d with --quick); they also follow the others\n"
+            "  --speed-only     only the speed rows: the fork and pipe floors, back-to-back\n"
+            "                   and paced latency, throughput from 1-8 threads on 1 and 2\n"
+            "                   CPUs, memory with 16 executions in flight; they also follow\n"
+            "                   the others\n"
+            "  --workload NAME  only this workload (repeatable):",
+            DEFAULT_N_WARM, DEFAULT_N_START, QUICK_N_START);
     for (size_t i = 0; i < BENCH_N_WORKLOADS; i++)
         fprintf(out, " %s", bench_workloads[i].name);
     fprintf(out, "\n  --method NAME    only this method (repeatable):");
@@ -91,6 +94,8 @@ int bench_parse_args(int argc, char **argv, bench_settings *set) {
             set->quick = 1;
         } else if (strcmp(argv[i], "--start-only") == 0) {
             set->start_only = 1;
+        } else if (strcmp(argv[i], "--speed-only") == 0) {
+            set->speed_only = 1;
         } else if ((v = opt_value(argc, argv, &i, "--n", &missing)) != NULL) {
             char *end;
             errno = 0;

@@ -77,9 +77,29 @@ static void find_helper(bench_state *st) {
         st->cli_path = strdup(candidate);
 }
 
+/* The report as one JSON object on stdout, the table on stderr. 0 or -1. */
+static int print_json(const bench_state *st, json_t *machine) {
+    const bench_settings *set = &st->set;
+    json_t *doc = json_pack(
+        "{s:O, s:o, s:o, s:O, s:O, s:O, s:O, s:O, s:{s:I, s:I, s:I, s:b}}", "machine", machine,
+        "rows", bench_rows_json(&st->rows), "start_rows", bench_start_json(&st->start_rows),
+        "snapshot_rows", st->snapshot_rows, "speed_rows", st->speed_rows, "speed_memory",
+        st->speed_memory, "helper_rss_kib", st->helper_mem, "notes", st->notes, "settings",
+        "n_pysandbox_warm", (json_int_t)set->n_warm, "n_other", (json_int_t)set->n_other,
+        "n_2threads", (json_int_t)set->n_threaded, "quick", set->quick);
+    int rc = doc != NULL && json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) == 0
+                 ? 0
+                 : -1;
+    json_decref(doc);
+    if (rc == 0)
+        fputc('\n', stdout);
+    bench_print_report(stderr, st, machine);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     bench_state st;
-    json_t *machine = NULL, *doc = NULL, *rows_json = NULL;
+    json_t *machine = NULL;
     int rc = 1;
 
     memset(&st, 0, sizeof st);
@@ -91,7 +111,10 @@ int main(int argc, char **argv) {
     st.helper_mem = json_object();
     st.notes = json_array();
     st.snapshot_rows = json_array();
-    if (st.helper_mem == NULL || st.notes == NULL || st.snapshot_rows == NULL)
+    st.speed_rows = json_array();
+    st.speed_memory = json_object();
+    if (st.helper_mem == NULL || st.notes == NULL || st.snapshot_rows == NULL ||
+        st.speed_rows == NULL || st.speed_memory == NULL)
         goto out;
     find_helper(&st);
     if (make_scratch(&st) != 0)
@@ -106,13 +129,15 @@ int main(int argc, char **argv) {
      * the spawner's RSS high-water mark at exec, so ru_maxrss would never be
      * below this process's own peak, which grows once large results came back.
      */
-    if (!st.set.start_only &&
-        (bench_run_baselines(&st) != 0 || bench_run_pysandbox(&st, PSB_MODE_WARM) != 0 ||
-         bench_run_pysandbox(&st, PSB_MODE_COLD) != 0))
+    int only = st.set.start_only || st.set.speed_only;
+    int unfiltered = st.set.n_workload_filters == 0 && st.set.n_method_filters == 0;
+    if (!only && (bench_run_baselines(&st) != 0 || bench_run_pysandbox(&st, PSB_MODE_WARM) != 0 ||
+                  bench_run_pysandbox(&st, PSB_MODE_COLD) != 0))
         goto out;
     /* The filters name the other rows' workloads and methods; start rows run unfiltered. */
-    if ((st.set.start_only || (st.set.n_workload_filters == 0 && st.set.n_method_filters == 0)) &&
-        bench_run_start(&st) != 0)
+    if ((st.set.start_only || (!only && unfiltered)) && bench_run_start(&st) != 0)
+        goto out;
+    if ((st.set.speed_only || (!only && unfiltered)) && bench_run_speed(&st) != 0)
         goto out;
     bench_note_linearity(&st);
     if (json_object_get(st.helper_mem, "warm") != NULL)
@@ -123,29 +148,17 @@ int main(int argc, char **argv) {
                             "reaps Python inside the pid namespace, wait4 sees only bwrap); "
                             "it runs the same interpreter as the subprocess rows");
 
-    if (st.set.json) {
-        rows_json = bench_rows_json(&st.rows);
-        doc = json_pack("{s:O, s:o, s:o, s:O, s:O, s:O, s:{s:I, s:I, s:I, s:b}}", "machine",
-                        machine, "rows", rows_json, "start_rows", bench_start_json(&st.start_rows),
-                        "snapshot_rows", st.snapshot_rows, "helper_rss_kib", st.helper_mem, "notes",
-                        st.notes, "settings", "n_pysandbox_warm", (json_int_t)st.set.n_warm,
-                        "n_other", (json_int_t)st.set.n_other, "n_2threads",
-                        (json_int_t)st.set.n_threaded, "quick", st.set.quick);
-        rows_json = NULL; /* stolen by json_pack, even on failure */
-        if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) != 0)
-            goto out;
-        fputc('\n', stdout);
-        bench_print_report(stderr, &st, machine);
-    } else {
+    if (st.set.json && print_json(&st, machine) != 0)
+        goto out;
+    if (!st.set.json)
         bench_print_report(stdout, &st, machine);
-    }
     rc = fflush(stdout) == 0 ? 0 : 1;
 out:
-    json_decref(doc);
-    json_decref(rows_json);
     json_decref(machine);
     json_decref(st.helper_mem);
     json_decref(st.snapshot_rows);
+    json_decref(st.speed_rows);
+    json_decref(st.speed_memory);
     json_decref(st.notes);
     if (st.tmp_root[0] != '\0')
         nftw(st.tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -110,6 +110,24 @@ typedef struct bench_proc_mem {
  */
 int bench_child_mem(const char *comm, bench_proc_mem *ret_mem);
 
+/* A "1234 kB" field (key with its colon) of /proc/PID/FILE, KiB; -1 when unknown. */
+long bench_pid_kib(long pid, const char *file, const char *key);
+
+/*
+ * The PSS of process `root` and all its descendants, KiB (-1 on failure),
+ * and in *ret_count how many of them said.
+ */
+long bench_tree_pss_kib(long root, size_t *ret_count);
+
+/*
+ * Floors (floors.c), each measured in a process forked for it: n fork+exit
+ * round trips of a process holding `bytes` of touched anonymous memory (on
+ * transparent huge pages when huge), and n one-byte pipe round trips
+ * between two processes. Samples in ms; 0, or -1 after printing why.
+ */
+int bench_fork_floor(size_t bytes, int huge, double *samples, size_t n);
+int bench_pipe_floor(double *samples, size_t n);
+
 /*
  * Writes the table to `out`, grouped by workload in the order of
  * `workload_order` and within a workload by `method_order` (rows named in
@@ -179,6 +197,7 @@ typedef struct bench_settings {
     size_t n_threaded; /* executions of a 2-thread row */
     size_t n_start;    /* sandboxes started per start row */
     int start_only;    /* --start-only: only the start rows */
+    int speed_only;    /* --speed-only: only the speed rows */
 } bench_settings;
 
 /* Everything main() owns, freed in one place. */
@@ -189,6 +208,8 @@ typedef struct bench_state {
     json_t *helper_mem;    /* {"warm": {...}, "cold": {...}} */
     json_t *snapshot_rows; /* bench_snapshot_rows()'s: [{"data_mib", ...}] */
     json_t *notes;         /* array of strings */
+    json_t *speed_rows;    /* bench_run_speed()'s lines: [{"what", "how", ...}] */
+    json_t *speed_memory;  /* and its memory figures */
     char *helper_path;     /* next to the executable, or NULL */
     char *bwrap_path;      /* NULL when bwrap is missing or broken */
     char *cli_path;        /* the pysandbox CLI next to the executable, or NULL */
@@ -222,6 +243,31 @@ void bench_add_note(bench_state *st, const char *text);
  * after printing why.
  */
 int bench_run_pysandbox(bench_state *st, psb_mode mode);
+/* Runs code once on sandbox, checking the outcome: 0 with its wall time, or -1 (printed). */
+int bench_exec(psb_sandbox *sandbox, const char *code, const char *label, double *ret_ms);
+
+/* Most host threads of one threaded run. */
+#define BENCH_MAX_THREADS 16
+
+/* A threaded run: `total` executions of code split over `threads` host threads. */
+typedef struct bench_threads {
+    psb_sandbox *sandbox;
+    const char *code;
+    const char *label;                /* for errors */
+    size_t threads;                   /* 1..BENCH_MAX_THREADS */
+    size_t total;                     /* >= threads */
+    void (*during)(void *during_arg); /* called on the calling thread once all started, or NULL */
+    void *during_arg;
+} bench_threads;
+
+/*
+ * Runs t, with each execution's wall time in samples (t->total of them),
+ * the run's wall time and the largest child peak RSS. 0, or -1 when an
+ * execution failed (printed).
+ */
+int bench_run_threads(const bench_threads *t, double *samples, double *ret_wall_ms,
+                      uint64_t *ret_peak_rss_kib);
+
 /*
  * Session snapshots on the warm sandbox: n snapshots and n restores of
  * sessions holding 10 and 200 MiB, and what one adds in memory. Printed on
@@ -243,6 +289,15 @@ int bench_run_baselines(bench_state *st);
  * Returns 0, or -1 after printing why.
  */
 int bench_run_start(bench_state *st);
+/*
+ * The speed rows (speed_rows.c): floors, latency back to back and paced,
+ * throughput on 1 and 2 CPUs, memory in flight, into st->speed_rows and
+ * st->speed_memory. 0, or -1 after printing why.
+ */
+int bench_run_speed(bench_state *st);
+/* Prints the speed lines (nothing when there are none). */
+void bench_print_speed(FILE *out, const json_t *lines);
+
 /* Prints the start rows with their ratios to the floors (nothing when there are none). */
 void bench_print_start(FILE *out, const bench_rows *rows);
 /* The start rows as a new JSON array (NULL when out of memory). */

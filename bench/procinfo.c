@@ -166,3 +166,65 @@ int bench_child_mem(const char *comm, bench_proc_mem *ret_mem) {
     ret_mem->pss_kib = read_kib(rollup_path, "Pss:");
     return 0;
 }
+
+long bench_pid_kib(long pid, const char *file, const char *key) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/%s", pid, file);
+    return read_kib(path, key);
+}
+
+/* Up to max (pid, ppid) pairs of the processes now running. Returns the count. */
+static size_t list_processes(long *pids, long *ppids, size_t max) {
+    DIR *proc = opendir("/proc");
+    struct dirent *de;
+    size_t n = 0;
+    if (proc == NULL)
+        return 0;
+    while (n < max && (de = readdir(proc)) != NULL) {
+        char *end, name[64];
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end == '\0' && pid > 0 && read_stat(pid, name, sizeof name, &ppids[n]) == 0)
+            pids[n++] = pid;
+    }
+    closedir(proc);
+    return n;
+}
+
+long bench_tree_pss_kib(long root, size_t *ret_count) {
+    enum { MAX_PROCS = 8192 };
+    long *pids = calloc(MAX_PROCS, sizeof *pids), *ppids = calloc(MAX_PROCS, sizeof *ppids);
+    char *in = calloc(MAX_PROCS, 1);
+    long total = -1;
+    *ret_count = 0;
+    if (pids == NULL || ppids == NULL || in == NULL)
+        goto out;
+    size_t n = list_processes(pids, ppids, MAX_PROCS);
+    /* Marks descendants until nothing changes (parents may come after their children). */
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (in[i])
+                continue;
+            int mine = pids[i] == root;
+            for (size_t j = 0; j < n && !mine; j++)
+                mine = in[j] && pids[j] == ppids[i];
+            if (mine) {
+                in[i] = 1;
+                changed = 1;
+            }
+        }
+    }
+    total = 0;
+    for (size_t i = 0; i < n; i++) {
+        long pss = in[i] ? bench_pid_kib(pids[i], "smaps_rollup", "Pss:") : -1;
+        if (pss >= 0) {
+            total += pss;
+            ++*ret_count;
+        }
+    }
+out:
+    free(pids);
+    free(ppids);
+    free(in);
+    return total;
+}

@@ -147,6 +147,7 @@ void bench_print_report(FILE *out, const bench_state *st, const json_t *machine)
         bench_print_table(out, &st->rows, order, BENCH_N_WORKLOADS, bench_table_method_order,
                           BENCH_M__COUNT);
     bench_print_start(out, &st->start_rows);
+    bench_print_speed(out, st->speed_rows);
 
     const char *key;
     json_t *v;

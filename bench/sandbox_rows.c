@@ -79,6 +79,11 @@ static int exec_once(psb_sandbox *sandbox, const char *code, const psb_exec_opti
     return run_once(sandbox, NULL, code, options, label, ret_ms, ret_rss_kib);
 }
 
+int bench_exec(psb_sandbox *sandbox, const char *code, const char *label, double *ret_ms) {
+    uint64_t rss = 0;
+    return exec_once(sandbox, code, NULL, label, ret_ms, &rss);
+}
+
 /*
  * One (workload, pysandbox method) row: a warm-up execution, then n timed
  * ones; for BENCH_M_SESSION all of them cells of one session. Returns 0
@@ -137,12 +142,12 @@ out:
     return rc;
 }
 
-/* One host thread of a 2-thread row. */
+/* One host thread of a threaded run. */
 typedef struct thread_job {
-    psb_sandbox *sandbox;  /* shared by both threads */
+    psb_sandbox *sandbox;  /* shared by the threads */
     const char *code;      /* what to run */
     const char *label;     /* row name for errors */
-    double *samples;       /* n wall times, ms (a slice of the row's array) */
+    double *samples;       /* n wall times, ms (a slice of the run's array) */
     size_t n;              /* executions of this thread */
     uint64_t peak_rss_kib; /* largest child peak RSS seen */
     int failed;            /* 1 after a failed execution (printed) */
@@ -163,6 +168,46 @@ static void *thread_main(void *arg) {
     return NULL;
 }
 
+int bench_run_threads(const bench_threads *t, double *samples, double *ret_wall_ms,
+                      uint64_t *ret_peak_rss_kib) {
+    thread_job jobs[BENCH_MAX_THREADS];
+    pthread_t threads[BENCH_MAX_THREADS];
+    size_t started = 0, nt = t->threads;
+    int failed = 0;
+    if (nt < 1 || nt > BENCH_MAX_THREADS || t->total < nt)
+        return -1;
+    for (size_t i = 0, first = 0; i < nt; i++) {
+        size_t n = t->total / nt + (i < t->total % nt ? 1 : 0);
+        jobs[i] = (thread_job){.sandbox = t->sandbox,
+                               .code = t->code,
+                               .label = t->label,
+                               .samples = samples + first,
+                               .n = n};
+        first += n;
+    }
+    double start = bench_now_ms();
+    for (; started < nt; started++) {
+        int e = pthread_create(&threads[started], NULL, thread_main, &jobs[started]);
+        if (e != 0) {
+            fprintf(stderr, "pysandbox-bench: pthread_create: %s\n", strerror(e));
+            failed = 1;
+            break;
+        }
+    }
+    if (!failed && t->during != NULL)
+        t->during(t->during_arg);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    *ret_wall_ms = bench_now_ms() - start;
+    *ret_peak_rss_kib = 0;
+    for (size_t i = 0; i < started; i++) {
+        failed |= jobs[i].failed;
+        if (jobs[i].peak_rss_kib > *ret_peak_rss_kib)
+            *ret_peak_rss_kib = jobs[i].peak_rss_kib;
+    }
+    return failed ? -1 : 0;
+}
+
 /*
  * The 2-thread row of bench_method m: `total` executions of the trivial workload
  * split over two host threads on one sandbox (after the warm-up the
@@ -172,41 +217,22 @@ static int threaded_row(bench_state *st, psb_sandbox *sandbox, bench_method m, s
     const bench_workload *w = BENCH_THREAD_WORKLOAD;
     double *samples = calloc(total, sizeof *samples);
     bench_row row = bench_row_for(w, m);
-    thread_job jobs[2];
-    pthread_t threads[2];
-    size_t started = 0;
+    bench_threads t = {.sandbox = sandbox,
+                       .code = w->code,
+                       .label = bench_method_names[m],
+                       .threads = 2,
+                       .total = total};
+    double wall_ms = 0;
     int rc = -1;
 
     if (samples == NULL) {
         fprintf(stderr, "pysandbox-bench: out of memory\n");
         goto out;
     }
-    for (size_t t = 0; t < 2; t++) {
-        size_t first = t * (total / 2);
-        jobs[t] = (thread_job){.sandbox = sandbox,
-                               .code = w->code,
-                               .label = bench_method_names[m],
-                               .samples = samples + first,
-                               .n = t == 0 ? total / 2 : total - total / 2};
-    }
-    double start = bench_now_ms();
-    for (; started < 2; started++) {
-        int e = pthread_create(&threads[started], NULL, thread_main, &jobs[started]);
-        if (e != 0) {
-            fprintf(stderr, "pysandbox-bench: pthread_create: %s\n", strerror(e));
-            goto join;
-        }
-    }
-join:
-    for (size_t t = 0; t < started; t++)
-        pthread_join(threads[t], NULL);
-    double wall_ms = bench_now_ms() - start;
-    if (started < 2 || jobs[0].failed || jobs[1].failed)
+    if (bench_run_threads(&t, samples, &wall_ms, &row.peak_rss_kib) != 0)
         goto out;
     row.n = total;
     row.throughput_per_s = wall_ms > 0 ? (double)total * 1000.0 / wall_ms : 0;
-    row.peak_rss_kib =
-        jobs[0].peak_rss_kib > jobs[1].peak_rss_kib ? jobs[0].peak_rss_kib : jobs[1].peak_rss_kib;
     bench_fill_percentiles(&row, samples, total);
     if (bench_rows_push(&st->rows, &row) != 0) {
         fprintf(stderr, "pysandbox-bench: out of memory\n");
