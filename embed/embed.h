@@ -411,6 +411,11 @@ int psb__interp_check_preload(const char *preload, char *msg, size_t msg_size);
 void psb__interp_after_fork_child(void);
 /* Around fork() in the helper: Python's fork bookkeeping when warm. */
 void psb__interp_before_fork(void);
+/*
+ * After the preload: the forking process's anonymous memory on transparent
+ * huge pages (embed/pages.c); the bytes collapsed.
+ */
+size_t psb__pages_collapse(void);
 void psb__interp_after_fork_parent(void);
 /*
  * In the child, once confined: loads the seccomp filter when that layer is

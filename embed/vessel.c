@@ -141,10 +141,15 @@ int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t
                             .keep_fds = psb__keep_fds,
                             .n_keep_fds = psb__n_keep_fds,
                             .readable_paths = psb__helper.readable_paths};
-    psb__interp_before_fork();
+    /*
+     * No PyOS_BeforeFork()/PyOS_AfterFork_Parent() here: this process is
+     * single-threaded and runs no Python while it serves, so no import lock
+     * or at-fork callback has anything to guard, and running them would
+     * write to the interpreter's pages (splitting its huge pages, and giving
+     * every later fork copy-on-write faults). The child re-initializes with
+     * PyOS_AfterFork_Child(), whose callbacks re-create what they need.
+     */
     pid_t pid = fork();
-    if (pid != 0)
-        psb__interp_after_fork_parent();
     if (pid < 0)
         goto fail;
     if (pid == 0)
