@@ -416,6 +416,10 @@ void psb__interp_before_fork(void);
  * huge pages (embed/pages.c); the bytes collapsed.
  */
 size_t psb__pages_collapse(void);
+/* Python's arenas on a huge-page region until the seal (before Py_Initialize). */
+void psb__pages_arenas_begin(void);
+/* The end of that: the region's unused tail unmapped, later arenas plain mappings. */
+void psb__pages_arenas_seal(void);
 void psb__interp_after_fork_parent(void);
 /*
  * In the child, once confined: loads the seccomp filter when that layer is

@@ -271,6 +271,7 @@ static int start_interpreter(const struct flags *f, int ctl, const char *root) {
     } else if (rc == 0) {
         rc = psb__interp_check_preload(f->preload, msg, sizeof msg);
     }
+    psb__pages_arenas_seal();
     if (rc != 0) {
         psb__remove_tree(root);
         return refuse(ctl, msg);

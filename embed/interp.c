@@ -119,6 +119,7 @@ int psb__interp_init(char *msg, size_t msg_size) {
     for (size_t i = 0; i < sizeof single_thread / sizeof single_thread[0]; i++)
         setenv(single_thread[i], "1", 1);
     setenv("MPLBACKEND", "Agg", 1);
+    psb__pages_arenas_begin();
     if (setup_interpreter(msg, msg_size) != 0)
         return -1;
     warm = true; /* initialized here: children continue from this state */

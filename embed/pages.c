@@ -2,13 +2,18 @@
  * embed/pages.c - the forking process's memory on transparent huge pages.
  * Every execution's fork copies the page tables of the preloaded
  * interpreter (~60 MiB of anonymous memory: 15,000 entries with 4 KiB
- * pages, 30 with 2 MiB ones), and every exit tears them down. Once the
- * preload is done, the anonymous mappings Python's allocators made are
- * advised and collapsed into huge pages; the process never writes to them
- * again while it serves (it runs no Python then), so they stay huge. A
- * child's first write to one splits the mapping in the child only and
- * copies one 4 KiB page, as before.
+ * pages, 30 with 2 MiB ones), and every exit tears them down. While the
+ * preload runs, Python's object arenas come from one huge-page region;
+ * once it is done, the other anonymous mappings it made (large blocks)
+ * are collapsed into huge pages too. Here that puts ~35 of the helper's
+ * ~62 MiB on huge pages and halves the time of its fork. The process
+ * never writes to them while it serves (it runs no Python then), so they
+ * stay huge; a child's first write to one splits the mapping in the child
+ * only and copies one 4 KiB page, as before.
  */
+#include <Python.h>
+
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -59,4 +64,83 @@ size_t psb__pages_collapse(void) {
             bytes += len;
     }
     return bytes;
+}
+
+/*
+ * Python's object arenas (1 MiB each), while the preload runs, come from
+ * one reserved, 2 MiB-aligned region advised MADV_HUGEPAGE, so that the
+ * interpreter's small objects (most of what every fork copies) sit on huge
+ * pages from the start. Once the process serves, the region's unused tail
+ * is unmapped (no child gets address space it was not charged for) and
+ * later arenas are plain mappings, as CPython makes them.
+ */
+#define REGION_BYTES ((size_t)256 << 20)
+#define MAX_FREE_ARENAS 256
+
+static struct {
+    char *base, *next, *end;     /* the region while the preload runs; base NULL after */
+    void *free[MAX_FREE_ARENAS]; /* arenas of the region given back, for reuse */
+    size_t n_free, arena_size;
+} region;
+
+static bool in_region(const void *p) {
+    return region.base && (const char *)p >= region.base && (const char *)p < region.end;
+}
+
+static void *arena_alloc(void *ctx, size_t size) {
+    (void)ctx;
+    if (region.base && size == region.arena_size && region.n_free)
+        return region.free[--region.n_free];
+    if (region.base && (size_t)(region.end - region.next) >= size) {
+        if (!region.arena_size)
+            region.arena_size = size;
+        void *p = region.next;
+        region.next += (size + 4095) & ~(size_t)4095;
+        return p;
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL; /* cppcheck-suppress memleak ; mmap failed: nothing to leak */
+    return p;
+}
+
+static void arena_free(void *ctx, void *p, size_t size) {
+    (void)ctx;
+    if (in_region(p) && size == region.arena_size && region.n_free < MAX_FREE_ARENAS) {
+        (void)madvise(p, size, MADV_DONTNEED);
+        region.free[region.n_free++] = p;
+        return;
+    }
+    (void)munmap(p, size);
+}
+
+void psb__pages_arenas_begin(void) {
+    size_t len = REGION_BYTES + HUGE_PAGE;
+    char *raw =
+        mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        return;
+    char *base = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (base > raw)
+        (void)munmap(raw, (size_t)(base - raw));
+    (void)munmap(base + REGION_BYTES, (size_t)(raw + len - (base + REGION_BYTES)));
+    (void)madvise(base, REGION_BYTES, MADV_HUGEPAGE);
+    region.base = region.next = base;
+    region.end = base + REGION_BYTES;
+    region.n_free = 0;
+    PyObjectArenaAllocator a = {.ctx = NULL, .alloc = arena_alloc, .free = arena_free};
+    PyObject_SetArenaAllocator(&a);
+}
+
+void psb__pages_arenas_seal(void) {
+    if (!region.base)
+        return;
+    char *used = (char *)(((uintptr_t)region.next + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (used < region.end)
+        (void)munmap(used, (size_t)(region.end - used));
+    /* Given-back arenas are address space no one is charged for: unmap them too. */
+    for (size_t i = 0; i < region.n_free; i++)
+        (void)munmap(region.free[i], region.arena_size);
+    region.n_free = 0;
+    region.base = NULL; /* from here on every arena is mmap'd and munmap'd */
 }

@@ -56,7 +56,10 @@ static _Noreturn void zygote_main(const struct psb__zygote *z, int sock, pid_t p
     /* The library's control socket, spares' and executions' sockets stay the helper's. */
     close_others(sock);
     psb__spare_forget();
-    if (psb__interp_preload(z->preload, msg, sizeof msg) != 0) {
+    psb__pages_arenas_begin(); /* the preload's arenas: a region of its own */
+    int rc = psb__interp_preload(z->preload, msg, sizeof msg);
+    psb__pages_arenas_seal();
+    if (rc != 0) {
         (void)send(sock, msg, strlen(msg), MSG_NOSIGNAL);
         _exit(1);
     }
