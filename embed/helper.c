@@ -266,6 +266,7 @@ static int start_interpreter(const struct flags *f, int ctl, const char *root) {
     int rc = psb__interp_init(msg, sizeof msg);
     if (rc == 0 && f->wait_warm) {
         rc = psb__interp_preload(f->preload, msg, sizeof msg);
+        psb__pages_arenas_seal();
         psb__cache_publish(psb__helper.cache_fd, mplconfig);
         (void)psb__pages_collapse();
     } else if (rc == 0) {
