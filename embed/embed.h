@@ -409,8 +409,12 @@ int psb__interp_preload(const char *preload, char *msg, size_t msg_size);
 int psb__interp_check_preload(const char *preload, char *msg, size_t msg_size);
 /* In a forked process that will fork again (the zygote): Python's after-fork. */
 void psb__interp_after_fork_child(void);
-/* Around fork() in the helper: Python's fork bookkeeping when warm. */
+/*
+ * Around the fork of the warm zygote: Python's fork bookkeeping when warm
+ * (spares are forked without it: embed/vessel.c says why).
+ */
 void psb__interp_before_fork(void);
+void psb__interp_after_fork_parent(void);
 /*
  * After the preload: the forking process's anonymous memory on transparent
  * huge pages (embed/pages.c); the bytes collapsed.
@@ -420,7 +424,6 @@ size_t psb__pages_collapse(void);
 void psb__pages_arenas_begin(void);
 /* The end of that: the region's unused tail unmapped, later arenas plain mappings. */
 void psb__pages_arenas_seal(void);
-void psb__interp_after_fork_parent(void);
 /*
  * In the child, once confined: loads the seccomp filter when that layer is
  * on (a session's: its listener goes to the helper on the control socket
