@@ -341,7 +341,11 @@ int psb__outputs_collect(const char *scratch, const struct psb__input_stat *inpu
  * (free() it) holds *ret_n of them. 0, or -1 when out of memory.
  */
 int psb__scratch_stats(const char *scratch, struct psb__input_stat **ret, size_t *ret_n);
-/* true while the job's child runs (it has not exited yet). */
+/*
+ * true while the job's child is there: running, or reported and still
+ * tearing down (a spare forked meanwhile would add its memory to the ~100 MiB
+ * the dying child has not given back yet).
+ */
 bool psb__job_running(const psb__job *job);
 /* When the last execution ended (CLOCK_MONOTONIC ns). */
 extern uint64_t psb__last_response_ns;

@@ -210,7 +210,7 @@ fail:
 uint64_t psb__last_response_ns;
 
 bool psb__job_running(const psb__job *job) {
-    return !job->exited && !job->reported;
+    return !job->exited;
 }
 
 int psb__job_pollfds(const psb__job *job, struct pollfd *fds) {
