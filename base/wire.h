@@ -32,6 +32,7 @@
 #define PSB__FLAG_GID "--gid"               /* N */
 #define PSB__FLAG_LAYERS "--layers"         /* BITS: tests only, layers to turn on */
 #define PSB__FLAG_REQUIRE "--require"       /* NAME: fail unless this layer works */
+#define PSB__FLAG_SITE "--site" /* DIR: a module layer, first on sys.path (repeatable) */
 /*
  * In warm mode (without --wait-warm) ready comes once a minimal interpreter
  * runs; the helper then forks a warm zygote that preloads, says
@@ -185,6 +186,10 @@ int psb__recv_fd(int sock, int *ret_fd);
 #define PSB__KEY_INPUT "input"   /* bool or absent: input() asks the library (INPUT frames) */
 #define PSB__KEY_ASK "ask"       /* string or absent: a question about code (psb_ask), no cell */
 #define PSB__KEY_CURSOR "cursor" /* integer: the question's cursor, in code points */
+#define PSB__KEY_SITES "sites"   /* array of dirs: module layers, first on sys.path */
+#define PSB__KEY_WRITABLE                                                                          \
+    "writable" /* dir or absent: writable beside the scratch dir (also                             \
+                  CONTROL; a module layer's install) */
 
 /* Largest code, prelude, stdin and inputs a request may carry. */
 #define PSB__MAX_CODE_BYTES ((size_t)16 << 20)

@@ -45,6 +45,9 @@ void cli_print_version(void);
 /* `pysandbox run`: argv[0] is "run". Returns an exit status (enum cli_exit). */
 int cli_cmd_run(int argc, char **argv);
 
+/* `pysandbox layer`: argv[0] is "layer". Module layers: create, install, list, remove. */
+int cli_cmd_layer(int argc, char **argv);
+
 /* `pysandbox doctor`: argv[0] is "doctor". 0 when the policy's layers all hold. */
 int cli_cmd_doctor(int argc, char **argv);
 
@@ -59,7 +62,7 @@ struct cli_run_rule {
     const char *value; /* points into argv */
 };
 
-enum { CLI_RULE_ALLOW_IMPORT, CLI_RULE_DENY_IMPORT, CLI_RULE_ENV, CLI_RULE_FILE };
+enum { CLI_RULE_ALLOW_IMPORT, CLI_RULE_DENY_IMPORT, CLI_RULE_ENV, CLI_RULE_FILE, CLI_RULE_LAYER };
 
 /* The default stdout and stderr caps, kept for the one not given (bytes). */
 #define CLI_OUTPUT_LIMIT_DEFAULT_BYTES ((uint64_t)1 << 20)
@@ -97,7 +100,8 @@ struct cli_run_args {
     int wait_warm;                 /* --wait-warm: run only once the preload is done */
     const char *output_dir;        /* --output-dir, or NULL */
     const char *figures_dir;       /* --figures-dir, or NULL */
-    struct cli_run_rule *rules;    /* --allow-import, --deny-import, --env, --file */
+    const char *layers_dir;        /* --layers-dir, or NULL */
+    struct cli_run_rule *rules;    /* --allow-import, --deny-import, --env, --file, --layer */
     size_t n_rules;
     int json;        /* --json */
     int help;        /* --help */

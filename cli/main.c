@@ -21,6 +21,7 @@ static const struct command commands[] = {
     {"mcp", cli_cmd_mcp, "a Model Context Protocol server on stdio with a run_python tool"},
     {"kernel", cli_cmd_kernel, "a Jupyter kernel whose cells run in a confined session"},
     {"repl", cli_cmd_repl, "an interactive prompt whose entries run as cells of one session"},
+    {"layer", cli_cmd_layer, "create, install into, list and remove module layers"},
     {"doctor", cli_cmd_doctor,
      "check which confinement layers this machine provides, and prove them"},
 };

@@ -61,6 +61,7 @@ static const struct {
     {"stderr_limit_bytes", 0},
     {"allow_import", CLI_REQ_WIDEN},
     {"deny_import", 0},
+    {"layers", 0},
     {"cold", 0},
     {"id", CLI_REQ_ENVELOPE},
     {"op", CLI_REQ_ENVELOPE},
@@ -211,12 +212,12 @@ static int apply_maps(const json_t *req, psb_exec_options *o, struct cli_fault *
     return 0;
 }
 
-/* allow_import and deny_import: arrays of module names. */
-static int apply_imports(const json_t *req, psb_exec_options *o, struct cli_fault *f) {
-    static const char *const names[] = {"allow_import", "deny_import"};
+/* allow_import and deny_import: arrays of module names; layers: of module layer names. */
+static int apply_names(const json_t *req, psb_exec_options *o, struct cli_fault *f) {
+    static const char *const names[] = {"allow_import", "deny_import", "layers"};
     psb_error err = {0};
     char field[CLI_FIELD_MAX];
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         json_t *arr = json_object_get(req, names[k]), *v;
         size_t i;
         if (!arr)
@@ -227,8 +228,10 @@ static int apply_imports(const json_t *req, psb_exec_options *o, struct cli_faul
             snprintf(field, sizeof field, "%s[%zu]", names[k], i);
             if (!json_is_string(v))
                 return cli_fault_set(f, "wrong_type", field, "must be a string");
-            psb_status st = k == 0 ? psb_exec_options_allow_import(o, json_string_value(v), &err)
-                                   : psb_exec_options_deny_import(o, json_string_value(v), &err);
+            const char *s = json_string_value(v);
+            psb_status st = k == 0   ? psb_exec_options_allow_import(o, s, &err)
+                            : k == 1 ? psb_exec_options_deny_import(o, s, &err)
+                                     : psb_exec_options_add_layer(o, s, &err);
             if (st != PSB_OK)
                 return setter_fault(f, field, st, &err);
         }
@@ -311,7 +314,7 @@ int cli_request_decode(const json_t *req, unsigned allow, struct cli_run_request
     if (!(r->options = psb_exec_options_new(&err)))
         return cli_fault_set(f, "internal", "", "out of memory");
     if (apply_texts(req, allow, r, f) != 0 || apply_limits(req, r->options, f) != 0 ||
-        apply_maps(req, r->options, f) != 0 || apply_imports(req, r->options, f) != 0 ||
+        apply_maps(req, r->options, f) != 0 || apply_names(req, r->options, f) != 0 ||
         get_bool(req, "cold", &r->cold, f) != 0 || get_bool(req, "stream", &r->stream, f) != 0) {
         cli_request_release(r);
         return -1;

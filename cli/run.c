@@ -54,6 +54,10 @@ static const char run_help[] =
     "  --policy NAME|FILE     preset (default, data-science, strict) or JSON file\n"
     "  --allow-import MOD     allow module MOD and its submodules (repeatable)\n"
     "  --deny-import MOD      deny module MOD and its submodules (repeatable)\n"
+    "  --layer NAME           mount module layer NAME: its packages first on sys.path,\n"
+    "                         read-only (repeatable; see `pysandbox layer`)\n"
+    "  --layers-dir DIR       where module layers live (default: $PYSANDBOX_LAYERS,\n"
+    "                         else ~/.local/share/pysandbox/layers)\n"
     "Output:\n"
     "  --json                 print the outcome as one JSON object on stdout:\n"
     "                         status, result, stdout, stderr, error, stats,\n"
@@ -226,6 +230,12 @@ static int configure_sandbox(struct run *r) {
         if (st != PSB_OK)
             goto out;
     }
+    if (r->args->layers_dir != NULL) {
+        what = "--layers-dir";
+        st = psb_config_set_layers_dir(r->config, r->args->layers_dir, &r->err);
+        if (st != PSB_OK)
+            goto out;
+    }
     if (r->args->wait_warm) {
         what = "--wait-warm";
         st = psb_config_set_early_start(r->config, 0, &r->err);
@@ -238,9 +248,8 @@ static int configure_sandbox(struct run *r) {
         st = psb_config_set_helper_path(r->config, helper, &r->err);
     }
 out:
-    if (st != PSB_OK) /* only --policy is the user's input */
-        rc = api_fail(r, what, st,
-                      strcmp(what, "--policy") == 0 ? setter_rc(st) : CLI_EXIT_INTERNAL);
+    if (st != PSB_OK) /* a flag is the user's input; the rest is ours */
+        rc = api_fail(r, what, st, what[0] == '-' ? setter_rc(st) : CLI_EXIT_INTERNAL);
     return rc;
 }
 
@@ -257,6 +266,7 @@ static void flag_of(const struct run *r, const char *field, char *buf, size_t si
         {"files.", "--file"},
         {"allow_import", "--allow-import"},
         {"deny_import", "--deny-import"},
+        {"layers", "--layer"},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         if (strncmp(field, named[i].prefix, strlen(named[i].prefix)) == 0) {
@@ -308,7 +318,7 @@ static int add_file(const struct run *r, const char *assignment, json_t *files) 
 static int add_rules(const struct run *r, json_t *req) {
     const struct cli_run_args *a = r->args;
     json_t *env = json_object(), *files = json_object();
-    json_t *allow = json_array(), *deny = json_array();
+    json_t *allow = json_array(), *deny = json_array(), *layers = json_array();
     int rc = CLI_EXIT_OK;
     for (size_t i = 0; i < a->n_rules && rc == CLI_EXIT_OK; i++) {
         const char *v = a->rules[i].value, *eq = strchr(v, '=');
@@ -318,6 +328,9 @@ static int add_rules(const struct run *r, json_t *req) {
             break;
         case CLI_RULE_DENY_IMPORT:
             json_array_append_new(deny, json_string(v));
+            break;
+        case CLI_RULE_LAYER:
+            json_array_append_new(layers, json_string(v));
             break;
         case CLI_RULE_FILE:
             rc = add_file(r, v, files);
@@ -330,9 +343,9 @@ static int add_rules(const struct run *r, json_t *req) {
         }
         }
     }
-    static const char *const keys[] = {"env", "files", "allow_import", "deny_import"};
-    json_t *vals[] = {env, files, allow, deny};
-    for (int k = 0; k < 4; k++) {
+    static const char *const keys[] = {"env", "files", "allow_import", "deny_import", "layers"};
+    json_t *vals[] = {env, files, allow, deny, layers};
+    for (int k = 0; k < 5; k++) {
         if (json_is_object(vals[k]) ? json_object_size(vals[k]) == 0
                                     : json_array_size(vals[k]) == 0)
             json_decref(vals[k]);
@@ -555,10 +568,12 @@ int cli_cmd_run(int argc, char **argv) {
     r.connect = args.connect ? args.connect : getenv("PYSANDBOX_SERVER");
     if (r.connect && r.connect[0] == '\0')
         r.connect = NULL; /* PYSANDBOX_SERVER= turns it off */
-    if (r.connect && args.policy) {
+    if (r.connect && (args.policy || args.layers_dir)) {
+        const char *flag = args.policy ? "--policy" : "--layers-dir";
         rc = fail(args.json, CLI_EXIT_USAGE, 1,
-                  "--policy: a run through a server (--connect, $PYSANDBOX_SERVER) has the "
-                  "server's policy");
+                  "%s: a run through a server (--connect, "
+                  "$PYSANDBOX_SERVER) has the server's own",
+                  flag);
         goto out;
     }
     rc = read_inputs(&r);

@@ -40,6 +40,8 @@ enum {
     OPT_STDERR_LIMIT,
     OPT_JSON,
     OPT_VERSION,
+    OPT_LAYER,
+    OPT_LAYERS_DIR,
 };
 
 static const struct option long_options[] = {
@@ -67,6 +69,8 @@ static const struct option long_options[] = {
     {"files-limit-bytes", required_argument, NULL, OPT_FILES_LIMIT},
     {"stdout-limit-bytes", required_argument, NULL, OPT_STDOUT_LIMIT},
     {"stderr-limit-bytes", required_argument, NULL, OPT_STDERR_LIMIT},
+    {"layer", required_argument, NULL, OPT_LAYER},
+    {"layers-dir", required_argument, NULL, OPT_LAYERS_DIR},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -217,6 +221,8 @@ static const char **text_flag(struct cli_run_args *a, int opt) {
         return &a->output_dir;
     case OPT_FIGURES_DIR:
         return &a->figures_dir;
+    case OPT_LAYERS_DIR:
+        return &a->layers_dir;
     default:
         return NULL;
     }
@@ -255,6 +261,9 @@ int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args) {
             break;
         case OPT_DENY_IMPORT:
             add_rule(args, CLI_RULE_DENY_IMPORT, optarg);
+            break;
+        case OPT_LAYER:
+            add_rule(args, CLI_RULE_LAYER, optarg);
             break;
         case OPT_JSON:
             args->json = 1;

@@ -123,8 +123,10 @@ int psb__child_load_seccomp(void) {
  * confinement that depends only on the sandbox, not on the request. 0, or
  * -1 with errno and *ret_what naming the step.
  */
-static int confine(pid_t parent, const json_t *readable_paths, const char *scratch, bool seccomp,
-                   const char **ret_what) {
+static int confine(pid_t parent, const json_t *readable_paths, const char *scratch,
+                   const char *writable, bool seccomp, const char **ret_what) {
+    if (writable && psb__helper.scratch_tmpfs && psb__ns_writable_dir(writable, ret_what) != 0)
+        return -1;
     if ((psb__helper.layers & PSB_LAYER_UNPRIVILEGED) &&
         psb__ns_drop_privileges(psb__helper.uid, psb__helper.gid, ret_what) != 0)
         return -1;
@@ -135,8 +137,8 @@ static int confine(pid_t parent, const json_t *readable_paths, const char *scrat
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return -1;
     if ((psb__helper.layers & PSB_LAYER_LANDLOCK) &&
-        psb__landlock_apply(readable_paths, psb__helper.cache_dir, scratch, psb__helper.network,
-                            ret_what) != 0)
+        psb__landlock_apply(readable_paths, psb__helper.cache_dir, scratch, writable,
+                            psb__helper.network, ret_what) != 0)
         return -1;
     /* Everything after this point uses only syscalls the filter allows. */
     *ret_what = "loading the seccomp filter";
@@ -274,8 +276,10 @@ static void take_request(int rfd, int memfd, const psb__child_spec *spec, pid_t 
     if (fill_stdin(memfd, req->has_stdin) != 0)
         setup_failed(rfd, "receiving stdin", errno ? errno : EPROTO);
     if (!confined) {
-        if (confine(parent, req->readable_paths, spec->scratch, false, &what) != 0)
+        if (confine(parent, req->readable_paths, spec->scratch, req->writable, false, &what) != 0)
             setup_failed(rfd, what, errno);
+    } else if (req->writable) {
+        setup_failed(rfd, "confined without the writable dir", EINVAL); /* the helper checks */
     } else if (!json_equal(req->readable_paths, spec->readable_paths)) {
         setup_failed(rfd, "confined for other readable paths", EINVAL); /* the helper checks */
     }
@@ -444,7 +448,7 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     bool confined = spec->readable_paths != NULL;
     const char *what = NULL;
     if (confined) {
-        if (confine(parent, spec->readable_paths, spec->scratch, true, &what) != 0)
+        if (confine(parent, spec->readable_paths, spec->scratch, NULL, true, &what) != 0)
             spare_failed(ctl, what, errno);
         /* Sandbox-level too: resolved now, not on the request's path. */
         if (psb__hooks_set_paths(spec->readable_paths, spec->scratch) != 0)

@@ -75,6 +75,7 @@ struct psb__helper_conf {
     bool scratch_tmpfs;                /* scratch dirs are size-capped tmpfs mounts */
     uint64_t scratch_mib;              /* tmpfs size for the next spare (the last request's) */
     json_t *readable_paths;            /* the last request's; spares confine themselves with it */
+    json_t *sites;                     /* module layer dirs first on sys.path (--site), or NULL */
     unsigned cgroups;                  /* 1 << PSB__CG_* for each controller an execution gets */
     uint64_t threads;                  /* pids.max for the next spare (the last request's) */
     psb__seccomp_prog seccomp;         /* compiled once, loaded by every child */
@@ -88,7 +89,7 @@ extern struct psb__helper_conf psb__helper;
 /* Shared by job.c and session.c. */
 void psb__close_fd(int *fd);
 int psb__job_read_control(int sock, uint64_t deadline, psb__limits *ret_limits,
-                          json_t **ret_readable, char *msg, size_t msg_size);
+                          json_t **ret_readable, bool *ret_writable, char *msg, size_t msg_size);
 bool psb__channels_valid(const int fds[PSB__CHAN_COUNT]);
 /* Makes a new session job's lineage (its scratch dir taken from its vessel). 0 or -1. */
 int psb__session_begin(psb__job *job);
@@ -279,9 +280,13 @@ struct psb__job {
     struct psb__job *created;     /* a branch made by this job, for the loop to take */
 };
 
-/* Forks a child that prepares itself and waits for a request. 0, or -1 + msg. */
+/*
+ * Forks a child that prepares itself and waits for a request, confined for
+ * the readable paths confine_for (NULL: it confines itself from its
+ * request). 0, or -1 + msg.
+ */
 int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t scratch_mib,
-                       bool session, char *msg, size_t msg_size);
+                       bool session, const json_t *confine_for, char *msg, size_t msg_size);
 /*
  * Hands over a ready spare fit for a request (its tmpfs resized to
  * scratch_mib, confined for these readable paths); 0, or -1 when none.

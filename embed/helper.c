@@ -202,6 +202,10 @@ static bool parse_flags(int argc, char **argv, struct flags *f) {
             psb__helper.cache_dir = next[0] == '/' ? next : NULL;
         } else if (strcmp(arg, PSB__FLAG_PRELOAD) == 0) {
             f->preload = next;
+        } else if (strcmp(arg, PSB__FLAG_SITE) == 0) {
+            if (next[0] != '/' || (!psb__helper.sites && !(psb__helper.sites = json_array())) ||
+                json_array_append_new(psb__helper.sites, json_string(next)) != 0)
+                return false;
         } else if (strcmp(arg, PSB__FLAG_UID) == 0) {
             psb__helper.uid = (unsigned)strtoul(next, NULL, 10);
         } else if (strcmp(arg, PSB__FLAG_GID) == 0) {

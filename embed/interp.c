@@ -103,7 +103,9 @@ static int setup_interpreter(char *msg, size_t msg_size) {
     PyObject *builtins = show ? PyEval_GetBuiltins() : NULL; /* borrowed */
     int bound = builtins ? PyDict_SetItemString(builtins, "display", show) : -1;
     Py_XDECREF(show);
-    if (bound != 0 || psb__hooks_install(psb__py_support) != 0) {
+    /* Module layers before the hooks take sys.path's roots and before the preload. */
+    if (bound != 0 || (psb__helper.sites && psb__hooks_add_sites(psb__helper.sites) != 0) ||
+        psb__hooks_install(psb__py_support) != 0) {
         PyErr_Print();
         snprintf(msg, msg_size, "installing the sandbox hooks failed");
         return -1;

@@ -44,9 +44,9 @@ static void status_error(int sock, psb_error_kind kind, const char *message) {
     free(text);
 }
 
-/* The control frame: limits and readable paths. 0, or -1 with msg. */
+/* The control frame: limits, readable paths, a writable dir or not. 0, or -1 with msg. */
 int psb__job_read_control(int sock, uint64_t deadline, psb__limits *ret_limits,
-                          json_t **ret_readable, char *msg, size_t msg_size) {
+                          json_t **ret_readable, bool *ret_writable, char *msg, size_t msg_size) {
     uint32_t type;
     psb__buf text = {0};
     json_t *doc = NULL;
@@ -62,6 +62,13 @@ int psb__job_read_control(int sock, uint64_t deadline, psb__limits *ret_limits,
         goto out;
     *ret_limits = control.limits;
     *ret_readable = json_incref((json_t *)(uintptr_t)control.readable_paths);
+    if (ret_writable)
+        *ret_writable = control.writable != NULL;
+    else if (control.writable) {
+        json_decref(*ret_readable);
+        snprintf(msg, msg_size, "malformed request: a writable dir for a cell");
+        goto out;
+    }
     rc = 0;
 out:
     json_decref(doc);
@@ -86,16 +93,18 @@ bool psb__channels_valid(const int fds[PSB__CHAN_COUNT]) {
  * clock. 0, or -1 with msg and *ret_kind.
  */
 static int hand_over(psb__job *job, const int ch[PSB__CHAN_COUNT], const char *scratch_root,
-                     const json_t *readable, char *msg, size_t msg_size, psb_error_kind *ret_kind) {
+                     const json_t *readable, bool writable, char *msg, size_t msg_size,
+                     psb_error_kind *ret_kind) {
     struct psb__vessel *v = &job->v;
     const psb__limits *lim = &job->limits;
     *ret_kind = PSB_KIND_INTERNAL;
     for (int attempt = 0;; attempt++) {
-        /* A session's child is made for it: its seccomp filter asks the helper about forks. */
-        if ((job->session || attempt > 0 ||
+        /* A session's child is made for it: its seccomp filter asks the helper about forks.
+         * One with a writable dir confines itself for it from its request. */
+        if ((job->session || writable || attempt > 0 ||
              psb__vessel_take_spare(v, psb__helper.scratch_mib, readable) != 0) &&
-            psb__vessel_create(v, scratch_root, psb__helper.scratch_mib, job->session, msg,
-                               msg_size) != 0)
+            psb__vessel_create(v, scratch_root, psb__helper.scratch_mib, job->session,
+                               writable ? NULL : psb__helper.readable_paths, msg, msg_size) != 0)
             return -1;
         /* A session's snapshots are processes too (and each takes two forks to make). */
         uint64_t tasks =
@@ -168,10 +177,14 @@ int psb__job_start(int sock, const char *scratch_root, psb__job **ret_job) {
         snprintf(msg, sizeof msg, "malformed request: the channels are not a socket and pipes");
         goto fail;
     }
-    if (psb__job_read_control(sock, deadline, &job->limits, &readable, msg, sizeof msg) != 0)
+    bool writable = false;
+    if (psb__job_read_control(sock, deadline, &job->limits, &readable, &writable, msg,
+                              sizeof msg) != 0)
         goto fail;
-    note_last_request(job, readable);
-    if (hand_over(job, ch, scratch_root, readable, msg, sizeof msg, &fail_kind) != 0)
+    /* A one-off install does not reshape the spares of ordinary executions. */
+    if (!writable)
+        note_last_request(job, readable);
+    if (hand_over(job, ch, scratch_root, readable, writable, msg, sizeof msg, &fail_kind) != 0)
         goto fail;
     for (int i = 0; i < PSB__CHAN_COUNT; i++)
         psb__close_fd(&ch[i]);

@@ -116,7 +116,7 @@ static void next_cell(psb__job *job, int ch[PSB__CHAN_COUNT], uint64_t now) {
     json_t *readable = NULL;
     psb__limits limits;
     if (!psb__channels_valid(ch) || psb__job_read_control(job->sock, now + 10000000000ull, &limits,
-                                                          &readable, msg, sizeof msg) != 0) {
+                                                          &readable, NULL, msg, sizeof msg) != 0) {
         job->abandoned = true; /* the library broke the protocol: the session cannot go on */
         psb__job_kill(job);
         goto out;

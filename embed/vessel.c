@@ -114,7 +114,7 @@ void psb__vessel_discard(struct psb__vessel *v) {
 
 /* Forks a child that prepares itself and waits for a request. 0, or -1 + msg. */
 int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t scratch_mib,
-                       bool session, char *msg, size_t msg_size) {
+                       bool session, const json_t *confine_for, char *msg, size_t msg_size) {
     int ctl[2] = {-1, -1};
     memset(v, 0, sizeof *v);
     v->pid = -1;
@@ -140,7 +140,7 @@ int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t
                             .ctl_fd = ctl[1],
                             .keep_fds = psb__keep_fds,
                             .n_keep_fds = psb__n_keep_fds,
-                            .readable_paths = psb__helper.readable_paths};
+                            .readable_paths = confine_for};
     /*
      * No PyOS_BeforeFork()/PyOS_AfterFork_Parent() here: this process is
      * single-threaded and runs no Python while it serves, so no import lock
@@ -161,7 +161,7 @@ int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t
         v->threads = psb__helper.threads;
     /* A spare prepares itself only when nothing else wants the CPU. */
     psb__vessel_set_idle(pid, true);
-    v->confined_for = json_incref(psb__helper.readable_paths);
+    v->confined_for = json_incref((json_t *)(uintptr_t)confine_for);
     v->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     v->ctl = ctl[0];
     close(ctl[1]);
@@ -216,8 +216,8 @@ void psb__spare_prepare(const char *scratch_root) {
         bool lowered = geteuid() == 0 && psb__spare_have();
         if (lowered)
             psb__vessel_set_idle(0, true);
-        if (psb__vessel_create(&spares[i], scratch_root, psb__helper.scratch_mib, false, msg,
-                               sizeof msg)) {
+        if (psb__vessel_create(&spares[i], scratch_root, psb__helper.scratch_mib, false,
+                               psb__helper.readable_paths, msg, sizeof msg)) {
             spares[i].pid = -1;
             last_failure_ns = psb__now_ns();
         }

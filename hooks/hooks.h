@@ -68,9 +68,15 @@ int psb__hooks_set_paths(const json_t *readable_paths, const char *scratch);
 /* One more readable path for the audit hook (the start-up cache). 0 or -1. */
 int psb__hooks_add_readable(const char *path);
 /*
- * Per execution: the request's denied events and import rules, and its paths
- * (psb__hooks_set_paths) unless already set. 0, or -1 with a Python
- * exception set.
+ * Puts module layer dirs (a JSON array of paths) first on sys.path, in
+ * order, skipping those already there, and makes them trusted library roots
+ * and readable. 0, or -1 with a Python exception set.
+ */
+int psb__hooks_add_sites(const json_t *sites);
+/*
+ * Per execution: the request's denied events and import rules, its paths
+ * (psb__hooks_set_paths) unless already set, its writable dir and its module
+ * layers (psb__hooks_add_sites). 0, or -1 with a Python exception set.
  */
 struct psb__request;
 int psb__hooks_configure(const struct psb__request *req, const char *scratch);

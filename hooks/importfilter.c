@@ -276,6 +276,34 @@ static void add_stdlib_dir(const char *name) {
     PyErr_Clear();
 }
 
+int psb__hooks_add_sites(const json_t *sites) {
+    PyObject *path = PySys_GetObject("path"); /* borrowed */
+    if (!path || !PyList_Check(path)) {
+        PyErr_SetString(PyExc_RuntimeError, "sys.path is not a list");
+        return -1;
+    }
+    /* Backwards, each to the front: sites[0] ends up first. */
+    for (size_t i = json_array_size(sites); i-- > 0;) {
+        const char *dir = json_string_value(json_array_get(sites, i));
+        PyObject *s = dir ? PyUnicode_DecodeFSDefault(dir) : NULL;
+        if (!s) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "a module layer's dir is not a string");
+            return -1;
+        }
+        int rc = PySequence_Contains(path, s);
+        if (rc == 0)
+            rc = PyList_Insert(path, 0, s);
+        Py_DECREF(s);
+        if (rc < 0)
+            return -1;
+        /* A layer's packages are installed libraries: their own imports are theirs. */
+        if (psb__pathset_add(&psb__hooks.trusted, dir) == 0)
+            psb__pathset_add(&psb__hooks.readable, dir);
+    }
+    return 0;
+}
+
 int psb__hooks_configure(const struct psb__request *req, const char *scratch) {
     psb__hooks.denied_events = json_incref((json_t *)(uintptr_t)req->denied_events);
     psb__hooks.user_denied_events = json_incref((json_t *)(uintptr_t)req->user_denied_events);
@@ -285,7 +313,11 @@ int psb__hooks_configure(const struct psb__request *req, const char *scratch) {
         PyErr_SetString(PyExc_RuntimeError, "cannot resolve the scratch dir");
         return -1;
     }
-    return 0;
+    if (req->writable && psb__pathset_add(&psb__hooks.writable, req->writable) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot resolve the writable dir");
+        return -1;
+    }
+    return req->sites ? psb__hooks_add_sites(req->sites) : 0;
 }
 
 int psb__hooks_install(void *support_module) {

@@ -2,6 +2,7 @@
  * host/config.c - psb_config: the policy and settings a sandbox is created
  * from. Setters validate fully before changing anything.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,7 @@ void psb_config_free(psb_config *config) {
     free(config->helper_path);
     free(config->preload);
     free(config->cache_dir);
+    free(config->layers_dir);
     free(config);
 }
 
@@ -55,6 +57,17 @@ psb_status psb_config_set_cache_dir(psb_config *config, const char *path, psb_er
         return psb__err(err, PSB_ENOMEM, "out of memory");
     free(config->cache_dir);
     config->cache_dir = copy;
+    return PSB_OK;
+}
+
+psb_status psb_config_set_layers_dir(psb_config *config, const char *path, psb_error *err) {
+    if (!config || (path && (path[0] != '/' || strlen(path) >= PSB__LAYERS_ROOT_MAX)))
+        return psb__err(err, PSB_EINVAL, "the layers dir must be an absolute path");
+    char *copy = path ? strdup(path) : NULL;
+    if (path && !copy)
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    free(config->layers_dir);
+    config->layers_dir = copy;
     return PSB_OK;
 }
 

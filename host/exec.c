@@ -399,8 +399,9 @@ static int send_request(struct run *r, const char *text, const psb_exec_options 
 /* Hands the child's ends of the channels and the control frame to the helper. */
 static int hand_over(int helper, char tag, const json_t *req, int child_ends[3]) {
     json_t *control =
-        json_pack("{s:O,s:O}", PSB__KEY_LIMITS, json_object_get(req, PSB__KEY_LIMITS),
-                  PSB__KEY_READABLE_PATHS, json_object_get(req, PSB__KEY_READABLE_PATHS));
+        json_pack("{s:O,s:O,s:O?}", PSB__KEY_LIMITS, json_object_get(req, PSB__KEY_LIMITS),
+                  PSB__KEY_READABLE_PATHS, json_object_get(req, PSB__KEY_READABLE_PATHS),
+                  PSB__KEY_WRITABLE, json_object_get(req, PSB__KEY_WRITABLE));
     char *text = control ? json_dumps(control, JSON_COMPACT) : NULL;
     json_decref(control);
     int rc = text && psb__send_fds_tagged(helper, tag, child_ends, 3) == 0 &&

@@ -24,6 +24,7 @@ struct psb_config {
     unsigned test_layers;     /* diagnostics: layers to turn on (0 = all) */
     bool wait_warm;           /* psb_config_set_early_start(0) */
     char *cache_dir;          /* NULL: the default (psb__cache_dir) */
+    char *layers_dir;         /* NULL: the default (psb__layers_root) */
 };
 
 /* test_layers for "no layer at all" (psb_config_set_diagnostic_layers(0)). */
@@ -46,6 +47,8 @@ struct psb_exec_options {
     void *on_output_user;             /* its first argument */
     psb_input_fn on_input;            /* answers input(), or NULL: input() reads stdin */
     void *on_input_user;              /* its first argument */
+    json_t *layers;                   /* module layer names to mount, or NULL */
+    char *writable;                   /* a layer install's new generation, or NULL */
 };
 
 /* A cancellation token (cancel.c). */
@@ -174,7 +177,31 @@ psb_outcome *psb__outcome_error(psb_error_kind kind, const char *message);
  * error returns NULL and fills err.
  */
 json_t *psb__request_build(const psb__policy *policy, const psb_exec_options *options,
-                           const char *code, size_t len, psb__limits *ret_limits, psb_error *err);
+                           const json_t *sites, const char *code, size_t len,
+                           psb__limits *ret_limits, psb_error *err);
+
+/* ---- modlayers.c and layer_install.c: module layers on disk ---- */
+
+/* Longest layers dir: room is left for a layer's name and generation below it. */
+#define PSB__LAYERS_ROOT_MAX 3968
+/* The layers dir: configured, or $PYSANDBOX_LAYERS, $XDG_DATA_HOME/..., ~/.local/share/... */
+psb_status psb__layers_root(const char *configured, char *buf, size_t size, psb_error *err);
+/* The current generation dir of layer name (it must exist, in a sound root). */
+psb_status psb__layer_resolve(const char *root, const char *name, char *buf, size_t size,
+                              psb_error *err);
+/* Appends the dirs of the layers named (a JSON array) to sites, each once. */
+psb_status psb__sites_add(const char *root, const json_t *names, json_t *sites, psb_error *err);
+/* Holds the layer's lock (blocking) in *ret_fd; close it to let go. */
+psb_status psb__layer_lock(const char *root, const char *name, int *ret_fd, psb_error *err);
+/* Makes an empty new generation of the layer (0755), its path in buf. */
+psb_status psb__layer_new_gen(const char *root, const char *name, char *buf, size_t size,
+                              psb_error *err);
+/* Points the layer at generation gen, atomically. */
+psb_status psb__layer_switch(const char *root, const char *name, const char *gen, psb_error *err);
+/* Removes the layer's generations but keep1 and keep2 (either may be NULL). */
+void psb__layer_gc(const char *root, const char *name, const char *keep1, const char *keep2);
+/* Removes a directory tree without following links. 0, or -1 with errno. */
+int psb__tree_remove(const char *path);
 /*
  * The start-up cache dir for a sandbox: configured (NULL: the default for
  * this user), created if missing (0755, parents 0700), and kept only if it
@@ -185,6 +212,14 @@ int psb__cache_dir(const char *configured, char *buf, size_t size);
 
 /* ---- sandbox.c, for sessions (session.c) ---- */
 
+/*
+ * The module layer dirs of an execution (*ret_sites, NULL when the options
+ * name none: the sandbox's own apply, psb__sandbox_own_sites).
+ */
+psb_status psb__sandbox_sites(const psb_sandbox *sb, const psb_exec_options *options,
+                              json_t **ret_sites, psb_error *err);
+/* The dirs of the sandbox policy's module layers (borrowed, may be NULL). */
+const json_t *psb__sandbox_own_sites(const psb_sandbox *sb);
 /* The sandbox's policy (fixed for its life). */
 const psb__policy *psb__sandbox_policy(const psb_sandbox *sb);
 /*

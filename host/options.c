@@ -24,6 +24,8 @@ void psb_exec_options_free(psb_exec_options *o) {
     json_decref(o->inputs);
     free(o->prelude);
     psb__files_free(o->files, o->n_files);
+    json_decref(o->layers);
+    free(o->writable);
     free(o);
 }
 
@@ -115,6 +117,30 @@ psb_status psb_exec_options_set_env(psb_exec_options *o, const char *name, const
         return psb__err(err, PSB_EINVAL, "value of %s is not valid UTF-8", name);
     json_t *s = json_string(value);
     if (!s || json_object_set_new(o->env, name, s))
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    return PSB_OK;
+}
+
+psb_status psb_exec_options_add_layer(psb_exec_options *o, const char *name, psb_error *err) {
+    if (!o || !name)
+        return psb__err(err, PSB_EINVAL, "psb_exec_options_add_layer: NULL argument");
+    if (!psb__modlayer_name_valid(name))
+        return psb__err(err, PSB_EINVAL,
+                        "invalid layer name '%.80s': 1 to %d letters, digits, '_' and '-', "
+                        "starting with a letter or digit",
+                        name, PSB__MAX_MODLAYER_NAME);
+    if (!o->layers && !(o->layers = json_array()))
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    size_t i;
+    json_t *e;
+    json_array_foreach(o->layers, i, e) {
+        if (strcmp(json_string_value(e), name) == 0)
+            return PSB_OK;
+    }
+    if (json_array_size(o->layers) >= PSB__MAX_MODLAYERS)
+        return psb__err(err, PSB_EINVAL, "at most %d module layers per execution",
+                        PSB__MAX_MODLAYERS);
+    if (json_array_append_new(o->layers, json_string(name)) != 0)
         return psb__err(err, PSB_ENOMEM, "out of memory");
     return PSB_OK;
 }

@@ -43,6 +43,8 @@ struct psb_sandbox {
     char *preload;            /* comma-separated preload list or NULL (default) */
     bool wait_warm;           /* the helper answers once preloaded */
     char cache_dir[PATH_MAX]; /* the start-up cache, "" for none */
+    char *layers_dir;         /* the module layers' root, NULL when there is none */
+    json_t *sites;            /* the policy's module layers' dirs (the helper's --site) */
 };
 
 /*
@@ -171,7 +173,7 @@ static void stop_helper(psb_sandbox *sb, int wait_ms) {
 
 /* The helper's command line (base/wire.h's flags) and the strings it points to. */
 struct helper_argv {
-    char *argv[24];
+    char *argv[24 + 2 * PSB__MAX_MODLAYERS];
     char fd[16], uid[16], gid[16], require[128], layers[128];
 };
 
@@ -217,6 +219,9 @@ static void helper_argv(const psb_sandbox *sb, struct helper_argv *a) {
         ARG(PSB__FLAG_LAYERS), ARG(a->layers[0] ? a->layers : "none");
     if (json_is_true(json_object_get(doc, "network")))
         ARG(PSB__FLAG_NETWORK);
+    json_array_foreach(sb->sites, i, e) {
+        ARG(PSB__FLAG_SITE), ARG(json_string_value(e));
+    }
 #undef ARG
     a->argv[n] = NULL;
 }
@@ -296,6 +301,37 @@ static psb_status start_helper(psb_sandbox *sb, psb_error *err) {
     return PSB_OK;
 }
 
+/* The layers root, and the dirs of the policy's layers (resolved once: the helper imports them). */
+static psb_status find_layers(psb_sandbox *sb, const psb_config *config, psb_error *err) {
+    char root[PSB__LAYERS_ROOT_MAX];
+    const json_t *names = json_object_get(sb->policy.doc, "layers");
+    psb_error tmp = {0};
+    if (psb__layers_root(config->layers_dir, root, sizeof root, &tmp) != PSB_OK)
+        return json_array_size(names) ? psb__err(err, tmp.code, "%s", tmp.message) : PSB_OK;
+    if (!(sb->layers_dir = strdup(root)) || !(sb->sites = json_array()))
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    return psb__sites_add(root, names, sb->sites, err);
+}
+
+psb_status psb__sandbox_sites(const psb_sandbox *sb, const psb_exec_options *options,
+                              json_t **ret_sites, psb_error *err) {
+    *ret_sites = NULL;
+    if (!options || !json_array_size(options->layers))
+        return PSB_OK;
+    if (!sb->layers_dir)
+        return psb__err(err, PSB_EINVAL,
+                        "module layers named, but the sandbox has no layers dir (set one: "
+                        "psb_config_set_layers_dir, $PYSANDBOX_LAYERS, or $HOME)");
+    json_t *sites = json_deep_copy(sb->sites);
+    psb_status st = sites ? psb__sites_add(sb->layers_dir, options->layers, sites, err)
+                          : psb__err(err, PSB_ENOMEM, "out of memory");
+    if (st)
+        json_decref(sites);
+    else
+        *ret_sites = sites;
+    return st;
+}
+
 psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox, psb_error *err) {
     if (!config || !ret_sandbox)
         return psb__err(err, PSB_EINVAL, "psb_sandbox_new: NULL argument");
@@ -323,6 +359,8 @@ psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox, 
     if (!st && config->preload && !(sb->preload = strdup(config->preload)))
         st = psb__err(err, PSB_ENOMEM, "out of memory");
     if (!st)
+        st = find_layers(sb, config, err);
+    if (!st)
         st = start_helper(sb, err);
     if (st) {
         psb_sandbox_free(sb);
@@ -343,6 +381,8 @@ void psb_sandbox_free(psb_sandbox *sb) {
     psb__policy_clear(&sb->policy);
     free(sb->helper_path);
     free(sb->preload);
+    free(sb->layers_dir);
+    json_decref(sb->sites);
     free(sb);
 }
 
@@ -447,6 +487,10 @@ void psb__sandbox_helper_lost(psb_sandbox *sb, pid_t helper) {
     pthread_mutex_unlock(&sb->lock);
 }
 
+const json_t *psb__sandbox_own_sites(const psb_sandbox *sb) {
+    return sb->sites;
+}
+
 const psb__policy *psb__sandbox_policy(const psb_sandbox *sb) {
     return &sb->policy;
 }
@@ -459,7 +503,12 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len, const psb_exe
     char *text = NULL;
     int fd = -1;
     psb__limits limits;
-    json_t *req = psb__request_build(&sb->policy, options, code, len, &limits, err);
+    json_t *sites = NULL;
+    if ((st = psb__sandbox_sites(sb, options, &sites, err)))
+        return st;
+    json_t *req = psb__request_build(&sb->policy, options, sites ? sites : sb->sites, code, len,
+                                     &limits, err);
+    json_decref(sites);
     if (!req)
         return err && err->code ? err->code : PSB_EINVAL;
     text = json_dumps(req, JSON_COMPACT);

@@ -246,10 +246,16 @@ psb_status psb_session_new(psb_sandbox *sb, const psb_exec_options *options,
     psb_status st = PSB_OK;
     psb_outcome *first = NULL;
     /* The first cell runs the prelude, if any, and binds `inputs`. */
-    s->req = psb__request_build(psb__sandbox_policy(sb), options, "", 0, &s->limits, err);
+    json_t *sites = NULL;
+    st = psb__sandbox_sites(sb, options, &sites, err);
+    s->req =
+        st ? NULL
+           : psb__request_build(psb__sandbox_policy(sb), options,
+                                sites ? sites : psb__sandbox_own_sites(sb), "", 0, &s->limits, err);
+    json_decref(sites);
     if (!s->req || json_object_set_new(s->req, PSB__KEY_SESSION, json_true()) != 0) {
         st = s->req ? psb__err(err, PSB_ENOMEM, "out of memory")
-                    : (err && err->code ? err->code : PSB_EINVAL);
+                    : (st ? st : (err && err->code ? err->code : PSB_EINVAL));
         goto fail;
     }
     st = psb__sandbox_open_channel(sb, &s->fd, &s->helper, err);

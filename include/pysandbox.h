@@ -661,6 +661,79 @@ psb_status psb_exec_options_set_session_idle_s(psb_exec_options *options, uint64
                                                psb_error *err);
 
 /* ------------------------------------------------------------------------ */
+/* Module layers: your own packages, installed once, mounted read-only      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A module layer is a directory of installed packages (a site dir), owned
+ * by the host user, in a layers dir; an execution that names it finds its
+ * packages first on sys.path, readable and never writable. Not to be
+ * confused with the confinement layers below (psb_layer, psb_layer_name).
+ *
+ * The layers dir of sandboxes created from config and of the psb_layer_*
+ * calls: an absolute path; NULL for the default, $PYSANDBOX_LAYERS, else
+ * $XDG_DATA_HOME/pysandbox/layers, else $HOME/.local/share/pysandbox/layers.
+ * It must be owned by the caller's uid and writable by no one else. The
+ * string is copied.
+ */
+psb_status psb_config_set_layers_dir(psb_config *config, const char *path, psb_error *err);
+
+/*
+ * Mounts module layer `name` for this execution (or session), besides the
+ * policy's "layers"; at most 16 in all. The name is checked here; that the
+ * layer exists, when the execution starts (PSB_EINVAL if not).
+ */
+psb_status psb_exec_options_add_layer(psb_exec_options *options, const char *name, psb_error *err);
+
+/*
+ * Creates an empty module layer (the layers dir too, 0755, if missing).
+ * Names are 1 to 64 ASCII letters, digits, '_' and '-', starting with a
+ * letter or digit. PSB_EINVAL if it exists.
+ */
+psb_status psb_layer_create(const psb_config *config, const char *name, psb_error *err);
+
+/*
+ * Removes a module layer and every generation of it. A sandbox that
+ * preloaded from it keeps what it imported, but cannot import more.
+ */
+psb_status psb_layer_remove(const psb_config *config, const char *name, psb_error *err);
+
+/*
+ * The module layers as a JSON array (malloc'd; free() it), sorted by name:
+ * [{"name", "path" (its current generation), "packages": [{"name",
+ * "version"}]}]. An empty array when the layers dir does not exist.
+ */
+char *psb_layer_list_json(const psb_config *config, psb_error *err);
+
+/*
+ * Installs packages into module layer `name` (which must exist): pip runs
+ * inside a sandbox whose only writable places are a new generation of the
+ * layer and its scratch dir, under config's helper and run_as, and the
+ * layer switches to the new generation only if everything succeeded; the
+ * old one stays untouched otherwise (and is kept after a switch, for
+ * sandboxes that still use it).
+ *
+ * Each source is a wheel file (.whl: it must match the embedded
+ * interpreter's ABI and platform), a directory of wheels (its wheels are
+ * installed when no requirement is named, and dependencies come from it),
+ * or a requirement ("name", "name==1.2", "name[extra]>=2") resolved from
+ * those directories or the index. index_url NULL: no network, local files
+ * only (pip --no-index); an http(s) URL of a simple index: needs a config
+ * policy with "network": true (PSB_EPOLICY otherwise). options (may be
+ * NULL) set the install's limits (default 600 s, 2 GiB, 1 GiB per file),
+ * cancellation and output streaming.
+ *
+ * Returns PSB_OK when the install ran: *ret_outcome says whether it
+ * succeeded (its result {"installed": [{"name", "version"}]}, pip's output
+ * on stdout and stderr, an error such as exception or timeout). Bad
+ * arguments, a missing layer or source, or a source tree (build a wheel
+ * first) fail before anything runs.
+ */
+psb_status psb_layer_install(const psb_config *config, const char *name, const char *const *sources,
+                             size_t count, const char *index_url, const psb_exec_options *options,
+                             psb_outcome **ret_outcome, psb_error *err);
+
+/* ------------------------------------------------------------------------ */
 /* Diagnostics: proving each confinement layer on this machine              */
 /* ------------------------------------------------------------------------ */
 

@@ -31,6 +31,19 @@ bool psb__module_name_valid(const char *name) {
     return !start;
 }
 
+bool psb__modlayer_name_valid(const char *name) {
+    size_t len = strlen(name);
+    if (len == 0 || len > PSB__MAX_MODLAYER_NAME)
+        return false;
+    for (const char *p = name; *p; p++) {
+        char c = *p;
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (p == name || (c != '_' && c != '-')))
+            return false;
+    }
+    return true;
+}
+
 bool psb__env_name_valid(const char *name) {
     if (!name[0] || strlen(name) > 255)
         return false;
@@ -219,10 +232,11 @@ psb_status psb__policy_parse(const char *json_text, const char *name, psb__polic
         st = psb__err(err, PSB_EPOLICY, "policy: expected a JSON object");
         goto out;
     }
-    out = json_pack("{s:{s:b,s:[]},s:[],s:[],s:[],s:b,s:{},s:{},s:[ssss],s:{s:i,s:i}}", "imports",
-                    "default_allow", 1, "rules", "denied_events", "user_denied_events",
-                    "readable_paths", "network", 0, "env", "limits", "require", "seccomp",
-                    "landlock", "namespaces", "unprivileged", "run_as", "uid", 65534, "gid", 65534);
+    out =
+        json_pack("{s:{s:b,s:[]},s:[],s:[],s:[],s:b,s:{},s:{},s:[ssss],s:{s:i,s:i},s:[]}",
+                  "imports", "default_allow", 1, "rules", "denied_events", "user_denied_events",
+                  "readable_paths", "network", 0, "env", "limits", "require", "seccomp", "landlock",
+                  "namespaces", "unprivileged", "run_as", "uid", 65534, "gid", 65534, "layers");
     if (!out) {
         st = psb__err(err, PSB_ENOMEM, "policy: out of memory");
         goto out;
@@ -257,6 +271,12 @@ psb_status psb__policy_parse(const char *json_text, const char *name, psb__polic
         } else if (strcmp(key, "require") == 0) {
             st = string_array(val, "policy.require", layer_valid,
                               "layer (seccomp, landlock, namespaces, unprivileged, hooks)", 8, err);
+            if (!st)
+                json_object_set(out, key, val);
+        } else if (strcmp(key, "layers") == 0) {
+            st = string_array(val, "policy.layers", psb__modlayer_name_valid,
+                              "module layer name (letters, digits, '_' and '-')",
+                              PSB__MAX_MODLAYERS, err);
             if (!st)
                 json_object_set(out, key, val);
         } else if (strcmp(key, "run_as") == 0) {

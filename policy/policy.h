@@ -68,6 +68,8 @@ int psb__limit_find(const char *key);
 #define PSB__MAX_ENV_BYTES (64u * 1024u)
 #define PSB__MAX_PATHS 256
 #define PSB__MAX_MODULE_NAME 255
+#define PSB__MAX_MODLAYERS 16     /* module layers one execution mounts */
+#define PSB__MAX_MODLAYER_NAME 64 /* longest module layer name */
 
 typedef struct psb__policy {
     char name[64];      /* preset name or "file" */
@@ -95,6 +97,12 @@ const char *psb__preset_json(const char *name);
 
 /* true if name is a valid dotted module name ("a.b_c"). */
 bool psb__module_name_valid(const char *name);
+/*
+ * true if name is a valid module layer name: 1 to 64 ASCII letters, digits,
+ * '_' and '-', starting with a letter or digit (so it is one path component
+ * that is never hidden, "." or "..").
+ */
+bool psb__modlayer_name_valid(const char *name);
 /* true if name is a valid environment variable name. */
 bool psb__env_name_valid(const char *name);
 

@@ -69,6 +69,11 @@ static bool text_valid(const json_t *v, bool optional) {
     return json_is_string(v) && !psb__has_nul(json_string_value(v), json_string_length(v));
 }
 
+/* An absolute path without NUL; absent or null too. */
+static bool dir_valid(const json_t *v) {
+    return !v || json_is_null(v) || (text_valid(v, false) && json_string_value(v)[0] == '/');
+}
+
 static int malformed(const char *key, char *msg, size_t msg_size) {
     snprintf(msg, msg_size, "malformed request: %s", key);
     return -1;
@@ -80,6 +85,10 @@ int psb__control_decode(const json_t *doc, struct psb__control *ret, char *msg, 
     struct psb__control c = {.readable_paths = json_object_get(doc, PSB__KEY_READABLE_PATHS)};
     if (!strings_only(c.readable_paths))
         return malformed(PSB__KEY_READABLE_PATHS, msg, msg_size);
+    const json_t *writable = json_object_get(doc, PSB__KEY_WRITABLE);
+    if (!dir_valid(writable))
+        return malformed(PSB__KEY_WRITABLE, msg, msg_size);
+    c.writable = json_string_value(writable);
     const char *bad = decode_limits(json_object_get(doc, PSB__KEY_LIMITS), &c.limits);
     if (bad)
         return malformed(bad, msg, msg_size);
@@ -108,6 +117,9 @@ int psb__request_decode(const json_t *doc, struct psb__request *ret, char *msg, 
     r.user_denied_events = json_object_get(doc, PSB__KEY_USER_DENIED_EVENTS);
     r.readable_paths = json_object_get(doc, PSB__KEY_READABLE_PATHS);
     r.files = json_object_get(doc, PSB__KEY_FILES);
+    r.sites = json_object_get(doc, PSB__KEY_SITES);
+    const json_t *writable = json_object_get(doc, PSB__KEY_WRITABLE);
+    r.writable = json_string_value(writable);
     const char *bad = NULL;
     if (!text_valid(code, false))
         bad = PSB__KEY_CODE;
@@ -131,6 +143,10 @@ int psb__request_decode(const json_t *doc, struct psb__request *ret, char *msg, 
         bad = PSB__KEY_HAS_STDIN;
     else if (!strings_only(r.files) || json_array_size(r.files) > PSB__MAX_FILES)
         bad = PSB__KEY_FILES;
+    else if (r.sites && (!strings_only(r.sites) || json_array_size(r.sites) > PSB__MAX_MODLAYERS))
+        bad = PSB__KEY_SITES;
+    else if (!dir_valid(writable))
+        bad = PSB__KEY_WRITABLE;
     else if (session && !json_is_boolean(session))
         bad = PSB__KEY_SESSION;
     else if (input && !json_is_boolean(input))

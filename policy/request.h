@@ -38,12 +38,15 @@ struct psb__request {
     bool input;                       /* input() asks the library for each line */
     const char *ask;                  /* a question about code instead of a cell, or NULL */
     size_t cursor;                    /* its cursor (code points into code) */
+    const json_t *sites;              /* array of module layer dirs, first on sys.path */
+    const char *writable;             /* a dir writable beside the scratch dir, or NULL */
 };
 
 /* The CONTROL frame: what the helper needs and nothing of the tenant's data. */
 struct psb__control {
     psb__limits limits;           /* every limit, in range */
     const json_t *readable_paths; /* array of paths */
+    const char *writable;         /* a dir writable beside the scratch dir, or NULL */
 };
 
 /*
@@ -51,7 +54,7 @@ struct psb__control {
  * *ret. 0, or -1 with "malformed request: KEY" in msg.
  */
 int psb__request_decode(const json_t *doc, struct psb__request *ret, char *msg, size_t msg_size);
-/* The same for a CONTROL document {"limits", "readable_paths"}. */
+/* The same for a CONTROL document {"limits", "readable_paths", "writable"?}. */
 int psb__control_decode(const json_t *doc, struct psb__control *ret, char *msg, size_t msg_size);
 
 #endif /* PSB_POLICY_REQUEST_H */

@@ -48,7 +48,8 @@ for dir in include base policy policy/confine hooks host embed cli jupyter bench
       inc="${inc%%[\">]*}"
       [[ $line == *'"'* || $inc == pysandbox.h ]] || continue
       from="$(folder_of "$inc")"
-      if [[ $from == generated && ($dir == embed || $dir == policy) ]]; then
+      # The embedded Python (pyshim/, pyshim/host/) and presets (policy/presets/).
+      if [[ $from == generated && ($dir == embed || $dir == policy || $dir == host) ]]; then
         continue
       fi
       if [[ $ok != *" $from "* ]]; then

@@ -9,6 +9,7 @@ packages=(
   build-essential cmake pkg-config
   libpython3-dev python3.11 libjansson-dev libseccomp-dev check python3-pytest
   python3-numpy python3-pandas python3-matplotlib
+  python3-pip python3-setuptools python3-wheel python3-pip-whl python3-setuptools-whl python3-wheel-whl
   bubblewrap clang-format libedit-dev
   libzmq3-dev libssl-dev python3-jupyter-client python3-nbclient python3-nbformat python3-ipykernel
 )

@@ -125,7 +125,7 @@ static json_t *default_request(const char *code, psb__limits *ret_limits) {
     psb__policy pol;
     psb_error err = {0};
     ck_assert_int_eq(psb__policy_load("default", &pol, &err), PSB_OK);
-    json_t *req = psb__request_build(&pol, NULL, code, strlen(code), ret_limits, &err);
+    json_t *req = psb__request_build(&pol, NULL, NULL, code, strlen(code), ret_limits, &err);
     psb__policy_clear(&pol);
     ck_assert_ptr_nonnull(req);
     return req;
@@ -154,7 +154,7 @@ START_TEST(request_decodes_what_the_library_built) {
     psb_error err = {0};
     psb__policy pol;
     ck_assert_int_eq(psb__policy_load("default", &pol, &err), PSB_OK);
-    ck_assert_ptr_null(psb__request_build(&pol, NULL, "x\0", 2, &limits, &err));
+    ck_assert_ptr_null(psb__request_build(&pol, NULL, NULL, "x\0", 2, &limits, &err));
     psb__policy_clear(&pol);
 }
 END_TEST

@@ -68,6 +68,8 @@ START_TEST(errors_name_the_key_path) {
         {"{\"readable_paths\": [\"/a/../etc\"]}", "policy.readable_paths[0]"},
         {"{\"denied_events\": [\"os system\"]}", "policy.denied_events[0]"},
         {"{\"surprise\": true}", "policy.surprise: unknown key"},
+        {"{\"layers\": [\"ok\", \"../up\"]}", "policy.layers[1]"},
+        {"{\"layers\": \"analytics\"}", "policy.layers: expected an array"},
         {"[1, 2]", "expected a JSON object"},
         {"{\"imports\": ", "invalid JSON"},
         {"{\"network\": false, \"network\": true}", "invalid JSON"},
@@ -145,6 +147,21 @@ START_TEST(names) {
     ck_assert(!psb__env_name_valid("1A"));
     ck_assert(!psb__env_name_valid("A=B"));
     ck_assert(!psb__env_name_valid(""));
+    ck_assert(psb__modlayer_name_valid("analytics-2_b"));
+    ck_assert(psb__modlayer_name_valid("9"));
+    ck_assert(!psb__modlayer_name_valid(""));
+    ck_assert(!psb__modlayer_name_valid("-x"));
+    ck_assert(!psb__modlayer_name_valid(".x"));
+    ck_assert(!psb__modlayer_name_valid("a.b")); /* '.' would blur a name and its generations */
+    ck_assert(!psb__modlayer_name_valid("a/b"));
+    ck_assert(!psb__modlayer_name_valid("a@b"));
+    char longest[PSB__MAX_MODLAYER_NAME + 2];
+    memset(longest, 'x', sizeof longest);
+    longest[PSB__MAX_MODLAYER_NAME] = '\0';
+    ck_assert(psb__modlayer_name_valid(longest));
+    longest[PSB__MAX_MODLAYER_NAME] = 'x';
+    longest[PSB__MAX_MODLAYER_NAME + 1] = '\0';
+    ck_assert(!psb__modlayer_name_valid(longest));
 }
 END_TEST
 

@@ -75,13 +75,15 @@ bool psb__seccomp_available(void);
 int psb__landlock_abi(void);
 /*
  * In the child: restricts the process to reading the given paths (and the
- * interpreter's own), and writing only below `scratch` (and /dev/null);
- * TCP bind/connect denied unless network; abstract unix sockets and signals
- * scoped to the execution. Paths that do not exist are skipped. Needs
- * no_new_privs. Returns 0, or -1 with errno and *ret_what set.
+ * interpreter's own), and writing only below `scratch` and `writable` (a
+ * module layer being installed, or NULL) and to /dev/null; TCP bind/connect
+ * denied unless network; abstract unix sockets and signals scoped to the
+ * execution. Paths that do not exist are skipped. Needs no_new_privs.
+ * Returns 0, or -1 with errno and *ret_what set.
  */
 int psb__landlock_apply(const json_t *readable_paths, const char *also_readable,
-                        const char *scratch, bool network, const char **ret_what);
+                        const char *scratch, const char *writable, bool network,
+                        const char **ret_what);
 
 /*
  * In the helper, once: new network (unless network), IPC and UTS
@@ -138,6 +140,13 @@ void psb__cgroup_remove(struct psb__cgroup *cg);
  * when asked. 0, or -1 with errno and *ret_what.
  */
 int psb__ns_private_fs(unsigned keep_cgroups_writable, const char **ret_what);
+/*
+ * In a child, while it still has the helper's capabilities, after
+ * psb__ns_private_fs: a mount namespace of its own in which dir (a module
+ * layer being installed) is writable again. 0, or -1 with errno and
+ * *ret_what set.
+ */
+int psb__ns_writable_dir(const char *dir, const char **ret_what);
 /* true if the helper is root in the initial user namespace. */
 bool psb__ns_is_root(void);
 /*

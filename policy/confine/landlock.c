@@ -75,7 +75,8 @@ static int add_path(int ruleset, const char *path, uint64_t access, uint64_t han
 }
 
 int psb__landlock_apply(const json_t *readable_paths, const char *also_readable,
-                        const char *scratch, bool network, const char **ret_what) {
+                        const char *scratch, const char *writable, bool network,
+                        const char **ret_what) {
     int abi = psb__landlock_abi();
     if (abi < 1) {
         *ret_what = "landlock unavailable";
@@ -127,6 +128,10 @@ int psb__landlock_apply(const json_t *readable_paths, const char *also_readable,
     if (add_path(ruleset, "/dev/null", LANDLOCK_ACCESS_FS_WRITE_FILE, handled) != 0 ||
         add_path(ruleset, scratch, handled, handled) != 0) {
         *ret_what = "scratch dir rule";
+        goto out;
+    }
+    if (writable && add_path(ruleset, writable, handled, handled) != 0) {
+        *ret_what = writable;
         goto out;
     }
     if (syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) {

@@ -137,3 +137,16 @@ int psb__ns_private_fs(unsigned keep_cgroups_writable, const char **ret_what) {
         (void)syscall(SYS_mount_setattr, AT_FDCWD, "/sys/fs/cgroup/memory", 0, &rw, sizeof rw);
     return 0;
 }
+
+int psb__ns_writable_dir(const char *dir, const char **ret_what) {
+    /* A mount namespace of this child's own: the bind mount dies with it. */
+    *ret_what = "unshare(mount namespace)";
+    if (unshare(CLONE_NEWNS) != 0)
+        return -1;
+    *ret_what = "bind mount of the writable dir";
+    if (mount(dir, dir, NULL, MS_BIND, NULL) != 0)
+        return -1;
+    struct psb_mount_attr rw = {.attr_clr = PSB_MOUNT_ATTR_RDONLY};
+    *ret_what = "mount_setattr(writable dir, read-write)";
+    return syscall(SYS_mount_setattr, AT_FDCWD, dir, 0, &rw, sizeof rw) == 0 ? 0 : -1;
+}
