@@ -205,7 +205,7 @@ static int op_cancel(struct serve_conn *c, json_t *req, struct cli_fault *f) {
 }
 
 /* Only the fields an operation takes: 0, or -1 naming the first other. */
-static int only_fields(json_t *req, const char *const *names, struct cli_fault *f) {
+int serve_only_fields(json_t *req, const char *const *names, struct cli_fault *f) {
     const char *key;
     json_t *v;
     json_object_foreach(req, key, v) {
@@ -342,9 +342,11 @@ static void handle(struct serve_conn *c, json_t *req) {
     }
     int rc = -1;
     static const char ops[] = "run, cancel, session_new, session_close, session_snapshot, "
-                              "session_restore, session_branch, snapshot_drop, ping or shutdown";
-    const char *const *snap_fields = NULL; /* a snapshot operation's: it answers itself */
+                              "session_restore, session_branch, snapshot_drop, layer_list, "
+                              "layer_create, layer_install, layer_remove, ping or shutdown";
+    const char *const *snap_fields = NULL; /* a snapshot operation's */
     bool later = false;                    /* answered when it ends */
+    bool itself = false;                   /* answered by its own code */
     if (!op)
         cli_fault_set(&f, "missing_field", "op", "is required: %s", ops);
     else if (!name)
@@ -352,25 +354,27 @@ static void handle(struct serve_conn *c, json_t *req) {
     else if ((later = strcmp(name, "run") == 0 || strcmp(name, "session_new") == 0))
         rc = op_run(c, req, id, strcmp(name, "session_new") == 0, &f);
     else if (strcmp(name, "session_close") == 0)
-        rc = only_fields(req, close, &f) == 0 ? op_session_close(c, req, &f) : -1;
+        rc = serve_only_fields(req, close, &f) == 0 ? op_session_close(c, req, &f) : -1;
     else if ((snap_fields =
                   strcmp(name, "session_snapshot") == 0 ? close
                   : strcmp(name, "session_branch") == 0 ? branch
                   : strcmp(name, "session_restore") == 0 || strcmp(name, "snapshot_drop") == 0
                       ? snap_ops
                       : NULL))
-        rc = only_fields(req, snap_fields, &f) == 0 ? op_snapshot(c, req, id, name, &f) : -1;
+        rc = serve_only_fields(req, snap_fields, &f) == 0 ? op_snapshot(c, req, id, name, &f) : -1;
     else if (strcmp(name, "cancel") == 0)
-        rc = only_fields(req, cancel, &f) == 0 ? op_cancel(c, req, &f) : -1;
+        rc = serve_only_fields(req, cancel, &f) == 0 ? op_cancel(c, req, &f) : -1;
+    else if ((itself = serve_is_layer_op(name)))
+        rc = serve_layer_op(c, req, id, name, &f);
     else if (strcmp(name, "ping") == 0 || strcmp(name, "shutdown") == 0)
-        rc = only_fields(req, plain, &f);
+        rc = serve_only_fields(req, plain, &f);
     else
         cli_fault_set(&f, "unknown_op", "op", "must be %s", ops);
     if (rc != 0) {
         send_fault(c, id, &f);
         return;
     }
-    if (later || snap_fields)
+    if (later || snap_fields || itself)
         return;
     cli_out_json(&c->out, json_pack("{s:O,s:b}", "id", id, "ok", 1));
     if (strcmp(name, "shutdown") == 0)
@@ -410,8 +414,9 @@ json_t *serve_hello(const struct serve *srv) {
     char *policy = psb_config_policy_json(srv->config);
     json_t *p = policy ? json_loads(policy, 0, NULL) : NULL;
     free(policy);
-    return json_pack("{s:{s:i,s:s,s:i,s:i,s:I,s:b,s:o?}}", "hello", "protocol", SERVE_PROTOCOL,
+    return json_pack("{s:{s:i,s:s,s:i,s:i,s:I,s:b,s:b,s:o?}}", "hello", "protocol", SERVE_PROTOCOL,
                      "version", PSB_VERSION_STRING, "max_in_flight", (int)srv->engine.max_in_flight,
                      "max_sessions", (int)srv->engine.max_sessions, "max_line_bytes",
-                     (json_int_t)srv->max_line, "import_overrides", srv->allow_widen, "policy", p);
+                     (json_int_t)srv->max_line, "import_overrides", srv->allow_widen, "layer_admin",
+                     srv->layer_admin, "policy", p);
 }

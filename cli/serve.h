@@ -20,6 +20,7 @@ struct serve {
     struct cli_engine engine;
     size_t max_line;  /* longest request line */
     bool allow_widen; /* requests may carry allow_import */
+    bool layer_admin; /* layer_create, layer_install, layer_remove allowed */
     /* Set by the transport: */
     void (*request_stop)(struct serve *srv);    /* a client asked for shutdown */
     void (*on_conn_gone)(struct serve_conn *c); /* the connection is being freed */
@@ -45,5 +46,15 @@ void serve_conn_close(struct serve_conn *c, bool cancel);
 void serve_line(struct serve_conn *c, enum cli_line kind, const char *line, size_t len);
 /* The {"hello": ...} line a client gets first. */
 json_t *serve_hello(const struct serve *srv);
+/* Only the fields an operation takes: 0, or -1 naming the first other in *f. */
+int serve_only_fields(json_t *req, const char *const *names, struct cli_fault *f);
+
+/* ---- serve_layers.c ---- */
+
+/* true for layer_list, layer_create, layer_install and layer_remove. */
+bool serve_is_layer_op(const char *op);
+/* Runs one of them and answers it: 0, or -1 with *f set (nothing answered). */
+int serve_layer_op(struct serve_conn *c, json_t *req, json_t *id, const char *op,
+                   struct cli_fault *f);
 
 #endif /* PSB_CLI_SERVE_H */

@@ -37,6 +37,10 @@ static const char serve_help[] =
     "                          each holds a process until closed or its client goes\n"
     "  --max-line-bytes N      longest request line (default 134217728)\n"
     "  --no-import-overrides   refuse requests that carry allow_import\n"
+    "  --layers-dir DIR        where module layers live (default: $PYSANDBOX_LAYERS,\n"
+    "                          else ~/.local/share/pysandbox/layers)\n"
+    "  --layer-admin           allow layer_create, layer_install and layer_remove\n"
+    "                          (layer_list is always allowed)\n"
     "  --help                  show this help and exit\n"
     "\n"
     "Stops on EOF (stdio), SIGTERM, SIGINT or a shutdown request, after the\n"
@@ -224,6 +228,8 @@ struct serve_args {
     uint64_t max_sessions;
     uint64_t max_line;
     bool no_overrides;
+    bool layer_admin;
+    const char *layers_dir;
     bool help;
 };
 
@@ -249,7 +255,16 @@ static int parse_count(const char *flag, const char *s, uint64_t lo, uint64_t hi
 }
 
 static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
-    enum { O_LISTEN = 256, O_POLICY, O_MAX_IN_FLIGHT, O_MAX_SESSIONS, O_MAX_LINE, O_NO_OVERRIDES };
+    enum {
+        O_LISTEN = 256,
+        O_POLICY,
+        O_MAX_IN_FLIGHT,
+        O_MAX_SESSIONS,
+        O_MAX_LINE,
+        O_NO_OVERRIDES,
+        O_LAYER_ADMIN,
+        O_LAYERS_DIR
+    };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"policy", required_argument, NULL, O_POLICY},
@@ -257,6 +272,8 @@ static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
         {"max-sessions", required_argument, NULL, O_MAX_SESSIONS},
         {"max-line-bytes", required_argument, NULL, O_MAX_LINE},
         {"no-import-overrides", no_argument, NULL, O_NO_OVERRIDES},
+        {"layer-admin", no_argument, NULL, O_LAYER_ADMIN},
+        {"layers-dir", required_argument, NULL, O_LAYERS_DIR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -280,6 +297,10 @@ static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
             rc = parse_count("--max-line-bytes", optarg, 1024, (uint64_t)1 << 30, &a->max_line);
         else if (c == O_NO_OVERRIDES)
             a->no_overrides = true;
+        else if (c == O_LAYER_ADMIN)
+            a->layer_admin = true;
+        else if (c == O_LAYERS_DIR)
+            a->layers_dir = optarg;
         else if (c == 'h')
             a->help = true;
         else
@@ -302,6 +323,12 @@ static psb_config *serve_config(const struct serve_args *a) {
         psb_config_free(config);
         return NULL;
     }
+    if (config && a->layers_dir &&
+        psb_config_set_layers_dir(config, a->layers_dir, &err) != PSB_OK) {
+        fprintf(stderr, CLI_PROG ": error: --layers-dir: %s\n", err.message);
+        psb_config_free(config);
+        return NULL;
+    }
     if (config && helper && psb_config_set_helper_path(config, helper, &err) != PSB_OK) {
         psb_config_free(config);
         config = NULL;
@@ -321,11 +348,12 @@ int cli_cmd_serve(int argc, char **argv) {
     }
     psb_config *config = serve_config(&a);
     if (!config)
-        return a.policy ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL;
+        return a.policy || a.layers_dir ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL;
     struct transport t = {.listen_fd = -1, .sigfd = -1, .wake = {-1, -1}};
     struct serve srv = {.config = config,
                         .max_line = (size_t)a.max_line,
                         .allow_widen = !a.no_overrides,
+                        .layer_admin = a.layer_admin,
                         .request_stop = request_stop,
                         .on_conn_gone = on_conn_gone,
                         .transport = &t};

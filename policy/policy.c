@@ -215,6 +215,56 @@ static psb_status parse_env(json_t *v, psb_error *err) {
     return PSB_OK;
 }
 
+/* One key of a policy document into out (limits into *limits). */
+static psb_status parse_key(const char *key, json_t *val, json_t *out, psb__limits *limits,
+                            psb_error *err) {
+    psb_status st = PSB_OK;
+    if (strcmp(key, "imports") == 0) {
+        st = parse_imports(val, json_object_get(out, "imports"), err);
+    } else if (strcmp(key, "denied_events") == 0 || strcmp(key, "user_denied_events") == 0) {
+        char path[64];
+        snprintf(path, sizeof path, "policy.%s", key);
+        st = string_array(val, path, event_valid, "audit event name", PSB__MAX_PATHS, err);
+        if (!st)
+            json_object_set(out, key, val);
+    } else if (strcmp(key, "readable_paths") == 0) {
+        st = string_array(val, "policy.readable_paths", abs_path_valid,
+                          "absolute path without '..'", PSB__MAX_PATHS, err);
+        if (!st)
+            json_object_set(out, key, val);
+    } else if (strcmp(key, "network") == 0) {
+        if (!json_is_boolean(val))
+            st = psb__err(err, PSB_EPOLICY, "policy.network: expected true or false");
+        else
+            json_object_set(out, key, val);
+    } else if (strcmp(key, "limits") == 0) {
+        st = parse_limits(val, limits, err);
+    } else if (strcmp(key, "env") == 0) {
+        st = parse_env(val, err);
+        if (!st)
+            json_object_set(out, key, val);
+    } else if (strcmp(key, "require") == 0) {
+        st = string_array(val, "policy.require", layer_valid,
+                          "layer (seccomp, landlock, namespaces, unprivileged, hooks)", 8, err);
+        if (!st)
+            json_object_set(out, key, val);
+    } else if (strcmp(key, "layers") == 0) {
+        st = string_array(val, "policy.layers", psb__modlayer_name_valid,
+                          "module layer name (letters, digits, '_' and '-')", PSB__MAX_MODLAYERS,
+                          err);
+        if (!st)
+            json_object_set(out, key, val);
+    } else if (strcmp(key, "run_as") == 0) {
+        st = parse_run_as(val, json_object_get(out, "run_as"), err);
+    } else if (strcmp(key, "description") == 0) {
+        if (!json_is_string(val))
+            st = psb__err(err, PSB_EPOLICY, "policy.description: expected a string");
+    } else {
+        st = psb__err(err, PSB_EPOLICY, "policy.%s: unknown key", key);
+    }
+    return st;
+}
+
 psb_status psb__policy_parse(const char *json_text, const char *name, psb__policy *ret,
                              psb_error *err) {
     psb_status st = PSB_OK;
@@ -244,49 +294,7 @@ psb_status psb__policy_parse(const char *json_text, const char *name, psb__polic
     const char *key;
     json_t *val;
     json_object_foreach(in, key, val) {
-        if (strcmp(key, "imports") == 0) {
-            st = parse_imports(val, json_object_get(out, "imports"), err);
-        } else if (strcmp(key, "denied_events") == 0 || strcmp(key, "user_denied_events") == 0) {
-            char path[64];
-            snprintf(path, sizeof path, "policy.%s", key);
-            st = string_array(val, path, event_valid, "audit event name", PSB__MAX_PATHS, err);
-            if (!st)
-                json_object_set(out, key, val);
-        } else if (strcmp(key, "readable_paths") == 0) {
-            st = string_array(val, "policy.readable_paths", abs_path_valid,
-                              "absolute path without '..'", PSB__MAX_PATHS, err);
-            if (!st)
-                json_object_set(out, key, val);
-        } else if (strcmp(key, "network") == 0) {
-            if (!json_is_boolean(val))
-                st = psb__err(err, PSB_EPOLICY, "policy.network: expected true or false");
-            else
-                json_object_set(out, key, val);
-        } else if (strcmp(key, "limits") == 0) {
-            st = parse_limits(val, &limits, err);
-        } else if (strcmp(key, "env") == 0) {
-            st = parse_env(val, err);
-            if (!st)
-                json_object_set(out, key, val);
-        } else if (strcmp(key, "require") == 0) {
-            st = string_array(val, "policy.require", layer_valid,
-                              "layer (seccomp, landlock, namespaces, unprivileged, hooks)", 8, err);
-            if (!st)
-                json_object_set(out, key, val);
-        } else if (strcmp(key, "layers") == 0) {
-            st = string_array(val, "policy.layers", psb__modlayer_name_valid,
-                              "module layer name (letters, digits, '_' and '-')",
-                              PSB__MAX_MODLAYERS, err);
-            if (!st)
-                json_object_set(out, key, val);
-        } else if (strcmp(key, "run_as") == 0) {
-            st = parse_run_as(val, json_object_get(out, "run_as"), err);
-        } else if (strcmp(key, "description") == 0) {
-            if (!json_is_string(val))
-                st = psb__err(err, PSB_EPOLICY, "policy.description: expected a string");
-        } else {
-            st = psb__err(err, PSB_EPOLICY, "policy.%s: unknown key", key);
-        }
+        st = parse_key(key, val, out, &limits, err);
         if (st)
             goto out;
     }

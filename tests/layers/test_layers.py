@@ -247,6 +247,61 @@ class Layers(unittest.TestCase):
             server.shutdown()
             server.server_close()
 
+    def serve(self, *args):
+        p = subprocess.Popen([CLI, "serve", *args], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, env=self.env)
+        hello = json.loads(p.stdout.readline())["hello"]
+
+        def ask(req):
+            p.stdin.write(json.dumps(req) + "\n")
+            p.stdin.flush()
+            return json.loads(p.stdout.readline())
+        return p, hello, ask
+
+    def test_serve(self):
+        self.fresh("srv")
+        self.assertEqual(self.layer("install", "srv", self.wheel1).returncode, 0)
+        p, hello, ask = self.serve()
+        try:
+            self.assertFalse(hello["layer_admin"])
+            self.assertIn("srv", [l["name"] for l in ask({"id": 1, "op": "layer_list"})["layers"]])
+            # Changing a layer needs --layer-admin.
+            a = ask({"id": 2, "op": "layer_create", "layer": "other"})
+            self.assertEqual(a["error"]["code"], "forbidden", a)
+            a = ask({"id": 3, "op": "run", "code": "import psbdemo\nresult = psbdemo.answer()",
+                     "layers": ["srv"]})
+            self.assertEqual(a["outcome"]["result"], 42, a)
+            a = ask({"id": 4, "op": "run", "code": "result = 1", "layers": ["nope"]})
+            self.assertIn("no module layer named 'nope'", json.dumps(a), a)
+            a = ask({"id": 5, "op": "run", "code": "result = 1", "layers": "srv"})
+            self.assertEqual(a["error"]["code"], "wrong_type", a)
+        finally:
+            p.stdin.close()
+            self.assertEqual(p.wait(timeout=60), 0)
+            p.stdout.close()
+        self.layer("remove", "adm")
+        p, hello, ask = self.serve("--layer-admin")
+        try:
+            self.assertTrue(hello["layer_admin"])
+            self.assertTrue(ask({"id": 1, "op": "layer_create", "layer": "adm"})["ok"])
+            a = ask({"id": 2, "op": "layer_create", "layer": "adm"})
+            self.assertEqual(a["error"]["code"], "invalid_value", a)
+            a = ask({"id": 3, "op": "layer_install", "layer": "adm", "sources": [self.wheel2],
+                     "timeout": 300})
+            self.assertEqual(a["outcome"]["status"], "ok", a)
+            self.assertEqual(a["outcome"]["result"]["installed"],
+                             [{"name": "psbdemo", "version": "2.0"}])
+            for bad in ({"sources": []}, {"sources": [1]}, {"sources": [self.wheel2], "x": 1},
+                        {"sources": [self.wheel2], "timeout": 0}, {"sources": ["../nope.whl"]}):
+                a = ask({"id": 4, "op": "layer_install", "layer": "adm", **bad})
+                self.assertIn("error", a, bad)
+            self.assertEqual(ask({"id": 5, "op": "ping"}), {"id": 5, "ok": True})
+            self.assertTrue(ask({"id": 6, "op": "layer_remove", "layer": "adm"})["ok"])
+        finally:
+            p.stdin.close()
+            self.assertEqual(p.wait(timeout=60), 0)
+            p.stdout.close()
+
     def test_remove(self):
         self.fresh("gone")
         self.assertEqual(self.layer("install", "gone", self.wheel1).returncode, 0)
