@@ -295,6 +295,11 @@ int bench_run_start(bench_state *st);
  * st->speed_memory. 0, or -1 after printing why.
  */
 int bench_run_speed(bench_state *st);
+/* Adds a speed line (printed now on stderr, kept for the table and the JSON). */
+void bench_speed_line(bench_state *st, const char *what, const char *how, const bench_row *r,
+                      const char *vs);
+/* The module layer rows, appended to the speed rows (layer_rows.c). 0 or -1. */
+int bench_run_layers(bench_state *st);
 /* Prints the speed lines (nothing when there are none). */
 void bench_print_speed(FILE *out, const json_t *lines);
 

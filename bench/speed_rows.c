@@ -42,16 +42,20 @@ struct speed {
     size_t flight_procs;      /* processes counted then */
 };
 
-/* Adds a line to the report (printed now on stderr, and kept for the table and the JSON). */
-static void add_line(struct speed *sp, const char *what, const char *how, const bench_row *r,
-                     const char *vs) {
+void bench_speed_line(bench_state *st, const char *what, const char *how, const bench_row *r,
+                      const char *vs) {
     json_t *o = json_pack("{s:s, s:s, s:I, s:f, s:f, s:f, s:f, s:s}", "what", what, "how", how, "n",
                           (json_int_t)r->n, "p50_ms", r->p50_ms, "p90_ms", r->p90_ms, "p99_ms",
                           r->p99_ms, "per_s", r->throughput_per_s, "vs", vs);
     if (o != NULL)
-        json_array_append_new(sp->st->speed_rows, o);
+        json_array_append_new(st->speed_rows, o);
     fprintf(stderr, "pysandbox-bench: speed: %s, %s: p50 %.3f ms, %.1f/s; %s\n", what, how,
             r->p50_ms, r->throughput_per_s, vs);
+}
+
+static void add_line(struct speed *sp, const char *what, const char *how, const bench_row *r,
+                     const char *vs) {
+    bench_speed_line(sp->st, what, how, r, vs);
 }
 
 /* The first two CPUs this process may use in *two, the first in *one; the count (0..2). */

@@ -35,6 +35,8 @@ psb_status psb__layers_root(const char *configured, char *buf, size_t size, psb_
         n = snprintf(buf, size, "%s", configured);
     else if (env && env[0] == '/')
         n = snprintf(buf, size, "%s", env);
+    else if (geteuid() == 0) /* a root host's children run as another uid: not below /root */
+        n = snprintf(buf, size, "/var/lib/pysandbox/layers");
     else if (xdg && xdg[0] == '/')
         n = snprintf(buf, size, "%s/pysandbox/layers", xdg);
     else if (home && home[0] == '/')
@@ -63,6 +65,18 @@ static psb_status root_check(const char *root, psb_error *err) {
                         "layers dir %s must be a directory owned by this user that no one else "
                         "can write",
                         root);
+    /* A root host's children read layers as another uid: every dir on the way must let them. */
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s", root);
+    /* The root itself, then each parent up to (not including) "/". */
+    for (char *s = p + strlen(p); geteuid() == 0 && s > p; s = strrchr(p, '/')) {
+        *s = '\0';
+        if (stat(p, &st) != 0 || !(st.st_mode & S_IXOTH))
+            return psb__err(err, PSB_EINVAL,
+                            "%s is not searchable by others (mode %03o), so the sandbox's uid "
+                            "cannot reach the layers dir %s",
+                            p, (unsigned)(st.st_mode & 0777), root);
+    }
     return PSB_OK;
 }
 

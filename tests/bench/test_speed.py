@@ -1,5 +1,6 @@
-"""pysandbox-bench --speed-only from outside: every line it promises is there
-and holds real measurements (never a judgement of how fast they are)."""
+"""pysandbox-bench --speed-only from outside: every line it promises is there (the
+module layer rows too) and holds real measurements (never a judgement of how fast
+they are)."""
 import json
 import os
 import subprocess
@@ -66,6 +67,19 @@ class SpeedRows(unittest.TestCase):
         x = [x for x in self.lines if x["what"].startswith("memory")]
         self.assertEqual(len(x), 1)
         self.assertIn("16 in flight (17 processes)", x[0]["vs"])
+
+    def test_layer_rows(self):
+        install = self.line("layer install", "Debian's pip, setuptools, wheel wheels")
+        self.assertGreaterEqual(install["n"], 2)
+        self.assertGreater(install["p50_ms"], 0)
+        # The preloaded row exists only if the helper could import from the layer before forking.
+        preloaded = self.line("layer import", "warm, pip._vendor.rich.console preloaded")
+        for how in ("warm, import pip._vendor.rich.console from a layer",
+                    "warm, import pip._vendor.rich.console from Debian's"):
+            x = self.line("layer import", how)
+            self.assertGreater(x["p50_ms"], 0)
+            self.assertIn("x the preloaded row", x["vs"])
+        self.assertGreater(preloaded["p50_ms"], 0)
 
     def test_table_printed(self):
         self.assertIn("speed", self.table)
