@@ -32,7 +32,8 @@
 #define PSB__FLAG_GID "--gid"               /* N */
 #define PSB__FLAG_LAYERS "--layers"         /* BITS: tests only, layers to turn on */
 #define PSB__FLAG_REQUIRE "--require"       /* NAME: fail unless this layer works */
-#define PSB__FLAG_SITE "--site" /* DIR: a module layer, first on sys.path (repeatable) */
+#define PSB__FLAG_PYTHON "--python" /* PATH: run each execution in this interpreter (exec) */
+#define PSB__FLAG_SITE "--site"     /* DIR: a module layer, first on sys.path (repeatable) */
 /*
  * In warm mode (without --wait-warm) ready comes once a minimal interpreter
  * runs; the helper then forks a warm zygote that preloads, says

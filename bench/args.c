@@ -40,7 +40,8 @@ static void usage(FILE *out) {
             "  --speed-only     only the speed rows: the fork and pipe floors, back-to-back\n"
             "                   and paced latency, throughput from 1-8 threads on 1 and 2\n"
             "                   CPUs, memory with 16 executions in flight, module layer\n"
-            "                   install and import; they also follow the others\n"
+            "                   install and import, the external-interpreter engine; they\n"
+            "                   also follow the others\n"
             "  --workload NAME  only this workload (repeatable):",
             DEFAULT_N_WARM, DEFAULT_N_START, QUICK_N_START);
     for (size_t i = 0; i < BENCH_N_WORKLOADS; i++)

@@ -138,7 +138,7 @@ int main(int argc, char **argv) {
     if ((st.set.start_only || (!only && unfiltered)) && bench_run_start(&st) != 0)
         goto out;
     if ((st.set.speed_only || (!only && unfiltered)) &&
-        (bench_run_speed(&st) != 0 || bench_run_layers(&st) != 0))
+        (bench_run_speed(&st) != 0 || bench_run_layers(&st) != 0 || bench_run_external(&st) != 0))
         goto out;
     bench_note_linearity(&st);
     if (json_object_get(st.helper_mem, "warm") != NULL)

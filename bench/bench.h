@@ -295,11 +295,15 @@ int bench_run_start(bench_state *st);
  * st->speed_memory. 0, or -1 after printing why.
  */
 int bench_run_speed(bench_state *st);
+/* n executions of code on sb, `pause_ms` before each; the row in *r. 0 or -1. */
+int bench_latency_row(psb_sandbox *sb, const char *code, unsigned pause_ms, size_t n, bench_row *r);
 /* Adds a speed line (printed now on stderr, kept for the table and the JSON). */
 void bench_speed_line(bench_state *st, const char *what, const char *how, const bench_row *r,
                       const char *vs);
 /* The module layer rows, appended to the speed rows (layer_rows.c). 0 or -1. */
 int bench_run_layers(bench_state *st);
+/* The external-interpreter rows, appended to the speed rows (external_rows.c). 0 or -1. */
+int bench_run_external(bench_state *st);
 /* Prints the speed lines (nothing when there are none). */
 void bench_print_speed(FILE *out, const json_t *lines);
 

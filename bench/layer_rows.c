@@ -67,23 +67,12 @@ out:
     return rc;
 }
 
-/* n warm executions importing MODULE on sb; the row in *r. 0 or -1. */
+/* n warm executions importing MODULE on sb (after one more); the row in *r. 0 or -1. */
 static int import_row(psb_sandbox *sb, size_t n, bench_row *r) {
-    double *samples = calloc(n, sizeof *samples), ms = 0;
-    int rc = -1;
-    if (samples == NULL ||
-        bench_exec(sb, "import " MODULE "\nresult = 1", "layer import", &ms) != 0)
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        if (bench_exec(sb, "import " MODULE "\nresult = 1", "layer import", &samples[i]) != 0)
-            goto out;
-    r->n = n;
-    bench_fill_percentiles(r, samples, n);
-    r->throughput_per_s = 1000.0 / r->p50_ms;
-    rc = 0;
-out:
-    free(samples);
-    return rc;
+    static const char code[] = "import " MODULE "\nresult = 1";
+    double ms = 0;
+    return bench_exec(sb, code, "layer import", &ms) == 0 ? bench_latency_row(sb, code, 0, n, r)
+                                                          : -1;
 }
 
 /* The three import rows, each on a sandbox of its own. 0 or -1. */

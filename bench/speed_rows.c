@@ -98,8 +98,8 @@ out:
     return sb;
 }
 
-/* n executions of code, `pause_ms` before each; the row in *r. 0 or -1. */
-static int latency(psb_sandbox *sb, const char *code, unsigned pause_ms, size_t n, bench_row *r) {
+int bench_latency_row(psb_sandbox *sb, const char *code, unsigned pause_ms, size_t n,
+                      bench_row *r) {
     double *samples = calloc(n, sizeof *samples), busy = 0;
     int rc = -1;
     if (samples == NULL)
@@ -192,7 +192,7 @@ static int latency_rows(struct speed *sp, psb_sandbox *sb, const bench_workload 
     double sub = sp->sub_ms[pandas];
     bench_row r = {0};
     char how[48], vs[96];
-    if (latency(sb, w->code, 0, n, &r) != 0)
+    if (bench_latency_row(sb, w->code, 0, n, &r) != 0)
         return -1;
     if (pandas)
         snprintf(vs, sizeof vs, "%.1fx faster than a fresh interpreter (goal >= 40x)",
@@ -203,7 +203,7 @@ static int latency_rows(struct speed *sp, psb_sandbox *sb, const bench_workload 
                  "a fresh interpreter",
                  r.p50_ms / sp->huge_floor_ms, sub / r.p50_ms);
     add_line(sp, w->name, "back to back", &r, vs);
-    if (latency(sb, w->code, pause, n, &r) != 0)
+    if (bench_latency_row(sb, w->code, pause, n, &r) != 0)
         return -1;
     snprintf(how, sizeof how, "%u ms between requests", pause);
     snprintf(vs, sizeof vs, "%.1fx the huge-page fork floor%s", r.p50_ms / sp->huge_floor_ms,

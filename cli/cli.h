@@ -101,6 +101,7 @@ struct cli_run_args {
     const char *output_dir;        /* --output-dir, or NULL */
     const char *figures_dir;       /* --figures-dir, or NULL */
     const char *layers_dir;        /* --layers-dir, or NULL */
+    const char *python;            /* --python, or NULL */
     struct cli_run_rule *rules;    /* --allow-import, --deny-import, --env, --file, --layer */
     size_t n_rules;
     int json;        /* --json */
@@ -116,6 +117,9 @@ struct cli_run_args {
  * case args must be released with cli_run_args_release().
  */
 int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args);
+
+/* The help text of `pysandbox run` (without the exit status table). */
+extern const char cli_run_help[];
 
 /* Frees what cli_run_args_parse() allocated. */
 void cli_run_args_release(struct cli_run_args *args);

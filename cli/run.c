@@ -13,69 +13,6 @@
 
 #include "cli/cli.h"
 
-static const char run_help[] =
-    "Usage: " CLI_PROG " run [OPTIONS] [FILE|-]\n"
-    "\n"
-    "Runs the Python code in FILE (standard input when FILE is '-' or absent) in\n"
-    "a fresh, confined child process. The code's `result` global is sent back as\n"
-    "JSON; the `inputs` global holds the --inputs object.\n"
-    "\n"
-    "Input:\n"
-    "  --inputs JSON          a JSON object bound to the `inputs` global\n"
-    "  --inputs-file PATH     read that JSON object from PATH ('-': stdin)\n"
-    "  --stdin-file PATH      data the code reads on its stdin (default: none)\n"
-    "  --prelude-file PATH    code run first, in the same globals\n"
-    "  --env NAME=VALUE       add a variable to the code's environment (repeatable)\n"
-    "  --file NAME=PATH       a read-only copy of PATH named NAME (relative, may hold\n"
-    "                         '/') in the code's working directory (repeatable;\n"
-    "                         64 MiB in all)\n"
-    "Limits (default: the policy's):\n"
-    "  --timeout SECONDS      wall-clock limit; decimals allowed, e.g. 0.5\n"
-    "  --memory-mb N          memory limit in MiB\n"
-    "  --cpu-seconds N        CPU time limit in seconds\n"
-    "  --result-limit-bytes N      largest `result` JSON; more is output_limit\n"
-    "  --files-limit-bytes N       most bytes of files the code may leave in its\n"
-    "                              working directory; more is output_limit\n"
-    "  --figures-limit-bytes N     most PNG bytes of figures; later ones are dropped\n"
-    "  --stdout-limit-bytes N      most stdout kept; the rest is dropped and\n"
-    "                              stdout_truncated set (default 1 MiB)\n"
-    "  --stderr-limit-bytes N      the same for stderr; when only one of the two\n"
-    "                              is given the other is 1 MiB\n"
-    "Execution:\n"
-    "  --cold                 initialize a fresh interpreter for this run instead of\n"
-    "                         forking the warm helper (slower; nothing preloaded)\n"
-    "  --connect unix:PATH    run through the `pysandbox serve --listen` at PATH,\n"
-    "                         which keeps its helper warm (default:\n"
-    "                         $PYSANDBOX_SERVER; the server's policy applies)\n"
-    "  --wait-warm            run once the preload set is imported, not from the\n"
-    "                         minimal interpreter that answers first (importing on\n"
-    "                         demand)\n"
-    "Policy:\n"
-    "  --policy NAME|FILE     preset (default, data-science, strict) or JSON file\n"
-    "  --allow-import MOD     allow module MOD and its submodules (repeatable)\n"
-    "  --deny-import MOD      deny module MOD and its submodules (repeatable)\n"
-    "  --layer NAME           mount module layer NAME: its packages first on sys.path,\n"
-    "                         read-only (repeatable; see `pysandbox layer`)\n"
-    "  --layers-dir DIR       where module layers live (default: $PYSANDBOX_LAYERS,\n"
-    "                         else ~/.local/share/pysandbox/layers)\n"
-    "Output:\n"
-    "  --json                 print the outcome as one JSON object on stdout:\n"
-    "                         status, result, stdout, stderr, error, stats,\n"
-    "                         figures, files\n"
-    "  --output-dir DIR       write the files the code left in its working\n"
-    "                         directory under DIR (created if missing)\n"
-    "  --figures-dir DIR      write the captured figures as DIR/figure-1.png,\n"
-    "                         figure-2.png, ... (created if missing)\n"
-    "  --help                 show this help and exit\n"
-    "  --version              show the version and exit\n"
-    "\n"
-    "Without --json, the code's stdout and stderr are written to the tool's,\n"
-    "then `result: <JSON>` on stdout and any error on stderr.\n"
-    "A file or figure that cannot be written to its directory is reported on\n"
-    "stderr and makes an otherwise successful run exit 6.\n"
-    "Flags take their value as `--flag VALUE` or `--flag=VALUE`.\n"
-    "\n";
-
 /* Everything one run owns; released by run_release(). */
 struct run {
     const struct cli_run_args *args;
@@ -227,6 +164,12 @@ static int configure_sandbox(struct run *r) {
     if (r->args->cold) {
         what = "--cold";
         st = psb_config_set_mode(r->config, PSB_MODE_COLD, &r->err);
+        if (st != PSB_OK)
+            goto out;
+    }
+    if (r->args->python != NULL) {
+        what = "--python";
+        st = psb_config_set_python(r->config, r->args->python, &r->err);
         if (st != PSB_OK)
             goto out;
     }
@@ -557,7 +500,7 @@ int cli_cmd_run(int argc, char **argv) {
     }
     if (args.help || args.version) {
         if (args.help) {
-            fputs(run_help, stdout);
+            fputs(cli_run_help, stdout);
             fputs(cli_exit_status_help, stdout);
         } else {
             cli_print_version();
@@ -568,8 +511,8 @@ int cli_cmd_run(int argc, char **argv) {
     r.connect = args.connect ? args.connect : getenv("PYSANDBOX_SERVER");
     if (r.connect && r.connect[0] == '\0')
         r.connect = NULL; /* PYSANDBOX_SERVER= turns it off */
-    if (r.connect && (args.policy || args.layers_dir)) {
-        const char *flag = args.policy ? "--policy" : "--layers-dir";
+    if (r.connect && (args.policy || args.layers_dir || args.python)) {
+        const char *flag = args.policy ? "--policy" : args.layers_dir ? "--layers-dir" : "--python";
         rc = fail(args.json, CLI_EXIT_USAGE, 1,
                   "%s: a run through a server (--connect, "
                   "$PYSANDBOX_SERVER) has the server's own",

@@ -42,6 +42,7 @@ enum {
     OPT_VERSION,
     OPT_LAYER,
     OPT_LAYERS_DIR,
+    OPT_PYTHON,
 };
 
 static const struct option long_options[] = {
@@ -71,11 +72,78 @@ static const struct option long_options[] = {
     {"stderr-limit-bytes", required_argument, NULL, OPT_STDERR_LIMIT},
     {"layer", required_argument, NULL, OPT_LAYER},
     {"layers-dir", required_argument, NULL, OPT_LAYERS_DIR},
+    {"python", required_argument, NULL, OPT_PYTHON},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
+
+/* `pysandbox run --help` (the exit status table follows it). */
+const char cli_run_help[] =
+    "Usage: " CLI_PROG " run [OPTIONS] [FILE|-]\n"
+    "\n"
+    "Runs the Python code in FILE (standard input when FILE is '-' or absent) in\n"
+    "a fresh, confined child process. The code's `result` global is sent back as\n"
+    "JSON; the `inputs` global holds the --inputs object.\n"
+    "\n"
+    "Input:\n"
+    "  --inputs JSON          a JSON object bound to the `inputs` global\n"
+    "  --inputs-file PATH     read that JSON object from PATH ('-': stdin)\n"
+    "  --stdin-file PATH      data the code reads on its stdin (default: none)\n"
+    "  --prelude-file PATH    code run first, in the same globals\n"
+    "  --env NAME=VALUE       add a variable to the code's environment (repeatable)\n"
+    "  --file NAME=PATH       a read-only copy of PATH named NAME (relative, may hold\n"
+    "                         '/') in the code's working directory (repeatable;\n"
+    "                         64 MiB in all)\n"
+    "Limits (default: the policy's):\n"
+    "  --timeout SECONDS      wall-clock limit; decimals allowed, e.g. 0.5\n"
+    "  --memory-mb N          memory limit in MiB\n"
+    "  --cpu-seconds N        CPU time limit in seconds\n"
+    "  --result-limit-bytes N      largest `result` JSON; more is output_limit\n"
+    "  --files-limit-bytes N       most bytes of files the code may leave in its\n"
+    "                              working directory; more is output_limit\n"
+    "  --figures-limit-bytes N     most PNG bytes of figures; later ones are dropped\n"
+    "  --stdout-limit-bytes N      most stdout kept; the rest is dropped and\n"
+    "                              stdout_truncated set (default 1 MiB)\n"
+    "  --stderr-limit-bytes N      the same for stderr; when only one of the two\n"
+    "                              is given the other is 1 MiB\n"
+    "Execution:\n"
+    "  --python PATH          run the code in that interpreter (a venv's bin/python,\n"
+    "                         another CPython) under the same confinement\n"
+    "  --cold                 initialize a fresh interpreter for this run instead of\n"
+    "                         forking the warm helper (slower; nothing preloaded)\n"
+    "  --connect unix:PATH    run through the `pysandbox serve --listen` at PATH,\n"
+    "                         which keeps its helper warm (default:\n"
+    "                         $PYSANDBOX_SERVER; the server's policy applies)\n"
+    "  --wait-warm            run once the preload set is imported, not from the\n"
+    "                         minimal interpreter that answers first (importing on\n"
+    "                         demand)\n"
+    "Policy:\n"
+    "  --policy NAME|FILE     preset (default, data-science, strict) or JSON file\n"
+    "  --allow-import MOD     allow module MOD and its submodules (repeatable)\n"
+    "  --deny-import MOD      deny module MOD and its submodules (repeatable)\n"
+    "  --layer NAME           mount module layer NAME: its packages first on sys.path,\n"
+    "                         read-only (repeatable; see `pysandbox layer`)\n"
+    "  --layers-dir DIR       where module layers live (default: $PYSANDBOX_LAYERS,\n"
+    "                         else ~/.local/share/pysandbox/layers)\n"
+    "Output:\n"
+    "  --json                 print the outcome as one JSON object on stdout:\n"
+    "                         status, result, stdout, stderr, error, stats,\n"
+    "                         figures, files\n"
+    "  --output-dir DIR       write the files the code left in its working\n"
+    "                         directory under DIR (created if missing)\n"
+    "  --figures-dir DIR      write the captured figures as DIR/figure-1.png,\n"
+    "                         figure-2.png, ... (created if missing)\n"
+    "  --help                 show this help and exit\n"
+    "  --version              show the version and exit\n"
+    "\n"
+    "Without --json, the code's stdout and stderr are written to the tool's,\n"
+    "then `result: <JSON>` on stdout and any error on stderr.\n"
+    "A file or figure that cannot be written to its directory is reported on\n"
+    "stderr and makes an otherwise successful run exit 6.\n"
+    "Flags take their value as `--flag VALUE` or `--flag=VALUE`.\n"
+    "\n";
 
 /* Records a usage error unless an earlier one was recorded (first wins). */
 __attribute__((format(printf, 2, 3))) static void set_error(struct cli_run_args *args,
@@ -223,6 +291,8 @@ static const char **text_flag(struct cli_run_args *a, int opt) {
         return &a->figures_dir;
     case OPT_LAYERS_DIR:
         return &a->layers_dir;
+    case OPT_PYTHON:
+        return &a->python;
     default:
         return NULL;
     }

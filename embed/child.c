@@ -137,8 +137,14 @@ static int confine(pid_t parent, const json_t *readable_paths, const char *scrat
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return -1;
     if ((psb__helper.layers & PSB_LAYER_LANDLOCK) &&
-        psb__landlock_apply(readable_paths, psb__helper.cache_dir, scratch, writable,
-                            psb__helper.network, ret_what) != 0)
+        psb__landlock_apply(&(struct psb__landlock_spec){.readable_paths = readable_paths,
+                                                         .also_readable = psb__helper.python_read,
+                                                         .executable = psb__helper.python_exec,
+                                                         .cache_dir = psb__helper.cache_dir,
+                                                         .scratch = scratch,
+                                                         .writable = writable,
+                                                         .network = psb__helper.network},
+                            ret_what) != 0)
         return -1;
     /* Everything after this point uses only syscalls the filter allows. */
     *ret_what = "loading the seccomp filter";
@@ -439,7 +445,7 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
      * user's code, needs only syscalls the filter allows.
      */
     char msg[256];
-    if (psb__interp_prepare(msg, sizeof msg) != 0) {
+    if (!psb__helper.python && psb__interp_prepare(msg, sizeof msg) != 0) {
         (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
         _exit(PSB__CHILD_SETUP_FAILED);
     }
@@ -472,6 +478,8 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     const char *failed = NULL;
     if (psb__rlimits_apply(&req.limits, baseline, nproc_backstop(), &failed) != 0)
         setup_failed(rfd, failed, errno);
+    if (psb__helper.python)
+        psb__external_exec(&run, rfd);
     psb__interp_run(&run, rfd, confined);
     if (!req.session)
         psb__child_finish();

@@ -69,18 +69,24 @@ enum { PSB__OP_NONE, PSB__OP_SNAPSHOT, PSB__OP_RESTORE, PSB__OP_BRANCH };
 
 /* How the helper was started; set once in main(), inherited by every child. */
 struct psb__helper_conf {
-    unsigned layers;                   /* PSB_LAYER_* bits in force */
-    unsigned uid, gid;                 /* what a root helper's children run as */
-    bool network;                      /* sockets allowed, no network namespace */
-    bool scratch_tmpfs;                /* scratch dirs are size-capped tmpfs mounts */
-    uint64_t scratch_mib;              /* tmpfs size for the next spare (the last request's) */
-    json_t *readable_paths;            /* the last request's; spares confine themselves with it */
-    json_t *sites;                     /* module layer dirs first on sys.path (--site), or NULL */
-    unsigned cgroups;                  /* 1 << PSB__CG_* for each controller an execution gets */
-    uint64_t threads;                  /* pids.max for the next spare (the last request's) */
-    psb__seccomp_prog seccomp;         /* compiled once, loaded by every child */
-    psb__seccomp_prog seccomp_session; /* the same, whose forks ask the helper (sessions) */
-    const char *cache_dir;             /* the start-up cache (children may read it), or NULL */
+    unsigned layers;                    /* PSB_LAYER_* bits in force */
+    unsigned uid, gid;                  /* what a root helper's children run as */
+    bool network;                       /* sockets allowed, no network namespace */
+    bool scratch_tmpfs;                 /* scratch dirs are size-capped tmpfs mounts */
+    uint64_t scratch_mib;               /* tmpfs size for the next spare (the last request's) */
+    json_t *readable_paths;             /* the last request's; spares confine themselves with it */
+    json_t *sites;                      /* module layer dirs first on sys.path (--site), or NULL */
+    const char *python;                 /* an external interpreter (--python), or NULL */
+    json_t *python_read;                /* its libraries and prefixes (readable) */
+    json_t *python_exec;                /* it and its ELF loader (executable) */
+    json_t *python_probe;               /* what it said: sys.path, prefixes, version */
+    psb__seccomp_prog seccomp_external; /* the filter an external interpreter runs under */
+    psb__seccomp_prog seccomp_no_exec;  /* and the one its bootstrap stacks on it */
+    unsigned cgroups;                   /* 1 << PSB__CG_* for each controller an execution gets */
+    uint64_t threads;                   /* pids.max for the next spare (the last request's) */
+    psb__seccomp_prog seccomp;          /* compiled once, loaded by every child */
+    psb__seccomp_prog seccomp_session;  /* the same, whose forks ask the helper (sessions) */
+    const char *cache_dir;              /* the start-up cache (children may read it), or NULL */
     int cache_fd;    /* it, opened on the host's mount before ours went read-only */
     psb_start start; /* what this process's children start from */
 };
@@ -485,5 +491,22 @@ void psb__interp_cell_end(void);
 void psb__prompt_set(int fd, bool on);
 void psb__interp_unlock(void);
 void psb__interp_lock(void);
+
+/* ---- external.c: the external-interpreter engine ---- */
+
+/* The source of pyshim/NAME.py, or NULL. */
+const char *psb__pyshim_source(const char *name);
+/*
+ * In the helper, once: runs the interpreter at python to learn what it
+ * reads (its sys.path, prefixes) and what it executes (itself, its ELF
+ * loader), into psb__helper.python_read and python_exec. 0, or -1 with msg.
+ */
+int psb__external_probe(const char *python, char *msg, size_t msg_size);
+/*
+ * In a confined child with its request in: execs psb__helper.python with
+ * pyshim/external.py and the request on fd 4, under the seccomp filter that
+ * allows execve. Replies with the failure itself if it cannot.
+ */
+_Noreturn void psb__external_exec(const struct psb__child_run *run, int fd);
 
 #endif /* PSB_EMBED_EMBED_H */

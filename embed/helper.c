@@ -154,13 +154,20 @@ static int set_up_confinement(unsigned wanted, unsigned required, char *msg, siz
     }
     psb__helper.layers = wanted & have;
     if ((psb__helper.layers & PSB_LAYER_SECCOMP) &&
-        psb__seccomp_build(psb__helper.network, false, &psb__helper.seccomp, msg, msg_size) != 0)
+        psb__seccomp_build(psb__helper.network, PSB__SECCOMP_EXECUTION, &psb__helper.seccomp, msg,
+                           msg_size) != 0)
+        return -1;
+    if ((psb__helper.layers & PSB_LAYER_SECCOMP) && psb__helper.python &&
+        (psb__seccomp_build(psb__helper.network, PSB__SECCOMP_EXTERNAL,
+                            &psb__helper.seccomp_external, msg, msg_size) != 0 ||
+         psb__seccomp_build(psb__helper.network, PSB__SECCOMP_NO_EXEC, &psb__helper.seccomp_no_exec,
+                            msg, msg_size) != 0))
         return -1;
     /* Without user notification (a kernel before 5.5) sessions run, but cannot snapshot. */
     char unused[160];
     if ((psb__helper.layers & PSB_LAYER_SECCOMP) &&
-        psb__seccomp_build(psb__helper.network, true, &psb__helper.seccomp_session, unused,
-                           sizeof unused) != 0)
+        psb__seccomp_build(psb__helper.network, PSB__SECCOMP_SESSION, &psb__helper.seccomp_session,
+                           unused, sizeof unused) != 0)
         psb__helper.seccomp_session.len = 0;
     return 0;
 }
@@ -202,6 +209,10 @@ static bool parse_flags(int argc, char **argv, struct flags *f) {
             psb__helper.cache_dir = next[0] == '/' ? next : NULL;
         } else if (strcmp(arg, PSB__FLAG_PRELOAD) == 0) {
             f->preload = next;
+        } else if (strcmp(arg, PSB__FLAG_PYTHON) == 0) {
+            if (next[0] != '/')
+                return false;
+            psb__helper.python = next;
         } else if (strcmp(arg, PSB__FLAG_SITE) == 0) {
             if (next[0] != '/' || (!psb__helper.sites && !(psb__helper.sites = json_array())) ||
                 json_array_append_new(psb__helper.sites, json_string(next)) != 0)
@@ -298,6 +309,9 @@ static int start(const struct flags *f, int ctl, char *root, size_t root_size) {
         psb__helper.cache_fd = psb__cache_open(psb__helper.cache_dir);
     if (psb__helper.cache_fd < 0)
         psb__helper.cache_dir = NULL; /* none, or not one to trust: children get no rule */
+    /* An external interpreter is asked where it lives before anything is confined. */
+    if (psb__helper.python && psb__external_probe(psb__helper.python, msg, sizeof msg) != 0)
+        return refuse(ctl, msg);
     if (set_up_confinement((unsigned)f->wanted, (unsigned)f->required, msg, sizeof msg) != 0)
         return refuse(ctl, msg);
     psb__helper.cgroups = psb__cgroup_init();
@@ -326,6 +340,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pysandbox-helper: internal program of libpysandbox, not for direct use\n");
         return 2;
     }
+    if (psb__helper.python)
+        f.warm = false; /* nothing of ours to preload: each execution execs the interpreter */
     int ctl = isolate_fds(f.ctl);
     if (ctl < 0)
         return 2;

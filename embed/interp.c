@@ -27,6 +27,13 @@ PyObject *psb__py_display;
 PyObject *psb__py_ask;
 
 /* Compiles and runs an embedded pyshim module as a fresh module object. */
+const char *psb__pyshim_source(const char *name) {
+    for (size_t i = 0; psb_pyshim_sources[i].name; i++)
+        if (strcmp(psb_pyshim_sources[i].name, name) == 0)
+            return (const char *)psb_pyshim_sources[i].source;
+    return NULL;
+}
+
 static PyObject *load_pyshim(const char *name) {
     for (size_t i = 0; psb_pyshim_sources[i].name; i++) {
         if (strcmp(psb_pyshim_sources[i].name, name) != 0)

@@ -104,7 +104,8 @@ static int hand_over(psb__job *job, const int ch[PSB__CHAN_COUNT], const char *s
         if ((job->session || writable || attempt > 0 ||
              psb__vessel_take_spare(v, psb__helper.scratch_mib, readable) != 0) &&
             psb__vessel_create(v, scratch_root, psb__helper.scratch_mib, job->session,
-                               writable ? NULL : psb__helper.readable_paths, msg, msg_size) != 0)
+                               writable || psb__helper.python ? NULL : psb__helper.readable_paths,
+                               msg, msg_size) != 0)
             return -1;
         /* A session's snapshots are processes too (and each takes two forks to make). */
         uint64_t tasks =

@@ -217,7 +217,8 @@ void psb__spare_prepare(const char *scratch_root) {
         if (lowered)
             psb__vessel_set_idle(0, true);
         if (psb__vessel_create(&spares[i], scratch_root, psb__helper.scratch_mib, false,
-                               psb__helper.readable_paths, msg, sizeof msg)) {
+                               psb__helper.python ? NULL : psb__helper.readable_paths, msg,
+                               sizeof msg)) {
             spares[i].pid = -1;
             last_failure_ns = psb__now_ns();
         }

@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "host/host.h"
 
@@ -30,6 +32,7 @@ void psb_config_free(psb_config *config) {
     free(config->preload);
     free(config->cache_dir);
     free(config->layers_dir);
+    free(config->python);
     free(config);
 }
 
@@ -68,6 +71,23 @@ psb_status psb_config_set_layers_dir(psb_config *config, const char *path, psb_e
         return psb__err(err, PSB_ENOMEM, "out of memory");
     free(config->layers_dir);
     config->layers_dir = copy;
+    return PSB_OK;
+}
+
+psb_status psb_config_set_python(psb_config *config, const char *path, psb_error *err) {
+    struct stat st;
+    if (!config)
+        return psb__err(err, PSB_EINVAL, "psb_config_set_python: NULL config");
+    if (path && (path[0] != '/' || strlen(path) >= PATH_MAX))
+        return psb__err(err, PSB_EINVAL, "the interpreter must be an absolute path");
+    if (path && (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111) ||
+                 access(path, X_OK) != 0))
+        return psb__err(err, PSB_EINVAL, "the interpreter %s is not an executable file", path);
+    char *copy = path ? strdup(path) : NULL;
+    if (path && !copy)
+        return psb__err(err, PSB_ENOMEM, "out of memory");
+    free(config->python);
+    config->python = copy;
     return PSB_OK;
 }
 

@@ -25,6 +25,7 @@ struct psb_config {
     bool wait_warm;           /* psb_config_set_early_start(0) */
     char *cache_dir;          /* NULL: the default (psb__cache_dir) */
     char *layers_dir;         /* NULL: the default (psb__layers_root) */
+    char *python;             /* an external interpreter, or NULL: the embedded one */
 };
 
 /* test_layers for "no layer at all" (psb_config_set_diagnostic_layers(0)). */
@@ -218,6 +219,8 @@ int psb__cache_dir(const char *configured, char *buf, size_t size);
  */
 psb_status psb__sandbox_sites(const psb_sandbox *sb, const psb_exec_options *options,
                               json_t **ret_sites, psb_error *err);
+/* true if the sandbox runs an external interpreter (psb_config_set_python). */
+bool psb__sandbox_external(const psb_sandbox *sb);
 /* The dirs of the sandbox policy's module layers (borrowed, may be NULL). */
 const json_t *psb__sandbox_own_sites(const psb_sandbox *sb);
 /* The sandbox's policy (fixed for its life). */

@@ -44,6 +44,7 @@ struct psb_sandbox {
     bool wait_warm;           /* the helper answers once preloaded */
     char cache_dir[PATH_MAX]; /* the start-up cache, "" for none */
     char *layers_dir;         /* the module layers' root, NULL when there is none */
+    char *python;             /* the external interpreter, or NULL */
     json_t *sites;            /* the policy's module layers' dirs (the helper's --site) */
 };
 
@@ -203,7 +204,9 @@ static void helper_argv(const psb_sandbox *sb, struct helper_argv *a) {
 #define ARG(s) (a->argv[n++] = (char *)(uintptr_t)(s))
     ARG(sb->helper_path);
     ARG(PSB__FLAG_CONTROL_FD), ARG(a->fd);
-    ARG(sb->mode == PSB_MODE_COLD ? PSB__FLAG_COLD : PSB__FLAG_WARM);
+    ARG(sb->mode == PSB_MODE_COLD || sb->python ? PSB__FLAG_COLD : PSB__FLAG_WARM);
+    if (sb->python)
+        ARG(PSB__FLAG_PYTHON), ARG(sb->python);
     if (sb->mode == PSB_MODE_WARM && sb->preload)
         ARG(PSB__FLAG_PRELOAD), ARG(sb->preload);
     if (sb->mode == PSB_MODE_WARM && sb->wait_warm)
@@ -358,6 +361,8 @@ psb_status psb_sandbox_new(const psb_config *config, psb_sandbox **ret_sandbox, 
         st = helper_trusted(sb->helper_path, err);
     if (!st && config->preload && !(sb->preload = strdup(config->preload)))
         st = psb__err(err, PSB_ENOMEM, "out of memory");
+    if (!st && config->python && !(sb->python = strdup(config->python)))
+        st = psb__err(err, PSB_ENOMEM, "out of memory");
     if (!st)
         st = find_layers(sb, config, err);
     if (!st)
@@ -382,6 +387,7 @@ void psb_sandbox_free(psb_sandbox *sb) {
     free(sb->helper_path);
     free(sb->preload);
     free(sb->layers_dir);
+    free(sb->python);
     json_decref(sb->sites);
     free(sb);
 }
@@ -487,6 +493,10 @@ void psb__sandbox_helper_lost(psb_sandbox *sb, pid_t helper) {
     pthread_mutex_unlock(&sb->lock);
 }
 
+bool psb__sandbox_external(const psb_sandbox *sb) {
+    return sb->python != NULL;
+}
+
 const json_t *psb__sandbox_own_sites(const psb_sandbox *sb) {
     return sb->sites;
 }
@@ -504,6 +514,11 @@ psb_status psb_exec(psb_sandbox *sb, const char *code, size_t len, const psb_exe
     int fd = -1;
     psb__limits limits;
     json_t *sites = NULL;
+    if (sb->python && options && options->on_input)
+        return psb__err(err, PSB_EUNSUPPORTED,
+                        "an input callback needs the embedded interpreter (this sandbox runs %s; "
+                        "input() reads stdin there)",
+                        sb->python);
     if ((st = psb__sandbox_sites(sb, options, &sites, err)))
         return st;
     json_t *req = psb__request_build(&sb->policy, options, sites ? sites : sb->sites, code, len,

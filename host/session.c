@@ -247,7 +247,10 @@ psb_status psb_session_new(psb_sandbox *sb, const psb_exec_options *options,
     psb_outcome *first = NULL;
     /* The first cell runs the prelude, if any, and binds `inputs`. */
     json_t *sites = NULL;
-    st = psb__sandbox_sites(sb, options, &sites, err);
+    st = psb__sandbox_external(sb)
+             ? psb__err(err, PSB_EUNSUPPORTED,
+                        "sessions need the embedded interpreter: this sandbox runs an external one")
+             : psb__sandbox_sites(sb, options, &sites, err);
     s->req =
         st ? NULL
            : psb__request_build(psb__sandbox_policy(sb), options,

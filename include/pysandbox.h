@@ -193,6 +193,23 @@ psb_status psb_config_set_preload(psb_config *config, const char *const *modules
                                   psb_error *err);
 
 /*
+ * Runs each execution in the interpreter at `path` (an absolute path: a
+ * venv's bin/python, another CPython 3.8 or later) instead of the embedded
+ * one: the helper forks and confines the child as for any execution (the
+ * same namespaces, uid, rlimits, cgroups; Landlock lets it read that
+ * interpreter's libraries and execute only it and its loader; seccomp
+ * allows execve and still no process creation), and the child then execs
+ * it with a bootstrap that runs the code and answers as the embedded
+ * engine does: the same outcome kinds, limits, caps, result shapes,
+ * figures and files. Weaker: the audit hook and import filter are
+ * installed from Python, not C; nothing is preloaded (every execution
+ * starts an interpreter); no sessions (psb_session_new() fails with
+ * PSB_EUNSUPPORTED) and no input callback. NULL: the embedded interpreter.
+ * The path must name an executable file; the string is copied.
+ */
+psb_status psb_config_set_python(psb_config *config, const char *path, psb_error *err);
+
+/*
  * How many executions may run at once on one sandbox (default 16, range
  * 1..1024). Further psb_exec() calls wait for a free slot.
  */

@@ -35,12 +35,31 @@ typedef struct psb__seccomp_prog {
     unsigned short len; /* instructions */
 } psb__seccomp_prog;
 
+/* Which children a program is for. */
+enum psb__seccomp_variant {
+    PSB__SECCOMP_EXECUTION, /* the embedded interpreter: forks refused */
+    PSB__SECCOMP_SESSION,   /* a session's: each fork asks the helper (user notification) */
+    /*
+     * An external interpreter's: execve allowed (Landlock lets it run only
+     * the interpreter), forks refused, and refusals are EPERM rather than
+     * a SIGSYS our handler turns into EPERM (exec resets handlers).
+     */
+    PSB__SECCOMP_EXTERNAL,
+    /*
+     * Stacked by the external interpreter's bootstrap on the one above,
+     * once the interpreter runs and before any user code: everything
+     * allowed but execve and execveat (EPERM), so that exec is refused by
+     * seccomp too, not by Landlock alone.
+     */
+    PSB__SECCOMP_NO_EXEC,
+};
+
 /*
  * Compiles the allow-list (network decides whether sockets are allowed).
  * Returns 0, or -1 with a message.
  */
-int psb__seccomp_build(bool network, bool session, psb__seccomp_prog *ret, char *msg,
-                       size_t msg_size);
+int psb__seccomp_build(bool network, enum psb__seccomp_variant variant, psb__seccomp_prog *ret,
+                       char *msg, size_t msg_size);
 /*
  * In the child, last: installs the SIGSYS reporter (a trapped syscall fails
  * with EPERM and is remembered), sets no_new_privs and loads the program.
@@ -76,14 +95,22 @@ int psb__landlock_abi(void);
 /*
  * In the child: restricts the process to reading the given paths (and the
  * interpreter's own), and writing only below `scratch` and `writable` (a
- * module layer being installed, or NULL) and to /dev/null; TCP bind/connect
- * denied unless network; abstract unix sockets and signals scoped to the
- * execution. Paths that do not exist are skipped. Needs no_new_privs.
- * Returns 0, or -1 with errno and *ret_what set.
+ * module layer being installed, or NULL) and to /dev/null; executing
+ * nothing but `executable`; TCP bind/connect denied unless network;
+ * abstract unix sockets and signals scoped to the execution. Paths that do
+ * not exist are skipped. Needs no_new_privs. Returns 0, or -1 with errno
+ * and *ret_what set.
  */
-int psb__landlock_apply(const json_t *readable_paths, const char *also_readable,
-                        const char *scratch, const char *writable, bool network,
-                        const char **ret_what);
+struct psb__landlock_spec {
+    const json_t *readable_paths; /* the policy's (and the layers'): read */
+    const json_t *also_readable;  /* an external interpreter's libraries, or NULL: read */
+    const json_t *executable;     /* an external interpreter and its loader, or NULL */
+    const char *cache_dir;        /* the start-up cache, or NULL: read */
+    const char *scratch;          /* read and write, never execute */
+    const char *writable;         /* the same, or NULL */
+    bool network;                 /* TCP allowed */
+};
+int psb__landlock_apply(const struct psb__landlock_spec *spec, const char **ret_what);
 
 /*
  * In the helper, once: new network (unless network), IPC and UTS

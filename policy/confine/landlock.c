@@ -74,9 +74,23 @@ static int add_path(int ruleset, const char *path, uint64_t access, uint64_t han
     return rc == 0 ? 0 : -1;
 }
 
-int psb__landlock_apply(const json_t *readable_paths, const char *also_readable,
-                        const char *scratch, const char *writable, bool network,
-                        const char **ret_what) {
+/* Each path of arr with these rights; 0, or -1 with *ret_what naming the one that failed. */
+static int add_paths(int ruleset, const json_t *arr, uint64_t access, uint64_t handled,
+                     const char **ret_what) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e) {
+        const char *p = json_string_value(e);
+        if (p && add_path(ruleset, p, access, handled) != 0) {
+            *ret_what = p;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int psb__landlock_apply(const struct psb__landlock_spec *spec, const char **ret_what) {
+    bool network = spec->network;
     int abi = psb__landlock_abi();
     if (abi < 1) {
         *ret_what = "landlock unavailable";
@@ -111,27 +125,25 @@ int psb__landlock_apply(const json_t *readable_paths, const char *also_readable,
             *ret_what = base_readable[i];
             goto out;
         }
-    size_t i;
-    json_t *e;
-    json_array_foreach(readable_paths, i, e) {
-        const char *p = json_string_value(e);
-        if (p && add_path(ruleset, p, FS_READ, handled) != 0) {
-            *ret_what = p;
-            goto out;
-        }
-    }
-    if (also_readable && add_path(ruleset, also_readable, FS_READ, handled) != 0) {
-        *ret_what = also_readable;
+    /* An external interpreter runs itself and its loader; nothing else is ever executed. */
+    uint64_t no_exec = handled & ~(uint64_t)LANDLOCK_ACCESS_FS_EXECUTE;
+    if (add_paths(ruleset, spec->readable_paths, FS_READ, handled, ret_what) != 0 ||
+        add_paths(ruleset, spec->also_readable, FS_READ, handled, ret_what) != 0 ||
+        add_paths(ruleset, spec->executable, FS_READ | LANDLOCK_ACCESS_FS_EXECUTE, handled,
+                  ret_what) != 0)
+        goto out;
+    if (spec->cache_dir && add_path(ruleset, spec->cache_dir, FS_READ, handled) != 0) {
+        *ret_what = spec->cache_dir;
         goto out;
     }
     /* Writing /dev/null is how code discards output. */
     if (add_path(ruleset, "/dev/null", LANDLOCK_ACCESS_FS_WRITE_FILE, handled) != 0 ||
-        add_path(ruleset, scratch, handled, handled) != 0) {
+        add_path(ruleset, spec->scratch, no_exec, handled) != 0) {
         *ret_what = "scratch dir rule";
         goto out;
     }
-    if (writable && add_path(ruleset, writable, handled, handled) != 0) {
-        *ret_what = writable;
+    if (spec->writable && add_path(ruleset, spec->writable, no_exec, handled) != 0) {
+        *ret_what = spec->writable;
         goto out;
     }
     if (syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) {

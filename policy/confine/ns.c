@@ -106,6 +106,9 @@ struct psb_mount_attr {
     uint64_t userns_fd;
 };
 #define PSB_MOUNT_ATTR_RDONLY 0x1ull
+#define PSB_MOUNT_ATTR_NOSUID 0x2ull
+#define PSB_MOUNT_ATTR_NODEV 0x4ull
+#define PSB_MOUNT_ATTR_NOEXEC 0x8ull
 #define PSB_AT_RECURSIVE 0x8000
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
@@ -146,7 +149,10 @@ int psb__ns_writable_dir(const char *dir, const char **ret_what) {
     *ret_what = "bind mount of the writable dir";
     if (mount(dir, dir, NULL, MS_BIND, NULL) != 0)
         return -1;
-    struct psb_mount_attr rw = {.attr_clr = PSB_MOUNT_ATTR_RDONLY};
+    /* Writable, and nothing on it runs: a module's files are read, never executed. */
+    struct psb_mount_attr rw = {.attr_set = PSB_MOUNT_ATTR_NOSUID | PSB_MOUNT_ATTR_NODEV |
+                                            PSB_MOUNT_ATTR_NOEXEC,
+                                .attr_clr = PSB_MOUNT_ATTR_RDONLY};
     *ret_what = "mount_setattr(writable dir, read-write)";
     return syscall(SYS_mount_setattr, AT_FDCWD, dir, 0, &rw, sizeof rw) == 0 ? 0 : -1;
 }

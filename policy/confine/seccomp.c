@@ -302,7 +302,7 @@ static int add_named(scmp_filter_ctx ctx, uint32_t action, const char *name, cha
  * clone and vfork: threads allowed, forks refused (a session's asked of the
  * helper). 0, or a negative errno from libseccomp.
  */
-static int add_clone_rules(scmp_filter_ctx ctx, bool session) {
+static int add_clone_rules(scmp_filter_ctx ctx, bool session, bool external) {
     /* Threads only: CLONE_THREAD set, no namespace flags. Forks trap (EPERM). */
     const uint64_t ns_flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                               CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
@@ -312,12 +312,14 @@ static int add_clone_rules(scmp_filter_ctx ctx, bool session) {
     /*
      * vfork-style clones come with every signal blocked (posix_spawn, Python's
      * _posixsubprocess): a trap would then kill the process instead of
-     * failing the call, so they fail with EPERM directly.
+     * failing the call, so they fail with EPERM directly (an external
+     * interpreter's filter does that for every refusal already).
      */
-    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                         SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | CLONE_VFORK, CLONE_VFORK)) <
-            0 ||
-        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(vfork), 0) < 0)
+    if (!external &&
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                         SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | CLONE_VFORK, CLONE_VFORK)) < 0)
+        return -1;
+    if (!external && seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(vfork), 0) < 0)
         return -1;
     /*
      * A session's snapshot is a fork of its process, which only the helper
@@ -336,11 +338,61 @@ static int add_clone_rules(scmp_filter_ctx ctx, bool session) {
     return 0;
 }
 
-int psb__seccomp_build(bool network, bool session, psb__seccomp_prog *ret, char *msg,
-                       size_t msg_size) {
-    int rc = -1, memfd = -1;
+/* The compiled program of ctx into *ret. 0, or -1 with a message. */
+static int export_prog(scmp_filter_ctx ctx, psb__seccomp_prog *ret, char *msg, size_t msg_size) {
+    int rc = -1;
+    int memfd = memfd_create("psb-seccomp", MFD_CLOEXEC);
+    if (memfd < 0 || seccomp_export_bpf(ctx, memfd) < 0) {
+        snprintf(msg, msg_size, "exporting the seccomp program failed");
+        goto out;
+    }
+    off_t size = lseek(memfd, 0, SEEK_END);
+    if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
+        size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
+        snprintf(msg, msg_size, "the seccomp program has a bad size");
+        goto out;
+    }
+    void *buf = malloc((size_t)size);
+    if (!buf || pread(memfd, buf, (size_t)size, 0) != size) {
+        free(buf);
+        snprintf(msg, msg_size, "reading the seccomp program failed");
+        goto out;
+    }
+    ret->filter = buf;
+    ret->len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+    rc = 0;
+out:
+    if (memfd >= 0)
+        close(memfd);
+    return rc;
+}
+
+/* PSB__SECCOMP_NO_EXEC: all allowed but exec. 0, or -1 with a message. */
+static int build_no_exec(psb__seccomp_prog *ret, char *msg, size_t msg_size) {
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    int rc = -1;
+    if (!ctx) {
+        snprintf(msg, msg_size, "seccomp_init failed");
+        return -1;
+    }
+    if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0 ||
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(execve), 0) < 0 ||
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(execveat), 0) < 0)
+        snprintf(msg, msg_size, "adding a seccomp rule failed");
+    else
+        rc = export_prog(ctx, ret, msg, msg_size);
+    seccomp_release(ctx);
+    return rc;
+}
+
+int psb__seccomp_build(bool network, enum psb__seccomp_variant variant, psb__seccomp_prog *ret,
+                       char *msg, size_t msg_size) {
+    int rc = -1;
+    if (variant == PSB__SECCOMP_NO_EXEC)
+        return build_no_exec(ret, msg, msg_size);
+    bool session = variant == PSB__SECCOMP_SESSION, external = variant == PSB__SECCOMP_EXTERNAL;
     /* Refusals trap into our SIGSYS handler, which reports them as EPERM. */
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+    scmp_filter_ctx ctx = seccomp_init(external ? SCMP_ACT_ERRNO(EPERM) : SCMP_ACT_TRAP);
     if (!ctx) {
         snprintf(msg, msg_size, "seccomp_init failed");
         return -1;
@@ -354,7 +406,7 @@ int psb__seccomp_build(bool network, bool session, psb__seccomp_prog *ret, char 
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
         if (add_named(ctx, SCMP_ACT_KILL_PROCESS, fatal[i], msg, msg_size))
             goto out;
-    if (add_clone_rules(ctx, session) < 0)
+    if (add_clone_rules(ctx, session, external) < 0)
         goto fail_rule;
     /* clone3 hides its flags in memory: ENOSYS makes glibc fall back to clone. */
     if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) < 0)
@@ -376,6 +428,12 @@ int psb__seccomp_build(bool network, bool session, psb__seccomp_prog *ret, char 
     /* A connected pair of unix sockets (asyncio's self-pipe) is always fine. */
     if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1, ARG0_EQ(AF_UNIX)) < 0)
         goto fail_rule;
+    /* The bootstrap then stacks PSB__SECCOMP_NO_EXEC (prctl) before any user code. */
+    if (external &&
+        (add_named(ctx, SCMP_ACT_ALLOW, "execve", msg, msg_size) ||
+         add_named(ctx, SCMP_ACT_ALLOW, "execveat", msg, msg_size) ||
+         seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, ARG0_EQ(PR_SET_SECCOMP)) < 0))
+        goto out;
     if (network) {
         static const char *const net[] = {"socket", "connect", "bind",
                                           "listen", "accept",  "accept4"};
@@ -383,25 +441,8 @@ int psb__seccomp_build(bool network, bool session, psb__seccomp_prog *ret, char 
             if (add_named(ctx, SCMP_ACT_ALLOW, net[i], msg, msg_size))
                 goto out;
     }
-    memfd = memfd_create("psb-seccomp", MFD_CLOEXEC);
-    if (memfd < 0 || seccomp_export_bpf(ctx, memfd) < 0) {
-        snprintf(msg, msg_size, "exporting the seccomp program failed");
+    if (export_prog(ctx, ret, msg, msg_size) != 0)
         goto out;
-    }
-    off_t size = lseek(memfd, 0, SEEK_END);
-    if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
-        size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
-        snprintf(msg, msg_size, "the seccomp program has a bad size");
-        goto out;
-    }
-    void *buf = malloc((size_t)size);
-    if (!buf || pread(memfd, buf, (size_t)size, 0) != size) {
-        free(buf);
-        snprintf(msg, msg_size, "reading the seccomp program failed");
-        goto out;
-    }
-    ret->filter = buf;
-    ret->len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
     rc = 0;
     goto out;
 fail_attr:
@@ -410,8 +451,6 @@ fail_attr:
 fail_rule:
     snprintf(msg, msg_size, "adding a seccomp rule failed");
 out:
-    if (memfd >= 0)
-        close(memfd);
     seccomp_release(ctx);
     return rc;
 }

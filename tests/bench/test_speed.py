@@ -81,6 +81,14 @@ class SpeedRows(unittest.TestCase):
             self.assertIn("x the preloaded row", x["vs"])
         self.assertGreater(preloaded["p50_ms"], 0)
 
+    def test_external_engine_rows(self):
+        for what in ("trivial", "pandas-groupby"):
+            ext = self.line(what, "external engine (python3.11)")
+            self.assertGreater(ext["p50_ms"], 0)
+            self.assertIn("a fresh interpreter's time", ext["vs"])
+            self.assertGreater(self.line(what, "same run: warm engine, back to back")["p50_ms"], 0)
+            self.assertGreater(self.line(what, "same run: fresh python3.11 -I -c")["p50_ms"], 0)
+
     def test_table_printed(self):
         self.assertIn("speed", self.table)
         self.assertIn("floor: fork+exit", self.table)

@@ -530,9 +530,12 @@ static int parse_layers(const char *value, int *ret, char *err, size_t size) {
 }
 
 static int mode_word(attack_spec *s, const char *w, char *err, size_t size) {
-    unsigned m = !strcmp(w, "warm") ? SPEC_MODE_WARM : !strcmp(w, "cold") ? SPEC_MODE_COLD : 0;
+    unsigned m = !strcmp(w, "warm")       ? SPEC_MODE_WARM
+                 : !strcmp(w, "cold")     ? SPEC_MODE_COLD
+                 : !strcmp(w, "external") ? SPEC_MODE_EXTERNAL
+                                          : 0;
     if (!m)
-        return fail(err, size, "unknown mode '%s' (warm, cold)", w);
+        return fail(err, size, "unknown mode '%s' (warm, cold, external)", w);
     if (s->modes & m)
         return fail(err, size, "mode '%s' twice", w);
     s->modes |= m;

@@ -15,6 +15,7 @@
 #define SPEC_LAYERS_ALL (-1) /* "all": the default configuration */
 #define SPEC_MODE_WARM 1u
 #define SPEC_MODE_COLD 2u
+#define SPEC_MODE_EXTERNAL 4u /* the external-interpreter engine (Debian's python3.11) */
 #define SPEC_MAX_LIBS 8
 #define SPEC_MAX_EXPECT 96
 #define SPEC_MAX_PATH 128

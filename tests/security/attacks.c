@@ -226,13 +226,18 @@ static const char *meta_str(const reply *r, const char *key) {
 /* The host process                                                         */
 /* ======================================================================== */
 
+/* The engines an attack runs on: the embedded interpreter warm or cold, or an external one. */
+enum engine { ENGINE_WARM, ENGINE_COLD, ENGINE_EXTERNAL };
+static const char *const engine_names[] = {"warm", "cold", "external"};
+#define EXTERNAL_PYTHON "/usr/bin/python3.11"
+
 typedef struct cached {
     int layers;
-    psb_mode mode;
+    int mode; /* enum engine */
     psb_sandbox *sb;
 } cached;
 
-static psb_sandbox *host_sandbox(cached *cache, size_t *n, int layers, psb_mode mode, char *why,
+static psb_sandbox *host_sandbox(cached *cache, size_t *n, int layers, int mode, char *why,
                                  size_t size) {
     for (size_t i = 0; i < *n; i++)
         if (cache[i].layers == layers && cache[i].mode == mode)
@@ -242,7 +247,11 @@ static psb_sandbox *host_sandbox(cached *cache, size_t *n, int layers, psb_mode 
     psb_error err = {.code = PSB_OK};
     psb_config *cfg = psb_config_new(&err);
     psb_sandbox *sb = NULL;
-    psb_status st = cfg ? psb_config_set_mode(cfg, mode, &err) : PSB_ENOMEM;
+    psb_status st =
+        cfg ? psb_config_set_mode(cfg, mode == ENGINE_WARM ? PSB_MODE_WARM : PSB_MODE_COLD, &err)
+            : PSB_ENOMEM;
+    if (st == PSB_OK && mode == ENGINE_EXTERNAL)
+        st = psb_config_set_python(cfg, EXTERNAL_PYTHON, &err);
     if (st == PSB_OK && layers != SPEC_LAYERS_ALL)
         st = psb_config_set_diagnostic_layers(cfg, (unsigned)layers, &err);
     /* A "warm" attack's header describes the warm state: wait for it. */
@@ -271,7 +280,7 @@ static void host_serve(json_t *req, int out, cached *cache, size_t *ncache) {
     const char *inputs = json_string_value(json_object_get(req, "inputs"));
     psb_sandbox *sb =
         host_sandbox(cache, ncache, (int)json_integer_value(json_object_get(req, "layers")),
-                     (psb_mode)json_integer_value(json_object_get(req, "mode")), why, sizeof why);
+                     (int)json_integer_value(json_object_get(req, "mode")), why, sizeof why);
     psb_exec_options *opt = psb_exec_options_new(&err);
     if (sb && opt && code && inputs) {
         st = psb_exec_options_set_inputs_json(opt, inputs, strlen(inputs), &err);
@@ -669,8 +678,7 @@ static const char *unmet(const attack_spec *s) {
 }
 
 /* The request for the attack of s (text: the whole file) in mode. */
-static json_t *attack_request(const attack_spec *s, const char *text, const world *w,
-                              psb_mode mode) {
+static json_t *attack_request(const attack_spec *s, const char *text, const world *w, int mode) {
     char *src = strdup(""), *code;
     for (size_t i = 0; i < s->nlibs; i++) {
         char *lib = load("lib/", s->libs[i], ".py"), *joined = NULL;
@@ -703,7 +711,7 @@ static json_t *attack_request(const attack_spec *s, const char *text, const worl
 }
 
 /* The sandbox still serves: a plain execution right after the attack. */
-static void judge_control(const attack_spec *s, psb_mode mode, long *signals, problems *p) {
+static void judge_control(const attack_spec *s, int mode, long *signals, problems *p) {
     char nonce[17], code[64], d[2048];
     sec_random_hex(nonce, 16);
     snprintf(code, sizeof code, "result = 'control-%s'\n", nonce);
@@ -741,11 +749,13 @@ static void run_case(int index) {
     }
     world w;
     world_setup(&w, runner_pid, env_secret);
-    for (unsigned m = SPEC_MODE_WARM; m <= SPEC_MODE_COLD; m <<= 1) {
+    for (unsigned m = SPEC_MODE_WARM; m <= SPEC_MODE_EXTERNAL; m <<= 1) {
         if (!(s.modes & m))
             continue;
-        psb_mode mode = m == SPEC_MODE_COLD ? PSB_MODE_COLD : PSB_MODE_WARM;
-        const char *mode_name = mode == PSB_MODE_COLD ? "cold" : "warm";
+        int mode = m == SPEC_MODE_COLD       ? ENGINE_COLD
+                   : m == SPEC_MODE_EXTERNAL ? ENGINE_EXTERNAL
+                                             : ENGINE_WARM;
+        const char *mode_name = engine_names[mode];
         problems p = {{0}, 0};
         json_t *req = attack_request(&s, text, &w, mode);
         reply r;

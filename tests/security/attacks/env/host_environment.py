@@ -1,5 +1,6 @@
 # attack: the host's environment: os.environ and /proc/*/environ of itself, the host and the helper
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = ok
 # expect: result.has = false

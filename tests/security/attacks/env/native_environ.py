@@ -1,5 +1,6 @@
 # attack: /proc/*/environ of the host and the helper, and the helper's memory, through libc
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok

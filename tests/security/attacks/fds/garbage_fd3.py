@@ -1,5 +1,6 @@
 # attack: garbage on the reply channel spoils only this execution
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind != ok or result = 1
 

@@ -1,5 +1,6 @@
 # attack: every fd from 0 to 64: which are open, which can be read
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = ok
 # expect: result.open = [0, 1, 2, 3]

@@ -1,5 +1,6 @@
 # attack: links and a FIFO planted for the (root) collector of output files
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok

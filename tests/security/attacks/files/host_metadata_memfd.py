@@ -1,5 +1,6 @@
 # attack: chmod, utimes, chown of a host file the children's uid owns; memfd pages past the memory limit
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok

@@ -1,5 +1,6 @@
 # attack: the same file attacks through libc, past the Python layer
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok

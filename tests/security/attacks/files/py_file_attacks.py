@@ -1,5 +1,6 @@
 # attack: mkdir, rename, link, chmod, unlink, /dev/shm, /var/tmp, /proc/self/mem, listdir
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = ok
 # expect: result.mkdir.ok = false

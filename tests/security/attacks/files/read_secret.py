@@ -1,5 +1,6 @@
 # attack: read the secret
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 

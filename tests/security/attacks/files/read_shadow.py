@@ -1,5 +1,6 @@
 # attack: read /etc/shadow
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 

@@ -1,5 +1,6 @@
 # attack: read the secret through a symlink in the scratch dir
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 

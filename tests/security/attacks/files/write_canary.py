@@ -1,5 +1,6 @@
 # attack: write into the canary dir
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 

@@ -1,5 +1,6 @@
 # attack: write into the scratch dir's parent
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 

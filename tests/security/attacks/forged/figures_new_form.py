@@ -1,5 +1,6 @@
 # attack: FIGR frames of HTML and of a fake PNG, before and after a forged reply
 # layers: all
+# mode: warm external
 # lib: forge
 # expect: count(figures) = 0 or figures.*.mime = image/png
 

@@ -1,5 +1,6 @@
 # attack: figures inside a forged REPLY: HTML, SVG, a PNG of 100000x100000
 # layers: all
+# mode: warm external
 # lib: forge
 # expect: count(figures) = 0 or figures.*.mime = image/png
 

@@ -1,5 +1,6 @@
 # attack: after a valid reply, FILE frames of one empty file, without end
 # layers: all
+# mode: warm external
 # lib: forge
 # timeout_ms: 20000
 # expect: kind = crashed and message contains malformed

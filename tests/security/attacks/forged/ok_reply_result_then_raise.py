@@ -1,5 +1,6 @@
 # attack: a forged ok REPLY and RESULT, then a result of its own and an exception
 # layers: all
+# mode: warm external
 # lib: forge
 # expect: kind != ok
 

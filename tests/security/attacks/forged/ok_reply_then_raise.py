@@ -1,5 +1,6 @@
 # attack: a forged ok REPLY with result 42, then an exception
 # layers: all
+# mode: warm external
 # lib: forge
 # expect: kind != ok
 # expect: result_json != "42"

@@ -1,5 +1,6 @@
 # attack: control: a real figure comes back as a PNG of its real size
 # layers: all
+# mode: warm external
 # lib: forge
 # expect: kind = ok
 # expect: count(figures) = 1

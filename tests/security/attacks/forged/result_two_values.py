@@ -1,5 +1,6 @@
 # attack: a forged ok REPLY and a RESULT that is not JSON: two values
 # layers: all
+# mode: warm external
 # lib: forge
 # expect: kind != ok
 

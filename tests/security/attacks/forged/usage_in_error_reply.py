@@ -1,5 +1,6 @@
 # attack: an error reply carrying made-up usage
 # layers: all
+# mode: warm external
 # lib: forge
 # expect: stats.cpu_ms != 123456789
 # expect: stats.peak_rss_kib != 987654321

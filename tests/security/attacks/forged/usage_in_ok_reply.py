@@ -1,5 +1,6 @@
 # attack: the reply the code itself would have sent, with its usage made up
 # layers: all
+# mode: warm external
 # lib: forge
 # expect: stats.cpu_ms != 123456789
 # expect: stats.peak_rss_kib != 987654321

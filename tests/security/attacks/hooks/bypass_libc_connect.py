@@ -1,5 +1,6 @@
 # attack: library-looking frames get ctypes past the audit hook: a real connect
 # layers: hooks
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok

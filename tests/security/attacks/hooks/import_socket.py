@@ -1,5 +1,6 @@
 # attack: import socket
 # layers: hooks
+# mode: warm external
 # lib: tryit
 # expect: kind = import_denied
 # expect: module = socket

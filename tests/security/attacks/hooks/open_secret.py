@@ -1,5 +1,6 @@
 # attack: open the secret
 # layers: hooks
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 # expect: event = open

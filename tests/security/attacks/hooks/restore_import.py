@@ -1,5 +1,6 @@
 # attack: the limit of the Python layer: restoring __import__ gets past it
 # layers: hooks
+# mode: warm
 # lib: tryit
 # expect: kind = ok
 # expect: result = ["socket", "ctypes", "subprocess", "_socket"]

@@ -1,5 +1,6 @@
 # attack: sys.meta_path cleared and socket dropped from sys.modules
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = import_denied
 

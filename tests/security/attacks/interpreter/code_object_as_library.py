@@ -1,5 +1,6 @@
 # attack: a code object that claims a library filename, run in a library module's dict
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = ok
 # expect: result = [-1, 1, -1, 1]

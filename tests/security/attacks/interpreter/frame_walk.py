@@ -1,5 +1,6 @@
 # attack: os from the globals of outer frames, after adding an audit hook
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 

@@ -1,5 +1,6 @@
 # attack: the real __import__ found through gc, then a socket
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied or kind = import_denied
 

@@ -1,5 +1,6 @@
 # attack: builtins.__import__ replaced, then subprocess.run
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 

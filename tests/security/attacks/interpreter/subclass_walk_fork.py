@@ -1,5 +1,6 @@
 # attack: os.fork found by walking object subclasses
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 

@@ -1,5 +1,6 @@
 # attack: os.system found by walking object subclasses
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 # expect: event = os.system

@@ -1,5 +1,6 @@
 # attack: getpid through int 0x80 (the i386 ABI) from mapped code
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok and result.ret = -1 or kind = crashed and message contains SIGSYS and result = null

@@ -1,5 +1,6 @@
 # attack: open_by_handle_at() through libc.syscall: killed, or at least failed
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok and result.ret = -1 or kind = crashed and message contains SIGSYS and result = null

@@ -1,5 +1,6 @@
 # attack: setuid(0), setresuid, chroot, capset, seccomp, prctl, TIOCSTI and execveat of a memfd
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok

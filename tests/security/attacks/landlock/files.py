@@ -1,5 +1,6 @@
 # attack: as root, read the secret and /etc/shadow, write outside the scratch dir
 # layers: landlock
+# mode: warm external
 # lib: tryit
 # requires: landlock-abi>=1
 # expect: kind = ok

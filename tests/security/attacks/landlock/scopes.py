@@ -1,5 +1,6 @@
 # attack: an abstract unix socket of the host, signals to the sentinel, host and helper
 # layers: landlock
+# mode: warm external
 # lib: tryit
 # requires: landlock-abi>=6
 # expect: kind = ok

@@ -1,5 +1,6 @@
 # attack: TCP connect to a host listener
 # layers: landlock
+# mode: warm external
 # lib: tryit
 # requires: landlock-abi>=4
 # expect: kind = ok

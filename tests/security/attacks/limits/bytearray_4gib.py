@@ -1,5 +1,6 @@
 # attack: a 4 GiB bytearray
 # layers: all
+# mode: warm external
 # lib: tryit
 # requires: no-sanitizer
 # expect: kind = memory_limit

@@ -1,5 +1,6 @@
 # attack: a busy loop with SIGXCPU ignored
 # layers: all
+# mode: warm external
 # lib: tryit
 # timeout_ms: 20000
 # cpu_s: 1

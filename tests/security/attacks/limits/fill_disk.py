@@ -1,5 +1,6 @@
 # attack: fill the scratch dir: one 200 MiB file, three of 40 MiB, 40000 inodes
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = ok
 # expect: result.one.errno = EFBIG or result.one.errno = ENOSPC

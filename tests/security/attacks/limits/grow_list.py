@@ -1,5 +1,6 @@
 # attack: a list that grows by 8 MiB until something gives
 # layers: all
+# mode: warm external
 # lib: tryit
 # requires: no-sanitizer
 # memory_mib: 128

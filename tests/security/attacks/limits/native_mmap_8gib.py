@@ -1,5 +1,6 @@
 # attack: mmap of 8 GiB through libc
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # memory_mib: 128

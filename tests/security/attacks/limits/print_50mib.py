@@ -1,5 +1,6 @@
 # attack: print 50 MiB
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = ok
 # expect: stdout_truncated = true

@@ -1,5 +1,6 @@
 # attack: a result of 20 MiB
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = output_limit
 

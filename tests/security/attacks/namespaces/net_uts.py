@@ -1,5 +1,6 @@
 # attack: TCP, UDP and abstract sockets to the host; its host name and interfaces
 # layers: namespaces
+# mode: warm external
 # lib: tryit
 # expect: kind = ok
 # expect: result.uid = 0

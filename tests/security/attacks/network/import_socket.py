@@ -1,5 +1,6 @@
 # attack: import socket
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = import_denied
 

@@ -1,5 +1,6 @@
 # attack: TCP, TCP6, UDP, unix, abstract, netlink, raw, packet and vsock sockets through libc
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok

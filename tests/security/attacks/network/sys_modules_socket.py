@@ -1,5 +1,6 @@
 # attack: socket from sys.modules, past the import filter
 # layers: all
+# mode: warm
 # lib: tryit
 # expect: kind = denied
 

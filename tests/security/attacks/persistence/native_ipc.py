@@ -1,5 +1,6 @@
 # attack: SysV shared memory, queues and semaphores, POSIX queues and /dev/shm through libc
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok

@@ -1,5 +1,6 @@
 # attack: subprocess.run past the Python layer
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = denied

@@ -1,5 +1,6 @@
 # attack: fork, setsid and fork again to outlive the execution
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # timeout_ms: 5000

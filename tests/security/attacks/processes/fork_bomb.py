@@ -1,5 +1,6 @@
 # attack: a fork bomb through libc
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # timeout_ms: 10000

@@ -1,5 +1,6 @@
 # attack: ignore SIGINT and spin
 # layers: all
+# mode: warm external
 # lib: tryit
 # timeout_ms: 2000
 # expect: kind = timeout

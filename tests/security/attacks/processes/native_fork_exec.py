@@ -1,5 +1,6 @@
 # attack: fork, execve, clone, vfork, clone3, execveat and setsid through libc
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok

@@ -1,5 +1,6 @@
 # attack: SIG_IGN for SIGINT through libc, then sleep in C
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # timeout_ms: 2000

@@ -1,5 +1,6 @@
 # attack: os.posix_spawn
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 

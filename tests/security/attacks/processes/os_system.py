@@ -1,5 +1,6 @@
 # attack: os.system
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 

@@ -1,5 +1,6 @@
 # attack: sleep past the time limit
 # layers: all
+# mode: warm external
 # lib: tryit
 # timeout_ms: 2000
 # expect: kind = timeout

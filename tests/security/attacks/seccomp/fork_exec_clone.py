@@ -1,5 +1,6 @@
 # attack: fork, wait, exec, clone, vfork and clone3 through libc and os
 # layers: seccomp
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok

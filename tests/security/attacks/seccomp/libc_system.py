@@ -1,5 +1,6 @@
 # attack: libc system() writes a file through /bin/sh
 # layers: seccomp
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok and result != 0 or kind = crashed and message contains SIGSYS and result = null

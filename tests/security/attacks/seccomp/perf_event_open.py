@@ -1,5 +1,6 @@
 # attack: perf_event_open() through libc.syscall: a call the filter kills for
 # layers: seccomp
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = crashed and message contains SIGSYS and result = null

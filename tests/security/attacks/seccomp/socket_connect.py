@@ -1,5 +1,6 @@
 # attack: socket() through Python and libc: AF_INET, UDP and unix
 # layers: seccomp
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok

@@ -1,5 +1,6 @@
 # attack: signals to the host, the sentinel, the helper and init; a sweep of every pid
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = ok

@@ -1,5 +1,6 @@
 # attack: os.kill the host
 # layers: all
+# mode: warm external
 # lib: tryit
 # expect: kind = denied
 # expect: event = os.kill

@@ -1,5 +1,6 @@
 # attack: the code stops itself (SIGSTOP) before any reply, as a finished child does, to pass for a finished execution
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = crashed

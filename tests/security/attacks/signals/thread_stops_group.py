@@ -1,5 +1,6 @@
 # attack: a thread stops the whole process (SIGSTOP) before the main thread can print and reply
 # layers: all
+# mode: warm external
 # via: bypass
 # lib: tryit libc
 # expect: kind = crashed

@@ -1,5 +1,6 @@
 # attack: ids and capabilities; root-only files; chmod; signals to root processes; setuid(0)
 # layers: unprivileged
+# mode: warm external
 # lib: tryit
 # requires: root
 # expect: kind = ok
