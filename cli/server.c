@@ -41,6 +41,8 @@ static const char serve_help[] =
     "                          else ~/.local/share/pysandbox/layers)\n"
     "  --layer-admin           allow layer_create, layer_install and layer_remove\n"
     "                          (layer_list is always allowed)\n"
+    "  --python PATH           run every execution in that interpreter (a venv's\n"
+    "                          bin/python); sessions need the embedded one\n"
     "  --help                  show this help and exit\n"
     "\n"
     "Stops on EOF (stdio), SIGTERM, SIGINT or a shutdown request, after the\n"
@@ -230,6 +232,7 @@ struct serve_args {
     bool no_overrides;
     bool layer_admin;
     const char *layers_dir;
+    const char *python;
     bool help;
 };
 
@@ -263,7 +266,8 @@ static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
         O_MAX_LINE,
         O_NO_OVERRIDES,
         O_LAYER_ADMIN,
-        O_LAYERS_DIR
+        O_LAYERS_DIR,
+        O_PYTHON
     };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -274,6 +278,7 @@ static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
         {"no-import-overrides", no_argument, NULL, O_NO_OVERRIDES},
         {"layer-admin", no_argument, NULL, O_LAYER_ADMIN},
         {"layers-dir", required_argument, NULL, O_LAYERS_DIR},
+        {"python", required_argument, NULL, O_PYTHON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -301,6 +306,8 @@ static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
             a->layer_admin = true;
         else if (c == O_LAYERS_DIR)
             a->layers_dir = optarg;
+        else if (c == O_PYTHON)
+            a->python = optarg;
         else if (c == 'h')
             a->help = true;
         else
@@ -318,17 +325,18 @@ static psb_config *serve_config(const struct serve_args *a) {
     psb_error err = {0};
     psb_config *config = psb_config_new(&err);
     const char *helper = cli_helper_path();
-    if (config && a->policy && psb_config_set_policy(config, a->policy, &err) != PSB_OK) {
-        fprintf(stderr, CLI_PROG ": error: --policy: %s\n", err.message);
-        psb_config_free(config);
-        return NULL;
-    }
-    if (config && a->layers_dir &&
-        psb_config_set_layers_dir(config, a->layers_dir, &err) != PSB_OK) {
-        fprintf(stderr, CLI_PROG ": error: --layers-dir: %s\n", err.message);
-        psb_config_free(config);
-        return NULL;
-    }
+    const struct {
+        const char *flag, *value;
+        psb_status (*set)(psb_config *, const char *, psb_error *);
+    } flags[] = {{"--policy", a->policy, psb_config_set_policy},
+                 {"--layers-dir", a->layers_dir, psb_config_set_layers_dir},
+                 {"--python", a->python, psb_config_set_python}};
+    for (size_t i = 0; config && i < sizeof flags / sizeof flags[0]; i++)
+        if (flags[i].value && flags[i].set(config, flags[i].value, &err) != PSB_OK) {
+            fprintf(stderr, CLI_PROG ": error: %s: %s\n", flags[i].flag, err.message);
+            psb_config_free(config);
+            return NULL;
+        }
     if (config && helper && psb_config_set_helper_path(config, helper, &err) != PSB_OK) {
         psb_config_free(config);
         config = NULL;
@@ -348,7 +356,7 @@ int cli_cmd_serve(int argc, char **argv) {
     }
     psb_config *config = serve_config(&a);
     if (!config)
-        return a.policy || a.layers_dir ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL;
+        return a.policy || a.layers_dir || a.python ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL;
     struct transport t = {.listen_fd = -1, .sigfd = -1, .wake = {-1, -1}};
     struct serve srv = {.config = config,
                         .max_line = (size_t)a.max_line,

@@ -31,11 +31,22 @@
 
 extern char **environ;
 
-/* What the probe prints: the interpreter's own idea of where it lives. */
+/* The pyshim modules the bootstrap runs, compiled once by the probe for this interpreter. */
+static const char *const shims[] = {"support", "inputs", "display", "convert", "external"};
+#define N_SHIMS (sizeof shims / sizeof shims[0])
+
+/*
+ * What the probe prints: the interpreter's own idea of where it lives, and
+ * the shims' code compiled by it (marshal, as base64), so that no execution
+ * compiles them again. Their sources come as its arguments.
+ */
 static const char probe_code[] =
-    "import json, sys, sysconfig\n"
+    "import base64, json, marshal, sys, sysconfig\n"
+    "names = ['support', 'inputs', 'display', 'convert', 'external']\n"
+    "code = {n: base64.b64encode(marshal.dumps(compile(s, '<pysandbox/%s.py>' % n, 'exec')))\n"
+    "        .decode() for n, s in zip(names, sys.argv[1:])}\n"
     "print(json.dumps({'executable': sys.executable, 'prefix': sys.prefix,\n"
-    "  'exec_prefix': sys.exec_prefix,\n"
+    "  'exec_prefix': sys.exec_prefix, 'code': code,\n"
     "  'base_prefix': sys.base_prefix, 'path': [p for p in sys.path if p.startswith('/')],\n"
     "  'stdlib': sysconfig.get_paths().get('stdlib'), 'version': list(sys.version_info[:2])}))\n";
 
@@ -51,8 +62,10 @@ static char *run_probe(const char *python, char *msg, size_t msg_size) {
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     static char isolated[] = "-I", command[] = "-c", locale[] = "LC_ALL=C.UTF-8";
-    char *argv[] = {(char *)(uintptr_t)python, isolated, command, (char *)(uintptr_t)probe_code,
-                    NULL};
+    char *argv[4 + N_SHIMS + 1] = {(char *)(uintptr_t)python, isolated, command,
+                                   (char *)(uintptr_t)probe_code};
+    for (size_t i = 0; i < N_SHIMS; i++)
+        argv[4 + i] = (char *)(uintptr_t)psb__pyshim_source(shims[i]);
     char *envp[] = {locale, NULL};
     pid_t pid;
     int rc = posix_spawn(&pid, python, &fa, NULL, argv, envp);
@@ -72,7 +85,7 @@ static char *run_probe(const char *python, char *msg, size_t msg_size) {
         ssize_t n = psb__now_ns() < deadline && poll(&p, 1, left > 0 ? left : 0) > 0
                         ? read(out[0], chunk, sizeof chunk)
                         : -1;
-        if (n <= 0 || text.len > (1u << 20) || psb__buf_append(&text, chunk, (size_t)n) != 0)
+        if (n <= 0 || text.len > (8u << 20) || psb__buf_append(&text, chunk, (size_t)n) != 0)
             break;
     }
     close(out[0]);
@@ -183,7 +196,7 @@ static json_t *input_stats(const struct psb__child_run *run) {
 /* Everything the bootstrap needs, as one JSON document. */
 static json_t *bootstrap_args(const struct psb__child_run *run) {
     const struct psb__request *r = run->req;
-    json_t *limits = json_object(), *frames, *shims = json_object();
+    json_t *limits = json_object(), *frames;
     for (int i = 0; limits && i < PSB__LIMIT_COUNT; i++)
         json_object_set_new(limits, psb__limit_key((enum psb__limit_id)i),
                             json_integer((json_int_t)r->limits.v[i]));
@@ -199,21 +212,18 @@ static json_t *bootstrap_args(const struct psb__child_run *run) {
                         ? psb__base64_encode(psb__helper.seccomp_no_exec.filter,
                                              psb__helper.seccomp_no_exec.len * 8u)
                         : NULL;
-    static const char *const names[] = {"support", "inputs", "display", "convert", "external"};
-    for (size_t i = 0; shims && i < 5; i++)
-        json_object_set_new(shims, names[i], json_string(psb__pyshim_source(names[i])));
     json_t *args = json_pack(
-        "{s:s%,s:s?,s:O?,s:o,s:b,s:O,s:O,s:O,s:O,s:O?,s:s?,s:s,s:o,s:o,s:o,s:O,s:s?,s:s?,s:b,"
+        "{s:s%,s:s?,s:O?,s:o,s:b,s:O,s:O,s:O,s:O,s:O?,s:s?,s:s,s:o,s:o,s:O,s:s?,s:s?,s:b,"
         "s:O,s:{s:i,s:i,s:i,s:i,s:i,s:i}}",
         "code", r->code, r->code_len, "prelude", r->prelude, "inputs", r->inputs, "limits", limits,
         "default_allow", r->default_allow, "rules", r->import_rules, "denied_events",
         r->denied_events, "user_denied_events", r->user_denied_events, "readable_paths",
         r->readable_paths, "sites", r->sites, "writable", r->writable, "scratch", run->scratch,
-        "input_stats", input_stats(run), "frames", frames, "pyshim", shims, "trusted",
-        psb__helper.python_read, "font_cache", fonts[0] ? fonts : NULL, "no_exec_filter", no_exec,
-        "hooks", (psb__helper.layers & PSB_LAYER_HOOKS) != 0, "probe", psb__helper.python_probe,
-        "caps", "max_files", PSB__MAX_FILES, "max_figures", PSB__MAX_FIGURES, "max_mimes",
-        PSB__MAX_MIMES, "message", 8 << 10, "traceback", 32 << 10, "name", 256);
+        "input_stats", input_stats(run), "frames", frames, "trusted", psb__helper.python_read,
+        "font_cache", fonts[0] ? fonts : NULL, "no_exec_filter", no_exec, "hooks",
+        (psb__helper.layers & PSB_LAYER_HOOKS) != 0, "probe", psb__helper.python_probe, "caps",
+        "max_files", PSB__MAX_FILES, "max_figures", PSB__MAX_FIGURES, "max_mimes", PSB__MAX_MIMES,
+        "message", 8 << 10, "traceback", 32 << 10, "name", 256);
     free(no_exec);
     return args;
 }
@@ -244,14 +254,14 @@ _Noreturn void psb__external_exec(const struct psb__child_run *run, int fd) {
      * ran. It then runs pyshim/external.py under a name tracebacks hide.
      */
     static char isolated[] = "-I", no_site[] = "-S", command[] = "-c",
-                stub[] = "import json, sys\n"
+                stub[] = "import base64, json, marshal, sys\n"
                          "with open(4, 'rb') as f:\n"
                          "    ARGS = json.loads(f.read())\n"
                          "P = ARGS['probe']\n"
                          "sys.path[:], sys.prefix, sys.exec_prefix = P['path'], P['prefix'], "
                          "P['exec_prefix']\n"
-                         "exec(compile(ARGS['pyshim']['external'], '<pysandbox/external.py>', "
-                         "'exec'), {'__name__': '_pysandbox_external', 'ARGS': ARGS})\n";
+                         "exec(marshal.loads(base64.b64decode(P['code']['external'])), "
+                         "{'__name__': '_pysandbox_external', 'ARGS': ARGS})\n";
     char *argv[] = {(char *)(uintptr_t)psb__helper.python, isolated, no_site, command, stub, NULL};
     what = "starting the interpreter";
     execve(psb__helper.python, argv, environ);

@@ -1,7 +1,8 @@
 """The external-interpreter engine's side of one execution, in the interpreter the host named.
 
 embed/external.c execs that interpreter, confined, with a stub that reads the request from
-fd 4 and runs this file under '<pysandbox/external.py>' with ARGS bound. It does in Python
+fd 4 and runs this file (compiled once, by the helper's probe of that interpreter, under
+'<pysandbox/external.py>') with ARGS bound. It does in Python
 what the embedded engine does in C: the audit hook and the import filter (hooks/), `inputs`
 bound (embed/inputs.c), the code run as a notebook cell, `result` converted with the same
 JSON shapes (embed/convert.c), and the reply frames written on fd 3 (embed/reply.c) with the
@@ -35,10 +36,13 @@ def _frame(kind, payload):
 
 
 def _load(name):
+    """A pyshim module, from the code the probe compiled for this interpreter."""
+    import base64
+    import marshal
     mod = types.ModuleType("_pysandbox_" + name)
     mod.__file__ = "<pysandbox/%s.py>" % name
     sys.modules[mod.__name__] = mod
-    exec(compile(A["pyshim"][name], mod.__file__, "exec"), mod.__dict__)
+    exec(marshal.loads(base64.b64decode(A["probe"]["code"][name])), mod.__dict__)
     return mod
 
 

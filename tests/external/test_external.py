@@ -157,6 +157,19 @@ class External(unittest.TestCase):
         rc, out = self.run_code(code, "--policy", policy, "--allow-import", "ctypes")
         self.assertEqual(out.get("result"), [-1, "EPERM"], out)
 
+    def test_serve(self):
+        """pysandbox serve --python: runs on that interpreter; sessions say they need ours."""
+        venv = os.path.join(self.work, "serve-venv")
+        subprocess.run([PY, "-m", "venv", "--without-pip", venv], check=True)
+        lines = ['{"id": 1, "op": "run", "code": "import sys; result = sys.prefix"}',
+                 '{"id": 2, "op": "session_new"}']
+        p = subprocess.run([CLI, "serve", "--python", os.path.join(venv, "bin", "python")],
+                           input="\n".join(lines) + "\n", capture_output=True, text=True,
+                           timeout=120)
+        answers = {a.get("id"): a for a in map(json.loads, p.stdout.splitlines()) if "id" in a}
+        self.assertEqual(answers[1]["outcome"]["result"], venv, answers)
+        self.assertIn("sessions need the embedded interpreter", answers[2]["error"]["message"])
+
     def test_bad_interpreter(self):
         plain = os.path.join(self.work, "not-executable")
         with open(plain, "w") as f:
