@@ -70,6 +70,7 @@ enum { CLI_RULE_ALLOW_IMPORT, CLI_RULE_DENY_IMPORT, CLI_RULE_ENV, CLI_RULE_FILE,
 /* The parsed command line. Strings point into argv. */
 struct cli_run_args {
     const char *code_path;         /* FILE, "-" (stdin) when absent */
+    const char *code_text;         /* -c CODE, or NULL */
     const char *inputs_json;       /* --inputs, or NULL */
     const char *inputs_path;       /* --inputs-file, or NULL */
     const char *stdin_path;        /* --stdin-file, or NULL */

@@ -67,8 +67,13 @@ int main(int argc, char **argv) {
     if (argc < 2) {
         print_help(stderr);
         rc = CLI_EXIT_USAGE;
+    } else if (strcmp(argv[1], "help") == 0 && argc > 2 && (cmd = find_command(argv[2]))) {
+        /* `pysandbox help run` is `pysandbox run --help`. */
+        char help[] = "--help";
+        char *args[] = {argv[2], help, NULL};
+        rc = cmd->run(2, args);
     } else if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-               strcmp(argv[1], "help") == 0) {
+               (strcmp(argv[1], "help") == 0 && argc == 2)) {
         print_help(stdout);
         rc = CLI_EXIT_OK;
     } else if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
@@ -77,10 +82,11 @@ int main(int argc, char **argv) {
     } else if ((cmd = find_command(argv[1])) != NULL) {
         rc = cmd->run(argc - 1, argv + 1);
     } else {
+        const char *what = strcmp(argv[1], "help") == 0 ? argv[2] : argv[1];
         fprintf(stderr,
                 CLI_PROG ": error: unknown %s '%s'\n"
                          "Try '" CLI_PROG " --help' for the list of commands.\n",
-                argv[1][0] == '-' ? "option" : "command", argv[1]);
+                what[0] == '-' ? "option" : "command", what);
         rc = CLI_EXIT_USAGE;
     }
     /* Output that never reached its reader (a full disk) is a failure, also

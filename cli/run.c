@@ -100,7 +100,18 @@ static int read_inputs(struct run *r) {
     const struct cli_run_args *a = r->args;
     int rc;
 
-    rc = read_input(r, "", a->code_path, CLI_CODE_MAX_BYTES, 1, &r->code, &r->code_len);
+    if (a->code_text) {
+        size_t offset = 0;
+        const char *problem = cli_check_text(a->code_text, strlen(a->code_text), &offset);
+        rc = problem ? fail(a->json, CLI_EXIT_USAGE, 0, "-c: the code %s (at byte %zu)", problem,
+                            offset)
+             : (r->code = strdup(a->code_text))
+                 ? CLI_EXIT_OK
+                 : fail(a->json, CLI_EXIT_INTERNAL, 0, "out of memory");
+        r->code_len = r->code ? strlen(r->code) : 0;
+    } else {
+        rc = read_input(r, "", a->code_path, CLI_CODE_MAX_BYTES, 1, &r->code, &r->code_len);
+    }
     if (rc == CLI_EXIT_OK && a->inputs_path != NULL)
         rc = read_input(r, "--inputs-file", a->inputs_path, CLI_DATA_MAX_BYTES, 0, &r->inputs,
                         &r->inputs_len);

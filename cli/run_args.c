@@ -82,10 +82,12 @@ static const struct option long_options[] = {
 /* `pysandbox run --help` (the exit status table follows it). */
 const char cli_run_help[] =
     "Usage: " CLI_PROG " run [OPTIONS] [FILE|-]\n"
+    "       " CLI_PROG " run [OPTIONS] -c CODE\n"
     "\n"
-    "Runs the Python code in FILE (standard input when FILE is '-' or absent) in\n"
-    "a fresh, confined child process. The code's `result` global is sent back as\n"
-    "JSON; the `inputs` global holds the --inputs object.\n"
+    "Runs the Python code in FILE (standard input when FILE is '-' or absent; the\n"
+    "string CODE with -c, as python3 -c) in a fresh, confined child process. The\n"
+    "code's `result` global is sent back as JSON; the `inputs` global holds the\n"
+    "--inputs object.\n"
     "\n"
     "Input:\n"
     "  --inputs JSON          a JSON object bound to the `inputs` global\n"
@@ -120,7 +122,8 @@ const char cli_run_help[] =
     "                         minimal interpreter that answers first (importing on\n"
     "                         demand)\n"
     "Policy:\n"
-    "  --policy NAME|FILE     preset (default, data-science, strict) or JSON file\n"
+    "  --policy NAME|FILE|JSON  preset (default, data-science, strict), a JSON policy\n"
+    "                         file, or the policy itself ('{\"network\": false}')\n"
     "  --allow-import MOD     allow module MOD and its submodules (repeatable)\n"
     "  --deny-import MOD      deny module MOD and its submodules (repeatable)\n"
     "  --layer NAME           mount module layer NAME: its packages first on sys.path,\n"
@@ -259,7 +262,7 @@ static void add_rule(struct cli_run_args *args, int flag, const char *value) {
 
 /* The checks that need the whole command line. */
 static void check_combination(struct cli_run_args *args) {
-    int readers = (strcmp(args->code_path, "-") == 0) +
+    int readers = (!args->code_text && strcmp(args->code_path, "-") == 0) +
                   (args->inputs_path != NULL && strcmp(args->inputs_path, "-") == 0) +
                   (args->stdin_path != NULL && strcmp(args->stdin_path, "-") == 0);
 
@@ -310,8 +313,11 @@ int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args) {
         goto out;
     opterr = 0; /* errors are reported by the caller, as text or JSON */
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hc:", long_options, NULL)) != -1) {
         switch (c) {
+        case 'c': /* as python3 -c */
+            args->code_text = optarg;
+            break;
         case OPT_COLD:
         case OPT_WAIT_WARM:
             *(c == OPT_COLD ? &args->cold : &args->wait_warm) = 1;
@@ -354,7 +360,9 @@ int cli_run_args_parse(int argc, char **argv, struct cli_run_args *args) {
             break;
         }
     }
-    if (optind < argc)
+    if (optind < argc && args->code_text)
+        set_error(args, "-c CODE and FILE '%s' cannot be used together", argv[optind]);
+    else if (optind < argc)
         args->code_path = argv[optind++];
     if (optind < argc)
         set_error(args, "unexpected argument '%s' (only one FILE can be run)", argv[optind]);

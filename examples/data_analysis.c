@@ -79,7 +79,7 @@ static int save(const char *dir, const char *name, const void *data, size_t len)
 
 int main(int argc, char **argv) {
     const char *out_dir = argc > 1 ? argv[1] : "pysandbox-demo-output";
-    psb_error err = {0};
+    psb_error err = {PSB_OK, 0, ""};
     psb_config *config = NULL;
     psb_sandbox *sb = NULL;
     psb_exec_options *opts = NULL;

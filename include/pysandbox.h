@@ -121,8 +121,9 @@ psb_config *psb_config_new(psb_error *err);
 void psb_config_free(psb_config *config);
 
 /*
- * Sets the policy from a preset name ("default", "data-science", "strict")
- * or a path to a JSON policy file (see README "Policy files"). On error
+ * Sets the policy from a preset name ("default", "data-science", "strict"),
+ * a path to a JSON policy file (see README "Policy files"), or the JSON
+ * document itself (text whose first non-blank character is '{'). On error
  * (unknown preset, unreadable file, bad JSON, unknown key, bad value: the
  * message names the offending key path) the config is unchanged.
  */

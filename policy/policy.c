@@ -314,6 +314,10 @@ out:
 }
 
 psb_status psb__policy_load(const char *name_or_path, psb__policy *ret, psb_error *err) {
+    /* A policy document itself, as `--policy '{"network": false}'` gives it. */
+    const char *inline_doc = name_or_path + strspn(name_or_path, " \t\r\n");
+    if (inline_doc[0] == '{')
+        return psb__policy_parse(inline_doc, "inline", ret, err);
     const char *preset = psb__preset_json(name_or_path);
     if (preset)
         return psb__policy_parse(preset, name_or_path, ret, err);

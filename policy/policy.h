@@ -85,7 +85,7 @@ typedef struct psb__policy {
  */
 psb_status psb__policy_parse(const char *json_text, const char *name, psb__policy *ret,
                              psb_error *err);
-/* Loads a preset by name, or a policy file by path. */
+/* Loads a preset by name, a policy file by path, or a document given inline ("{...}"). */
 psb_status psb__policy_load(const char *name_or_path, psb__policy *ret, psb_error *err);
 /* Releases what a policy holds. */
 void psb__policy_clear(psb__policy *policy);
