@@ -31,6 +31,7 @@ static const char layer_help[] =
     "\n"
     "Options:\n"
     "  --layers-dir DIR       where layers live (default: $PYSANDBOX_LAYERS, else\n"
+    "                         /var/lib/pysandbox/layers for root, else\n"
     "                         $XDG_DATA_HOME/pysandbox/layers, else\n"
     "                         ~/.local/share/pysandbox/layers)\n"
     "  --index-url URL        install: resolve from this simple index (http or\n"

@@ -690,7 +690,9 @@ psb_status psb_exec_options_set_session_idle_s(psb_exec_options *options, uint64
  *
  * The layers dir of sandboxes created from config and of the psb_layer_*
  * calls: an absolute path; NULL for the default, $PYSANDBOX_LAYERS, else
- * $XDG_DATA_HOME/pysandbox/layers, else $HOME/.local/share/pysandbox/layers.
+ * /var/lib/pysandbox/layers for root (whose children run as another uid),
+ * else $XDG_DATA_HOME/pysandbox/layers, else
+ * $HOME/.local/share/pysandbox/layers.
  * It must be owned by the caller's uid and writable by no one else. The
  * string is copied.
  */

@@ -10,7 +10,7 @@ packages=(
   libpython3-dev python3.11 libjansson-dev libseccomp-dev check python3-pytest
   python3-numpy python3-pandas python3-matplotlib
   python3-pip python3-setuptools python3-wheel python3-pip-whl python3-setuptools-whl python3-wheel-whl
-  bubblewrap clang-format libedit-dev
+  bubblewrap clang-format libedit-dev scdoc
   libzmq3-dev libssl-dev python3-jupyter-client python3-nbclient python3-nbformat python3-ipykernel
 )
 case "${1:-}" in
