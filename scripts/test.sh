@@ -77,7 +77,8 @@ run_ctest() { # build dir
 
 check_shell() {
   shellcheck "$root"/scripts/*.sh "$root/.ci/run"
-  echo "shellcheck: scripts/*.sh and .ci/run clean"
+  shellcheck -s bash "$root/completion/pysandbox.bash"
+  echo "shellcheck: scripts/*.sh, .ci/run and the bash completion clean"
 }
 
 # A Debug build under ASan + UBSan with the given compiler, and its suites.
