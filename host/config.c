@@ -10,6 +10,10 @@
 
 #include "host/host.h"
 
+const char *psb_version(void) {
+    return PSB_VERSION_STRING;
+}
+
 psb_config *psb_config_new(psb_error *err) {
     psb_config *config = calloc(1, sizeof *config);
     if (!config) {

@@ -37,6 +37,17 @@ extern "C" {
 #define PSB_VERSION_STRING "0.1.0"
 
 /*
+ * The version of the library the program runs against ("0.1.0"), which may
+ * be newer than the PSB_VERSION_* it was compiled with: a program can
+ * compare the two. ABI rule: within one major version (the SONAME,
+ * libpysandbox.so.0) functions and enum values are only ever added; a
+ * removal or a changed signature, struct layout (psb_error, psb_stats) or
+ * meaning raises the major version and the SONAME. The exported symbols are
+ * exactly tests/exports.txt (ctest exports).
+ */
+const char *psb_version(void);
+
+/*
  * Status of an API call. Values are only ever appended. A failure of the
  * sandboxed code is not an API failure: psb_exec() returns PSB_OK and the
  * outcome says what went wrong.

@@ -73,6 +73,16 @@ START_TEST(frame_read_deadline) {
 }
 END_TEST
 
+/* The library says which version it is, as the header it was built with does. */
+START_TEST(version) {
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", PSB_VERSION_MAJOR, PSB_VERSION_MINOR,
+             PSB_VERSION_PATCH);
+    ck_assert_str_eq(psb_version(), PSB_VERSION_STRING);
+    ck_assert_str_eq(psb_version(), want);
+}
+END_TEST
+
 START_TEST(utf8) {
     ck_assert(psb__utf8_valid("plain", 5));
     ck_assert(psb__utf8_valid("\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
@@ -627,6 +637,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("core");
     TCase *tc = psb_tcase_create("core");
+    tcase_add_test(tc, version);
     tcase_add_test(tc, frame_roundtrip);
     tcase_add_test(tc, frame_rejects_oversize_and_garbage);
     tcase_add_test(tc, frame_read_deadline);
