@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,6 +31,9 @@ static const char serve_help[] =
     "\n"
     "  --listen unix:PATH      serve clients on a unix socket (mode 0600, same\n"
     "                          user only) instead of stdin and stdout\n"
+    "  --listen systemd        the socket systemd passes (socket activation)\n"
+    "  --allow-group GROUP     members of GROUP may connect too (a --listen\n"
+    "                          socket is then mode 0660, of that group)\n"
     "  --policy NAME|FILE      preset (default, data-science, strict) or JSON file\n"
     "  --max-in-flight N       executions running at once, 1..256 (default 16);\n"
     "                          more is answered with the error busy\n"
@@ -59,6 +63,8 @@ struct transport {
     pthread_cond_t conns_gone; /* conns became empty */
     struct serve_conn *conns;  /* connected clients */
     bool stopping;
+    bool allow_group; /* --allow-group: members of allow_gid may connect too */
+    gid_t allow_gid;
 };
 
 static void request_stop(struct serve *srv) {
@@ -138,16 +144,36 @@ static void *client_thread(void *arg) {
     return NULL;
 }
 
-/* Accepts one client if its uid is ours; a stranger is closed unanswered. */
+/* A peer of our uid, or (--allow-group) of that group, primary or supplementary. */
+static bool peer_allowed(int fd, const struct transport *t) {
+    struct ucred cred;
+    socklen_t n = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &n) != 0)
+        return false;
+    if (cred.uid == geteuid())
+        return true;
+    if (!t->allow_group)
+        return false;
+    if (cred.gid == t->allow_gid)
+        return true;
+    gid_t groups[1024];
+    socklen_t len = sizeof groups;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) != 0)
+        return false;
+    for (size_t i = 0; i < len / sizeof groups[0]; i++)
+        if (groups[i] == t->allow_gid)
+            return true;
+    return false;
+}
+
+/* Accepts one client if peer_allowed(); a stranger is closed unanswered. */
 static void accept_client(struct serve *srv, struct transport *t) {
     struct sockaddr_un peer;
     socklen_t peer_len = sizeof peer;
     int fd = accept4(t->listen_fd, (struct sockaddr *)&peer, &peer_len, SOCK_CLOEXEC);
     if (fd < 0)
         return;
-    struct ucred cred;
-    socklen_t n = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &n) != 0 || cred.uid != geteuid()) {
+    if (!peer_allowed(fd, t)) {
         close(fd);
         return;
     }
@@ -171,6 +197,31 @@ static void accept_client(struct serve *srv, struct transport *t) {
             close(fd);
     }
     pthread_attr_destroy(&attr);
+}
+
+/*
+ * --listen systemd: the listening socket systemd passed (socket activation,
+ * sd_listen_fds(3)'s protocol: fd 3, LISTEN_FDS=1, LISTEN_PID ours). Its
+ * path, mode and owner are the socket unit's; it is not removed at exit.
+ */
+static int listen_systemd(struct transport *t) {
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    int on = 0, domain = 0;
+    socklen_t n = sizeof on, m = sizeof domain;
+    if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid() || strcmp(fds, "1") != 0 ||
+        getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &on, &n) != 0 || !on ||
+        getsockopt(3, SOL_SOCKET, SO_DOMAIN, &domain, &m) != 0 || domain != AF_UNIX) {
+        fprintf(stderr, CLI_PROG ": error: --listen systemd: no listening unix socket was passed "
+                                 "(fd 3, LISTEN_FDS=1, LISTEN_PID of this process)\n");
+        return -1;
+    }
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    fcntl(3, F_SETFD, FD_CLOEXEC);
+    t->listen_fd = 3;
+    t->path[0] = '\0';
+    return 0;
 }
 
 /* Binds PATH: a stale socket (no one listening) is replaced, anything else is an error. */
@@ -201,7 +252,11 @@ static int listen_unix(struct transport *t, const char *path) {
     mode_t old = umask(0177); /* born 0600: no moment where others may connect */
     int rc = t->listen_fd >= 0 ? bind(t->listen_fd, (struct sockaddr *)&a, sizeof a) : -1;
     umask(old);
-    if (rc != 0 || chmod(path, 0600) != 0 || listen(t->listen_fd, 64) != 0) {
+    /* --allow-group: the group may connect (0660), and peer_allowed() lets it in. */
+    if (rc == 0 && t->allow_group &&
+        (chown(path, (uid_t)-1, t->allow_gid) != 0 || chmod(path, 0660) != 0))
+        rc = -1;
+    if (rc != 0 || (!t->allow_group && chmod(path, 0600) != 0) || listen(t->listen_fd, 64) != 0) {
         fprintf(stderr, CLI_PROG ": error: --listen: %s: %s\n", path, strerror(errno));
         return -1;
     }
@@ -234,6 +289,7 @@ struct serve_args {
     bool layer_admin;
     const char *layers_dir;
     const char *python;
+    const char *allow_group;
     bool help;
 };
 
@@ -268,7 +324,8 @@ static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
         O_NO_OVERRIDES,
         O_LAYER_ADMIN,
         O_LAYERS_DIR,
-        O_PYTHON
+        O_PYTHON,
+        O_ALLOW_GROUP
     };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -280,6 +337,7 @@ static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
         {"layer-admin", no_argument, NULL, O_LAYER_ADMIN},
         {"layers-dir", required_argument, NULL, O_LAYERS_DIR},
         {"python", required_argument, NULL, O_PYTHON},
+        {"allow-group", required_argument, NULL, O_ALLOW_GROUP},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -291,8 +349,12 @@ static int parse_serve_args(int argc, char **argv, struct serve_args *a) {
     while (rc == 0 && (c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         if (c == O_LISTEN && strncmp(optarg, "unix:", 5) == 0 && optarg[5])
             a->listen = optarg + 5;
+        else if (c == O_LISTEN && strcmp(optarg, "systemd") == 0)
+            a->listen = optarg;
         else if (c == O_LISTEN)
-            rc = usage_error("--listen: expected unix:PATH");
+            rc = usage_error("--listen: expected unix:PATH or systemd");
+        else if (c == O_ALLOW_GROUP)
+            a->allow_group = optarg;
         else if (c == O_POLICY)
             a->policy = optarg;
         else if (c == O_MAX_IN_FLIGHT)
@@ -355,10 +417,19 @@ int cli_cmd_serve(int argc, char **argv) {
         fputs(serve_help, stdout);
         return CLI_EXIT_OK;
     }
+    struct group *gr = a.allow_group ? getgrnam(a.allow_group) : NULL;
+    if (a.allow_group && !gr) {
+        fprintf(stderr, CLI_PROG ": error: --allow-group: no group named '%s'\n", a.allow_group);
+        return CLI_EXIT_USAGE;
+    }
     psb_config *config = serve_config(&a);
     if (!config)
         return a.policy || a.layers_dir || a.python ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL;
-    struct transport t = {.listen_fd = -1, .sigfd = -1, .wake = {-1, -1}};
+    struct transport t = {.listen_fd = -1,
+                          .sigfd = -1,
+                          .wake = {-1, -1},
+                          .allow_group = gr != NULL,
+                          .allow_gid = gr ? gr->gr_gid : 0};
     struct serve srv = {.config = config,
                         .max_line = (size_t)a.max_line,
                         .allow_widen = !a.no_overrides,
@@ -374,7 +445,8 @@ int cli_cmd_serve(int argc, char **argv) {
     if (t.sigfd < 0 || pipe2(t.wake, O_CLOEXEC) != 0) {
         fprintf(stderr, CLI_PROG ": error: %s\n", strerror(errno));
         rc = CLI_EXIT_INTERNAL;
-    } else if (a.listen && listen_unix(&t, a.listen) != 0) {
+    } else if (a.listen && (strcmp(a.listen, "systemd") == 0 ? listen_systemd(&t)
+                                                             : listen_unix(&t, a.listen)) != 0) {
         rc = CLI_EXIT_USAGE;
     } else if (cli_engine_init(&srv.engine, config, a.policy, (unsigned)a.max_in_flight, &err) !=
                0) {
