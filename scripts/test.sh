@@ -15,6 +15,9 @@
 #   install              an install into a temporary prefix, with
 #                        examples/simple_demo.c built against it through
 #                        pkg-config and CMake and run
+#   deb                  the Debian packages (CPack, ./build-deb) installed
+#                        with apt-get, doctor, a run and simple_demo.c from
+#                        them, and dpkg -r leaving nothing behind
 #   fuzz                 each libFuzzer target for $FUZZ_SECONDS (default
 #                        60) from tests/fuzz/corpus (./build-fuzz)
 # There every ctest runs $TEST_JOBS (default 2) suites at once, so races
@@ -103,6 +106,7 @@ stage ctest run_ctest "$build"
 stage clang-tidy env TIDY_BUILD_DIR="$root/build-tidy" "$root/scripts/check-tidy.sh"
 stage cppcheck env TIDY_BUILD_DIR="$root/build-tidy" "$root/scripts/check-cppcheck.sh"
 stage install env BUILD_DIR="$build" "$root/scripts/check-install.sh"
+stage deb "$root/scripts/check-deb.sh"
 stage "asan-gcc build" build_sanitized gcc
 stage "asan-gcc ctest" test_sanitized gcc
 stage "asan-clang build" build_sanitized clang
