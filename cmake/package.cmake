@@ -5,11 +5,19 @@
 # `cpack -G DEB` in a build configured with -DCMAKE_INSTALL_PREFIX=/usr
 # (scripts/check-deb.sh). Depends are computed from the shared libraries
 # with dpkg-shlibdeps, plus the Python packages the helper preloads.
+# Each package carries the license as Debian puts it: share/doc/PACKAGE/copyright.
+foreach(pair "lib;libpysandbox1" "dev;libpysandbox-dev" "cli;pysandbox")
+  list(GET pair 0 component)
+  list(GET pair 1 package)
+  install(FILES ${PROJECT_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/${package}
+          RENAME copyright COMPONENT ${component})
+endforeach()
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME pysandbox)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "pysandbox maintainers <pysandbox@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "run untrusted Python in kernel-confined child processes")
+set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_ALL lib dev cli)

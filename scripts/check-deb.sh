@@ -58,6 +58,7 @@ cc -std=c11 -Wall -Wextra -Werror -o "$work/demo" "$root/examples/simple_demo.c"
   $(pkg-config --cflags --libs pysandbox)
 "$work/demo" >"$work/demo.log" 2>&1 || { cat "$work/demo.log" >&2; exit 1; }
 for f in /usr/share/man/man1/pysandbox.1 /usr/share/bash-completion/completions/pysandbox \
+  /usr/share/doc/libpysandbox1/copyright \
   /lib/systemd/system/pysandbox.socket /usr/share/pysandbox/presets/default.json; do
   [[ -e $f || -e $f.gz ]] || { echo "check-deb: $f is not installed" >&2; exit 1; }
 done
