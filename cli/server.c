@@ -417,7 +417,11 @@ int cli_cmd_serve(int argc, char **argv) {
         fputs(serve_help, stdout);
         return CLI_EXIT_OK;
     }
-    struct group *gr = a.allow_group ? getgrnam(a.allow_group) : NULL;
+    struct group grbuf, *gr = NULL;
+    static char grtext[16384];
+    if (a.allow_group &&
+        (getgrnam_r(a.allow_group, &grbuf, grtext, sizeof grtext, &gr) != 0 || !gr))
+        gr = NULL;
     if (a.allow_group && !gr) {
         fprintf(stderr, CLI_PROG ": error: --allow-group: no group named '%s'\n", a.allow_group);
         return CLI_EXIT_USAGE;

@@ -15,7 +15,7 @@ fi
 if [[ ! -f $build/compile_commands.json ]]; then
   cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
 fi
-cmake --build "$build" --target psb_presets psb_pyshim >/dev/null
+cmake --build "$build" --target psb_presets psb_pyshim psb_hostshim >/dev/null
 
 # cppcheck reads no system header, so it is told what it needs instead:
 # - posix, gnu, python: what libc and CPython functions do (_exit never
