@@ -476,6 +476,8 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
         setup_failed(rfd, "building the environment", ENOMEM);
     environ = envp;
     const char *failed = NULL;
+    if (psb__helper.python && baseline < PSB__EXTERNAL_IMAGE_BYTES)
+        baseline = PSB__EXTERNAL_IMAGE_BYTES; /* the exec sets the interpreter's own */
     if (psb__rlimits_apply(&req.limits, baseline, nproc_backstop(), &failed) != 0)
         setup_failed(rfd, failed, errno);
     if (psb__helper.python)

@@ -494,6 +494,14 @@ void psb__interp_lock(void);
 
 /* ---- external.c: the external-interpreter engine ---- */
 
+/*
+ * Address space an external interpreter gets for its own image, libraries
+ * and start, beyond the memory limit: its RLIMIT_AS is the two together,
+ * counted from nothing (set just before the exec; the rlimits applied
+ * earlier leave at least that much room).
+ */
+#define PSB__EXTERNAL_IMAGE_BYTES ((uint64_t)64 << 20)
+
 /* The source of pyshim/NAME.py, or NULL. */
 const char *psb__pyshim_source(const char *name);
 /*

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -244,6 +245,17 @@ _Noreturn void psb__external_exec(const struct psb__child_run *run, int fd) {
     for (int i = 0; i <= 4; i++)
         if (fcntl(i, F_SETFD, 0) != 0)
             goto fail;
+    /*
+     * The address space the new image gets: the memory limit plus room for
+     * the interpreter itself, counted from nothing, not from what this
+     * process maps (a sanitizer's shadow would make that limit no limit).
+     */
+    what = "limiting the interpreter's address space";
+    rlim_t as =
+        (rlim_t)((run->req->limits.v[PSB__LIMIT_MEMORY_MIB] << 20) + PSB__EXTERNAL_IMAGE_BYTES);
+    struct rlimit rl = {as, as};
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        goto fail;
     what = "loading the seccomp filter";
     if ((psb__helper.layers & PSB_LAYER_SECCOMP) &&
         psb__seccomp_load(&psb__helper.seccomp_external) != 0)
