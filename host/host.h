@@ -201,6 +201,8 @@ psb_status psb__layer_new_gen(const char *root, const char *name, char *buf, siz
 psb_status psb__layer_switch(const char *root, const char *name, const char *gen, psb_error *err);
 /* Removes the layer's generations but keep1 and keep2 (either may be NULL). */
 void psb__layer_gc(const char *root, const char *name, const char *keep1, const char *keep2);
+/* Deepest directory nesting the layer tree walks (removal, adoption) go into. */
+#define PSB__TREE_MAX_DEPTH 64
 /* Removes a directory tree without following links. 0, or -1 with errno. */
 int psb__tree_remove(const char *path);
 /*

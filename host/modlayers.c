@@ -24,9 +24,6 @@
 
 #include "host/host.h"
 
-/* Deepest directory nesting the tree walks go into. */
-#define TREE_MAX_DEPTH 64
-
 psb_status psb__layers_root(const char *configured, char *buf, size_t size, psb_error *err) {
     const char *env = getenv("PYSANDBOX_LAYERS"), *xdg = getenv("XDG_DATA_HOME");
     const char *home = getenv("HOME");
@@ -154,7 +151,7 @@ static int clear_dir(int dirfd, int depth) {
             continue;
         if (unlinkat(dirfd, n, 0) == 0)
             continue;
-        int sub = errno == EISDIR && depth < TREE_MAX_DEPTH
+        int sub = errno == EISDIR && depth < PSB__TREE_MAX_DEPTH
                       ? openat(dirfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                       : -1;
         if (sub < 0 || clear_dir(sub, depth + 1) != 0 || unlinkat(dirfd, n, AT_REMOVEDIR) != 0)
