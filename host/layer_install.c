@@ -193,7 +193,8 @@ static int adopt_dir(int dirfd, int depth, size_t *entries) {
         struct stat st;
         if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
             continue;
-        if (++*entries > 1000000 || depth > PSB__TREE_MAX_DEPTH || fstatat(dirfd, n, &st, AT_SYMLINK_NOFOLLOW)) {
+        if (++*entries > 1000000 || depth > PSB__TREE_MAX_DEPTH ||
+            fstatat(dirfd, n, &st, AT_SYMLINK_NOFOLLOW)) {
             rc = -1;
             errno = errno ? errno : E2BIG;
             break;
