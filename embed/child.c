@@ -449,6 +449,9 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
         (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
         _exit(PSB__CHILD_SETUP_FAILED);
     }
+    /* The pages every execution writes, copied now rather than after the request. */
+    if (!psb__helper.python)
+        psb__cow_prefault();
     /* Before Landlock, which hides /proc. */
     uint64_t baseline = mapped_bytes();
     bool confined = spec->readable_paths != NULL;

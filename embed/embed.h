@@ -440,6 +440,16 @@ void psb__pages_arenas_begin(void);
 /* The end of that: the region's unused tail unmapped, later arenas plain mappings. */
 void psb__pages_arenas_seal(void);
 /*
+ * Copy-on-write faults off the request's path (embed/cow.c). After the
+ * preload: takes every free chunk of malloc's heap (the bytes taken). Before
+ * serving: runs a canned execution and notes the pages it copied (the
+ * count). In a spare getting ready: copies those pages now.
+ */
+size_t psb__cow_drain_heap(void);
+size_t psb__cow_learn(const char *scratch_root);
+size_t psb__cow_learnt_pages(void);
+void psb__cow_prefault(void);
+/*
  * In the child, once confined: loads the seccomp filter when that layer is
  * on (a session's: its listener goes to the helper on the control socket
  * psb__child_notify_to names, -1 for none). 0 or -1.

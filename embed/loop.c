@@ -196,6 +196,9 @@ void psb__serve(int ctl, const char *root, struct psb__zygote *zygote, bool owne
     sigaddset(&chld, SIGCHLD);
     (void)sigprocmask(SIG_BLOCK, &chld, NULL);
     loop.sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+    /* Before the first spare: what every execution of the preloaded interpreter copies. */
+    if (psb__helper.start == PSB_START_WARM && !psb__helper.python)
+        (void)psb__cow_learn(root);
     serve(&loop);
     shut_down(&loop, owner);
     if (loop.sigfd >= 0)
