@@ -84,6 +84,7 @@ struct psb__helper_conf {
     psb__seccomp_prog seccomp_no_exec;  /* and the one its bootstrap stacks on it */
     unsigned cgroups;                   /* 1 << PSB__CG_* for each controller an execution gets */
     uint64_t threads;                   /* pids.max for the next spare (the last request's) */
+    uint64_t memory_bytes;              /* memory limit for the next spare (0: at hand-over) */
     psb__seccomp_prog seccomp;          /* compiled once, loaded by every child */
     psb__seccomp_prog seccomp_session;  /* the same, whose forks ask the helper (sessions) */
     const char *cache_dir;              /* the start-up cache (children may read it), or NULL */
@@ -252,6 +253,7 @@ struct psb__vessel {
     json_t *confined_for;  /* readable paths it confined itself with, or NULL */
     struct psb__cgroup cg; /* its cgroups */
     uint64_t threads;      /* pids.max set on it (0: not yet) */
+    uint64_t memory_bytes; /* memory limit set on it (0: not yet) */
 };
 
 /* One execution (or session) as the helper runs it: control information only. */

@@ -283,8 +283,8 @@ static int start_interpreter(const struct flags *f, int ctl, const char *root) {
         rc = psb__interp_preload(f->preload, msg, sizeof msg);
         psb__pages_arenas_seal();
         psb__cache_publish(psb__helper.cache_fd, mplconfig);
+        (void)psb__cow_drain_heap(); /* first: the collapse takes the heap below its top */
         (void)psb__pages_collapse();
-        (void)psb__cow_drain_heap();
     } else if (rc == 0) {
         rc = psb__interp_check_preload(f->preload, msg, sizeof msg);
     }

@@ -25,6 +25,8 @@
 
 /* How long the channels and control frame may take once the library handed us its socket. */
 #define CONTROL_READ_TIMEOUT_NS (10ull * 1000000000ull)
+/* The lowest memory limit a spare is given before its request (MiB). */
+#define SPARE_MEMORY_FLOOR_MIB 256u
 /* Largest CONTROL frame: limits and the readable paths. */
 #define CONTROL_MAX_BYTES ((uint64_t)1 << 20)
 
@@ -112,8 +114,9 @@ static int hand_over(psb__job *job, const int ch[PSB__CHAN_COUNT], const char *s
             lim->v[PSB__LIMIT_THREADS] + (job->session ? lim->v[PSB__LIMIT_SNAPSHOTS] + 2 : 0);
         if (v->cg.path[PSB__CG_PIDS][0] && v->threads != tasks)
             (void)psb__cgroup_set_pids_max(&v->cg, tasks);
-        if (v->cg.path[PSB__CG_MEMORY][0] &&
-            psb__cgroup_set_memory_max(&v->cg, lim->v[PSB__LIMIT_MEMORY_MIB] << 20) != 0) {
+        uint64_t memory = lim->v[PSB__LIMIT_MEMORY_MIB] << 20;
+        if (v->cg.path[PSB__CG_MEMORY][0] && v->memory_bytes != memory &&
+            psb__cgroup_set_memory_max(&v->cg, memory) != 0) {
             /* A spare already past the limit (it cannot be lowered below its usage). */
             *ret_kind = PSB_KIND_MEMORY_LIMIT;
             snprintf(msg, msg_size,
@@ -140,6 +143,11 @@ static int hand_over(psb__job *job, const int ch[PSB__CHAN_COUNT], const char *s
 static void note_last_request(const psb__job *job, const json_t *readable) {
     psb__helper.scratch_mib = job->limits.v[PSB__LIMIT_SCRATCH_MIB];
     psb__helper.threads = job->limits.v[PSB__LIMIT_THREADS];
+    /* A spare gets it when made (off the next request's path), unless so low
+     * that its own preparation might not fit: then the hand-over sets it, and
+     * says so if the interpreter is already past it. */
+    uint64_t memory = job->limits.v[PSB__LIMIT_MEMORY_MIB];
+    psb__helper.memory_bytes = memory >= SPARE_MEMORY_FLOOR_MIB ? memory << 20 : 0;
     if (!psb__helper.readable_paths || !json_equal(psb__helper.readable_paths, readable)) {
         json_decref(psb__helper.readable_paths);
         psb__helper.readable_paths = json_deep_copy(readable);

@@ -156,9 +156,14 @@ int psb__vessel_create(struct psb__vessel *v, const char *scratch_root, uint64_t
         psb__child_main(&spec);
     v->pid = pid;
     /* Its own cgroups, before it can start a thread or touch much memory. */
-    if (psb__cgroup_attach(pid, &v->cg) & (1u << PSB__CG_PIDS) &&
+    unsigned attached = psb__cgroup_attach(pid, &v->cg);
+    if ((attached & (1u << PSB__CG_PIDS)) &&
         psb__cgroup_set_pids_max(&v->cg, psb__helper.threads) == 0)
         v->threads = psb__helper.threads;
+    /* The last request's memory limit too, so that the next one need not write it. */
+    if ((attached & (1u << PSB__CG_MEMORY)) && psb__helper.memory_bytes &&
+        psb__cgroup_set_memory_max(&v->cg, psb__helper.memory_bytes) == 0)
+        v->memory_bytes = psb__helper.memory_bytes;
     /* A spare prepares itself only when nothing else wants the CPU. */
     psb__vessel_set_idle(pid, true);
     v->confined_for = json_incref((json_t *)(uintptr_t)confine_for);

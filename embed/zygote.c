@@ -64,8 +64,8 @@ static _Noreturn void zygote_main(const struct psb__zygote *z, int sock, pid_t p
         _exit(1);
     }
     psb__cache_publish(psb__helper.cache_fd, z->mplconfig);
+    (void)psb__cow_drain_heap(); /* first: the collapse takes the heap below its top */
     (void)psb__pages_collapse();
-    (void)psb__cow_drain_heap();
     psb__n_keep_fds = 0;
     psb__note_interpreter_fds(sock);
     psb__helper.start = PSB_START_WARM;
