@@ -431,6 +431,10 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
     pid_t parent = getppid();
     int floor, memfd;
     int ctl = become_child(spec, parent, &floor, &memfd);
+    /* The pages every execution writes, copied in a few hundred calls now
+     * rather than one fault at a time, here and after the request. */
+    if (!psb__helper.python)
+        psb__cow_prefault();
     if (spec->session) {
         psb__child_notify_to = ctl; /* the seccomp listener goes to the helper */
         psb__snapshot_init(parent);
@@ -449,9 +453,6 @@ _Noreturn void psb__child_main(const psb__child_spec *spec) {
         (void)send(ctl, msg, strlen(msg), MSG_NOSIGNAL);
         _exit(PSB__CHILD_SETUP_FAILED);
     }
-    /* The pages every execution writes, copied now rather than after the request. */
-    if (!psb__helper.python)
-        psb__cow_prefault();
     /* Before Landlock, which hides /proc. */
     uint64_t baseline = mapped_bytes();
     bool confined = spec->readable_paths != NULL;
