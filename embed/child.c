@@ -251,6 +251,9 @@ static void place_channels(int ch[PSB__CHAN_COUNT], int floor) {
  */
 static void take_channels(int ctl, int floor) {
     int ch[PSB__CHAN_COUNT];
+    /* Ready: what the data stack copies, while nothing waits for this spare. */
+    if (!psb__helper.python)
+        psb__cow_prefault_idle(ctl);
     int r = psb__recv_fds(ctl, ch, PSB__CHAN_COUNT, 0);
     if (r == 1)
         _exit(0); /* a spare the helper no longer needs */

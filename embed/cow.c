@@ -12,12 +12,19 @@
  *    of the heap, a few contiguous pages. Half the faults went.
  *  - the pages the interpreter writes on every execution (reference counts
  *    of the objects every run uses, the type attribute cache): before it
- *    serves, the forking process runs one execution of its own, of canned
- *    code, in a child like any other, and notes from the kernel's page map
- *    which of its pages that child had to copy (psb__cow_learn). Every
- *    spare then copies those pages in one call per range while it gets
- *    ready, at idle priority (psb__cow_prefault). Nothing here comes from
- *    a user's execution: the set is learnt from our own code, once.
+ *    serves, the forking process runs one execution of canned code of its
+ *    own, in a child like any other, and notes from the kernel's page map
+ *    which of its pages that child had to copy (~800). Every spare copies
+ *    those pages in one call per range first thing while it gets ready, at
+ *    idle priority (psb__cow_prefault); ~8 faults are left on the path.
+ *    A second canned execution, with numpy and pandas (when preloaded),
+ *    gives the pages the data stack adds; a spare copies those only while
+ *    it waits with nothing asking for it (psb__cow_prefault_idle), so that
+ *    back to back a spare is not held up by work a plain run never needs.
+ *
+ * Nothing here comes from a user's execution: the sets are learnt from our
+ * own code, once. (Learning from users' runs would let one execution's
+ * page-fault timing tell what the one before it touched.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +50,8 @@
 #define MAX_RANGES 4096
 #define PAGEMAP_PRESENT (1ull << 63)
 #define PAGEMAP_EXCLUSIVE (1ull << 56)
+/* Ranges a waiting spare copies between two looks at its control socket. */
+#define PREFAULT_BATCH 32
 /* How long the canned execution may take, from its request to its stop. */
 #define PROBE_TIMEOUT_NS (10ull * 1000000000ull)
 
@@ -69,22 +78,32 @@ size_t psb__cow_drain_heap(void) {
     return taken;
 }
 
-/* The pages the canned execution copied, as ranges [lo, hi). */
-static struct {
+/* Pages as ranges [lo, hi), ascending. */
+struct page_set {
     uintptr_t lo[MAX_RANGES], hi[MAX_RANGES];
     size_t n, pages;
-} learnt;
+};
 
-static void note_page(uintptr_t addr) {
-    if (learnt.n && learnt.hi[learnt.n - 1] == addr) {
-        learnt.hi[learnt.n - 1] += PAGE;
-    } else if (learnt.n < MAX_RANGES) {
-        learnt.lo[learnt.n] = addr;
-        learnt.hi[learnt.n++] = addr + PAGE;
+/* What every execution copies (the plain run), and what the data stack adds. */
+static struct page_set base, extra;
+
+static void note_page(struct page_set *set, uintptr_t addr) {
+    if (set->n && set->hi[set->n - 1] == addr) {
+        set->hi[set->n - 1] += PAGE;
+    } else if (set->n < MAX_RANGES) {
+        set->lo[set->n] = addr;
+        set->hi[set->n++] = addr + PAGE;
     } else {
         return;
     }
-    learnt.pages++;
+    set->pages++;
+}
+
+/* true if addr is in set; *cursor walks the ranges as addresses ascend. */
+static bool in_set(const struct page_set *set, size_t *cursor, uintptr_t addr) {
+    while (*cursor < set->n && set->hi[*cursor] <= addr)
+        ++*cursor;
+    return *cursor < set->n && set->lo[*cursor] <= addr;
 }
 
 /* true for a private writable mapping of /proc/self/maps; its range in *lo, *hi. */
@@ -100,51 +119,82 @@ static bool private_writable(const char *line, uintptr_t *lo, uintptr_t *hi) {
     return true;
 }
 
-/* Notes the pages of [lo, hi) that are present in pid and its own. 0, or -1. */
-static int learn_range(int pagemap, uintptr_t lo, uintptr_t hi) {
+/* What learn() fills: into, leaving out what is already in skip. */
+struct learning {
+    int pagemap;
+    struct page_set *into;
+    const struct page_set *skip;
+    size_t cursor;
+};
+
+/* Notes the pages of [lo, hi) that are present in the child and its own. 0, or -1. */
+static int learn_range(struct learning *l, uintptr_t lo, uintptr_t hi) {
     uint64_t entries[512];
     for (uintptr_t at = lo; at < hi;) {
         size_t n = (hi - at) / PAGE < 512 ? (hi - at) / PAGE : 512;
-        ssize_t got = pread(pagemap, entries, n * sizeof *entries, (off_t)(at / PAGE * 8));
+        ssize_t got = pread(l->pagemap, entries, n * sizeof *entries, (off_t)(at / PAGE * 8));
         if (got <= 0)
             return -1;
-        for (size_t i = 0; i < (size_t)got / sizeof *entries; i++)
-            if ((entries[i] & PAGEMAP_PRESENT) && (entries[i] & PAGEMAP_EXCLUSIVE))
-                note_page(at + i * PAGE);
+        for (size_t i = 0; i < (size_t)got / sizeof *entries; i++) {
+            uintptr_t page = at + i * PAGE;
+            if ((entries[i] & PAGEMAP_PRESENT) && (entries[i] & PAGEMAP_EXCLUSIVE) &&
+                !in_set(l->skip, &l->cursor, page))
+                note_page(l->into, page);
+        }
         at += (uintptr_t)got / sizeof *entries * PAGE;
     }
     return 0;
 }
 
 /* Which of this process's private writable pages the stopped child pid has copied. */
-static void learn(pid_t pid) {
+static void learn(pid_t pid, struct page_set *into, const struct page_set *skip) {
     char path[64], line[512];
     snprintf(path, sizeof path, "/proc/%d/pagemap", (int)pid);
-    int pagemap = open(path, O_RDONLY | O_CLOEXEC);
+    struct learning l = {.pagemap = open(path, O_RDONLY | O_CLOEXEC), .into = into, .skip = skip};
     FILE *maps = fopen("/proc/self/maps", "re");
-    learnt.n = learnt.pages = 0;
-    while (pagemap >= 0 && maps && fgets(line, sizeof line, maps)) {
+    into->n = into->pages = 0;
+    while (l.pagemap >= 0 && maps && fgets(line, sizeof line, maps)) {
         uintptr_t lo, hi;
-        if (private_writable(line, &lo, &hi) && learn_range(pagemap, lo, hi) != 0)
+        if (private_writable(line, &lo, &hi) && learn_range(&l, lo, hi) != 0)
             break;
     }
     if (maps)
         fclose(maps);
-    if (pagemap >= 0)
-        close(pagemap);
+    if (l.pagemap >= 0)
+        close(l.pagemap);
 }
 
 void psb__cow_prefault(void) {
-    for (size_t i = 0; i < learnt.n; i++)
-        (void)madvise((void *)learnt.lo[i], learnt.hi[i] - learnt.lo[i], MADV_POPULATE_WRITE);
+    for (size_t i = 0; i < base.n; i++)
+        (void)madvise((void *)base.lo[i], base.hi[i] - base.lo[i], MADV_POPULATE_WRITE);
 }
 
-size_t psb__cow_learnt_pages(void) {
-    return learnt.pages;
+void psb__cow_prefault_idle(int fd) {
+    for (size_t i = 0; i < extra.n; i++) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (i % PREFAULT_BATCH == 0 && poll(&p, 1, 0) != 0)
+            return; /* a request (or the helper's goodbye): it goes first */
+        (void)madvise((void *)extra.lo[i], extra.hi[i] - extra.lo[i], MADV_POPULATE_WRITE);
+    }
 }
+
+/* What the canned executions run: plain Python, then numpy and pandas when preloaded. */
+static const char PLAIN_CODE[] =
+    "print('ready')\n"
+    "result = {'n': 1 + 1, 's': 'x' * 3, 'l': [1, 2.5, None], 'i': inputs}\n";
+static const char DATA_CODE[] =
+    "import sys\n"
+    "result = None\n"
+    "if 'pandas' in sys.modules:\n"
+    "    import numpy as np\n"
+    "    import pandas as pd\n"
+    "    df = pd.DataFrame({'k': np.arange(12) % 3, 'v': np.linspace(0.0, 1.0, 12)})\n"
+    "    g = df.groupby('k')['v'].agg(['mean', 'sum', 'count'])\n"
+    "    result = {str(k): [float(r['mean']), int(r['count'])] for k, r in g.iterrows()}\n"
+    "    print(df.describe())\n";
 
 /* The canned request: the sandbox's default limits, no policy of anyone's. */
-static char *probe_request(void) {
+static char *probe_request(const char *code) {
     psb__limits lim;
     psb__limits_default(&lim);
     json_t *limits = json_object();
@@ -153,8 +203,7 @@ static char *probe_request(void) {
                             json_integer((json_int_t)lim.v[i]));
     json_t *doc = json_pack(
         "{s:s, s:o?, s:{}, s:{s:b, s:[]}, s:[], s:[], s:[], s:b, s:b, s:[], s:o}", PSB__KEY_CODE,
-        "print('ready')\nresult = {'n': 1 + 1, 's': 'x' * 3, 'l': [1, 2.5, None], 'i': inputs}",
-        PSB__KEY_INPUTS, json_pack("{s:[i,s]}", "k", 1, "v"), PSB__KEY_ENV, PSB__KEY_IMPORTS,
+        code, PSB__KEY_INPUTS, json_pack("{s:[i,s]}", "k", 1, "v"), PSB__KEY_ENV, PSB__KEY_IMPORTS,
         PSB__KEY_DEFAULT_ALLOW, 1, PSB__KEY_RULES, PSB__KEY_DENIED_EVENTS,
         PSB__KEY_USER_DENIED_EVENTS, PSB__KEY_READABLE_PATHS, PSB__KEY_NETWORK, 0,
         PSB__KEY_HAS_STDIN, 0, PSB__KEY_FILES, PSB__KEY_LIMITS, limits);
@@ -195,15 +244,17 @@ static bool wait_stopped(pid_t pid, uint64_t deadline) {
     return false;
 }
 
-size_t psb__cow_learn(const char *scratch_root) {
+/* Runs code in a child like any other and learns into `into` what it copied beyond `skip`. */
+static void probe(const char *scratch_root, const char *code, struct page_set *into,
+                  const struct page_set *skip) {
     char msg[160];
     struct psb__vessel v;
     int data[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
-    char *request = probe_request();
+    char *request = probe_request(code);
     if (!request || psb__vessel_create(&v, scratch_root, psb__helper.scratch_mib, false, NULL, msg,
                                        sizeof msg) != 0) {
         free(request);
-        return 0;
+        return;
     }
     psb__vessel_set_idle(v.pid, false);
     uint64_t deadline = psb__now_ns() + PROBE_TIMEOUT_NS;
@@ -217,7 +268,7 @@ size_t psb__cow_learn(const char *scratch_root) {
                 psb__close_fd(&ch[i]);
             data[1] = out[1] = err[1] = -1;
             if (drain_until_eof(data[0], deadline) && wait_stopped(v.pid, deadline))
-                learn(v.pid);
+                learn(v.pid, into, skip);
         }
     }
     int *fds[] = {&data[0], &data[1], &out[0], &out[1], &err[0], &err[1]};
@@ -225,5 +276,11 @@ size_t psb__cow_learn(const char *scratch_root) {
         psb__close_fd(fds[i]);
     psb__vessel_discard(&v);
     free(request);
-    return learnt.pages;
+}
+
+size_t psb__cow_learn(const char *scratch_root) {
+    static const struct page_set none;
+    probe(scratch_root, PLAIN_CODE, &base, &none);
+    probe(scratch_root, DATA_CODE, &extra, &base);
+    return base.pages + extra.pages;
 }

@@ -444,13 +444,15 @@ void psb__pages_arenas_seal(void);
 /*
  * Copy-on-write faults off the request's path (embed/cow.c). After the
  * preload: takes every free chunk of malloc's heap (the bytes taken). Before
- * serving: runs a canned execution and notes the pages it copied (the
- * count). In a spare getting ready: copies those pages now.
+ * serving: runs two canned executions (plain Python; numpy and pandas) and
+ * notes the pages each copied (the count). In a spare getting ready: copies
+ * the first set's pages now; waiting for its request on fd, the second
+ * set's, until the request comes.
  */
 size_t psb__cow_drain_heap(void);
 size_t psb__cow_learn(const char *scratch_root);
-size_t psb__cow_learnt_pages(void);
 void psb__cow_prefault(void);
+void psb__cow_prefault_idle(int fd);
 /*
  * In the child, once confined: loads the seccomp filter when that layer is
  * on (a session's: its listener goes to the helper on the control socket
