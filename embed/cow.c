@@ -50,6 +50,8 @@
 #define MAX_RANGES 4096
 #define PAGEMAP_PRESENT (1ull << 63)
 #define PAGEMAP_EXCLUSIVE (1ull << 56)
+/* Largest mapping whose pages are looked at (its page map read: 512 KiB). */
+#define MAX_MAPPING_BYTES ((uintptr_t)256 << 20)
 /* Ranges a waiting spare copies between two looks at its control socket. */
 #define PREFAULT_BATCH 32
 /* How long the canned execution may take, from its request to its stop. */
@@ -155,7 +157,10 @@ static void learn(pid_t pid, struct page_set *into, const struct page_set *skip)
     into->n = into->pages = 0;
     while (l.pagemap >= 0 && maps && fgets(line, sizeof line, maps)) {
         uintptr_t lo, hi;
-        if (private_writable(line, &lo, &hi) && learn_range(&l, lo, hi) != 0)
+        /* Not the reservations that are mostly holes (a sanitizer's shadow is
+         * terabytes): the interpreter's own mappings are far smaller. */
+        if (private_writable(line, &lo, &hi) && hi - lo <= MAX_MAPPING_BYTES &&
+            learn_range(&l, lo, hi) != 0)
             break;
     }
     if (maps)
